@@ -1,0 +1,54 @@
+/** Backend plugin interface, version 1 (types only). A backend loads models and runs batches of Programs. */
+import type { Program } from '../ir/program.js'
+import type { Manifest } from '../manifest/manifest.js'
+import type { Tensor } from '../tensor/tensor.js'
+import type { WireError } from '../errors/weft-error.js'
+
+export interface AbortOptions { signal?: AbortSignal }
+export interface RunOptions extends AbortOptions {
+  onProgress?: (event: { stage: string; detail?: Record<string, unknown> }) => void
+}
+
+export interface ModelSource {
+  name: string
+  /** a Hugging Face checkpoint folder or an .onnx file */
+  path: string
+}
+
+export interface BackendV1 {
+  readonly specificationVersion: 'v1'
+  readonly name: string
+  /** 'trace' | 'generate' | 'grad' | `op:${name}` */
+  readonly capabilities: ReadonlySet<string>
+  loadModel (source: ModelSource, options?: AbortOptions): Promise<ModelHandleV1>
+  close? (): Promise<void>
+}
+
+/** One job of a (possibly co-tenant) batch. Each job's invokes become its own rows; a job sees only its rows. */
+export interface BatchJob { id: string; program: Program }
+
+export interface JobStats {
+  /** milliseconds spent in the engine for the batch this job ran in */
+  runMs: number
+  /** whether the compiled graph came from the session cache */
+  cacheHit: boolean
+  /** bytes of tensor data in the saves */
+  saveBytes: number
+}
+
+export type JobResult =
+  | { id: string; ok: true; saves: Record<string, Tensor>; stats: JobStats }
+  | { id: string; ok: false; error: WireError }
+
+export interface ScanEntry { name: string; shape: number[]; dtype: string }
+
+export interface ModelHandleV1 {
+  readonly manifest: Manifest
+  tokenize (text: string): number[]
+  decode (ids: readonly number[]): string
+  /** validates and reports every saved value's shape and dtype without running the model */
+  scan (program: Program): ScanEntry[]
+  /** runs jobs as rows of one forward pass where possible; one job's failure does not fail the others */
+  run (jobs: BatchJob[], options?: RunOptions): Promise<JobResult[]>
+  dispose (): Promise<void>
+}

@@ -1,0 +1,28 @@
+/** Policy plugin interface, version 1 (types only). Policies run in order; the first deny wins. */
+import type { Program } from '../ir/program.js'
+import type { Manifest } from '../manifest/manifest.js'
+import type { ErrorCode } from '../errors/codes.js'
+
+export interface PolicySummary { name: string; [key: string]: unknown }
+
+export interface AdmissionRequest {
+  keyId: string
+  program: Program
+  manifest: Manifest
+  /** upper bound of result bytes, computed from the scan before running */
+  estimatedEgressBytes: number
+  now: number
+}
+
+export type Decision =
+  | { allow: true; limits?: { maxEgressBytes?: number; timeoutMs?: number } }
+  | { allow: false; code: ErrorCode; reason: string; details?: Record<string, unknown> }
+
+export interface PolicyV1 {
+  readonly specificationVersion: 'v1'
+  readonly name: string
+  summary (): PolicySummary
+  admit (request: AdmissionRequest): Promise<Decision> | Decision
+  /** called after a job ends with the bytes that actually left */
+  record? (request: AdmissionRequest, egressBytes: number): Promise<void> | void
+}
