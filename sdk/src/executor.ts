@@ -1,0 +1,28 @@
+/**
+ * Executor: where a recorded Program runs. Embedded (in-process ONNX engine) and remote (a provider over HTTP)
+ * implement the same interface, so tracing code changes only in the connect call.
+ */
+import type { Manifest, Program, Tensor } from '@weft/core'
+
+export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'completed' | 'error'; position?: number; detail?: Record<string, unknown> }
+
+export interface RunResult {
+  saves: Record<string, Tensor>
+  /** present for remote runs: the provider-signed receipt, already verified */
+  receipt?: { bytes: Uint8Array; fields: Record<string, unknown> }
+  /** present when the provider enforces an egress budget */
+  egress?: { bytes: number; remainingToday?: number | null }
+  stats?: { runMs?: number; cacheHit?: boolean; saveBytes?: number }
+}
+
+export interface ModelInfo { name: string; revision: string; family: string }
+
+export interface Executor {
+  readonly kind: 'local' | 'remote' | 'simulate'
+  listModels (): Promise<ModelInfo[]>
+  manifest (model: string): Promise<Manifest>
+  tokenize (model: string, text: string): Promise<number[]>
+  decode (model: string, ids: readonly number[]): Promise<string>
+  run (program: Program, options?: { signal?: AbortSignal; onProgress?: (event: RunProgress) => void }): Promise<RunResult>
+  close (): Promise<void>
+}
