@@ -2,6 +2,7 @@
 import type { Program } from '../ir/program.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { ErrorCode } from '../errors/codes.js'
+import type { ScanEntry } from './backend-v1.js'
 
 export interface PolicySummary { name: string; [key: string]: unknown }
 
@@ -12,6 +13,8 @@ export interface AdmissionRequest {
   /** upper bound of result bytes, computed from the scan before running */
   estimatedEgressBytes: number
   now: number
+  /** every saved value's shape and dtype from the backend's scan (absent when the host could not scan) */
+  saves?: ScanEntry[]
 }
 
 export type Decision =
