@@ -1,0 +1,200 @@
+/**
+ * Plain-TypeScript float64 reference forward (the test oracle) for gpt2, llama, qwen2 and gpt_neox checkpoints,
+ * following the transformers modeling code. Returns every module output keyed by HF module path (batch dim
+ * squeezed, as in reference_activations.safetensors), `<attention path>.probs` [heads, seq, seq] and `logits`.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { WeftError } from '@weft/core'
+import { readCheckpointWeights, type Tensor64 } from './safetensors.js'
+import { activation, add, applyRope, causalAttention, columns, layerNorm, linear, map, mat, mul, rmsNorm, ropeTables, setColumns, type Mat } from './math.js'
+
+export type Activations = Map<string, { shape: number[]; data: Float64Array }>
+type Config = Record<string, any>
+
+/** Weight access by HF parameter name with a clear error for a missing tensor. */
+class Weights {
+  constructor (private readonly tensors: Map<string, Tensor64>) {}
+  get (name: string): Float64Array {
+    const tensor = this.tensors.get(name)
+    if (tensor === undefined) throw new WeftError('MODEL_LOAD_FAILED', `reference forward: checkpoint lacks ${name}`, { name })
+    return tensor.data
+  }
+  maybe (name: string): Float64Array | null { return this.tensors.get(name)?.data ?? null }
+  has (name: string): boolean { return this.tensors.has(name) }
+}
+
+function record (out: Activations, path: string, m: Mat): Mat {
+  out.set(path, { shape: [m.rows, m.cols], data: m.data })
+  return m
+}
+
+function embed (table: Float64Array, width: number, ids: number[], vocab: number): Mat {
+  const y = mat(ids.length, width)
+  ids.forEach((id, row) => {
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new WeftError('PROGRAM_INVALID', `token id ${id} is outside the vocabulary [0, ${vocab})`, { id })
+    y.data.set(table.subarray(id * width, (id + 1) * width), row * width)
+  })
+  return y
+}
+
+/** Multi-head (grouped-query when kvHeads < heads) causal attention over per-head column blocks. */
+function attention (q: Mat, k: Mat, v: Mat, heads: number, kvHeads: number, headDim: number, rotate: (x: Mat) => Mat): { out: Mat; probs: Float64Array } {
+  const seq = q.rows
+  const out = mat(seq, heads * headDim)
+  const probs = new Float64Array(heads * seq * seq)
+  const group = heads / kvHeads
+  for (let h = 0; h < heads; h++) {
+    const kv = Math.floor(h / group)
+    const result = causalAttention(rotate(columns(q, h * headDim, headDim)), rotate(columns(k, kv * headDim, headDim)),
+      columns(v, kv * headDim, headDim), 1 / Math.sqrt(headDim))
+    setColumns(out, h * headDim, result.out)
+    probs.set(result.probs.data, h * seq * seq)
+  }
+  return { out, probs }
+}
+
+function gpt2Forward (config: Config, w: Weights, ids: number[]): Activations {
+  const out: Activations = new Map()
+  const d = config.n_embd as number
+  const heads = config.n_head as number
+  const eps = config.layer_norm_epsilon as number
+  const inner = (config.n_inner as number | null) ?? 4 * d
+  const act = activation(config.activation_function ?? 'gelu_new')
+  const positions = ids.map((_, i) => i)
+  const tokens = record(out, 'transformer.wte', embed(w.get('transformer.wte.weight'), d, ids, config.vocab_size))
+  const pos = record(out, 'transformer.wpe', embed(w.get('transformer.wpe.weight'), d, positions, config.n_positions))
+  let hidden = add(tokens, pos)
+  for (let l = 0; l < config.n_layer; l++) {
+    const p = `transformer.h.${l}`
+    const ln1 = record(out, `${p}.ln_1`, layerNorm(hidden, w.get(`${p}.ln_1.weight`), w.get(`${p}.ln_1.bias`), eps))
+    const qkv = record(out, `${p}.attn.c_attn`, linear(ln1, w.get(`${p}.attn.c_attn.weight`), 3 * d, w.get(`${p}.attn.c_attn.bias`), 'in_out'))
+    const { out: merged, probs } = attention(columns(qkv, 0, d), columns(qkv, d, d), columns(qkv, 2 * d, d), heads, heads, d / heads, (x) => x)
+    out.set(`${p}.attn.probs`, { shape: [heads, ids.length, ids.length], data: probs })
+    const attn = record(out, `${p}.attn.c_proj`, linear(merged, w.get(`${p}.attn.c_proj.weight`), d, w.get(`${p}.attn.c_proj.bias`), 'in_out'))
+    record(out, `${p}.attn`, attn)
+    hidden = add(hidden, attn)
+    const ln2 = record(out, `${p}.ln_2`, layerNorm(hidden, w.get(`${p}.ln_2.weight`), w.get(`${p}.ln_2.bias`), eps))
+    const fc = record(out, `${p}.mlp.c_fc`, linear(ln2, w.get(`${p}.mlp.c_fc.weight`), inner, w.get(`${p}.mlp.c_fc.bias`), 'in_out'))
+    const mlp = record(out, `${p}.mlp.c_proj`, linear(record(out, `${p}.mlp.act`, map(fc, act)), w.get(`${p}.mlp.c_proj.weight`), d, w.get(`${p}.mlp.c_proj.bias`), 'in_out'))
+    record(out, `${p}.mlp`, mlp)
+    hidden = record(out, p, add(hidden, mlp))
+  }
+  const final = record(out, 'transformer.ln_f', layerNorm(hidden, w.get('transformer.ln_f.weight'), w.get('transformer.ln_f.bias'), eps))
+  const head = w.maybe('lm_head.weight') ?? w.get('transformer.wte.weight')
+  record(out, 'lm_head', linear(final, head, config.vocab_size, null, 'out_in'))
+  out.set('logits', out.get('lm_head')!)
+  return out
+}
+
+/** rope_theta and partial rotary factor from a transformers 5.x `rope_parameters` or the older top-level keys. */
+export function ropeSettings (config: Config, defaultPartial: number): { theta: number; partial: number } {
+  const parameters = (config.rope_parameters ?? config.rope_scaling ?? {}) as Record<string, any>
+  const type = parameters.rope_type ?? parameters.type ?? 'default'
+  if (type !== 'default') throw new Error(`reference forward: rope_type ${type} is not implemented`)
+  const theta = parameters.rope_theta ?? config.rope_theta ?? config.rotary_emb_base ?? 10000
+  const partial = parameters.partial_rotary_factor ?? config.partial_rotary_factor ?? config.rotary_pct ?? defaultPartial
+  return { theta, partial }
+}
+
+/** Llama and Qwen2 (Qwen2 = Llama with q/k/v biases); optional `attention_bias` / `mlp_bias` are honoured by weight presence. */
+function llamaForward (config: Config, w: Weights, ids: number[]): Activations {
+  const out: Activations = new Map()
+  const d = config.hidden_size as number
+  const heads = config.num_attention_heads as number
+  const kvHeads = (config.num_key_value_heads as number | undefined) ?? heads
+  const headDim = (config.head_dim as number | undefined) ?? d / heads
+  const eps = config.rms_norm_eps as number
+  const act = activation(config.hidden_act ?? 'silu')
+  const { theta, partial } = ropeSettings(config, 1)
+  const { cos, sin } = ropeTables(ids.length, Math.floor(headDim * partial), theta)
+  record(out, 'model.rotary_emb', cos)
+  let hidden = record(out, 'model.embed_tokens', embed(w.get('model.embed_tokens.weight'), d, ids, config.vocab_size))
+  for (let l = 0; l < config.num_hidden_layers; l++) {
+    const p = `model.layers.${l}`
+    const a = `${p}.self_attn`
+    const x = record(out, `${p}.input_layernorm`, rmsNorm(hidden, w.get(`${p}.input_layernorm.weight`), eps))
+    const q = record(out, `${a}.q_proj`, linear(x, w.get(`${a}.q_proj.weight`), heads * headDim, w.maybe(`${a}.q_proj.bias`), 'out_in'))
+    const k = record(out, `${a}.k_proj`, linear(x, w.get(`${a}.k_proj.weight`), kvHeads * headDim, w.maybe(`${a}.k_proj.bias`), 'out_in'))
+    const v = record(out, `${a}.v_proj`, linear(x, w.get(`${a}.v_proj.weight`), kvHeads * headDim, w.maybe(`${a}.v_proj.bias`), 'out_in'))
+    const { out: merged, probs } = attention(q, k, v, heads, kvHeads, headDim, (head) => applyRope(head, cos, sin))
+    out.set(`${a}.probs`, { shape: [heads, ids.length, ids.length], data: probs })
+    const attn = record(out, a, record(out, `${a}.o_proj`, linear(merged, w.get(`${a}.o_proj.weight`), d, w.maybe(`${a}.o_proj.bias`), 'out_in')))
+    hidden = add(hidden, attn)
+    const y = record(out, `${p}.post_attention_layernorm`, rmsNorm(hidden, w.get(`${p}.post_attention_layernorm.weight`), eps))
+    const inner = config.intermediate_size as number
+    const gate = record(out, `${p}.mlp.gate_proj`, linear(y, w.get(`${p}.mlp.gate_proj.weight`), inner, w.maybe(`${p}.mlp.gate_proj.bias`), 'out_in'))
+    const up = record(out, `${p}.mlp.up_proj`, linear(y, w.get(`${p}.mlp.up_proj.weight`), inner, w.maybe(`${p}.mlp.up_proj.bias`), 'out_in'))
+    const gated = mul(record(out, `${p}.mlp.act_fn`, map(gate, act)), up)
+    const mlp = record(out, `${p}.mlp`, record(out, `${p}.mlp.down_proj`, linear(gated, w.get(`${p}.mlp.down_proj.weight`), d, w.maybe(`${p}.mlp.down_proj.bias`), 'out_in')))
+    hidden = record(out, p, add(hidden, mlp))
+  }
+  const final = record(out, 'model.norm', rmsNorm(hidden, w.get('model.norm.weight'), eps))
+  const tied = config.tie_word_embeddings === true && !w.has('lm_head.weight')
+  record(out, 'lm_head', linear(final, w.get(tied ? 'model.embed_tokens.weight' : 'lm_head.weight'), config.vocab_size, null, 'out_in'))
+  out.set('logits', out.get('lm_head')!)
+  return out
+}
+
+/** GPT-NeoX: fused query_key_value laid out per head as [q | k | v], partial rotary, parallel or sequential residual. */
+function neoxForward (config: Config, w: Weights, ids: number[]): Activations {
+  const out: Activations = new Map()
+  const d = config.hidden_size as number
+  const heads = config.num_attention_heads as number
+  const headDim = d / heads
+  const eps = config.layer_norm_eps as number
+  const act = activation(config.hidden_act ?? 'gelu')
+  const { theta, partial } = ropeSettings(config, 0.25)
+  const { cos, sin } = ropeTables(ids.length, Math.floor(headDim * partial), theta)
+  record(out, 'gpt_neox.rotary_emb', cos)
+  const rotate = (head: Mat): Mat => applyRope(head, cos, sin)
+  let hidden = record(out, 'gpt_neox.embed_in', embed(w.get('gpt_neox.embed_in.weight'), d, ids, config.vocab_size))
+  for (let l = 0; l < config.num_hidden_layers; l++) {
+    const p = `gpt_neox.layers.${l}`
+    const ln1 = record(out, `${p}.input_layernorm`, layerNorm(hidden, w.get(`${p}.input_layernorm.weight`), w.get(`${p}.input_layernorm.bias`), eps))
+    const qkv = record(out, `${p}.attention.query_key_value`, linear(ln1, w.get(`${p}.attention.query_key_value.weight`), 3 * d, w.maybe(`${p}.attention.query_key_value.bias`), 'out_in'))
+    // view(seq, heads, 3*headDim): head h owns columns [3h·hd, 3(h+1)·hd) = [q_h | k_h | v_h]
+    const q = mat(ids.length, d)
+    const k = mat(ids.length, d)
+    const v = mat(ids.length, d)
+    for (let h = 0; h < heads; h++) {
+      setColumns(q, h * headDim, columns(qkv, 3 * h * headDim, headDim))
+      setColumns(k, h * headDim, columns(qkv, (3 * h + 1) * headDim, headDim))
+      setColumns(v, h * headDim, columns(qkv, (3 * h + 2) * headDim, headDim))
+    }
+    const { out: merged, probs } = attention(q, k, v, heads, heads, headDim, rotate)
+    out.set(`${p}.attention.probs`, { shape: [heads, ids.length, ids.length], data: probs })
+    const attn = record(out, `${p}.attention`, record(out, `${p}.attention.dense`, linear(merged, w.get(`${p}.attention.dense.weight`), d, w.maybe(`${p}.attention.dense.bias`), 'out_in')))
+    const mlpInput = config.use_parallel_residual === false ? add(attn, hidden) : hidden
+    const ln2 = record(out, `${p}.post_attention_layernorm`, layerNorm(mlpInput, w.get(`${p}.post_attention_layernorm.weight`), w.get(`${p}.post_attention_layernorm.bias`), eps))
+    const up = record(out, `${p}.mlp.dense_h_to_4h`, linear(ln2, w.get(`${p}.mlp.dense_h_to_4h.weight`), config.intermediate_size, w.get(`${p}.mlp.dense_h_to_4h.bias`), 'out_in'))
+    const down = linear(record(out, `${p}.mlp.act`, map(up, act)), w.get(`${p}.mlp.dense_4h_to_h.weight`), d, w.get(`${p}.mlp.dense_4h_to_h.bias`), 'out_in')
+    const mlp = record(out, `${p}.mlp`, record(out, `${p}.mlp.dense_4h_to_h`, down))
+    hidden = record(out, p, config.use_parallel_residual === false ? add(mlp, mlpInput) : add(add(mlp, attn), hidden))
+  }
+  const final = record(out, 'gpt_neox.final_layer_norm', layerNorm(hidden, w.get('gpt_neox.final_layer_norm.weight'), w.get('gpt_neox.final_layer_norm.bias'), eps))
+  const tied = config.tie_word_embeddings === true && !w.has('embed_out.weight')
+  record(out, 'embed_out', linear(final, w.get(tied ? 'gpt_neox.embed_in.weight' : 'embed_out.weight'), config.vocab_size, null, 'out_in'))
+  out.set('logits', out.get('embed_out')!)
+  return out
+}
+
+/** Runs the reference forward on already-loaded weights. */
+export function referenceForwardWeights (config: Config, weights: Map<string, Tensor64>, ids: number[]): Activations {
+  if (ids.length === 0) throw new WeftError('PROGRAM_INVALID', 'reference forward needs at least one token id')
+  const w = new Weights(weights)
+  switch (config.model_type) {
+    case 'gpt2': return gpt2Forward(config, w, ids)
+    case 'llama':
+    case 'qwen2': return llamaForward(config, w, ids)
+    case 'gpt_neox': return neoxForward(config, w, ids)
+    default:
+      throw new WeftError('MODEL_LOAD_FAILED', `reference forward: model_type ${String(config.model_type)} is not supported (gpt2, llama, qwen2, gpt_neox)`, { modelType: config.model_type })
+  }
+}
+
+/** Reads `config.json` + safetensors weights (single or sharded, any float dtype) from `dir` and runs the oracle. */
+export async function referenceForward (dir: string, ids: number[]): Promise<Activations> {
+  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Config
+  return referenceForwardWeights(config, await readCheckpointWeights(dir), ids)
+}
