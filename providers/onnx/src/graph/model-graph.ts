@@ -32,7 +32,14 @@ export interface ModelGraph {
   sites: Map<string, SiteBinding>
   manifest: Manifest
   /** parameter name (HF key) → initializer name, for `param` reads and egress rules */
-  params: Map<string, { initializer: string; shape: number[]; dtype: DType }>
+  params: Map<string, {
+    initializer: string
+    /** the HF parameter's shape */
+    shape: number[]
+    dtype: DType
+    /** when set, the initializer holds the parameter permuted: Transpose(initializer, perm) gives the HF tensor */
+    transpose?: number[]
+  }>
 }
 
 /** metadata_props key carrying a node's innermost module path on every node we build or import. */

@@ -1,0 +1,145 @@
+/**
+ * Layers shared by the family builders, written in the graph DSL: module scoping (input/output naming and
+ * manifest entries), Linear, LayerNorm, RMSNorm, activations, the padding-aware causal mask and attention.
+ */
+import type { DType, SymDim } from '@weft/core'
+import type { ModuleTable } from '../manifest/modules.js'
+import { BOOL, float, type GraphBuilder } from './graph-builder.js'
+import type { WeightPlan } from './weights.js'
+
+export interface BuildContext { g: GraphBuilder; w: WeightPlan; m: ModuleTable }
+
+export interface ModuleOptions {
+  type: string
+  callable: boolean
+  inShape: SymDim[]
+  outShape: SymDim[]
+  inDtype?: DType
+  owns?: string[]
+}
+
+/**
+ * Runs `body` as module `path`: its first input becomes the value `<path>:input` (an Identity in the module's
+ * scope, so a write to the input reaches only this module), its output is the value named `path`.
+ */
+export function moduleScope (ctx: BuildContext, path: string, options: ModuleOptions, x: string,
+  body: (x: string, out: string) => string): string {
+  const { g } = ctx
+  return g.within(path, () => {
+    const input = g.op('Identity', [x], {}, `${path}:input`)
+    const result = body(input, path)
+    const out = result === path ? path : g.op('Identity', [result], {}, path)
+    ctx.m.add(path, {
+      type: options.type, callable: options.callable, owns: options.owns,
+      output: { value: out, shape: options.outShape }, input: { value: input, shape: options.inShape, dtype: options.inDtype },
+    })
+    return out
+  })
+}
+
+/** A finer hook point: names `value` as site `path` (an Identity so writes can rewire it). */
+export function site (ctx: BuildContext, path: string, type: string, value: string, shape: SymDim[]): string {
+  const out = ctx.g.op('Identity', [value], {}, path)
+  ctx.m.add(path, { type, kind: 'site', callable: false, output: { value: out, shape } })
+  return out
+}
+
+export interface LinearOptions {
+  type: string
+  inDim: number
+  outDim: number
+  /** true for nn.Linear ([out, in] weights), false for GPT-2's Conv1D ([in, out]) */
+  transposeWeight: boolean
+  bias: boolean
+  weight?: string
+}
+
+/** nn.Linear / Conv1D as MatMul (+ Add) on an [in, out] initializer. */
+export function linear (ctx: BuildContext, path: string, x: string, options: LinearOptions): string {
+  const weightName = options.weight ?? `${path}.weight`
+  return moduleScope(ctx, path, {
+    type: options.type, callable: true, inShape: ['batch', 'seq', options.inDim], outShape: ['batch', 'seq', options.outDim],
+    owns: options.weight !== undefined ? [options.weight] : undefined,
+  }, x, (input, out) => {
+    const weight = options.transposeWeight ? ctx.w.transposed(weightName) : ctx.w.tensor(weightName)
+    if (!options.bias) return ctx.g.op('MatMul', [input, weight], {}, out)
+    const product = ctx.g.op('MatMul', [input, weight])
+    return ctx.g.op('Add', [product, ctx.w.tensor(`${path}.bias`)], {}, out)
+  })
+}
+
+export function layerNorm (ctx: BuildContext, path: string, x: string, dim: number, eps: number, type = 'LayerNorm'): string {
+  return moduleScope(ctx, path, { type, callable: true, inShape: ['batch', 'seq', dim], outShape: ['batch', 'seq', dim] }, x,
+    (input, out) => ctx.g.op('LayerNormalization', [input, ctx.w.tensor(`${path}.weight`), ctx.w.tensor(`${path}.bias`)],
+      { axis: -1, epsilon: float(eps) }, out))
+}
+
+/** HF RMSNorm: x * rsqrt(mean(x²) + eps) * weight, in float32. */
+export function rmsNorm (ctx: BuildContext, path: string, x: string, dim: number, eps: number, type: string): string {
+  const { g } = ctx
+  return moduleScope(ctx, path, { type, callable: true, inShape: ['batch', 'seq', dim], outShape: ['batch', 'seq', dim] }, x,
+    (input, out) => {
+      const meanSquare = g.op('ReduceMean', [g.op('Mul', [input, input]), g.i64([-1])], { keepdims: 1 })
+      const inverse = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSquare, g.f32(eps)])])])
+      return g.op('Mul', [ctx.w.tensor(`${path}.weight`), g.op('Mul', [input, inverse])], {}, out)
+    })
+}
+
+/** Activation functions by HF name (`hidden_act` / `activation_function`). */
+export function activation (g: GraphBuilder, name: string, x: string, out?: string): string {
+  switch (name) {
+    case 'gelu_new': case 'gelu_pytorch_tanh': case 'gelu_fast': {
+      // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+      const cube = g.op('Mul', [g.op('Mul', [x, x]), x])
+      const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [cube, g.f32(0.044715)])]), g.f32(Math.sqrt(2 / Math.PI))])
+      return g.op('Mul', [g.op('Mul', [x, g.f32(0.5)]), g.op('Add', [g.op('Tanh', [inner]), g.f32(1)])], {}, out)
+    }
+    case 'gelu': {
+      const erf = g.op('Erf', [g.op('Mul', [x, g.f32(Math.SQRT1_2)])])
+      return g.op('Mul', [g.op('Mul', [x, g.f32(0.5)]), g.op('Add', [erf, g.f32(1)])], {}, out)
+    }
+    case 'silu': case 'swish':
+      return g.op('Mul', [x, g.op('Sigmoid', [x])], {}, out)
+    case 'relu':
+      return g.op('Relu', [x], {}, out)
+    default:
+      throw new Error(`activation '${name}' is not supported`)
+  }
+}
+
+export const ACTIVATIONS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast', 'gelu', 'silu', 'swish', 'relu']
+
+/**
+ * Additive attention bias [batch, 1, seq, seq]: 0 where the key is at or before the query and is a real token
+ * (attention_mask = 1), the float32 minimum elsewhere. Built once in the root scope.
+ */
+export function causalPaddingBias (g: GraphBuilder, inputIds: string, attentionMask: string): string {
+  const seq = g.op('Gather', [g.op('Shape', [inputIds]), g.i64([1], [])], { axis: 0 })
+  const positions = g.op('Range', [g.i64([0], []), seq, g.i64([1], [])])
+  const keys = g.op('Unsqueeze', [positions, g.i64([0])])
+  const queries = g.op('Unsqueeze', [positions, g.i64([1])])
+  const causal = g.op('LessOrEqual', [keys, queries])
+  const real = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: BOOL }), g.i64([1, 2])])
+  const allowed = g.op('And', [causal, real])
+  return g.op('Where', [allowed, g.f32(0), g.f32(-3.4028234663852886e38)], {}, 'attention_bias')
+}
+
+/** [batch, seq, heads·dim] → [batch, heads, seq, dim] */
+export function splitHeads (g: GraphBuilder, x: string, heads: number, headDim: number): string {
+  return g.op('Transpose', [g.op('Reshape', [x, g.i64([0, 0, heads, headDim])])], { perm: [0, 2, 1, 3] })
+}
+
+/** [batch, heads, seq, dim] → [batch, seq, heads·dim] */
+export function mergeHeads (g: GraphBuilder, x: string, width: number): string {
+  return g.op('Reshape', [g.op('Transpose', [x], { perm: [0, 2, 1, 3] }), g.i64([0, 0, width])])
+}
+
+/** softmax(q·kᵀ·scale + bias)·v, exposing the probabilities as site `probsPath`. */
+export function attend (ctx: BuildContext, q: string, k: string, v: string, bias: string, scale: number,
+  probsPath: string, heads: number): string {
+  const { g } = ctx
+  const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.f32(scale)])
+  const probs = g.op('Softmax', [g.op('Add', [scores, bias])], { axis: -1 })
+  const named = site(ctx, probsPath, 'attention_probs', probs, ['batch', heads, 'seq', 'seq'])
+  return g.op('MatMul', [named, v])
+}

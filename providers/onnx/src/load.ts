@@ -1,0 +1,59 @@
+/**
+ * loadModel: a Hugging Face checkpoint folder (built in TypeScript) or an exported .onnx file (imported) →
+ * a LoadedModel with its ModelGraph, tokenizer and forward helpers.
+ */
+import { existsSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { WeftError, type Tensor } from '@weft/core'
+import type { ModelGraph } from './graph/model-graph.js'
+import { buildModelGraph, type BuildOptions } from './build/checkpoint.js'
+import { forwardBatch, SessionCache } from './runtime/forward.js'
+import type { SessionInit } from './runtime/session.js'
+import { loadTokenizer, type TextTokenizer } from './tokenizer/tokenizer.js'
+
+export interface LoadOptions extends BuildOptions { session?: SessionInit }
+
+export interface LoadedModel {
+  graph: ModelGraph
+  tokenizer: TextTokenizer | null
+  /** sessions of this graph keyed by output set (prepacking/optimisation from `options.session`) */
+  sessions: SessionCache
+  /** one right-padded batch; outputs are site names (`transformer.h.0.attn`, `…:input`, `logits`) */
+  forward (rows: number[][], outputs?: string[]): Promise<Record<string, Tensor>>
+  dispose (): Promise<void>
+}
+
+async function importGraph (file: string): Promise<ModelGraph> {
+  let module: { importOnnx?: (file: string) => Promise<ModelGraph> | ModelGraph }
+  try {
+    module = await import('./import/index.js' as string)
+  } catch (error) {
+    throw new WeftError('BACKEND_CAPABILITY_MISSING', `importing .onnx files is not available yet (${file})`, { file }, { cause: error })
+  }
+  if (typeof module.importOnnx !== 'function') {
+    throw new WeftError('BACKEND_CAPABILITY_MISSING', `importing .onnx files is not available yet (${file})`, { file })
+  }
+  return await module.importOnnx(file)
+}
+
+export async function loadModel (source: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  if (!existsSync(source)) throw new WeftError('MODEL_NOT_FOUND', `no such model file or folder: ${source}`, { path: source })
+  const isFolder = statSync(source).isDirectory()
+  let graph: ModelGraph
+  let tokenizer: TextTokenizer | null = null
+  if (isFolder) {
+    graph = buildModelGraph(source, options)
+    tokenizer = loadTokenizer(source)
+  } else if (source.endsWith('.onnx')) {
+    graph = await importGraph(source)
+    tokenizer = loadTokenizer(path.dirname(source))
+  } else {
+    throw new WeftError('MODEL_LOAD_FAILED', `${source} is neither a checkpoint folder nor an .onnx file`, { path: source })
+  }
+  const sessions = new SessionCache(graph, options.session)
+  return {
+    graph, tokenizer, sessions,
+    forward: (rows, outputs = ['logits']) => forwardBatch(graph, sessions, rows, outputs),
+    dispose: () => sessions.dispose(),
+  }
+}
