@@ -17,6 +17,12 @@ export interface RunResult {
 
 export interface ModelInfo { name: string; revision: string; family: string }
 
+/** A tokenizer usable synchronously while a trace records, so text invokes become exact token ids client-side. */
+export interface SyncTokenizer {
+  encode (text: string): number[]
+  decode (ids: readonly number[]): string
+}
+
 export interface Executor {
   readonly kind: 'local' | 'remote' | 'simulate'
   listModels (): Promise<ModelInfo[]>
@@ -25,4 +31,6 @@ export interface Executor {
   decode (model: string, ids: readonly number[]): Promise<string>
   run (program: Program, options?: { signal?: AbortSignal; onProgress?: (event: RunProgress) => void }): Promise<RunResult>
   close (): Promise<void>
+  /** optional: a client-side tokenizer for `model` (null when unavailable); without it text invokes are sent as text */
+  tokenizer? (model: string): Promise<SyncTokenizer | null>
 }

@@ -1,0 +1,67 @@
+/**
+ * Typed envoy trees for the architectures Weft builds (Hugging Face module names), so `weft.model<GPT2>(…)`
+ * gives completion and compile-time checks for `m.transformer.h[3].attn.probs.output`.
+ */
+import type { ListEnvoy, ModuleEnvoy } from '../trace/envoy.js'
+
+export interface GPT2Attention extends ModuleEnvoy {
+  readonly c_attn: ModuleEnvoy
+  readonly c_proj: ModuleEnvoy
+  /** attention probabilities after softmax, [1, heads, seq, seq] */
+  readonly probs: ModuleEnvoy
+}
+
+export interface GPT2MLP extends ModuleEnvoy {
+  readonly c_fc: ModuleEnvoy
+  /** the activation output (GELU of c_fc), [1, seq, 4d] */
+  readonly act: ModuleEnvoy
+  readonly c_proj: ModuleEnvoy
+}
+
+export interface GPT2Block extends ModuleEnvoy {
+  readonly ln_1: ModuleEnvoy
+  readonly attn: GPT2Attention
+  readonly ln_2: ModuleEnvoy
+  readonly mlp: GPT2MLP
+}
+
+export interface GPT2 extends ModuleEnvoy {
+  readonly transformer: ModuleEnvoy & {
+    readonly wte: ModuleEnvoy
+    readonly wpe: ModuleEnvoy
+    readonly h: ListEnvoy<GPT2Block>
+    readonly ln_f: ModuleEnvoy
+  }
+  readonly lm_head: ModuleEnvoy
+}
+
+export interface LlamaAttention extends ModuleEnvoy {
+  readonly q_proj: ModuleEnvoy
+  readonly k_proj: ModuleEnvoy
+  readonly v_proj: ModuleEnvoy
+  readonly o_proj: ModuleEnvoy
+  readonly probs: ModuleEnvoy
+}
+
+export interface LlamaMLP extends ModuleEnvoy {
+  readonly gate_proj: ModuleEnvoy
+  readonly up_proj: ModuleEnvoy
+  readonly down_proj: ModuleEnvoy
+  readonly act_fn: ModuleEnvoy
+}
+
+export interface LlamaDecoderLayer extends ModuleEnvoy {
+  readonly input_layernorm: ModuleEnvoy
+  readonly self_attn: LlamaAttention
+  readonly post_attention_layernorm: ModuleEnvoy
+  readonly mlp: LlamaMLP
+}
+
+export interface Llama extends ModuleEnvoy {
+  readonly model: ModuleEnvoy & {
+    readonly embed_tokens: ModuleEnvoy
+    readonly layers: ListEnvoy<LlamaDecoderLayer>
+    readonly norm: ModuleEnvoy
+  }
+  readonly lm_head: ModuleEnvoy
+}

@@ -1,0 +1,34 @@
+/**
+ * @weft/sdk — NNsight-style tracing in TypeScript. A trace callback records a signed-able, declarative Program
+ * through proxies that mirror the model's module tree; an Executor (embedded or remote) runs it.
+ *
+ * @example
+ * ```ts
+ * import { Weft, type GPT2 } from '@weft/sdk'
+ * const weft = await Weft.local()
+ * const model = await weft.model<GPT2>('demo-gpt2')
+ * const out = await model.trace('The capital of France is', (m) => ({
+ *   logits: m.lm_head.output.at(0, -1).save(),
+ * }))
+ * console.log(model.topTokens(out.logits, 3))      // [{ token: ' Paris', … }, …]
+ * await weft.close()
+ * ```
+ */
+export { Weft } from './weft.js'
+export { Model } from './model.js'
+export type { TraceOptions, TraceResult, Recorded, SingleFn, MultiFn, TopToken } from './model.js'
+export { Tensor } from './tensor/tensor.js'
+export type { NestedArray } from './tensor/tensor.js'
+export type { IndexArg } from './tensor/indexing.js'
+export { ValueProxy, concat, stack, where } from './trace/value-proxy.js'
+export type { Operand, ReduceOptions } from './trace/value-proxy.js'
+export { SiteProxy, SiteSlice } from './trace/site-proxy.js'
+export type { SiteAddress } from './trace/site-proxy.js'
+export type { Envoy, ModuleEnvoy, ListEnvoy } from './trace/envoy.js'
+export { Tracer } from './trace/tracer.js'
+export type { Resolved, Scanned, TraceInput } from './trace/tracer.js'
+export type { GPT2, GPT2Block, GPT2Attention, GPT2MLP, Llama, LlamaDecoderLayer, LlamaAttention, LlamaMLP } from './families/model-trees.js'
+export { LocalExecutor } from './local/local-executor.js'
+export type { LocalOptions } from './local/local-executor.js'
+export { defaultModelsDir } from './local/model-files.js'
+export type { Executor, RunResult, RunProgress, ModelInfo, SyncTokenizer } from './executor.js'

@@ -1,0 +1,159 @@
+/**
+ * Tensor: the SDK's result tensor — core's `{ dtype, shape, data }` plus the small helpers researchers reach
+ * for when reading results (indexing, argmax, topk, softmax, nested arrays). Computation stays in Programs.
+ */
+import { WeftError, numel, type DType, type Tensor as CoreTensor, type TensorData, type IndexSpec } from '@weft/core'
+import { resolveIndex } from './indexing.js'
+
+export type NestedArray = number | NestedArray[]
+
+export class Tensor implements CoreTensor {
+  readonly dtype: DType
+  readonly shape: readonly number[]
+  readonly data: TensorData
+
+  constructor (dtype: DType, shape: readonly number[], data: TensorData) {
+    if (data.length !== numel(shape)) {
+      throw new WeftError('PROGRAM_INVALID', `Tensor data has ${data.length} elements, shape [${shape.join(', ')}] needs ${numel(shape)}`)
+    }
+    this.dtype = dtype
+    this.shape = Object.freeze([...shape])
+    this.data = data
+  }
+
+  /** Wraps a core tensor (as returned by an executor) without copying. */
+  static from (tensor: CoreTensor): Tensor {
+    return tensor instanceof Tensor ? tensor : new Tensor(tensor.dtype, tensor.shape, tensor.data)
+  }
+
+  /** A float32 tensor from nested arrays (or a flat array plus a shape). */
+  static of (values: NestedArray, shape?: readonly number[]): Tensor {
+    const flat: number[] = []
+    const inferred: number[] = []
+    const walk = (value: NestedArray, depth: number): void => {
+      if (typeof value === 'number') { flat.push(value); return }
+      if (inferred.length <= depth) inferred.push(value.length)
+      else if (inferred[depth] !== value.length) throw new WeftError('PROGRAM_INVALID', `Ragged array: expected ${inferred[depth]} items at depth ${depth}, got ${value.length}`)
+      for (const item of value) walk(item, depth + 1)
+    }
+    walk(values, 0)
+    return new Tensor('float32', shape ?? inferred, Float32Array.from(flat))
+  }
+
+  get size (): number { return this.data.length }
+  get rank (): number { return this.shape.length }
+
+  /** Element at a full index (negative indices count from the end), as a number. */
+  get (...index: number[]): number {
+    if (index.length !== this.shape.length) {
+      throw new WeftError('PROGRAM_INVALID', `get() needs ${this.shape.length} indices for shape [${this.shape.join(', ')}], got ${index.length}`)
+    }
+    let offset = 0
+    for (let d = 0; d < index.length; d++) {
+      const size = this.shape[d]!
+      const i = index[d]! < 0 ? index[d]! + size : index[d]!
+      if (i < 0 || i >= size) throw new WeftError('PROGRAM_INVALID', `Index ${index[d]} is out of range for dimension ${d} of size ${size}`)
+      offset = offset * size + i
+    }
+    return Number(this.data[offset])
+  }
+
+  /** The single value of a one-element tensor. */
+  item (): number {
+    if (this.data.length !== 1) throw new WeftError('PROGRAM_INVALID', `item() needs one element, this tensor has shape [${this.shape.join(', ')}]`)
+    return Number(this.data[0])
+  }
+
+  /** numpy basic indexing, same spec as the Program's `index` op: ints drop a dim, `':'`, `'a:b:c'`, `[a, b, c]`. */
+  at (...items: (number | string | null | [number | null, number | null, number | null])[]): Tensor {
+    const { shape, offsets } = resolveIndex(this.shape, items)
+    const out = new Float64Array(offsets.length)
+    for (let i = 0; i < offsets.length; i++) out[i] = Number(this.data[offsets[i]!])
+    return this.dtype === 'int64' || this.dtype === 'int32'
+      ? new Tensor('int64', shape, BigInt64Array.from(out, (v) => BigInt(v)))
+      : new Tensor('float32', shape, Float32Array.from(out))
+  }
+
+  /** Same data, new shape (one dim may be -1). */
+  reshape (...shape: number[]): Tensor {
+    const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1)
+    const resolved = shape.map((d) => d === -1 ? this.size / known : d)
+    if (numel(resolved) !== this.size) throw new WeftError('PROGRAM_INVALID', `cannot reshape [${this.shape.join(', ')}] to [${shape.join(', ')}]`)
+    return new Tensor(this.dtype, resolved, this.data)
+  }
+
+  /** Plain numbers, flat in row-major order. */
+  toFlat (): number[] { return Array.from(this.data as ArrayLike<number | bigint>, Number) }
+
+  /** Nested JavaScript arrays (a number for rank 0). */
+  toArray (): NestedArray {
+    const flat = this.toFlat()
+    const build = (depth: number, offset: number): NestedArray => {
+      if (depth === this.shape.length) return flat[offset]!
+      const stride = numel(this.shape.slice(depth + 1))
+      return Array.from({ length: this.shape[depth]! }, (_, i) => build(depth + 1, offset + i * stride))
+    }
+    return build(0, 0)
+  }
+
+  /** Index of the largest value along `axis` (default: last; the axis is dropped unless keepdims), as int64. */
+  argmax (axis = -1, options: { keepdims?: boolean } = {}): Tensor {
+    const a = normalizeAxis(axis, this.rank)
+    const kept = this.reduceAlong(a, (values) => {
+      let best = 0
+      for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i
+      return [best]
+    }, 1, 'int64')
+    return options.keepdims === true ? kept : kept.reshape(...this.shape.filter((_, d) => d !== a))
+  }
+
+  /** The k largest values along `axis` (default: last), largest first, and their indices. */
+  topk (k: number, axis = -1): { values: Tensor; indices: Tensor } {
+    const order = (values: number[]): number[] => values.map((_, i) => i).sort((a, b) => values[b]! - values[a]! || a - b).slice(0, k)
+    return {
+      values: this.reduceAlong(axis, (values) => order(values).map((i) => values[i]!), k, 'float32'),
+      indices: this.reduceAlong(axis, order, k, 'int64'),
+    }
+  }
+
+  /** Softmax along `axis` (default: last), computed in float64, returned as float32. */
+  softmax (axis = -1): Tensor {
+    const size = this.shape[normalizeAxis(axis, this.rank)]!
+    return this.reduceAlong(axis, (values) => {
+      const max = Math.max(...values)
+      const exps = values.map((v) => Math.exp(v - max))
+      const total = exps.reduce((a, b) => a + b, 0)
+      return exps.map((v) => v / total)
+    }, size, 'float32')
+  }
+
+  /** Applies `fn` to every 1-D lane along `axis`; `fn` returns `width` numbers, which replace that axis. */
+  private reduceAlong (axis: number, fn: (values: number[]) => number[], width: number, dtype: 'float32' | 'int64'): Tensor {
+    const a = normalizeAxis(axis, this.rank)
+    const size = this.shape[a]!
+    const inner = numel(this.shape.slice(a + 1))
+    const outer = numel(this.shape.slice(0, a))
+    const outShape = [...this.shape.slice(0, a), width, ...this.shape.slice(a + 1)]
+    const out = new Float64Array(outer * width * inner)
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        const lane = Array.from({ length: size }, (_, j) => Number(this.data[(o * size + j) * inner + i]))
+        const result = fn(lane)
+        for (let j = 0; j < width; j++) out[(o * width + j) * inner + i] = result[j]!
+      }
+    }
+    return dtype === 'int64'
+      ? new Tensor('int64', outShape, BigInt64Array.from(out, (v) => BigInt(v)))
+      : new Tensor('float32', outShape, Float32Array.from(out))
+  }
+
+  toString (): string { return `Tensor(${this.dtype}, [${this.shape.join(', ')}])` }
+}
+
+export function normalizeAxis (axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis
+  if (a < 0 || a >= rank) throw new WeftError('PROGRAM_INVALID', `Axis ${axis} is out of range for rank ${rank}`)
+  return a
+}
+
+export type { IndexSpec }

@@ -1,0 +1,53 @@
+/** The model's module tree, built once per manifest from its dotted paths (HF names, list items as digits). */
+import type { Manifest, ModuleEntry } from '@weft/core'
+
+export interface TreeNode {
+  name: string
+  path: string
+  entry: ModuleEntry | undefined
+  children: Map<string, TreeNode>
+  /** true when every child name is a number (a ModuleList): indexable, iterable, negative indices */
+  isList: boolean
+}
+
+const cache = new WeakMap<Manifest, TreeNode>()
+
+export function moduleTree (manifest: Manifest): TreeNode {
+  const cached = cache.get(manifest)
+  if (cached !== undefined) return cached
+  const root: TreeNode = { name: '', path: '', entry: undefined, children: new Map(), isList: false }
+  for (const entry of manifest.modules) {
+    let node = root
+    for (const part of entry.path.split('.')) {
+      let child = node.children.get(part)
+      if (child === undefined) {
+        child = { name: part, path: node.path === '' ? part : `${node.path}.${part}`, entry: undefined, children: new Map(), isList: false }
+        node.children.set(part, child)
+      }
+      node = child
+    }
+    node.entry = entry
+  }
+  markLists(root)
+  cache.set(manifest, root)
+  return root
+}
+
+function markLists (node: TreeNode): void {
+  const names = [...node.children.keys()]
+  node.isList = names.length > 0 && names.every((name) => /^\d+$/.test(name))
+  if (node.isList) {
+    const sorted = [...node.children.values()].sort((a, b) => Number(a.name) - Number(b.name))
+    node.children = new Map(sorted.map((child) => [child.name, child]))
+  }
+  for (const child of node.children.values()) markLists(child)
+}
+
+/** A short description of what exists under `node`, for error messages. */
+export function describeChildren (node: TreeNode): string {
+  const names = [...node.children.keys()]
+  if (names.length === 0) return `'${node.path || '<root>'}' has no submodules`
+  if (node.isList) return `'${node.path}' is a list of ${names.length} (indices 0…${names.length - 1} or -${names.length}…-1)`
+  const shown = names.slice(0, 8).join(', ') + (names.length > 8 ? ', …' : '')
+  return `${node.path === '' ? 'top-level modules' : `'${node.path}' has`}: ${shown}`
+}

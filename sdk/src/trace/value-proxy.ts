@@ -1,0 +1,175 @@
+/**
+ * ValueProxy: a symbolic value inside a trace (one Program node). Methods record ops; nothing runs until the
+ * trace ends. Every proxy knows its shape and dtype, so mistakes surface while recording.
+ */
+import { WeftError, type Attrs, type DType, type Tensor as CoreTensor, type Dim } from '@weft/core'
+import type { Recorder } from './recorder.js'
+import { toIndexSpec, type IndexArg } from '../tensor/indexing.js'
+import { callerLocation } from './location.js'
+
+/** What an arithmetic method accepts: another proxy, a number, nested arrays, or a tensor. */
+export type Operand = ValueProxy | number | boolean | readonly unknown[] | CoreTensor
+
+/** Optional reduce arguments. */
+export interface ReduceOptions { keepdims?: boolean }
+
+export class ValueProxy {
+  /** @internal */ readonly recorder: Recorder
+  /** Index of this value's node in the Program. */
+  readonly node: number
+  /** @internal the save node made for this value, if any */
+  saveNode: number | null = null
+  /** @internal whether the save name was given explicitly */
+  namedSave = false
+
+  constructor (recorder: Recorder, node: number) {
+    this.recorder = recorder
+    this.node = node
+  }
+
+  get shape (): readonly Dim[] { return this.recorder.typeOf(this.node).shape }
+  get dtype (): DType { return this.recorder.typeOf(this.node).dtype }
+  get rank (): number { return this.shape.length }
+
+  /** Marks this value as a result. Unnamed saves take their name from where the trace callback returns them. */
+  save (name?: string): this {
+    if (this.saveNode !== null) {
+      if (name !== undefined) this.recorder.renameSave(this.saveNode, name)
+      return this
+    }
+    const chosen = name ?? this.recorder.freshSaveName()
+    this.saveNode = this.recorder.add('save', { name: chosen }, [this.node])
+    this.recorder.claimSaveName(chosen, this.saveNode)
+    this.namedSave = name !== undefined
+    return this
+  }
+
+  protected op (op: string, attrs: Attrs, others: readonly Operand[] = []): ValueProxy {
+    const inputs = [this.node, ...others.map((other) => this.lift(other))]
+    return new ValueProxy(this.recorder, this.recorder.add(op, attrs, inputs))
+  }
+
+  /** @internal Turns an operand into a node of this trace (constants become `const` nodes). */
+  lift (value: Operand): number { return liftInto(this.recorder, value) }
+
+  add (other: Operand): ValueProxy { return this.op('add', {}, [other]) }
+  sub (other: Operand): ValueProxy { return this.op('sub', {}, [other]) }
+  mul (other: Operand): ValueProxy { return this.op('mul', {}, [other]) }
+  div (other: Operand): ValueProxy { return this.op('div', {}, [other]) }
+  pow (other: Operand): ValueProxy { return this.op('pow', {}, [other]) }
+  matmul (other: Operand): ValueProxy { return this.op('matmul', {}, [other]) }
+  neg (): ValueProxy { return this.op('neg', {}) }
+  exp (): ValueProxy { return this.op('exp', {}) }
+  log (): ValueProxy { return this.op('log', {}) }
+  sqrt (): ValueProxy { return this.op('sqrt', {}) }
+  abs (): ValueProxy { return this.op('abs', {}) }
+  tanh (): ValueProxy { return this.op('tanh', {}) }
+  relu (): ValueProxy { return this.op('relu', {}) }
+
+  eq (other: Operand): ValueProxy { return this.op('eq', {}, [other]) }
+  ne (other: Operand): ValueProxy { return this.op('ne', {}, [other]) }
+  lt (other: Operand): ValueProxy { return this.op('lt', {}, [other]) }
+  le (other: Operand): ValueProxy { return this.op('le', {}, [other]) }
+  gt (other: Operand): ValueProxy { return this.op('gt', {}, [other]) }
+  ge (other: Operand): ValueProxy { return this.op('ge', {}, [other]) }
+  /** `this` is the condition: picks `a` where true, `b` elsewhere. */
+  where (a: Operand, b: Operand): ValueProxy { return this.op('where', {}, [a, b]) }
+  cast (dtype: DType): ValueProxy { return this.op('cast', { dtype }) }
+
+  sum (axes: number | number[] | null = null, options: ReduceOptions = {}): ValueProxy { return this.reduce('sum', axes, options) }
+  mean (axes: number | number[] | null = null, options: ReduceOptions = {}): ValueProxy { return this.reduce('mean', axes, options) }
+  max (axes: number | number[] | null = null, options: ReduceOptions = {}): ValueProxy { return this.reduce('max', axes, options) }
+  min (axes: number | number[] | null = null, options: ReduceOptions = {}): ValueProxy { return this.reduce('min', axes, options) }
+  norm (axes: number | number[] | null = null, options: ReduceOptions & { ord?: 1 | 2 } = {}): ValueProxy {
+    return this.op('norm', { axes: toAxes(axes), keepdims: options.keepdims ?? false, ord: options.ord ?? 2 })
+  }
+
+  argmax (axis = -1, options: ReduceOptions = {}): ValueProxy { return this.op('argmax', { axis, keepdims: options.keepdims ?? false }) }
+  /** The k largest values and their indices along `axis` (default last), largest first. */
+  topk (k: number, axis = -1): { values: ValueProxy; indices: ValueProxy } {
+    return { values: this.op('topk', { k, axis, output: 'values' }), indices: this.op('topk', { k, axis, output: 'indices' }) }
+  }
+
+  softmax (axis = -1): ValueProxy { return this.op('softmax', { axis }) }
+  logSoftmax (axis = -1): ValueProxy { return this.op('log_softmax', { axis }) }
+
+  reshape (...shape: number[]): ValueProxy { return this.op('reshape', { shape }) }
+  /** Permutes dims; with no arguments swaps the last two. */
+  transpose (...perm: number[]): ValueProxy {
+    const order = perm.length > 0 ? perm : [...Array(Math.max(0, this.rank - 2)).keys(), this.rank - 1, this.rank - 2]
+    return this.op('transpose', { perm: order })
+  }
+
+  /** numpy basic indexing: `at(':', -1)`, `at(0, '2:5')`, `at(null, [0, 3, 1])`. */
+  at (...index: IndexArg[]): ValueProxy {
+    let spec
+    try { spec = toIndexSpec(index) } catch (error) { throw this.withLocation(error) }
+    return this.op('index', { index: spec })
+  }
+
+  concat (others: readonly Operand[], axis = 0): ValueProxy { return this.op('concat', { axis }, others) }
+  stack (others: readonly Operand[], axis = 0): ValueProxy { return this.op('stack', { axis }, others) }
+
+  toString (): string { return `ValueProxy(#${this.node} ${this.dtype} [${this.shape.join(', ')}])` }
+
+  protected withLocation (error: unknown): unknown {
+    return WeftError.is(error) ? this.recorder.error(error.message, callerLocation(), error.details) : error
+  }
+
+  private reduce (op: string, axes: number | number[] | null, options: ReduceOptions): ValueProxy {
+    return this.op(op, { axes: toAxes(axes), keepdims: options.keepdims ?? false })
+  }
+}
+
+/** Turns an operand into a node of `recorder`'s Program (constants become `const` nodes). */
+export function liftInto (recorder: Recorder, value: Operand): number {
+  if (value instanceof ValueProxy) {
+    if (value.recorder !== recorder) throw recorder.error('a value from another trace cannot be used here; save it and pass the Tensor instead', callerLocation())
+    return value.node
+  }
+  let tensor
+  try { tensor = toConstTensor(value) } catch (error) {
+    throw WeftError.is(error) ? recorder.error(error.message, callerLocation()) : error
+  }
+  return recorder.add('const', { value: tensor }, [])
+}
+
+function toAxes (axes: number | number[] | null): number[] | null {
+  return axes === null ? null : Array.isArray(axes) ? axes : [axes]
+}
+
+/** Numbers, nested arrays and tensors → a plain core tensor for a `const` node (numbers become float32). */
+export function toConstTensor (value: Exclude<Operand, ValueProxy>): CoreTensor {
+  if (typeof value === 'number') return { dtype: 'float32', shape: [], data: Float32Array.of(value) }
+  if (typeof value === 'boolean') return { dtype: 'bool', shape: [], data: Uint8Array.of(value ? 1 : 0) }
+  if (Array.isArray(value)) {
+    const shape: number[] = []
+    const flat: number[] = []
+    const walk = (item: unknown, depth: number): void => {
+      if (Array.isArray(item)) {
+        if (shape.length <= depth) shape.push(item.length)
+        else if (shape[depth] !== item.length) throw new WeftError('PROGRAM_INVALID', `ragged array constant at depth ${depth}`)
+        for (const inner of item) walk(inner, depth + 1)
+      } else if (typeof item === 'number') flat.push(item)
+      else throw new WeftError('PROGRAM_INVALID', `array constants hold numbers only, got ${typeof item}`)
+    }
+    walk(value, 0)
+    return { dtype: 'float32', shape, data: Float32Array.from(flat) }
+  }
+  const tensor = value as CoreTensor
+  if (tensor.shape === undefined || tensor.data === undefined) throw new WeftError('PROGRAM_INVALID', 'operand is not a number, array, Tensor or traced value')
+  return { dtype: tensor.dtype, shape: [...tensor.shape], data: tensor.data }
+}
+
+/** Concatenates values along `axis` (all from the same trace, or constants after the first). */
+export function concat (values: readonly [ValueProxy, ...Operand[]], axis = 0): ValueProxy {
+  return values[0].concat(values.slice(1), axis)
+}
+
+/** Stacks values along a new `axis`. */
+export function stack (values: readonly [ValueProxy, ...Operand[]], axis = 0): ValueProxy {
+  return values[0].stack(values.slice(1), axis)
+}
+
+/** `cond ? a : b` elementwise. */
+export function where (cond: ValueProxy, a: Operand, b: Operand): ValueProxy { return cond.where(a, b) }

@@ -1,0 +1,50 @@
+/**
+ * Weft: the entry point. An Executor is injected (`new Weft(executor)`); `Weft.local()` builds the embedded
+ * one, and remote mode adds `Weft.connect()` with a remote Executor — tracing code does not change.
+ */
+import type { Executor, ModelInfo } from './executor.js'
+import { LocalExecutor, type LocalOptions } from './local/local-executor.js'
+import { Model } from './model.js'
+import type { Envoy } from './trace/envoy.js'
+
+export class Weft {
+  readonly executor: Executor
+  private readonly models = new Map<string, Promise<Model<unknown>>>()
+
+  constructor (executor: Executor) {
+    this.executor = executor
+  }
+
+  /** Embedded mode: models from `./models` (or WEFT_MODELS), run in this process on the ONNX engine. */
+  static async local (options: LocalOptions = {}): Promise<Weft> {
+    return new Weft(new LocalExecutor(options))
+  }
+
+  /** Embedded mode that round-trips every Program through the wire encoding first (what a host would see). */
+  static async simulate (options: Omit<LocalOptions, 'simulate'> = {}): Promise<Weft> {
+    return new Weft(new LocalExecutor({ ...options, simulate: true }))
+  }
+
+  /**
+   * A model by name. Pass its envoy tree type for compile-time module names, e.g. `weft.model<GPT2>('demo-gpt2')`;
+   * without one, any module name type-checks and unknown names throw while recording.
+   */
+  async model<T = Envoy> (name: string): Promise<Model<T>> {
+    let pending = this.models.get(name)
+    if (pending === undefined) {
+      pending = (async () => {
+        const manifest = await this.executor.manifest(name)
+        const tokenizer = (await this.executor.tokenizer?.(name)) ?? null
+        return new Model<unknown>(this.executor, name, manifest, tokenizer)
+      })()
+      pending.catch(() => this.models.delete(name))
+      this.models.set(name, pending)
+    }
+    return pending as Promise<Model<T>>
+  }
+
+  listModels (): Promise<ModelInfo[]> { return this.executor.listModels() }
+
+  /** Releases the executor (unloads models, closes connections). */
+  close (): Promise<void> { return this.executor.close() }
+}
