@@ -13,3 +13,28 @@ export type { WireError } from './errors/weft-error.js'
 export type { Manifest, ModuleEntry, SiteSignature, SymDim, TokenizerInfo } from './manifest/manifest.js'
 export type { BackendV1, ModelHandleV1, ModelSource, BatchJob, JobResult, JobStats, ScanEntry, RunOptions, AbortOptions } from './plugin/backend-v1.js'
 export type { PolicyV1, PolicySummary, AdmissionRequest, Decision } from './plugin/policy-v1.js'
+export type { ParamEntry } from './manifest/manifest.js'
+
+// tensors
+export { tensor, toNested, isTensor, getNumber } from './tensor/create.js'
+export type { NestedArray } from './tensor/create.js'
+
+// op table
+export { OPS, OP_NAMES, getOp, isOpName, isModelOp } from './ops/table.js'
+export type { OpName } from './ops/table.js'
+export { SYMBOLIC_DIM_ESTIMATE } from './ops/types.js'
+export type { OpDef, OpFlag, OpExample, AttrSchema, AttrKind, ValueType, Dim, InferContext, Nested } from './ops/types.js'
+export { sliceRange } from './ops/index-spec.js'
+
+// validation
+export { validateProgram, assertValidProgram, inferProgramTypes, analyzeProgram, programCost, inferContext } from './ir/validate.js'
+export type { ValidationIssue, ProgramAnalysis } from './ir/validate.js'
+export { siteTimes } from './ir/causality.js'
+export { programStructureProblems } from './ir/structure.js'
+
+// CBOR
+export { encodeCbor, CborTag } from './cbor/encode.js'
+export { decodeCbor, DEFAULT_DECODE_LIMITS } from './cbor/decode.js'
+export type { DecodeLimits } from './cbor/decode.js'
+export { encodeProgram, decodeProgram, programDigest, sha256Digest } from './cbor/program-codec.js'
+export { toHex, fromHex, bytesEqual } from './cbor/hex.js'

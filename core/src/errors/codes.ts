@@ -2,6 +2,7 @@
 export const ERROR_CODES = {
   PROGRAM_INVALID: { status: 400, retryable: false, meaning: 'The Program is malformed or does not type-check against the model manifest.' },
   DECODE_FAILED: { status: 400, retryable: false, meaning: 'Bytes are not valid (bounded, deterministic) CBOR of the expected structure.' },
+  ENCODE_FAILED: { status: 400, retryable: false, meaning: 'A value cannot be encoded as deterministic Weft CBOR (unsupported type, cycle, integer out of range).' },
   ENVELOPE_INVALID: { status: 400, retryable: false, meaning: 'The COSE_Sign1 envelope is structurally wrong (headers, algorithm, content type).' },
   SIGNATURE_INVALID: { status: 401, retryable: false, meaning: 'The signature does not verify under the named key.' },
   KEY_UNKNOWN: { status: 401, retryable: false, meaning: 'The key id is not registered with this provider.' },

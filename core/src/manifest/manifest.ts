@@ -29,6 +29,13 @@ export interface ModuleEntry {
   parameters: number
 }
 
+/** One weight tensor (HF parameter name), for the `param` op and egress rules. */
+export interface ParamEntry {
+  name: string
+  shape: number[]
+  dtype: DType
+}
+
 export interface TokenizerInfo {
   /** `sha256:<hex>` of tokenizer.json */
   digest: string
@@ -51,4 +58,6 @@ export interface Manifest {
   tokenizer: TokenizerInfo | null
   vocabSize: number
   maxPositions: number | null
+  /** the weights by HF parameter name; absent when the host does not expose any (then `param` fails validation) */
+  params?: ParamEntry[]
 }

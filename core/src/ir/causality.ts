@@ -1,0 +1,62 @@
+/**
+ * The causality rule: a `write` to a site may only take values computed no later than that site in the forward pass.
+ * Time of a site: a module's input happens before its first descendant, its output after its last descendant.
+ */
+import type { Manifest } from '../manifest/manifest.js'
+import type { Program } from './program.js'
+import type { ValidationIssue } from './validate.js'
+
+interface SiteTime { start: number; end: number }
+
+/** Start/end times per path, from manifest order; works whether parents are listed before or after children. */
+export function siteTimes (manifest: Manifest): Map<string, SiteTime> {
+  const times = new Map<string, SiteTime>()
+  const modules = manifest.modules
+  modules.forEach((entry, i) => {
+    let first = i
+    let last = i
+    const prefix = entry.path + '.'
+    modules.forEach((other, j) => {
+      if (other.path.startsWith(prefix)) { first = Math.min(first, j); last = Math.max(last, j) }
+    })
+    times.set(entry.path, { start: 2 * first, end: 2 * last + 1 })
+  })
+  return times
+}
+
+interface Origin { time: number; node: number }
+
+export function checkCausality (program: Program, manifest: Manifest): ValidationIssue[] {
+  const times = siteTimes(manifest)
+  const issues: ValidationIssue[] = []
+  const origins: (Origin | null)[] = []
+  const timeOf = (attrs: Record<string, unknown>): number | undefined => {
+    const t = times.get(String(attrs.site))
+    if (t === undefined) return undefined
+    return attrs.port === 'input' ? t.start : t.end
+  }
+  program.nodes.forEach(([op, attrs, inputs], i) => {
+    let latest: Origin | null = null
+    for (const n of inputs) {
+      const o = n >= 0 && n < i ? origins[n] : null
+      if (o != null && (latest === null || o.time > latest.time)) latest = o
+    }
+    if (op === 'read' || op === 'write') {
+      const own = timeOf(attrs)
+      if (own === undefined) { origins.push(latest); return }
+      if (op === 'write' && latest !== null && latest.time > own) {
+        const source = program.nodes[latest.node]!
+        issues.push({
+          node: i,
+          op,
+          message: `write: causality violation: the value written to '${String(attrs.site)}' ${String(attrs.port ?? 'output')} depends on node ${latest.node} ` +
+            `(${source[0]} of '${String(source[1].site)}' ${String(source[1].port ?? 'output')}), which is computed later in the forward pass`,
+        })
+      }
+      origins.push(latest === null || own >= latest.time ? { time: own, node: i } : latest)
+      return
+    }
+    origins.push(latest)
+  })
+  return issues
+}

@@ -1,0 +1,150 @@
+/** Linear algebra, reductions and normalisations: matmul, sum/mean/max/min, argmax, topk, norm, softmax. */
+import type { DType } from '../tensor/tensor.js'
+import type { OpDef, Dim, ValueType } from './types.js'
+import { attr, isFloat, broadcastShapes, expectRank, fail, floatOf, fmtShape, normAxes, normAxis, numelEstimate, promote, reducedShape } from './rules.js'
+
+function matmulShape (a: readonly Dim[], b: readonly Dim[]): Dim[] {
+  if (a.length === 0 || b.length === 0) fail('matmul', 'inputs must have rank ≥ 1')
+  const a2 = a.length === 1 ? [1, a[0]!] : a
+  const b2 = b.length === 1 ? [b[0]!, 1] : b
+  const k1 = a2.at(-1)!
+  const k2 = b2.at(-2)!
+  if (typeof k1 === 'number' && typeof k2 === 'number' && k1 !== k2) fail('matmul', `inner dims differ: ${fmtShape(a)} @ ${fmtShape(b)}`)
+  const batch = broadcastShapes('matmul', [a2.slice(0, -2), b2.slice(0, -2)])
+  const out: Dim[] = [...batch]
+  if (a.length > 1) out.push(a2.at(-2)!)
+  if (b.length > 1) out.push(b2.at(-1)!)
+  return out
+}
+
+export const matmul: OpDef = {
+  name: 'matmul',
+  arity: 2,
+  attrs: {},
+  flags: ['linalg', 'differentiable'],
+  infer: (_attrs, [a, b]) => ({ shape: matmulShape(a!.shape, b!.shape), dtype: promote([a!.dtype, b!.dtype], true) }),
+  cost: (_attrs, [a, b]) => 2 * numelEstimate(matmulShape(a!.shape, b!.shape)) * numelEstimate([a!.shape.at(-1)!]),
+  doc: 'numpy matmul: 1-D operands are promoted to matrices and the added dim removed; batch dims broadcast.',
+  examples: [
+    { name: 'matmul-2d', attrs: {}, inputs: [[[1, 2], [3, 4]], [[5, 6], [7, 8]]], output: [[19, 22], [43, 50]] },
+    { name: 'matmul-vector', attrs: {}, inputs: [[[1, 2], [3, 4]], [1, 1]], output: [3, 7] },
+  ],
+}
+
+const reduceAttrs = {
+  axes: { kind: 'axes', default: null, doc: 'axes to reduce; null = all' },
+  keepdims: { kind: 'bool', default: false, doc: 'keep reduced dims as size 1' },
+} as const
+
+function reduction (name: string, doc: string, dtype: (x: DType) => DType, examples: OpDef['examples']): OpDef {
+  return {
+    name,
+    arity: 1,
+    attrs: reduceAttrs,
+    flags: ['reduction', 'differentiable'],
+    infer: (attrs, [x]) => {
+      const axes = normAxes(name, attrs.axes, x!.shape.length)
+      return { shape: reducedShape(x!.shape, axes, attr(attrs, 'keepdims', false)), dtype: dtype(x!.dtype) }
+    },
+    cost: (_attrs, [x]) => numelEstimate(x!.shape),
+    doc,
+    examples,
+  }
+}
+
+export const sum = reduction('sum', 'Sum over axes (bool and integers sum in int64).', d => isFloat(d) ? d : 'int64', [
+  { name: 'sum-axis', attrs: { axes: [1] }, inputs: [[[1, 2, 3], [4, 5, 6]]], output: [6, 15] },
+  { name: 'sum-all-keepdims', attrs: { axes: null, keepdims: true }, inputs: [[[1, 2], [3, 4]]], output: [[10]] },
+])
+export const mean = reduction('mean', 'Arithmetic mean over axes (integers give float32).', floatOf, [
+  { name: 'mean-last', attrs: { axes: [-1] }, inputs: [[[1, 2], [3, 5]]], output: [1.5, 4] },
+])
+export const max = reduction('max', 'Maximum over axes.', d => d, [
+  { name: 'max-axis0', attrs: { axes: [0] }, inputs: [[[1, 5], [3, 2]]], output: [3, 5] },
+])
+export const min = reduction('min', 'Minimum over axes.', d => d, [
+  { name: 'min-all', attrs: {}, inputs: [[[1, 5], [3, -2]]], output: -2 },
+])
+
+export const argmax: OpDef = {
+  name: 'argmax',
+  arity: 1,
+  attrs: {
+    axis: { kind: 'int', default: -1, doc: 'axis to search' },
+    keepdims: { kind: 'bool', default: false, doc: 'keep the axis as size 1' },
+  },
+  flags: ['reduction'],
+  infer: (attrs, [x]) => {
+    expectRank('argmax', x!, 1)
+    const axis = normAxis('argmax', attr(attrs, 'axis', -1), x!.shape.length)
+    return { shape: reducedShape(x!.shape, [axis], attr(attrs, 'keepdims', false)), dtype: 'int64' }
+  },
+  cost: (_attrs, [x]) => numelEstimate(x!.shape),
+  doc: 'Index of the largest value along an axis (first one on ties), int64.',
+  examples: [{ name: 'argmax-tie', attrs: { axis: -1 }, inputs: [[[1, 3, 3], [7, 0, 2]]], output: [1, 0], outputDtype: 'int64' }],
+}
+
+export const topk: OpDef = {
+  name: 'topk',
+  arity: 1,
+  attrs: {
+    k: { kind: 'int', required: true, doc: 'how many' },
+    axis: { kind: 'int', default: -1, doc: 'axis to search' },
+    output: { kind: 'enum', values: ['values', 'indices'], default: 'values', doc: 'which result to return' },
+  },
+  flags: ['reduction', 'differentiable'],
+  infer: (attrs, [x]) => {
+    expectRank('topk', x!, 1)
+    const axis = normAxis('topk', attr(attrs, 'axis', -1), x!.shape.length)
+    const k = attrs.k as number
+    const size = x!.shape[axis]!
+    if (k < 1 || (typeof size === 'number' && k > size)) fail('topk', `k=${k} out of range for dim ${axis} of size ${size}`)
+    const shape = [...x!.shape]
+    shape[axis] = k
+    return { shape, dtype: attr<string>(attrs, 'output', 'values') === 'indices' ? 'int64' : x!.dtype }
+  },
+  cost: (attrs, [x]) => numelEstimate(x!.shape) * Math.max(1, Math.log2(Number(attrs.k) + 1)),
+  doc: 'The k largest values (or their int64 indices) along an axis, largest first; ties keep the lower index first.',
+  examples: [
+    { name: 'topk-values', attrs: { k: 2 }, inputs: [[1, 4, 2, 4]], output: [4, 4] },
+    { name: 'topk-indices', attrs: { k: 2, output: 'indices' }, inputs: [[1, 4, 2, 4]], output: [1, 3], outputDtype: 'int64' },
+  ],
+}
+
+export const norm: OpDef = {
+  name: 'norm',
+  arity: 1,
+  attrs: { ...reduceAttrs, ord: { kind: 'enum', values: [1, 2], default: 2, doc: '1 = sum of |x|, 2 = Euclidean' } },
+  flags: ['reduction', 'differentiable'],
+  infer: (attrs, [x]): ValueType => {
+    const axes = normAxes('norm', attrs.axes, x!.shape.length)
+    return { shape: reducedShape(x!.shape, axes, attr(attrs, 'keepdims', false)), dtype: floatOf(x!.dtype) }
+  },
+  cost: (_attrs, [x]) => 2 * numelEstimate(x!.shape),
+  doc: 'Vector norm over axes (null = all).',
+  examples: [{ name: 'norm-l2', attrs: { axes: [-1] }, inputs: [[[3, 4], [0, 1]]], output: [5, 1] }],
+}
+
+function softmaxLike (name: string, doc: string, examples: OpDef['examples']): OpDef {
+  return {
+    name,
+    arity: 1,
+    attrs: { axis: { kind: 'int', default: -1, doc: 'axis to normalise' } },
+    flags: ['nn', 'differentiable'],
+    infer: (attrs, [x]) => {
+      expectRank(name, x!, 1)
+      normAxis(name, attr(attrs, 'axis', -1), x!.shape.length)
+      return { shape: [...x!.shape], dtype: floatOf(x!.dtype) }
+    },
+    cost: (_attrs, [x]) => 4 * numelEstimate(x!.shape),
+    doc,
+    examples,
+  }
+}
+
+export const softmax = softmaxLike('softmax', 'exp(x) / sum(exp(x)) along an axis (numerically stable).', [
+  { name: 'softmax-uniform', attrs: {}, inputs: [[[0, 0], [5, 5]]], output: [[0.5, 0.5], [0.5, 0.5]] },
+])
+export const logSoftmax = softmaxLike('log_softmax', 'x − logsumexp(x) along an axis.', [
+  { name: 'log_softmax-uniform', attrs: {}, inputs: [[2, 2]], output: [-0.6931471805599453, -0.6931471805599453] },
+])
