@@ -83,6 +83,7 @@ function referenceSuite (folder: string, layers: number, blockPrefix: string, fi
 }
 
 referenceSuite('demo-gpt2', 6, 'transformer.h', 'transformer.ln_f')
+referenceSuite('tiny-llama', 2, 'model.layers', 'model.norm')
 
 test('an unknown model_type is refused with MODEL_LOAD_FAILED listing the supported families', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'weft-unknown-'))

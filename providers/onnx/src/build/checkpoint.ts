@@ -13,6 +13,8 @@ import { tokenizerInfo } from '../tokenizer/tokenizer.js'
 import type { FamilyBuild } from './family.js'
 import { GraphBuilder } from './graph-builder.js'
 import { buildGpt2 } from './gpt2.js'
+import { buildLlama } from './llama.js'
+import { buildQwen2 } from './qwen2.js'
 import type { BuildContext } from './layers.js'
 import { WeightPlan } from './weights.js'
 
@@ -20,6 +22,8 @@ type Builder = (ctx: BuildContext, config: Record<string, unknown>) => FamilyBui
 
 const FAMILIES: Record<string, Builder> = {
   gpt2: buildGpt2,
+  llama: buildLlama,
+  qwen2: buildQwen2,
 }
 
 export const supportedFamilies = (): string[] => Object.keys(FAMILIES).sort()
