@@ -1,0 +1,134 @@
+/**
+ * The onnx backend's ModelHandleV1: co-tenant batches (every job's invokes are rows of one forward pass),
+ * compiled graphs cached by Program structure, per-job typed errors; a failed merged run is retried per job.
+ */
+import type * as ort from 'onnxruntime-node'
+import { WeftError, type BatchJob, type JobResult, type Manifest, type ModelHandleV1, type Program, type RunOptions, type ScanEntry, type Tensor } from '@weft/core'
+import type { LoadedModel } from '../load.js'
+import { compile, type CompiledProgram } from '../compile/compile.js'
+import { batchLayout, bindFeeds } from '../compile/layout.js'
+import { SessionCache } from '../compile/session-cache.js'
+import { structureKey } from '../compile/structure-key.js'
+import { createSession, fromOrt, toOrt, type SessionInit } from '../runtime/session.js'
+import { resolveJob, resolveProgram, type ResolvedJob } from './resolve-job.js'
+
+export interface CompiledSession { compiled: CompiledProgram; session: ort.InferenceSession; release (): Promise<void> }
+
+interface Pending { index: number; id: string; job: ResolvedJob }
+
+export class OnnxModelHandle implements ModelHandleV1 {
+  readonly manifest: Manifest
+
+  constructor (readonly loaded: LoadedModel, readonly sessions: SessionCache<CompiledSession>, private readonly init: SessionInit) {
+    this.manifest = loaded.graph.manifest
+  }
+
+  tokenize (text: string): number[] {
+    if (this.loaded.tokenizer === null) throw new WeftError('BACKEND_CAPABILITY_MISSING', `model '${this.manifest.name}' has no tokenizer: send token ids`)
+    return this.loaded.tokenizer.encode(text)
+  }
+
+  decode (ids: readonly number[]): string {
+    if (this.loaded.tokenizer === null) throw new WeftError('BACKEND_CAPABILITY_MISSING', `model '${this.manifest.name}' has no tokenizer`)
+    return this.loaded.tokenizer.decode(ids)
+  }
+
+  scan (program: Program): ScanEntry[] {
+    const { program: resolved, types } = resolveJob(program, this.manifest, text => this.tokenize(text))
+    return resolved.nodes.flatMap(([op, attrs], i) => op === 'save'
+      ? [{ name: attrs.name as string, shape: types[i]!.shape.map(Number), dtype: types[i]!.dtype }]
+      : [])
+  }
+
+  /** Resolves text invokes (for callers that batch themselves). */
+  resolve (program: Program): Program { return resolveProgram(program, this.manifest, text => this.tokenize(text)) }
+
+  async run (jobs: BatchJob[], options: RunOptions = {}): Promise<JobResult[]> {
+    const results: JobResult[] = new Array(jobs.length)
+    const pending: Pending[] = []
+    jobs.forEach((job, index) => {
+      try {
+        pending.push({ index, id: job.id, job: resolveJob(job.program, this.manifest, text => this.tokenize(text)) })
+      } catch (error) {
+        results[index] = { id: job.id, ok: false, error: toWeftError(error).toWire() }
+      }
+    })
+    if (pending.length > 0) await this.runGroup(pending, results, options)
+    return results
+  }
+
+  /** Runs the group as one batch; if that fails and the group has several jobs, each runs alone. */
+  private async runGroup (group: Pending[], results: JobResult[], options: RunOptions): Promise<void> {
+    try {
+      await this.execute(group, results, options)
+    } catch (error) {
+      if (group.length === 1) {
+        results[group[0]!.index] = { id: group[0]!.id, ok: false, error: toWeftError(error).toWire() }
+        return
+      }
+      for (const one of group) await this.runGroup([one], results, options)
+    }
+  }
+
+  private async execute (group: Pending[], results: JobResult[], options: RunOptions): Promise<void> {
+    if (options.signal?.aborted === true) throw new WeftError('JOB_CANCELLED', 'the batch was cancelled before it ran')
+    const started = performance.now()
+    const jobs = group.map(p => p.job)
+    const layout = batchLayout(jobs, (j, k) => (jobs[j]!.program.invokes[k] as { ids: number[] }).ids)
+    const graph = this.loaded.graph
+    options.onProgress?.({ stage: 'compile', detail: { jobs: group.length, rows: layout.rows.length } })
+    const { value, hit } = await this.sessions.get(structureKey(jobs), async () => {
+      const compiled = compile(graph, jobs, layout)
+      const session = await createSession(graph, compiled.model, this.init)
+      return { compiled, session, release: () => session.release() }
+    })
+    const feeds: Record<string, ort.Tensor> = {}
+    for (const [name, feed] of Object.entries(bindFeeds(graph, value.compiled.feeds, jobs, layout))) {
+      feeds[name] = toOrt({ dtype: feed.type as Tensor['dtype'], shape: feed.dims, data: feed.data })
+    }
+    options.onProgress?.({ stage: 'run', detail: { cacheHit: hit } })
+    let out: ort.InferenceSession.ReturnType
+    try {
+      out = await value.session.run(feeds, value.compiled.saves.map(s => s.output))
+    } catch (error) {
+      throw runError(error, value.compiled, group)
+    }
+    const runMs = performance.now() - started
+    group.forEach((pending, j) => {
+      const saves: Record<string, Tensor> = {}
+      let saveBytes = 0
+      for (const save of value.compiled.saves) {
+        if (save.job !== j) continue
+        const tensor = fromOrt(out[save.output] as ort.Tensor)
+        saves[save.name] = tensor
+        saveBytes += tensor.data.byteLength
+      }
+      results[pending.index] = { id: pending.id, ok: true, saves, stats: { runMs, cacheHit: hit, saveBytes } }
+    })
+  }
+
+  async dispose (): Promise<void> {
+    await this.sessions.clear()
+    await this.loaded.dispose()
+  }
+}
+
+function toWeftError (error: unknown): WeftError {
+  if (WeftError.is(error)) return error
+  return new WeftError('INTERNAL', error instanceof Error ? error.message : String(error), {}, { cause: error })
+}
+
+/** A run-time failure, attributed to the Program node whose lowering the failing ONNX node belongs to. */
+function runError (error: unknown, compiled: CompiledProgram, group: Pending[]): WeftError {
+  const message = error instanceof Error ? error.message : String(error)
+  for (const [name, origin] of compiled.origins) {
+    if (!message.includes(name)) continue
+    const [job, node] = origin.split(':').map(Number) as [number, number]
+    const program = group[job]!.job.program
+    const op = program.nodes[node]![0]
+    const location = program.locations?.[node] ?? null
+    return new WeftError('EXECUTION_FAILED', `node ${node} (${op}) failed at run time: ${message}`,
+      { job: group[job]!.id, node, op, ...(location === null ? {} : { location }) }, { cause: error })
+  }
+  return new WeftError('EXECUTION_FAILED', `the forward pass failed: ${message}`, {}, { cause: error })
+}
