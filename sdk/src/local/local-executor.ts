@@ -93,6 +93,6 @@ export class LocalExecutor implements Executor {
       const { onnxBackend } = await import('@weft/onnx')
       this.backend = onnxBackend()
     }
-    return this.backend
+    return this.backend!
   }
 }

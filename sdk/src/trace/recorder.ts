@@ -59,7 +59,7 @@ export class Recorder {
     try {
       type = definition.infer(attrs, inputs.map((i) => this.typeOf(i)), this.context)
     } catch (error) {
-      throw this.rethrow(error, op, location)
+      throw this.rethrow(error, op, location, attrs)
     }
     this.nodes.push([op, attrs, inputs])
     this.types.push(type)
@@ -136,9 +136,13 @@ export class Recorder {
     return new WeftError('PROGRAM_INVALID', message + formatLocation(location), { ...details, ...(location === null ? {} : { location }) })
   }
 
-  private rethrow (error: unknown, op: string, location: SourceLocation | null): unknown {
+  private rethrow (error: unknown, op: string, location: SourceLocation | null, attrs: Attrs = {}): unknown {
     if (!WeftError.is(error)) return error
-    return new WeftError(error.code, error.message + formatLocation(location),
+    const target = typeof attrs.site === 'string' ? attrs.site : typeof attrs.module === 'string' ? attrs.module : null
+    const where = target !== null && !error.message.includes(`'${target}'`)
+      ? ` [${op === 'module_call' ? 'module' : 'site'} '${target}'${typeof attrs.port === 'string' ? ` ${attrs.port}` : ''}${typeof attrs.invoke === 'number' ? `, invoke ${attrs.invoke}` : ''}]`
+      : ''
+    return new WeftError(error.code, error.message + where + formatLocation(location),
       { ...error.details, op, ...(location === null ? {} : { location }) }, { cause: error })
   }
 }
