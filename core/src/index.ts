@@ -38,3 +38,13 @@ export { decodeCbor, DEFAULT_DECODE_LIMITS } from './cbor/decode.js'
 export type { DecodeLimits } from './cbor/decode.js'
 export { encodeProgram, decodeProgram, programDigest, sha256Digest } from './cbor/program-codec.js'
 export { toHex, fromHex, bytesEqual } from './cbor/hex.js'
+
+// COSE_Sign1 envelopes, keys, receipts
+export { generateKeyPair, keyPairFromSeed, publicKeyOf, keyId } from './cose/keys.js'
+export type { KeyPair } from './cose/keys.js'
+export { signEnvelope, verifyEnvelope, sigStructure, protectedHeaderBytes, ALG_EDDSA } from './cose/sign1.js'
+export type { SignInput, VerifyOptions, VerifiedEnvelope, ProtectedHeader } from './cose/sign1.js'
+export { createRequestEnvelope, openRequestEnvelope, requestDigest, REQUEST_CONTENT_TYPE, DEFAULT_TTL_SECONDS } from './cose/request.js'
+export type { RequestInput, OpenedRequest } from './cose/request.js'
+export { signReceipt, verifyReceipt, resultDigest, RECEIPT_CONTENT_TYPE } from './cose/receipt.js'
+export type { Receipt } from './cose/receipt.js'

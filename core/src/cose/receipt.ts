@@ -1,0 +1,62 @@
+/** Provider-signed receipts binding request, model revision, provider-wide edits, result and egress. */
+import { WeftError } from '../errors/weft-error.js'
+import type { Tensor } from '../tensor/tensor.js'
+import { encodeCbor } from '../cbor/encode.js'
+import { sha256Digest } from '../cbor/program-codec.js'
+import type { DecodeLimits } from '../cbor/decode.js'
+import { signEnvelope, verifyEnvelope } from './sign1.js'
+
+export const RECEIPT_CONTENT_TYPE = 'application/vnd.weft.receipt+cbor'
+
+export interface Receipt {
+  provider: string
+  job: string
+  requestDigest: string
+  model: string
+  modelRevision: string
+  /** digests of the provider-wide edits in force for this job */
+  edits: string[]
+  resultDigest: string
+  egressBytes: number
+  /** seconds since the epoch */
+  issuedAt: number
+}
+
+const FIELDS: Record<keyof Receipt, 'string' | 'strings' | 'uint'> = {
+  provider: 'string', job: 'string', requestDigest: 'string', model: 'string', modelRevision: 'string',
+  edits: 'strings', resultDigest: 'string', egressBytes: 'uint', issuedAt: 'uint',
+}
+
+export function receiptProblem (value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Map) return 'receipt must be a map'
+  const record = value as Record<string, unknown>
+  const extra = Object.keys(record).filter(k => !Object.hasOwn(FIELDS, k))
+  if (extra.length > 0) return `unknown receipt field '${extra[0]}'`
+  for (const [name, kind] of Object.entries(FIELDS)) {
+    const v = record[name]
+    const ok = kind === 'string' ? typeof v === 'string'
+      : kind === 'strings' ? Array.isArray(v) && v.every(s => typeof s === 'string')
+        : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+    if (!ok) return `receipt field '${name}' must be ${kind === 'uint' ? 'a non-negative integer' : kind === 'strings' ? 'a list of text' : 'text'}`
+  }
+  return null
+}
+
+export function signReceipt (receipt: Receipt, secretKey: Uint8Array, kid: string): Uint8Array {
+  const problem = receiptProblem(receipt)
+  if (problem !== null) throw new WeftError('ENCODE_FAILED', problem)
+  return signEnvelope({ payload: { ...receipt }, secretKey, kid, contentType: RECEIPT_CONTENT_TYPE })
+}
+
+/** Verifies a receipt against the provider's public key (whatever kid it names) and returns it. */
+export function verifyReceipt (bytes: Uint8Array, publicKey: Uint8Array, limits?: Partial<DecodeLimits>): Receipt {
+  const { payload } = verifyEnvelope(bytes, { resolveKey: () => publicKey, contentType: RECEIPT_CONTENT_TYPE, limits })
+  const problem = receiptProblem(payload)
+  if (problem !== null) throw new WeftError('ENVELOPE_INVALID', problem)
+  return { ...(payload as unknown as Receipt), edits: [...(payload.edits as string[])] }
+}
+
+/** `sha256:<hex>` of the deterministic CBOR of the saves map (name → tensor). */
+export function resultDigest (saves: Record<string, Tensor>): string {
+  return sha256Digest(encodeCbor(saves))
+}
