@@ -13,6 +13,7 @@ import { tokenizerInfo } from '../tokenizer/tokenizer.js'
 import type { FamilyBuild } from './family.js'
 import { GraphBuilder } from './graph-builder.js'
 import { buildGpt2 } from './gpt2.js'
+import { buildGptNeox } from './gpt_neox.js'
 import { buildLlama } from './llama.js'
 import { buildQwen2 } from './qwen2.js'
 import type { BuildContext } from './layers.js'
@@ -22,6 +23,7 @@ type Builder = (ctx: BuildContext, config: Record<string, unknown>) => FamilyBui
 
 const FAMILIES: Record<string, Builder> = {
   gpt2: buildGpt2,
+  gpt_neox: buildGptNeox,
   llama: buildLlama,
   qwen2: buildQwen2,
 }
