@@ -1,0 +1,20 @@
+/** Minimal argv parsing for the engine's CLI commands: positionals plus `--flag value` / `--switch`. */
+export class UsageError extends Error {}
+
+export interface ParsedArgs { positional: string[]; flags: Map<string, string | true> }
+
+export function parseArgs (argv: string[], valued: string[], switches: string[]): ParsedArgs {
+  const positional: string[] = []
+  const flags = new Map<string, string | true>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (!arg.startsWith('--')) { positional.push(arg); continue }
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
+    if (switches.includes(name)) { flags.set(name, true); continue }
+    if (!valued.includes(name)) throw new UsageError(`unknown option --${name}`)
+    const value = inline ?? argv[++i]
+    if (value === undefined) throw new UsageError(`--${name} needs a value`)
+    flags.set(name, value)
+  }
+  return { positional, flags }
+}
