@@ -40,6 +40,11 @@ export interface ModelGraph {
     /** when set, the initializer holds the parameter permuted: Transpose(initializer, perm) gives the HF tensor */
     transpose?: number[]
   }>
+  /**
+   * Largest batch (rows per run) the graph accepts; absent = any. Imported exports traced at batch 1 often
+   * specialise it (demo-gpt2-onnx: 1): runners must then run rows one at a time.
+   */
+  maxBatch?: number
 }
 
 /** metadata_props key carrying a node's innermost module path on every node we build or import. */
