@@ -61,7 +61,8 @@ export class OnnxModelHandle implements ModelHandleV1 {
   private async runGroup (group: Pending[], results: JobResult[], options: RunOptions): Promise<void> {
     try {
       await this.execute(group, results, options)
-    } catch (error) {
+    } catch (caught) {
+      const error = withJobId(caught, group)
       if (group.length === 1) {
         results[group[0]!.index] = { id: group[0]!.id, ok: false, error: toWeftError(error).toWire() }
         return
@@ -111,6 +112,13 @@ export class OnnxModelHandle implements ModelHandleV1 {
     await this.sessions.clear()
     await this.loaded.dispose()
   }
+}
+
+/** Compile and feed errors name the job by its batch position; callers know it by id. */
+function withJobId (error: unknown, group: Pending[]): unknown {
+  if (!WeftError.is(error) || typeof error.details.job !== 'number') return error
+  const pending = group[error.details.job]
+  return pending === undefined ? error : new WeftError(error.code, error.message, { ...error.details, job: pending.id }, { cause: error })
 }
 
 function toWeftError (error: unknown): WeftError {

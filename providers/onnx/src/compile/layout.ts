@@ -2,7 +2,7 @@
  * Batch layout: every invoke of every job becomes one row, right-padded to the longest; plus the feeds
  * (ids, mask, positions, per-invoke bounds, constants) that bind a compiled graph to one concrete batch.
  */
-import type { Program, Tensor } from '@weft/core'
+import { WeftError, numel, type Program, type Tensor } from '@weft/core'
 import type { ModelGraph } from '../graph/model-graph.js'
 
 export interface BatchRow { job: number; invoke: number; ids: readonly number[] }
@@ -58,6 +58,10 @@ export function bindFeeds (graph: ModelGraph, feeds: readonly FeedSpec[], jobs: 
       out[feed.name] = { type: 'int64', data: BigInt64Array.from([BigInt(feed.row), BigInt(feed.row + 1), BigInt(length)]), dims: [3] }
     } else if (feed.kind === 'const') {
       const value = jobs[feed.job]!.program.nodes[feed.node]![1].value as unknown as Tensor
+      if (value.data.length !== numel(value.shape)) {
+        throw new WeftError('EXECUTION_FAILED', `node ${feed.node} (const): ${value.data.length} elements do not fill shape [${value.shape.join(',')}]`,
+          { job: feed.job, node: feed.node, op: 'const' })
+      }
       out[feed.name] = { type: value.dtype, data: value.data, dims: [...value.shape] }
     } else {
       out[feed.name] = model[feed.name]!

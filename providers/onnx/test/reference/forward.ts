@@ -24,9 +24,14 @@ class Weights {
   has (name: string): boolean { return this.tensors.has(name) }
 }
 
+/** Optional intervention hook: sees each recorded module output (rows × features) and may return a replacement. */
+export type ReferenceHook = (path: string, value: Mat) => Mat | undefined
+let activeHook: ReferenceHook | null = null
+
 function record (out: Activations, path: string, m: Mat): Mat {
-  out.set(path, { shape: [m.rows, m.cols], data: m.data })
-  return m
+  const value = activeHook?.(path, m) ?? m
+  out.set(path, { shape: [value.rows, value.cols], data: value.data })
+  return value
 }
 
 function embed (table: Float64Array, width: number, ids: number[], vocab: number): Mat {
@@ -71,13 +76,11 @@ function gpt2Forward (config: Config, w: Weights, ids: number[]): Activations {
     const qkv = record(out, `${p}.attn.c_attn`, linear(ln1, w.get(`${p}.attn.c_attn.weight`), 3 * d, w.get(`${p}.attn.c_attn.bias`), 'in_out'))
     const { out: merged, probs } = attention(columns(qkv, 0, d), columns(qkv, d, d), columns(qkv, 2 * d, d), heads, heads, d / heads, (x) => x)
     out.set(`${p}.attn.probs`, { shape: [heads, ids.length, ids.length], data: probs })
-    const attn = record(out, `${p}.attn.c_proj`, linear(merged, w.get(`${p}.attn.c_proj.weight`), d, w.get(`${p}.attn.c_proj.bias`), 'in_out'))
-    record(out, `${p}.attn`, attn)
+    const attn = record(out, `${p}.attn`, record(out, `${p}.attn.c_proj`, linear(merged, w.get(`${p}.attn.c_proj.weight`), d, w.get(`${p}.attn.c_proj.bias`), 'in_out')))
     hidden = add(hidden, attn)
     const ln2 = record(out, `${p}.ln_2`, layerNorm(hidden, w.get(`${p}.ln_2.weight`), w.get(`${p}.ln_2.bias`), eps))
     const fc = record(out, `${p}.mlp.c_fc`, linear(ln2, w.get(`${p}.mlp.c_fc.weight`), inner, w.get(`${p}.mlp.c_fc.bias`), 'in_out'))
-    const mlp = record(out, `${p}.mlp.c_proj`, linear(record(out, `${p}.mlp.act`, map(fc, act)), w.get(`${p}.mlp.c_proj.weight`), d, w.get(`${p}.mlp.c_proj.bias`), 'in_out'))
-    record(out, `${p}.mlp`, mlp)
+    const mlp = record(out, `${p}.mlp`, record(out, `${p}.mlp.c_proj`, linear(record(out, `${p}.mlp.act`, map(fc, act)), w.get(`${p}.mlp.c_proj.weight`), d, w.get(`${p}.mlp.c_proj.bias`), 'in_out')))
     hidden = record(out, p, add(hidden, mlp))
   }
   const final = record(out, 'transformer.ln_f', layerNorm(hidden, w.get('transformer.ln_f.weight'), w.get('transformer.ln_f.bias'), eps))
@@ -180,9 +183,13 @@ function neoxForward (config: Config, w: Weights, ids: number[]): Activations {
 }
 
 /** Runs the reference forward on already-loaded weights. */
-export function referenceForwardWeights (config: Config, weights: Map<string, Tensor64>, ids: number[]): Activations {
+export function referenceForwardWeights (config: Config, weights: Map<string, Tensor64>, ids: number[], options: { hook?: ReferenceHook } = {}): Activations {
   if (ids.length === 0) throw new WeftError('PROGRAM_INVALID', 'reference forward needs at least one token id')
-  const w = new Weights(weights)
+  activeHook = options.hook ?? null
+  try { return forwardFamily(config, new Weights(weights), ids) } finally { activeHook = null }
+}
+
+function forwardFamily (config: Config, w: Weights, ids: number[]): Activations {
   switch (config.model_type) {
     case 'gpt2': return gpt2Forward(config, w, ids)
     case 'llama':
@@ -194,7 +201,7 @@ export function referenceForwardWeights (config: Config, weights: Map<string, Te
 }
 
 /** Reads `config.json` + safetensors weights (single or sharded, any float dtype) from `dir` and runs the oracle. */
-export async function referenceForward (dir: string, ids: number[]): Promise<Activations> {
+export async function referenceForward (dir: string, ids: number[], options: { hook?: ReferenceHook } = {}): Promise<Activations> {
   const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Config
-  return referenceForwardWeights(config, await readCheckpointWeights(dir), ids)
+  return referenceForwardWeights(config, await readCheckpointWeights(dir), ids, options)
 }
