@@ -48,3 +48,9 @@ export { createRequestEnvelope, openRequestEnvelope, requestDigest, REQUEST_CONT
 export type { RequestInput, OpenedRequest } from './cose/request.js'
 export { signReceipt, verifyReceipt, resultDigest, RECEIPT_CONTENT_TYPE } from './cose/receipt.js'
 export type { Receipt } from './cose/receipt.js'
+
+// reference interpreter
+export { evalOp, interpretProgram } from './reference/interpret.js'
+export type { AccessResolver } from './reference/interpret.js'
+export { KERNELS } from './reference/kernels.js'
+export type { Kernel, TensorOpName } from './reference/kernels.js'
