@@ -24,6 +24,9 @@ export const ERROR_CODES = {
   BACKEND_CAPABILITY_MISSING: { status: 501, retryable: false, meaning: 'The backend cannot run an op or mode this Program uses.' },
   MODEL_LOAD_FAILED: { status: 500, retryable: false, meaning: 'A checkpoint or ONNX file could not be loaded (unknown family, missing weights, bad file).' },
   PROVIDER_UNAVAILABLE: { status: 503, retryable: true, meaning: 'The provider cannot take work now.' },
+  JOB_NOT_READY: { status: 409, retryable: true, meaning: 'The job has not ended yet; follow its events or retry later.' },
+  RESULT_EXPIRED: { status: 410, retryable: false, meaning: 'The result was deleted after the retention period.' },
+  ROUTE_NOT_FOUND: { status: 404, retryable: false, meaning: 'No such route in this protocol version.' },
   INTERNAL: { status: 500, retryable: true, meaning: 'A bug on the provider side; the job is not charged.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; meaning: string }>
 
