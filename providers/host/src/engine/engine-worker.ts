@@ -1,0 +1,45 @@
+/** Body of an engine worker thread: loads one model with the backend named by the spec and runs batches on request. */
+import { parentPort } from 'node:worker_threads'
+import { WeftError, type ModelHandleV1, type JobResult, type WireError } from '@weft/core'
+import { loadBackend } from './load-backend.js'
+import type { FromWorker, ToWorker } from './protocol.js'
+
+const port = parentPort
+if (port === null) throw new Error('engine-worker.ts must run inside a worker thread')
+
+let handle: ModelHandleV1 | null = null
+function send (message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  try { port!.postMessage(message, transfer) } catch { port!.postMessage(message) } // some engine buffers cannot be detached: copy them
+}
+
+function toWire (error: unknown): WireError {
+  if (WeftError.is(error)) return error.toWire()
+  return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), details: {} }
+}
+
+/** The saves' buffers, each once, so results move to the main thread without a copy. */
+function transferables (results: JobResult[]): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>()
+  for (const result of results) {
+    if (!result.ok) continue
+    for (const tensor of Object.values(result.saves)) {
+      if (tensor.data.buffer instanceof ArrayBuffer) buffers.add(tensor.data.buffer)
+    }
+  }
+  return [...buffers]
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'load') {
+    loadBackend(message.spec)
+      .then(backend => backend.loadModel(message.source))
+      .then(loaded => { handle = loaded; send({ type: 'loaded', manifest: loaded.manifest }) })
+      .catch(error => send({ type: 'load-error', error: toWire(error) }))
+    return
+  }
+  const { id, jobs } = message
+  if (handle === null) { send({ type: 'run-error', id, error: { code: 'PROVIDER_UNAVAILABLE', message: 'engine worker has no model loaded', details: {} } }); return }
+  handle.run(jobs, { onProgress: event => send({ type: 'progress', id, event }) })
+    .then(results => send({ type: 'result', id, results }, transferables(results)))
+    .catch(error => send({ type: 'run-error', id, error: toWire(error) }))
+})

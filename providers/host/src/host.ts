@@ -1,0 +1,127 @@
+/**
+ * createHost: composes a provider from data — a SQLite file, backends (BackendV1), models, policies (PolicyV1 or
+ * factories), limits — loads the models, recovers jobs a crash left behind and returns the hono app plus `listen`.
+ */
+import { serve, type ServerType } from '@hono/node-server'
+import type { Hono } from 'hono'
+import { generateKeyPair, keyId, publicKeyOf, type BackendV1, type PolicyV1 } from '@weft/core'
+import { Store } from './store/store.js'
+import { ModelRegistry, type ModelConfig } from './models/model-registry.js'
+import { JobEvents } from './jobs/job-events.js'
+import { Scheduler } from './jobs/scheduler.js'
+import { DEFAULT_LIMITS, type HostLimits } from './jobs/limits.js'
+import { admitJob } from './jobs/admission.js'
+import { createApp } from './http/app.js'
+import type { HostContext } from './http/host-context.js'
+import type { PolicyComponents, PolicyFactory } from './policy/components.js'
+
+export interface HostInit {
+  /** SQLite file ('<file>.db'); ':memory:' only for throwaway tests (nothing survives) */
+  dbPath: string
+  backends: Record<string, BackendV1>
+  models: ModelConfig[]
+  policies?: (PolicyV1 | PolicyFactory)[]
+  limits?: Partial<HostLimits>
+  /** the provider's signing key; default: generated once and kept in the database */
+  identity?: { secretKey: Uint8Array }
+  /** public keys that may call operator routes (besides registered keys with role 'operator') */
+  operatorKeys?: Uint8Array[]
+  /** let researcher keys register themselves with proof of possession (default false) */
+  selfRegistration?: boolean
+  /** batches running at once per model (match the backend's engine workers; default 1) */
+  batchesPerModel?: number
+  now?: () => number
+}
+
+export interface Host {
+  readonly app: Hono
+  readonly providerId: string
+  readonly publicKey: Uint8Array
+  readonly context: HostContext
+  /** serves the app on 127.0.0.1 (port 0 = any free port) */
+  listen (options?: { port?: number; hostname?: string }): Promise<{ url: string; port: number }>
+  close (): Promise<void>
+}
+
+function identityOf (store: Store, init: HostInit): Uint8Array {
+  if (init.identity !== undefined) return init.identity.secretKey
+  const stored = store.getSetting('identity.secretKey')
+  if (stored !== undefined) return new Uint8Array(stored)
+  const { secretKey } = generateKeyPair()
+  store.setSetting('identity.secretKey', secretKey)
+  return secretKey
+}
+
+export async function createHost (init: HostInit): Promise<Host> {
+  const now = init.now ?? Date.now
+  const limits: HostLimits = { ...DEFAULT_LIMITS, ...init.limits }
+  const store = new Store(init.dbPath)
+  const secretKey = identityOf(store, init)
+  const publicKey = publicKeyOf(secretKey)
+  const providerId = keyId(publicKey)
+  const registry = new ModelRegistry(init.backends, store)
+  try {
+    for (const model of init.models) await registry.load(model)
+  } catch (error) {
+    await registry.close(); store.close(); throw error
+  }
+  const components: PolicyComponents = {
+    ledger: {
+      committedToday: (at, kid) => store.egressToday(at, kid) + store.reservedEgress(kid),
+      jobsToday: (at, kid) => store.jobsSince(kid, Date.parse(new Date(at).toISOString().slice(0, 10))),
+    },
+    models: () => registry.list().map(m => m.manifest),
+  }
+  const policies = (init.policies ?? []).map(p => typeof p === 'function' ? p(components) : p)
+  const events = new JobEvents()
+  const scheduler = new Scheduler({
+    store, registry, events, limits, now, signer: { providerId, secretKey }, batchesPerModel: init.batchesPerModel ?? 1,
+    onEgress: (row, bytes) => {
+      for (const policy of policies) void policy.record?.({ keyId: row.kid, program: { version: 1, model: { name: row.model, revision: row.revision }, mode: 'trace', invokes: [], nodes: [] }, manifest: registry.get(row.model).manifest, estimatedEgressBytes: row.estimatedEgress, now: now() }, bytes)
+    },
+  })
+  const context: HostContext = {
+    store, registry, scheduler, events, limits, policies, providerId, publicKey, startedAt: now(), now,
+    operatorKeys: new Map((init.operatorKeys ?? []).map(key => [keyId(key), key])),
+    selfRegistration: init.selfRegistration ?? false,
+    admit: async bytes => await admitJob({ store, registry, policies, limits, providerId, now }, bytes),
+    remainingEgress: kid => remainingEgress(context, kid),
+    policySummaries: () => policies.map(p => p.summary()),
+  }
+  const app = createApp(context)
+  scheduler.start()
+  const sweep = setInterval(() => store.sweep(now()), 60_000)
+  sweep.unref()
+  let server: ServerType | null = null
+
+  return {
+    app, providerId, publicKey, context,
+    async listen (options = {}) {
+      const hostname = options.hostname ?? '127.0.0.1'
+      const info = await new Promise<{ port: number }>(resolve => {
+        server = serve({ fetch: app.fetch, port: options.port ?? 0, hostname }, address => resolve(address))
+      })
+      return { url: `http://${hostname}:${info.port}`, port: info.port }
+    },
+    async close () {
+      clearInterval(sweep)
+      scheduler.close()
+      if (server !== null) await new Promise<void>(resolve => { server!.close(() => resolve()); (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.() })
+      await registry.close()
+      store.close()
+    },
+  }
+}
+
+/** The tightest per-key and aggregate daily budgets any policy publishes, minus what is committed today. */
+function remainingEgress (host: HostContext, kid: string): number | null {
+  const now = host.now()
+  let remaining: number | null = null
+  for (const summary of host.policySummaries()) {
+    const perKey = summary.egressPerKeyPerDay
+    const perDay = summary.egressPerDay
+    if (typeof perKey === 'number') remaining = Math.min(remaining ?? Infinity, perKey - host.store.egressToday(now, kid) - host.store.reservedEgress(kid))
+    if (typeof perDay === 'number') remaining = Math.min(remaining ?? Infinity, perDay - host.store.egressToday(now) - host.store.reservedEgress())
+  }
+  return remaining === null ? null : Math.max(0, remaining)
+}

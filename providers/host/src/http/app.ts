@@ -1,0 +1,41 @@
+/**
+ * The provider's hono app (spec/provider-protocol.md): protocol-version negotiation, body limits before parsing,
+ * and the single place where errors become `{ code, message, details }` with the registry's status.
+ */
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { WeftError, ERROR_CODES } from '@weft/core'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { PROTOCOL_VERSIONS, type HostContext } from './host-context.js'
+import { publicRoutes } from './public-routes.js'
+import { jobRoutes } from './job-routes.js'
+import { operatorRoutes } from './operator-routes.js'
+
+export function createApp (host: HostContext): Hono {
+  const app = new Hono()
+  app.use('*', async (c, next) => {
+    c.header('Weft-Protocol', PROTOCOL_VERSIONS.join(', '))
+    const asked = c.req.header('weft-protocol')
+    if (asked !== undefined) {
+      const versions = asked.split(',').map(v => Number(v.trim()))
+      if (!versions.some(v => (PROTOCOL_VERSIONS as readonly number[]).includes(v))) {
+        throw new WeftError('PROTOCOL_VERSION_UNSUPPORTED', `this provider speaks protocol version(s) ${PROTOCOL_VERSIONS.join(', ')}; the client offered ${asked}`, { supported: [...PROTOCOL_VERSIONS], offered: asked })
+      }
+    }
+    await next()
+  })
+  app.use('*', bodyLimit({
+    maxSize: host.limits.maxBodyBytes,
+    onError: () => { throw new WeftError('PAYLOAD_TOO_LARGE', `request body exceeds ${host.limits.maxBodyBytes} bytes`, { maxBodyBytes: host.limits.maxBodyBytes }) },
+  }))
+  app.route('/v1', publicRoutes(host))
+  app.route('/v1', jobRoutes(host))
+  app.route('/v1', operatorRoutes(host))
+  app.notFound(c => c.json({ code: 'ROUTE_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}; see GET /v1/version`, details: {} }, 404))
+  app.onError((error, c) => {
+    if (WeftError.is(error)) return c.json(error.toWire(), ERROR_CODES[error.code].status as ContentfulStatusCode)
+    console.error('[weft host] internal error', error)
+    return c.json({ code: 'INTERNAL', message: 'internal provider error (logged); the request was not charged', details: {} }, 500)
+  })
+  return app
+}

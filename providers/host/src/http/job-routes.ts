@@ -1,0 +1,126 @@
+/**
+ * Job routes: submit a signed Program (application/cose), follow it (status JSON or SSE), fetch its result
+ * (CBOR saves + the provider-signed receipt) and cancel it. A job id is an unguessable capability.
+ */
+import { Hono, type Context } from 'hono'
+import { streamSSE } from 'hono/streaming'
+import { WeftError, ERROR_CODES, encodeCbor, type ErrorCode, type WireError } from '@weft/core'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { HostContext } from './host-context.js'
+import type { JobRow } from '../store/store.js'
+import { isTerminal, type JobEvent } from '../jobs/job-events.js'
+
+const MAX_WAIT_SECONDS = 60
+
+export function jobRoutes (host: HostContext): Hono {
+  const app = new Hono()
+
+  app.post('/jobs', async c => {
+    const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+    if (type !== 'application/cose') throw new WeftError('UNSUPPORTED_MEDIA_TYPE', `POST /v1/jobs takes a COSE_Sign1 envelope as application/cose, not '${type || 'nothing'}'`, { contentType: type })
+    const bytes = new Uint8Array(await c.req.arrayBuffer())
+    const { admitted } = await host.admit(bytes)
+    const wait = preferWait(c.req.header('prefer'))
+    const ended = wait > 0 ? host.events.waitForEnd(admitted.job, wait * 1000) : null
+    host.scheduler.kick()
+    c.header('Location', `/v1/jobs/${admitted.job}`)
+    c.header('Weft-Job', admitted.job)
+    if (ended !== null && (await ended) !== null) return resultResponse(c, host, host.store.getJob(admitted.job)!)
+    return c.json(admitted, 202)
+  })
+
+  app.get('/jobs/:id', c => c.json(statusOf(host, jobOf(host, c.req.param('id')))))
+
+  app.get('/jobs/:id/result', c => resultResponse(c, host, jobOf(host, c.req.param('id'))))
+
+  app.delete('/jobs/:id', c => {
+    const row = jobOf(host, c.req.param('id'))
+    const cancelled = host.scheduler.cancel(row)
+    return c.json({ ...statusOf(host, host.store.getJob(row.id)!), cancelled })
+  })
+
+  app.get('/jobs/:id/events', c => {
+    const row = jobOf(host, c.req.param('id'))
+    return streamSSE(c, async stream => {
+      const queue: JobEvent[] = []
+      let wake: (() => void) | null = null
+      const unsubscribe = host.events.subscribe(row.id, event => { queue.push(event); wake?.() })
+      stream.onAbort(() => { unsubscribe(); wake?.() })
+      const snapshot = snapshotEvents(host, host.store.getJob(row.id)!)
+      let id = 0
+      const write = async (event: JobEvent): Promise<void> => { await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data), id: String(id++) }) }
+      try {
+        for (const event of snapshot) await write(event)
+        if (snapshot.some(e => isTerminal(e.event))) return
+        while (!stream.aborted) {
+          if (queue.length === 0) {
+            await new Promise<void>(resolve => { wake = resolve; setTimeout(resolve, 15_000).unref() })
+            wake = null
+            if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n')
+            continue
+          }
+          const event = queue.shift()!
+          await write(event)
+          if (isTerminal(event.event)) return
+        }
+      } finally { unsubscribe() }
+    })
+  })
+
+  return app
+}
+
+function jobOf (host: HostContext, id: string): JobRow {
+  const row = host.store.getJob(id)
+  if (row === undefined) throw new WeftError('JOB_NOT_FOUND', `no job '${id}' on this provider`, { job: id })
+  return row
+}
+
+function preferWait (prefer: string | undefined): number {
+  const match = /(?:^|[,;\s])wait=(\d+(?:\.\d+)?)/.exec(prefer ?? '')
+  return match === null ? 0 : Math.min(MAX_WAIT_SECONDS, Number(match[1]))
+}
+
+export function statusOf (host: HostContext, row: JobRow): Record<string, unknown> {
+  return {
+    job: row.id, state: row.state, model: row.model, revision: row.revision, programDigest: row.programDigest,
+    requestDigest: row.requestDigest, position: host.store.queuePosition(row), attempts: row.attempts,
+    submittedAt: row.submittedAt, startedAt: row.startedAt, endedAt: row.endedAt,
+    estimatedEgressBytes: row.estimatedEgress, error: row.error === null ? null : JSON.parse(row.error) as WireError,
+  }
+}
+
+/** The events a late subscriber needs to catch up with the job's current state. */
+function snapshotEvents (host: HostContext, row: JobRow): JobEvent[] {
+  const events: JobEvent[] = [{ event: 'job-received', data: { job: row.id, model: row.model, submittedAt: row.submittedAt } }]
+  if (row.state === 'queued') events.push({ event: 'job-queued', data: { job: row.id, position: host.store.queuePosition(row) } })
+  if (row.state === 'running') events.push({ event: 'job-start', data: { job: row.id } })
+  if (row.state === 'completed') {
+    const result = host.store.getResult(row.id, host.now())
+    events.push({ event: 'job-end', data: { job: row.id, egressBytes: result?.egressBytes ?? null } })
+  }
+  if (row.state === 'failed' || row.state === 'cancelled') events.push({ event: 'job-error', data: { job: row.id, state: row.state, error: JSON.parse(row.error ?? 'null') } })
+  return events
+}
+
+function resultResponse (c: Context, host: HostContext, row: JobRow): Response {
+  c.header('Weft-Job', row.id)
+  if (row.state === 'queued' || row.state === 'running') {
+    throw new WeftError('JOB_NOT_READY', `job ${row.id} is ${row.state}; follow GET /v1/jobs/${row.id}/events or retry later`, { job: row.id, state: row.state, position: host.store.queuePosition(row) })
+  }
+  if (row.state !== 'completed') {
+    const error = JSON.parse(row.error ?? '{}') as WireError
+    const code = (error.code in ERROR_CODES ? error.code : 'INTERNAL') as ErrorCode
+    return c.json({ code, message: error.message, details: { ...error.details, job: row.id, state: row.state } }, ERROR_CODES[code].status as ContentfulStatusCode)
+  }
+  const result = host.store.getResult(row.id, host.now())
+  if (result === undefined) throw new WeftError('RESULT_EXPIRED', `the result of job ${row.id} is past its retention time and was deleted`, { job: row.id })
+  const body = encodeCbor({
+    job: row.id,
+    saves: new Uint8Array(result.saves),
+    receipt: new Uint8Array(result.receipt),
+    egress: { bytes: result.egressBytes, remainingToday: host.remainingEgress(row.kid) },
+    stats: JSON.parse(result.stats ?? 'null') as unknown,
+  })
+  return c.body(body as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/cbor' })
+}

@@ -1,0 +1,126 @@
+/**
+ * Admission of a submitted job: open the signed envelope (signature, key, audience, expiry), refuse replays,
+ * check limits, validate against the manifest, scan for the egress estimate, run the policies, then queue it.
+ * Every refusal is a typed WeftError; nothing the client sent is executed.
+ */
+import { randomBytes } from 'node:crypto'
+import {
+  WeftError, assertValidProgram, encodeProgram, openRequestEnvelope, programCost, programDigest, requestDigest,
+  type PolicyV1, type Program, type ScanEntry,
+} from '@weft/core'
+import { DTYPE_BYTES } from '../policy/components.js'
+import { runPolicies } from '../policy/run-policies.js'
+import type { ModelRegistry, ServedModel } from '../models/model-registry.js'
+import { applyEdits } from '../models/edits.js'
+import type { JobRow, Store } from '../store/store.js'
+import type { HostLimits } from './limits.js'
+
+export interface AdmissionDeps {
+  store: Store
+  registry: ModelRegistry
+  policies: readonly PolicyV1[]
+  limits: HostLimits
+  providerId: string
+  now: () => number
+}
+
+export interface AdmittedJob {
+  job: string
+  state: 'queued'
+  position: number
+  model: string
+  revision: string
+  programDigest: string
+  requestDigest: string
+  estimatedEgressBytes: number
+}
+
+export function estimateBytes (saves: readonly ScanEntry[]): number {
+  return saves.reduce((total, s) => total + s.shape.reduce((a, b) => a * b, 1) * (DTYPE_BYTES[s.dtype] ?? 8), 0)
+}
+
+export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise<{ admitted: AdmittedJob; row: JobRow }> {
+  const { store, limits } = deps
+  const now = deps.now()
+  const opened = openRequestEnvelope(bytes, {
+    audience: deps.providerId,
+    now: Math.floor(now / 1000),
+    skewSeconds: limits.skewSeconds,
+    resolveKey: (kid: string) => {
+      const key = store.getKey(kid)
+      if (key === undefined) throw new WeftError('KEY_UNKNOWN', `key ${kid} is not registered with this provider; register it (POST /v1/keys) first`, { kid })
+      if (key.revokedAt !== null) throw new WeftError('KEY_REVOKED', `key ${kid} was revoked by the operator${key.revokedReason ? `: ${key.revokedReason}` : ''}`, { kid })
+      return new Uint8Array(key.publicKey)
+    },
+  })
+  const { kid, program } = opened
+  // replay protection: check-and-record synchronously, before any await, so two copies cannot both pass
+  const nonce = opened.nonce
+  if (!store.useNonce(kid, nonce, (opened.exp + limits.skewSeconds) * 1000, now)) {
+    throw new WeftError('NONCE_REPLAYED', `nonce ${nonce} was already used by key ${kid}: sign a fresh request`, { kid, nonce })
+  }
+  const model = deps.registry.get(program.model.name)
+  checkShape(program, model, limits)
+  assertValidProgram(program, model.manifest)
+  checkCapabilities(program, deps.registry, model)
+  const cost = programCost(program, model.manifest)
+  if (cost > limits.maxProgramCost) throw new WeftError('PAYLOAD_TOO_LARGE', `program cost ${cost.toExponential(2)} exceeds this provider's limit ${limits.maxProgramCost.toExponential(2)}; split it into smaller jobs`, { cost, maxProgramCost: limits.maxProgramCost })
+  const saves = model.handle.scan(applyEdits(program, deps.registry.edits(model.name)))
+  const estimatedEgressBytes = estimateBytes(saves)
+  if (store.activeJobs(kid) >= limits.maxConcurrentJobsPerKey) {
+    throw new WeftError('RATE_LIMITED', `key ${kid} already has ${limits.maxConcurrentJobsPerKey} queued or running jobs; wait for one to end`, { kid, maxConcurrentJobsPerKey: limits.maxConcurrentJobsPerKey })
+  }
+  const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves })
+  const row = queueJob(deps, { kid, program, model, bytes, estimatedEgressBytes, admission, now })
+  return {
+    row,
+    admitted: {
+      job: row.id, state: 'queued', position: store.queuePosition(row), model: model.name, revision: model.manifest.revision,
+      programDigest: row.programDigest, requestDigest: row.requestDigest, estimatedEgressBytes,
+    },
+  }
+}
+
+function checkShape (program: Program, model: ServedModel, limits: HostLimits): void {
+  if (program.nodes.length > limits.maxProgramNodes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${program.nodes.length} nodes; this provider accepts at most ${limits.maxProgramNodes}`, { nodes: program.nodes.length, maxProgramNodes: limits.maxProgramNodes })
+  if (program.invokes.length > limits.maxInvokes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${program.invokes.length} invokes; this provider accepts at most ${limits.maxInvokes}`, { invokes: program.invokes.length, maxInvokes: limits.maxInvokes })
+  const revision = program.model.revision
+  if (revision !== null && revision !== model.manifest.revision) {
+    throw new WeftError('MODEL_NOT_FOUND', `model '${model.name}' is served at revision ${model.manifest.revision}, not ${revision}`, { model: model.name, requested: revision, served: model.manifest.revision })
+  }
+}
+
+/** Checked at admission, not mid-run: the program's mode and ops must be in the backend's capabilities. */
+function checkCapabilities (program: Program, registry: ModelRegistry, model: ServedModel): void {
+  const capabilities = registry.backend(model).capabilities
+  if (capabilities.size === 0) return
+  const missing: string[] = []
+  if (!capabilities.has(program.mode)) missing.push(program.mode)
+  if ([...capabilities].some(c => c.startsWith('op:'))) {
+    for (const op of new Set(program.nodes.map(([name]) => name))) if (!capabilities.has(`op:${op}`)) missing.push(`op:${op}`)
+  }
+  if (missing.length > 0) throw new WeftError('BACKEND_CAPABILITY_MISSING', `backend '${model.backend}' cannot run ${missing.join(', ')}`, { missing, backend: model.backend })
+}
+
+interface QueueInput {
+  kid: string; program: Program; model: ServedModel; bytes: Uint8Array; estimatedEgressBytes: number
+  admission: { maxEgressBytes: number | null; timeoutMs: number | null }; now: number
+}
+
+function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
+  const { store, limits } = deps
+  const encoded = encodeProgram(input.program)
+  const row = {
+    id: `job_${randomBytes(16).toString('hex')}`,
+    kid: input.kid, model: input.model.name, revision: input.model.manifest.revision,
+    programDigest: programDigest(encoded), requestDigest: requestDigest(input.bytes), program: Buffer.from(encoded),
+    state: 'queued', attempts: 0, error: null, estimatedEgress: input.estimatedEgressBytes, maxEgress: input.admission.maxEgressBytes,
+    timeoutMs: Math.min(limits.jobTimeoutMs, input.admission.timeoutMs ?? Infinity),
+    submittedAt: input.now, startedAt: null, endedAt: null,
+  } satisfies JobRow
+  store.transaction(() => {
+    store.insertJob(row)
+    store.log({ at: input.now, actor: input.kid, action: 'job-accepted', jobId: row.id, programDigest: row.programDigest, model: row.model, revision: row.revision, edits: JSON.stringify(deps.registry.editLabels(row.model)), egressBytes: null })
+  })
+  return row
+}

@@ -1,0 +1,44 @@
+/**
+ * A job's successful run becomes a stored result: count the bytes that leave, enforce the admitted egress cap,
+ * sign the receipt (request digest, model revision, edits in force, result digest, egress bytes) and commit
+ * result + ledger + audit in one transaction.
+ */
+import { encodeCbor, resultDigest, signReceipt, type JobResult, type Receipt, type Tensor, type WireError } from '@weft/core'
+import type { ServedModel } from '../models/model-registry.js'
+import type { JobRow, Store } from '../store/store.js'
+import type { HostLimits } from './limits.js'
+
+export interface ReceiptSigner { providerId: string; secretKey: Uint8Array }
+
+export type Completion =
+  | { ok: true; egressBytes: number; resultDigest: string }
+  | { ok: false; error: WireError | null }
+
+/** Bytes of tensor data that leave the provider: what the egress ledger charges. */
+export function egressBytesOf (saves: Record<string, Tensor>): number {
+  return Object.values(saves).reduce((total, t) => total + t.data.byteLength, 0)
+}
+
+export function completeJob (
+  deps: { store: Store; signer: ReceiptSigner; limits: HostLimits; now: () => number },
+  row: JobRow, result: Extract<JobResult, { ok: true }>, model: ServedModel, edits: string[],
+): Completion {
+  const now = deps.now()
+  const current = deps.store.getJob(row.id)
+  if (current?.state !== 'running') return { ok: false, error: null } // cancelled while running: nothing leaves
+  const egressBytes = egressBytesOf(result.saves)
+  if (row.maxEgress !== null && egressBytes > row.maxEgress) {
+    return { ok: false, error: { code: 'EGRESS_BUDGET_EXCEEDED', message: `the result has ${egressBytes} bytes but only ${row.maxEgress} were allowed; nothing was returned or charged`, details: { egressBytes, remainingBytes: row.maxEgress } } }
+  }
+  const digest = resultDigest(result.saves)
+  const receipt: Receipt = {
+    provider: deps.signer.providerId, job: row.id, requestDigest: row.requestDigest,
+    model: model.name, modelRevision: model.manifest.revision, edits, resultDigest: digest, egressBytes,
+    issuedAt: Math.floor(now / 1000),
+  }
+  const receiptBytes = signReceipt(receipt, deps.signer.secretKey, deps.signer.providerId)
+  const stored = deps.store.completeJob(row, {
+    saves: encodeCbor(result.saves), receipt: receiptBytes, egressBytes, stats: result.stats, edits, revision: model.manifest.revision,
+  }, now, deps.limits.resultRetentionMs)
+  return stored ? { ok: true, egressBytes, resultDigest: digest } : { ok: false, error: null }
+}

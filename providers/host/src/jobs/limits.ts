@@ -1,0 +1,37 @@
+/** Host-wide limits with their defaults; published in GET /v1/policy so clients can check before signing. */
+export interface HostLimits {
+  /** largest request body accepted (checked before parsing) */
+  maxBodyBytes: number
+  maxProgramNodes: number
+  maxInvokes: number
+  /** upper bound on the Program's summed op cost estimate (core's `programCost`) */
+  maxProgramCost: number
+  /** default and largest per-job time limit (a policy may lower it) */
+  jobTimeoutMs: number
+  /** queued + running jobs one key may have */
+  maxConcurrentJobsPerKey: number
+  /** accepted clock difference for iat/exp */
+  skewSeconds: number
+  /** how long results stay retrievable */
+  resultRetentionMs: number
+  /** co-tenant batching: how long the scheduler waits for more jobs when the engine is idle */
+  batchWindowMs: number
+  /** most jobs in one forward pass */
+  maxBatchJobs: number
+  /** a job that was running when the provider stopped is retried until it has run this many times */
+  maxAttempts: number
+}
+
+export const DEFAULT_LIMITS: HostLimits = {
+  maxBodyBytes: 4 * 2 ** 20,
+  maxProgramNodes: 10_000,
+  maxInvokes: 64,
+  maxProgramCost: 5e12,
+  jobTimeoutMs: 60_000,
+  maxConcurrentJobsPerKey: 16,
+  skewSeconds: 60,
+  resultRetentionMs: 24 * 3600_000,
+  batchWindowMs: 2,
+  maxBatchJobs: 32,
+  maxAttempts: 2,
+}

@@ -1,0 +1,193 @@
+/**
+ * Scheduler: takes queued jobs from the store, groups jobs on the same model (from any keys) that arrived within
+ * the batch window into one backend `run` (co-tenant rows of one forward pass), enforces per-job time limits and
+ * cancellation, and hands each job's outcome to `finishJob`. The store is the queue, so a restart loses nothing.
+ */
+import { WeftError, decodeProgram, type BatchJob, type JobResult, type WireError } from '@weft/core'
+import type { ModelRegistry, ServedModel } from '../models/model-registry.js'
+import { applyEdits } from '../models/edits.js'
+import type { JobRow, Store } from '../store/store.js'
+import type { JobEvents } from './job-events.js'
+import type { HostLimits } from './limits.js'
+import { completeJob, type ReceiptSigner } from './complete-job.js'
+
+export interface SchedulerDeps {
+  store: Store
+  registry: ModelRegistry
+  events: JobEvents
+  limits: HostLimits
+  signer: ReceiptSigner
+  now: () => number
+  /** batches that may run at once on one model (match the backend's worker count) */
+  batchesPerModel: number
+  onEgress?: (row: JobRow, bytes: number) => void
+}
+
+interface RunningBatch { controller: AbortController; ids: Set<string> }
+
+export class Scheduler {
+  private readonly running = new Map<string, RunningBatch[]>()
+  private pumpQueued = false
+  private windowTimer: NodeJS.Timeout | null = null
+  private closed = false
+  private readonly idle = new Set<() => void>()
+
+  constructor (private readonly deps: SchedulerDeps) {}
+
+  /** Crash recovery, then start running the queue. */
+  start (): { requeued: string[]; failed: string[] } {
+    const recovered = this.deps.store.recover(this.deps.limits.maxAttempts, this.deps.now())
+    for (const id of recovered.failed) {
+      const row = this.deps.store.getJob(id)!
+      this.deps.events.emit(id, { event: 'job-error', data: { job: id, error: JSON.parse(row.error ?? 'null') } })
+    }
+    this.kick()
+    return recovered
+  }
+
+  kick (): void {
+    if (this.pumpQueued || this.closed) return
+    this.pumpQueued = true
+    setImmediate(() => { this.pumpQueued = false; this.pump() })
+  }
+
+  private batchesOn (model: string): RunningBatch[] { return this.running.get(model) ?? [] }
+
+  private pump (): void {
+    if (this.closed) return
+    const queued = this.deps.store.queuedJobs()
+    const byModel = new Map<string, JobRow[]>()
+    for (const row of queued) byModel.set(row.model, [...(byModel.get(row.model) ?? []), row])
+    const now = this.deps.now()
+    let wait = Infinity
+    for (const [name, rows] of byModel) {
+      if (this.batchesOn(name).length >= this.deps.batchesPerModel) continue
+      const youngest = rows[rows.length - 1]!.submittedAt
+      const windowLeft = youngest + this.deps.limits.batchWindowMs - now
+      if (windowLeft > 0 && rows.length < this.deps.limits.maxBatchJobs && this.batchesOn(name).length === 0 && rows[0]!.submittedAt + 4 * this.deps.limits.batchWindowMs > now) {
+        wait = Math.min(wait, windowLeft)
+        continue
+      }
+      this.launch(name, rows.slice(0, this.deps.limits.maxBatchJobs))
+    }
+    if (wait !== Infinity && this.windowTimer === null) {
+      this.windowTimer = setTimeout(() => { this.windowTimer = null; this.kick() }, Math.max(1, Math.ceil(wait)))
+    }
+    this.refreshPositions()
+    if (this.running.size === 0 && queued.length === 0) for (const resolve of this.idle) resolve()
+  }
+
+  private launch (name: string, rows: JobRow[]): void {
+    let model: ServedModel
+    try { model = this.deps.registry.get(name) } catch (error) {
+      for (const row of rows) this.fail(row, WeftError.is(error) ? error.toWire() : internal(error))
+      return
+    }
+    const now = this.deps.now()
+    this.deps.store.markRunning(rows.map(r => r.id), now)
+    const batch: RunningBatch = { controller: new AbortController(), ids: new Set(rows.map(r => r.id)) }
+    this.running.set(name, [...this.batchesOn(name), batch])
+    model.inflight++
+    for (const row of rows) this.deps.events.emit(row.id, { event: 'job-start', data: { job: row.id, batchSize: rows.length } })
+    void this.runBatch(model, rows, batch).finally(() => {
+      const left = this.batchesOn(name).filter(b => b !== batch)
+      if (left.length === 0) this.running.delete(name)
+      else this.running.set(name, left)
+      void this.deps.registry.release(model)
+      this.kick()
+    })
+  }
+
+  private async runBatch (model: ServedModel, rows: JobRow[], batch: RunningBatch): Promise<void> {
+    const edits = this.deps.registry.edits(model.name)
+    const labels = edits.map(e => `${e.name}@${e.digest}`)
+    const jobs: BatchJob[] = rows.map(row => ({ id: row.id, program: applyEdits(decodeProgram(row.program), edits) }))
+    const started = this.deps.now()
+    const deadline = Math.min(...rows.map(r => started + r.timeoutMs))
+    const timer = setTimeout(() => batch.controller.abort(), Math.max(0, deadline - started))
+    let results: JobResult[]
+    try {
+      results = await model.handle.run(jobs, {
+        signal: batch.controller.signal,
+        onProgress: event => { for (const row of rows) this.deps.events.emit(row.id, { event: 'job-progress', data: { job: row.id, ...event } }) },
+      })
+    } catch (error) {
+      clearTimeout(timer)
+      this.batchFailed(rows, error, started)
+      return
+    }
+    clearTimeout(timer)
+    const byId = new Map(results.map(r => [r.id, r]))
+    for (const row of rows) {
+      const result = byId.get(row.id) ?? { id: row.id, ok: false as const, error: { code: 'INTERNAL' as const, message: 'the backend returned no result for this job', details: {} } }
+      if (!result.ok) { this.fail(row, result.error); continue }
+      const outcome = completeJob(this.deps, row, result, model, labels)
+      if (outcome.ok) {
+        this.deps.onEgress?.(row, outcome.egressBytes)
+        this.deps.events.emit(row.id, { event: 'job-end', data: { job: row.id, egressBytes: outcome.egressBytes, resultDigest: outcome.resultDigest, runMs: result.stats.runMs } })
+      } else if (outcome.error !== null) this.fail(row, outcome.error)
+    }
+  }
+
+  /** The whole run failed or was aborted: time-limited/cancelled jobs end, co-runners are requeued once more. */
+  private batchFailed (rows: JobRow[], error: unknown, started: number): void {
+    const now = this.deps.now()
+    for (const row of rows) {
+      const current = this.deps.store.getJob(row.id)
+      if (current?.state !== 'running') continue
+      if (now >= started + row.timeoutMs) {
+        this.fail(row, { code: 'JOB_CANCELLED', message: `job exceeded its time limit of ${row.timeoutMs} ms and was stopped`, details: { timeoutMs: row.timeoutMs } }, 'cancelled')
+      } else if (WeftError.is(error, 'JOB_CANCELLED') && current.attempts < this.deps.limits.maxAttempts + 1) {
+        this.deps.store.requeue(row.id)
+        this.deps.events.emit(row.id, { event: 'job-queued', data: { job: row.id, position: this.deps.store.queuePosition(this.deps.store.getJob(row.id)!), requeued: true } })
+      } else {
+        this.fail(row, WeftError.is(error) ? error.toWire() : internal(error))
+      }
+    }
+  }
+
+  fail (row: JobRow, error: WireError, state: 'failed' | 'cancelled' = 'failed'): void {
+    const now = this.deps.now()
+    if (!this.deps.store.endJob(row.id, state, error, now)) return
+    this.deps.store.log({ at: now, actor: row.kid, action: 'job-error', jobId: row.id, programDigest: row.programDigest, model: row.model, revision: row.revision, egressBytes: 0, detail: JSON.stringify(error) })
+    this.deps.events.emit(row.id, { event: 'job-error', data: { job: row.id, state, error } })
+  }
+
+  /** DELETE /v1/jobs/:id. A queued job ends at once; a running job alone in its batch is stopped; a co-tenant's result is discarded. */
+  cancel (row: JobRow): boolean {
+    if (row.state !== 'queued' && row.state !== 'running') return false
+    this.fail(row, { code: 'JOB_CANCELLED', message: 'job cancelled by its submitter', details: {} }, 'cancelled')
+    for (const batch of this.batchesOn(row.model)) {
+      if (!batch.ids.has(row.id)) continue
+      batch.ids.delete(row.id)
+      if (batch.ids.size === 0) batch.controller.abort()
+    }
+    return true
+  }
+
+  private refreshPositions (): void {
+    for (const id of this.deps.events.watched()) {
+      const row = this.deps.store.getJob(id)
+      if (row?.state === 'queued') this.deps.events.emit(id, { event: 'job-queued', data: { job: id, position: this.deps.store.queuePosition(row) } })
+    }
+  }
+
+  /** Resolves when nothing is queued or running (tests, graceful shutdown). */
+  async whenIdle (): Promise<void> {
+    if (this.running.size === 0 && this.deps.store.counts().queued === 0) return
+    await new Promise<void>(resolve => {
+      const done = (): void => { this.idle.delete(done); resolve() }
+      this.idle.add(done)
+    })
+  }
+
+  close (): void {
+    this.closed = true
+    if (this.windowTimer !== null) clearTimeout(this.windowTimer)
+    for (const batches of this.running.values()) for (const batch of batches) batch.controller.abort()
+  }
+}
+
+function internal (error: unknown): WireError {
+  return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), details: {} }
+}

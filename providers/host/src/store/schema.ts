@@ -1,0 +1,117 @@
+/**
+ * Durable provider state (drizzle + better-sqlite3): accounts and keys, jobs, results, egress ledger,
+ * audit log, replay nonces, provider-wide edits and model revisions. Migrations in ../../drizzle are generated from this.
+ */
+import { sqliteTable, text, integer, blob, primaryKey, index } from 'drizzle-orm/sqlite-core'
+
+export const accounts = sqliteTable('accounts', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  createdAt: integer('created_at').notNull(),
+})
+
+export const keys = sqliteTable('keys', {
+  kid: text('kid').primaryKey(),
+  accountId: text('account_id').notNull().references(() => accounts.id),
+  publicKey: blob('public_key', { mode: 'buffer' }).notNull(),
+  /** 'researcher' submits jobs; 'operator' may also manage keys, edits and revisions */
+  role: text('role').notNull(),
+  label: text('label'),
+  createdAt: integer('created_at').notNull(),
+  revokedAt: integer('revoked_at'),
+  revokedReason: text('revoked_reason'),
+})
+
+export const jobs = sqliteTable('jobs', {
+  id: text('id').primaryKey(),
+  kid: text('kid').notNull(),
+  model: text('model').notNull(),
+  revision: text('revision').notNull(),
+  programDigest: text('program_digest').notNull(),
+  requestDigest: text('request_digest').notNull(),
+  /** the Program as submitted (deterministic CBOR); provider-wide edits are applied when it runs */
+  program: blob('program', { mode: 'buffer' }).notNull(),
+  /** 'queued' | 'running' | 'completed' | 'failed' | 'cancelled' */
+  state: text('state').notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  /** JSON WireError when failed or cancelled */
+  error: text('error'),
+  estimatedEgress: integer('estimated_egress').notNull(),
+  maxEgress: integer('max_egress'),
+  timeoutMs: integer('timeout_ms').notNull(),
+  submittedAt: integer('submitted_at').notNull(),
+  startedAt: integer('started_at'),
+  endedAt: integer('ended_at'),
+}, table => [
+  index('jobs_state_idx').on(table.state, table.submittedAt),
+  index('jobs_kid_state_idx').on(table.kid, table.state),
+])
+
+export const results = sqliteTable('results', {
+  jobId: text('job_id').primaryKey(),
+  /** CBOR map name → tensor */
+  saves: blob('saves', { mode: 'buffer' }).notNull(),
+  receipt: blob('receipt', { mode: 'buffer' }).notNull(),
+  egressBytes: integer('egress_bytes').notNull(),
+  stats: text('stats'),
+  createdAt: integer('created_at').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+}, table => [index('results_expiry_idx').on(table.expiresAt)])
+
+export const egress = sqliteTable('egress', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  kid: text('kid').notNull(),
+  jobId: text('job_id').notNull(),
+  model: text('model').notNull(),
+  bytes: integer('bytes').notNull(),
+  /** UTC day 'YYYY-MM-DD' the bytes count against */
+  day: text('day').notNull(),
+  at: integer('at').notNull(),
+}, table => [index('egress_day_kid_idx').on(table.day, table.kid)])
+
+export const audit = sqliteTable('audit', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  at: integer('at').notNull(),
+  /** who: a key id, or 'provider' */
+  actor: text('actor').notNull(),
+  /** 'job-accepted' | 'job-end' | 'job-error' | 'key-added' | 'key-revoked' | 'edit-added' | 'edit-removed' | 'revision-swapped' | 'job-refused' */
+  action: text('action').notNull(),
+  jobId: text('job_id'),
+  programDigest: text('program_digest'),
+  model: text('model'),
+  revision: text('revision'),
+  edits: text('edits'),
+  egressBytes: integer('egress_bytes'),
+  detail: text('detail'),
+}, table => [index('audit_at_idx').on(table.at)])
+
+export const nonces = sqliteTable('nonces', {
+  kid: text('kid').notNull(),
+  nonce: text('nonce').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+}, table => [primaryKey({ columns: [table.kid, table.nonce] }), index('nonces_expiry_idx').on(table.expiresAt)])
+
+export const edits = sqliteTable('edits', {
+  id: text('id').primaryKey(),
+  model: text('model').notNull(),
+  name: text('name').notNull(),
+  /** CBOR array of ProgramNode; read/write nodes are instantiated once per invoke */
+  fragment: blob('fragment', { mode: 'buffer' }).notNull(),
+  digest: text('digest').notNull(),
+  createdAt: integer('created_at').notNull(),
+  removedAt: integer('removed_at'),
+})
+
+export const revisions = sqliteTable('revisions', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  model: text('model').notNull(),
+  revision: text('revision').notNull(),
+  path: text('path').notNull(),
+  activatedAt: integer('activated_at').notNull(),
+})
+
+/** Provider-level settings that must survive restarts (the provider's signing identity, …). */
+export const settings = sqliteTable('settings', {
+  key: text('key').primaryKey(),
+  value: blob('value', { mode: 'buffer' }).notNull(),
+})

@@ -1,0 +1,213 @@
+/**
+ * Store: every read and write of durable provider state goes through here (one class, synchronous SQLite calls,
+ * multi-row changes in transactions), so the HTTP routes and the scheduler never touch SQL.
+ */
+import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, sql } from 'drizzle-orm'
+import { openDatabase, type Db } from './open-database.js'
+import { accounts, audit, edits, egress, jobs, keys, nonces, results, revisions, settings } from './schema.js'
+import type Database from 'better-sqlite3'
+
+export type JobState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled'
+export type JobRow = typeof jobs.$inferSelect
+export type KeyRow = typeof keys.$inferSelect
+export type ResultRow = typeof results.$inferSelect
+export type EditRow = typeof edits.$inferSelect
+export type AuditRow = typeof audit.$inferSelect
+export type AuditEntry = Omit<typeof audit.$inferInsert, 'id'>
+
+/** UTC calendar day of a millisecond timestamp: the egress ledger's accounting period. */
+export function utcDay (ms: number): string { return new Date(ms).toISOString().slice(0, 10) }
+
+export class Store {
+  readonly db: Db
+  readonly sqlite: Database.Database
+
+  constructor (path: string) {
+    const opened = openDatabase(path)
+    this.db = opened.db
+    this.sqlite = opened.sqlite
+  }
+
+  close (): void { this.sqlite.close() }
+
+  transaction<T> (fn: () => T): T { return this.sqlite.transaction(fn)() }
+
+  // ── keys ────────────────────────────────────────────────────────────────────
+  addKey (entry: { kid: string; publicKey: Uint8Array; role: 'researcher' | 'operator'; label?: string | null; account?: string; now: number }): KeyRow {
+    return this.transaction(() => {
+      const accountId = entry.account ?? entry.kid
+      this.db.insert(accounts).values({ id: accountId, name: entry.label ?? accountId, createdAt: entry.now }).onConflictDoNothing().run()
+      this.db.insert(keys).values({
+        kid: entry.kid, accountId, publicKey: Buffer.from(entry.publicKey), role: entry.role,
+        label: entry.label ?? null, createdAt: entry.now,
+      }).onConflictDoUpdate({ target: keys.kid, set: { role: entry.role, label: entry.label ?? null, revokedAt: null, revokedReason: null } }).run()
+      return this.getKey(entry.kid)!
+    })
+  }
+
+  getKey (kid: string): KeyRow | undefined { return this.db.select().from(keys).where(eq(keys.kid, kid)).get() }
+
+  listKeys (): KeyRow[] { return this.db.select().from(keys).orderBy(asc(keys.createdAt)).all() }
+
+  revokeKey (kid: string, reason: string, now: number): boolean {
+    const changed = this.db.update(keys).set({ revokedAt: now, revokedReason: reason }).where(and(eq(keys.kid, kid), isNull(keys.revokedAt))).run()
+    return changed.changes > 0
+  }
+
+  // ── replay protection ───────────────────────────────────────────────────────
+  /** Records a nonce; false when the same key already used it and it has not expired. */
+  useNonce (kid: string, nonce: string, expiresAt: number, now: number): boolean {
+    const existing = this.db.select().from(nonces).where(and(eq(nonces.kid, kid), eq(nonces.nonce, nonce))).get()
+    if (existing !== undefined && existing.expiresAt > now) return false
+    this.db.insert(nonces).values({ kid, nonce, expiresAt }).onConflictDoUpdate({ target: [nonces.kid, nonces.nonce], set: { expiresAt } }).run()
+    return true
+  }
+
+  // ── jobs ────────────────────────────────────────────────────────────────────
+  insertJob (row: typeof jobs.$inferInsert): void { this.db.insert(jobs).values(row).run() }
+
+  getJob (id: string): JobRow | undefined { return this.db.select().from(jobs).where(eq(jobs.id, id)).get() }
+
+  queuedJobs (limit = 1000): JobRow[] {
+    return this.db.select().from(jobs).where(eq(jobs.state, 'queued')).orderBy(asc(jobs.submittedAt), asc(jobs.id)).limit(limit).all()
+  }
+
+  /** 1-based position among queued jobs (0 when not queued). */
+  queuePosition (job: JobRow): number {
+    if (job.state !== 'queued') return 0
+    const row = this.db.select({ n: sql<number>`count(*)` }).from(jobs)
+      .where(and(eq(jobs.state, 'queued'), lt(jobs.submittedAt, job.submittedAt))).get()
+    return (row?.n ?? 0) + 1
+  }
+
+  /** queued + running jobs of one key: the concurrency limit counts these. */
+  activeJobs (kid: string): number {
+    const row = this.db.select({ n: sql<number>`count(*)` }).from(jobs)
+      .where(and(eq(jobs.kid, kid), inArray(jobs.state, ['queued', 'running']))).get()
+    return row?.n ?? 0
+  }
+
+  markRunning (ids: string[], now: number): void {
+    if (ids.length === 0) return
+    this.db.update(jobs).set({ state: 'running', startedAt: now, attempts: sql`${jobs.attempts} + 1` })
+      .where(and(inArray(jobs.id, ids), eq(jobs.state, 'queued'))).run()
+  }
+
+  requeue (id: string): void {
+    this.db.update(jobs).set({ state: 'queued', startedAt: null }).where(and(eq(jobs.id, id), eq(jobs.state, 'running'))).run()
+  }
+
+  /** Ends a job without a result. Only jobs not already ended change; returns whether this call ended it. */
+  endJob (id: string, state: 'failed' | 'cancelled', error: { code: string; message: string; details: Record<string, unknown> }, now: number): boolean {
+    const changed = this.db.update(jobs).set({ state, error: JSON.stringify(error), endedAt: now })
+      .where(and(eq(jobs.id, id), inArray(jobs.state, ['queued', 'running']))).run()
+    return changed.changes > 0
+  }
+
+  /** Stores a finished job's result, charges the egress ledger and writes the audit entry in one transaction. */
+  completeJob (job: JobRow, result: { saves: Uint8Array; receipt: Uint8Array; egressBytes: number; stats: unknown; edits: string[]; revision: string }, now: number, retentionMs: number): boolean {
+    return this.transaction(() => {
+      const changed = this.db.update(jobs).set({ state: 'completed', endedAt: now, revision: result.revision })
+        .where(and(eq(jobs.id, job.id), eq(jobs.state, 'running'))).run()
+      if (changed.changes === 0) return false
+      this.db.insert(results).values({
+        jobId: job.id, saves: Buffer.from(result.saves), receipt: Buffer.from(result.receipt), egressBytes: result.egressBytes,
+        stats: JSON.stringify(result.stats ?? null), createdAt: now, expiresAt: now + retentionMs,
+      }).run()
+      this.db.insert(egress).values({ kid: job.kid, jobId: job.id, model: job.model, bytes: result.egressBytes, day: utcDay(now), at: now }).run()
+      this.log({ at: now, actor: job.kid, action: 'job-end', jobId: job.id, programDigest: job.programDigest, model: job.model,
+        revision: result.revision, edits: JSON.stringify(result.edits), egressBytes: result.egressBytes })
+      return true
+    })
+  }
+
+  getResult (jobId: string, now: number): ResultRow | undefined {
+    return this.db.select().from(results).where(and(eq(results.jobId, jobId), gt(results.expiresAt, now))).get()
+  }
+
+  /**
+   * After a crash: jobs left 'running' are requeued once (attempts < maxAttempts) or failed with a reason.
+   * Returns the ids of both groups.
+   */
+  recover (maxAttempts: number, now: number): { requeued: string[]; failed: string[] } {
+    return this.transaction(() => {
+      const running = this.db.select().from(jobs).where(eq(jobs.state, 'running')).all()
+      const requeued: string[] = []
+      const failed: string[] = []
+      for (const job of running) {
+        if (job.attempts < maxAttempts) { this.requeue(job.id); requeued.push(job.id); continue }
+        this.endJob(job.id, 'failed', { code: 'EXECUTION_FAILED', message: `the provider stopped while this job was running (attempt ${job.attempts} of ${maxAttempts}); it was not retried again`, details: { reason: 'provider-restart', attempts: job.attempts } }, now)
+        failed.push(job.id)
+      }
+      return { requeued, failed }
+    })
+  }
+
+  /** Deletes expired results and nonces. */
+  sweep (now: number): { results: number; nonces: number } {
+    const r = this.db.delete(results).where(lte(results.expiresAt, now)).run()
+    const n = this.db.delete(nonces).where(lte(nonces.expiresAt, now)).run()
+    return { results: r.changes, nonces: n.changes }
+  }
+
+  // ── egress ledger ───────────────────────────────────────────────────────────
+  egressToday (now: number, kid?: string): number {
+    const day = utcDay(now)
+    const where = kid === undefined ? eq(egress.day, day) : and(eq(egress.day, day), eq(egress.kid, kid))
+    const row = this.db.select({ n: sql<number>`coalesce(sum(${egress.bytes}), 0)` }).from(egress).where(where).get()
+    return row?.n ?? 0
+  }
+
+  /** estimated bytes of admitted jobs that have not ended yet (reserved against egress budgets) */
+  reservedEgress (kid?: string): number {
+    const active = inArray(jobs.state, ['queued', 'running'])
+    const where = kid === undefined ? active : and(active, eq(jobs.kid, kid))
+    const row = this.db.select({ n: sql<number>`coalesce(sum(${jobs.estimatedEgress}), 0)` }).from(jobs).where(where).get()
+    return row?.n ?? 0
+  }
+
+  jobsSince (kid: string, since: number): number {
+    const row = this.db.select({ n: sql<number>`count(*)` }).from(jobs).where(and(eq(jobs.kid, kid), gt(jobs.submittedAt, since - 1))).get()
+    return row?.n ?? 0
+  }
+
+  counts (): { queued: number; running: number } {
+    const rows = this.db.select({ state: jobs.state, n: sql<number>`count(*)` }).from(jobs).where(inArray(jobs.state, ['queued', 'running'])).groupBy(jobs.state).all()
+    const get = (state: string): number => rows.find(r => r.state === state)?.n ?? 0
+    return { queued: get('queued'), running: get('running') }
+  }
+
+  // ── settings ────────────────────────────────────────────────────────────────
+  getSetting (key: string): Buffer | undefined { return this.db.select().from(settings).where(eq(settings.key, key)).get()?.value }
+
+  setSetting (key: string, value: Uint8Array): void {
+    this.db.insert(settings).values({ key, value: Buffer.from(value) }).onConflictDoUpdate({ target: settings.key, set: { value: Buffer.from(value) } }).run()
+  }
+
+  // ── audit ───────────────────────────────────────────────────────────────────
+  log (entry: AuditEntry): void { this.db.insert(audit).values(entry).run() }
+
+  auditLog (limit = 100): AuditRow[] { return this.db.select().from(audit).orderBy(desc(audit.id)).limit(limit).all() }
+
+  // ── provider-wide edits and revisions ───────────────────────────────────────
+  addEdit (row: { id: string; model: string; name: string; fragment: Uint8Array; digest: string; now: number }): void {
+    this.db.insert(edits).values({ id: row.id, model: row.model, name: row.name, fragment: Buffer.from(row.fragment), digest: row.digest, createdAt: row.now }).run()
+  }
+
+  removeEdit (id: string, now: number): boolean {
+    return this.db.update(edits).set({ removedAt: now }).where(and(eq(edits.id, id), isNull(edits.removedAt))).run().changes > 0
+  }
+
+  activeEdits (model: string): EditRow[] {
+    return this.db.select().from(edits).where(and(eq(edits.model, model), isNull(edits.removedAt))).orderBy(asc(edits.createdAt), asc(edits.id)).all()
+  }
+
+  recordRevision (model: string, revision: string, path: string, now: number): void {
+    this.db.insert(revisions).values({ model, revision, path, activatedAt: now }).run()
+  }
+
+  latestRevision (model: string): { revision: string; path: string } | undefined {
+    return this.db.select({ revision: revisions.revision, path: revisions.path }).from(revisions)
+      .where(eq(revisions.model, model)).orderBy(desc(revisions.id)).limit(1).get()
+  }
+}
