@@ -53,8 +53,30 @@ export class OnnxModelHandle implements ModelHandleV1 {
         results[index] = { id: job.id, ok: false, error: toWeftError(error).toWire() }
       }
     })
-    if (pending.length > 0) await this.runGroup(pending, results, options)
+    for (const group of this.chunks(pending, results)) await this.runGroup(group, results, options)
     return results
+  }
+
+  /** Splits jobs into batches the graph accepts (imported graphs may be specialised to `maxBatch` rows). */
+  private chunks (pending: Pending[], results: JobResult[]): Pending[][] {
+    const max = this.loaded.graph.maxBatch
+    if (max === undefined) return pending.length > 0 ? [pending] : []
+    const groups: Pending[][] = []
+    let current: Pending[] = []
+    let rows = 0
+    for (const one of pending) {
+      const need = one.job.program.invokes.length
+      if (need > max) {
+        const error = new WeftError('BACKEND_CAPABILITY_MISSING', `this model graph runs at most ${max} row(s) per pass; the program has ${need} invokes`, { invokes: need, maxBatch: max })
+        results[one.index] = { id: one.id, ok: false, error: error.toWire() }
+        continue
+      }
+      if (rows + need > max && current.length > 0) { groups.push(current); current = []; rows = 0 }
+      current.push(one)
+      rows += need
+    }
+    if (current.length > 0) groups.push(current)
+    return groups
   }
 
   /** Runs the group as one batch; if that fails and the group has several jobs, each runs alone. */

@@ -15,7 +15,7 @@ import { ModuleCaller } from './module-call.js'
 import { prune } from './prune.js'
 import { SiteAccess } from './sites.js'
 import { structureKey } from './structure-key.js'
-import { TENSOR_LOWERINGS, type Lowered, type TensorOpName, type ValueTypeLike } from './tensor-ops.js'
+import { TENSOR_LOWERINGS, type Lowered, type LoweredOpName, type ValueTypeLike } from './tensor-ops.js'
 
 export interface CompileJob { program: Program; types?: ValueTypeLike[] }
 export interface SaveSpec { output: string; job: number; name: string; node: number; dtype: DType }
@@ -65,7 +65,7 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
         } else if (op === 'param') {
           const entry = graph.params.get(attrs.name as string)
           if (entry === undefined) throw new WeftError('PROGRAM_INVALID', `param: unknown parameter '${String(attrs.name)}'`)
-          value = emit.op('Identity', [entry.initializer])
+          value = entry.transpose === undefined ? emit.op('Identity', [entry.initializer]) : emit.op('Transpose', [entry.initializer], { perm: entry.transpose })
           readsWeights = true
         } else if (op === 'const') {
           const tensor = attrs.value as unknown as Tensor
@@ -76,7 +76,7 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
           value = emit.op('Identity', [state.values[inputs[0]!]!])
           saves.push({ output: value, job: j, name: attrs.name as string, node: i, dtype: types[i]!.dtype })
         } else {
-          const lowering = TENSOR_LOWERINGS[op as TensorOpName]
+          const lowering = TENSOR_LOWERINGS[op as LoweredOpName]
           if (lowering === undefined) throw new WeftError('BACKEND_CAPABILITY_MISSING', `op '${op}' has no ONNX lowering`)
           value = lowering(emit, attrs, inputs.map(input), types[i]!)
         }

@@ -2,7 +2,7 @@
  * Lowerings of the pure tensor ops of Program v1 to ONNX nodes: one row per op. Inputs arrive with their
  * inferred types; each lowering casts to the dtype the op table infers and returns the output value name.
  */
-import type { Attrs, DType } from '@weft/core'
+import type { Attrs, DType, TensorOpName } from '@weft/core'
 import type { Emitter } from './emitter.js'
 import { lowerIndex } from './index-ops.js'
 
@@ -112,6 +112,7 @@ export const TENSOR_LOWERINGS = {
   },
   softmax: softmaxLike('Softmax'),
   log_softmax: softmaxLike('LogSoftmax'),
-} satisfies Record<string, TensorLowering>
+} satisfies Record<LoweredOpName, TensorLowering>
 
-export type TensorOpName = keyof typeof TENSOR_LOWERINGS
+/** Every pure tensor op except `const` and `save`, which the compiler handles itself (graph input, output). */
+export type LoweredOpName = Exclude<TensorOpName, 'const' | 'save'>
