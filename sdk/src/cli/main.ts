@@ -4,6 +4,8 @@ type Command = { summary: string; run: (argv: string[]) => Promise<number> }
 const commands: Record<string, () => Promise<Command>> = {
   cache: async () => (await import('@weft/onnx/cli')).cacheCommand,
   inspect: async () => (await import('@weft/onnx/cli')).inspectCommand,
+  keys: async () => (await import('@weft/host/cli')).keysCommand,
+  provider: async () => (await import('@weft/host/cli')).providerCommand,
 }
 
 export async function main (argv: string[]): Promise<number> {

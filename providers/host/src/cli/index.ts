@@ -1,0 +1,5 @@
+/** CLI commands owned by @weft/host, dispatched by `weft` (sdk/src/cli/main.ts). */
+export { keysCommand } from './keys-command.js'
+export { providerCommand } from './provider-command.js'
+export { newKeyFile, readKeyFile, writeKeyFile } from './key-file.js'
+export type { KeyFile } from './key-file.js'

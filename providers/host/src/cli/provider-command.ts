@@ -1,0 +1,79 @@
+/**
+ * `weft provider start --model <folder> [--policy open|allow-list|closed] [--egress-per-day 50MB] [--port N] [--db file]`:
+ * starts a provider on 127.0.0.1 with the onnx backend in worker threads and prints its URL, id and policy summary.
+ */
+import { parseArgs } from 'node:util'
+import path from 'node:path'
+import { fromHex, keyId } from '@weft/core'
+import { createHost, type HostInit } from '../host.js'
+import { workerBackend } from '../engine/worker-backend.js'
+import { openPolicy } from '../policy/open-policy.js'
+import { allowListPolicy } from '../policy/allow-list-policy.js'
+import { closedModelPolicy } from '../policy/closed-model-policy.js'
+import { readKeyFile } from './key-file.js'
+
+const USAGE = `usage: weft provider start --model <folder> [--model <folder> …] [--policy open|allow-list|closed]
+  [--egress-per-day 50MB] [--egress-per-key-per-day 5MB] [--per-job-cap 1MB] [--forbid op,op]
+  [--allow <kid> …] [--operator-key <key file>] [--register <public key hex> …]
+  [--port N] [--db file] [--workers N] [--batch-window-ms N] [--job-timeout-ms N]`
+
+const OPTIONS = {
+  model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' },
+  'egress-per-day': { type: 'string' }, 'egress-per-key-per-day': { type: 'string' }, 'per-job-cap': { type: 'string' },
+  forbid: { type: 'string' }, allow: { type: 'string', multiple: true }, 'operator-key': { type: 'string' },
+  register: { type: 'string', multiple: true }, port: { type: 'string', default: '0' }, db: { type: 'string', default: 'weft-provider.db' },
+  workers: { type: 'string', default: '1' }, 'batch-window-ms': { type: 'string' }, 'job-timeout-ms': { type: 'string' },
+} as const
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values']
+
+function policiesOf (values: Values): NonNullable<HostInit['policies']> {
+  if (values.policy === 'open') return [openPolicy()]
+  if (values.policy === 'allow-list') return [allowListPolicy({ keys: values.allow ?? [] })]
+  if (values.policy === 'closed') {
+    return [closedModelPolicy({
+      egressPerDay: values['egress-per-day'], egressPerKeyPerDay: values['egress-per-key-per-day'], perJobCap: values['per-job-cap'],
+      ...(values.forbid === undefined ? {} : { forbiddenOps: values.forbid.split(',').map(s => s.trim()).filter(Boolean) }),
+    })]
+  }
+  throw new Error(`unknown --policy '${values.policy}' (open, allow-list or closed)`)
+}
+
+export const providerCommand = {
+  summary: 'run a provider: `provider start --model <folder> [--policy …] [--port N] [--db file]`',
+  async run (argv: string[]): Promise<number> {
+    const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
+    if (positionals[0] !== 'start' || values.model === undefined) { console.error(USAGE); return 2 }
+    const operator = values['operator-key'] === undefined ? null : readKeyFile(values['operator-key'])
+    const limits: HostInit['limits'] = {
+      ...(values['batch-window-ms'] === undefined ? {} : { batchWindowMs: Number(values['batch-window-ms']) }),
+      ...(values['job-timeout-ms'] === undefined ? {} : { jobTimeoutMs: Number(values['job-timeout-ms']) }),
+    }
+    const workers = Number(values.workers)
+    const host = await createHost({
+      dbPath: values.db,
+      backends: { onnx: workerBackend({ module: '@weft/onnx', factory: 'onnxBackend', init: {}, workers }) },
+      models: values.model.map(folder => ({ name: path.basename(path.resolve(folder)).replace(/\.onnx$/, ''), path: path.resolve(folder) })),
+      policies: policiesOf(values),
+      limits,
+      operatorKeys: operator === null ? [] : [operator.publicKey],
+      selfRegistration: values.policy === 'open',
+      batchesPerModel: workers,
+    })
+    for (const hex of values.register ?? []) {
+      const publicKey = fromHex(hex)
+      host.context.store.addKey({ kid: keyId(publicKey), publicKey, role: 'researcher', now: Date.now() })
+    }
+    const { url } = await host.listen({ port: Number(values.port) })
+    console.log(`weft provider listening on ${url}`)
+    console.log(`provider id: ${host.providerId}`)
+    console.log(`models: ${host.context.registry.list().map(m => `${m.name} (${m.manifest.revision.slice(0, 19)}…)`).join(', ')}`)
+    console.log(`policy: ${JSON.stringify(host.context.policySummaries())}`)
+    await new Promise<void>(resolve => {
+      const stop = (): void => { void host.close().then(resolve) }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+    return 0
+  },
+}
