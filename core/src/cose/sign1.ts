@@ -2,6 +2,7 @@
  * COSE_Sign1 (RFC 9052) with EdDSA/Ed25519, Weft profile: protected header {1: -8, 3: content type, 4: kid},
  * empty unprotected header, embedded payload (a deterministic CBOR map), external_aad empty. Tagged 18.
  */
+import { show } from '../errors/show.js'
 import { WeftError } from '../errors/weft-error.js'
 import { CborTag, encodeCbor } from '../cbor/encode.js'
 import { decodeCbor, type DecodeLimits } from '../cbor/decode.js'
@@ -55,10 +56,10 @@ function parseProtected (bytes: Uint8Array): ProtectedHeader {
   const header = decodeCbor(bytes, { maxDepth: 2, maxItems: 16 })
   if (!(header instanceof Map)) return invalid('protected header must be a map with integer labels')
   for (const label of header.keys()) {
-    if (label !== HEADER_ALG && label !== HEADER_KID && label !== HEADER_CONTENT_TYPE) invalid(`unsupported protected header label ${String(label)}`)
+    if (label !== HEADER_ALG && label !== HEADER_KID && label !== HEADER_CONTENT_TYPE) invalid(`unsupported protected header label ${show(label)}`)
   }
   const alg = header.get(HEADER_ALG)
-  if (alg !== ALG_EDDSA) invalid(`algorithm ${String(alg)} is not EdDSA (-8)`)
+  if (alg !== ALG_EDDSA) invalid(`algorithm ${show(alg)} is not EdDSA (-8)`)
   const kid = header.get(HEADER_KID)
   if (!(kid instanceof Uint8Array) || kid.length === 0) return invalid('protected header needs a kid (label 4) byte string')
   const contentType = header.get(HEADER_CONTENT_TYPE)
@@ -87,7 +88,7 @@ function parseSign1 (bytes: Uint8Array, limits?: Partial<DecodeLimits>): Parts {
 
 function checkClaims (payload: Record<string, unknown>, options: VerifyOptions): void {
   if (options.audience !== undefined && payload.aud !== options.audience) {
-    throw new WeftError('AUDIENCE_MISMATCH', `envelope is addressed to ${JSON.stringify(payload.aud)}, not '${options.audience}'`)
+    throw new WeftError('AUDIENCE_MISMATCH', `envelope is addressed to ${show(payload.aud)}, not '${options.audience}'`)
   }
   const now = options.now ?? Math.floor(Date.now() / 1000)
   const skew = options.skewSeconds ?? 60
@@ -104,7 +105,7 @@ export function verifyEnvelope (bytes: Uint8Array, options: VerifyOptions): Veri
   const parts = parseSign1(bytes, options.limits)
   const { header } = parts
   if (options.contentType !== undefined && header.contentType !== options.contentType) {
-    invalid(`content type ${JSON.stringify(header.contentType)} is not '${options.contentType}'`)
+    invalid(`content type ${show(header.contentType)} is not '${options.contentType}'`)
   }
   const publicKey = options.resolveKey(header.kid)
   if (publicKey === undefined) throw new WeftError('KEY_UNKNOWN', `key '${header.kid}' is not registered`, { kid: header.kid })

@@ -9,8 +9,13 @@ import type { ValidationIssue } from './validate.js'
 interface SiteTime { start: number; end: number }
 
 /** Start/end times per path, from manifest order; works whether parents are listed before or after children. */
+const cache = new WeakMap<Manifest['modules'], Map<string, SiteTime>>()
+
 export function siteTimes (manifest: Manifest): Map<string, SiteTime> {
+  const cached = cache.get(manifest.modules)
+  if (cached !== undefined && cached.size === manifest.modules.length) return cached
   const times = new Map<string, SiteTime>()
+  cache.set(manifest.modules, times)
   const modules = manifest.modules
   modules.forEach((entry, i) => {
     let first = i
@@ -31,7 +36,8 @@ export function checkCausality (program: Program, manifest: Manifest): Validatio
   const issues: ValidationIssue[] = []
   const origins: (Origin | null)[] = []
   const timeOf = (attrs: Record<string, unknown>): number | undefined => {
-    const t = times.get(String(attrs.site))
+    if (typeof attrs.site !== 'string') return undefined
+    const t = times.get(attrs.site)
     if (t === undefined) return undefined
     return attrs.port === 'input' ? t.start : t.end
   }
@@ -49,8 +55,8 @@ export function checkCausality (program: Program, manifest: Manifest): Validatio
         issues.push({
           node: i,
           op,
-          message: `write: causality violation: the value written to '${String(attrs.site)}' ${String(attrs.port ?? 'output')} depends on node ${latest.node} ` +
-            `(${source[0]} of '${String(source[1].site)}' ${String(source[1].port ?? 'output')}), which is computed later in the forward pass`,
+          message: `write: causality violation: the value written to '${attrs.site as string}' ${attrs.port === 'input' ? 'input' : 'output'} depends on node ${latest.node} ` +
+            `(${source[0]} of '${source[1].site as string}' ${source[1].port === 'input' ? 'input' : 'output'}), which is computed later in the forward pass`,
         })
       }
       origins.push(latest === null || own >= latest.time ? { time: own, node: i } : latest)

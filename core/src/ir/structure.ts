@@ -1,4 +1,5 @@
 /** Structural checks of a Program (shape of the data, not its types): shared by validation and decoding. */
+import { show } from '../errors/show.js'
 import type { Program } from './program.js'
 import { PROGRAM_VERSION } from './program.js'
 
@@ -48,12 +49,12 @@ export function programStructureProblems (value: unknown): StructureProblem[] {
   for (const key of Object.keys(value)) {
     if (!TOP_KEYS.has(key)) problems.push({ node: null, message: `unknown Program field '${key}'` })
   }
-  if (value.version !== PROGRAM_VERSION) problems.push({ node: null, message: `version must be ${PROGRAM_VERSION}, got ${JSON.stringify(value.version)}` })
+  if (value.version !== PROGRAM_VERSION) problems.push({ node: null, message: `version must be ${PROGRAM_VERSION}, got ${show(value.version)}` })
   const model = value.model
   if (!isObject(model) || typeof model.name !== 'string' || !(model.revision === null || typeof model.revision === 'string') || Object.keys(model).length !== 2) {
     problems.push({ node: null, message: 'model must be {name: string, revision: string | null}' })
   }
-  if (value.mode !== 'trace' && value.mode !== 'generate') problems.push({ node: null, message: `mode must be 'trace' or 'generate', got ${JSON.stringify(value.mode)}` })
+  if (value.mode !== 'trace' && value.mode !== 'generate') problems.push({ node: null, message: `mode must be 'trace' or 'generate', got ${show(value.mode)}` })
   checkInvokes(value.invokes, problems)
   checkNodes(value.nodes, problems)
   if (value.locations !== undefined) {

@@ -1,4 +1,5 @@
 /** Checks a node's attributes against its op's schema; returns every problem as a message. */
+import { show } from '../errors/show.js'
 import type { Attrs } from '../ir/program.js'
 import { isTensor } from '../tensor/create.js'
 import type { AttrSchema, OpDef } from './types.js'
@@ -17,7 +18,7 @@ function kindProblem (schema: AttrSchema, value: unknown): string | null {
     case 'tensor': return isTensor(value) ? null : 'must be a tensor'
     case 'ints': return Array.isArray(value) && value.every(isInt) ? null : 'must be a list of integers'
     case 'axes': return value === null || (Array.isArray(value) && value.every(isInt)) ? null : 'must be null or a list of integers'
-    case 'enum': return schema.values?.includes(value as never) === true ? null : `must be one of ${schema.values?.map(v => JSON.stringify(v)).join(', ')}`
+    case 'enum': return schema.values?.includes(value as never) === true ? null : `must be one of ${schema.values?.map(v => show(v)).join(', ')}`
     case 'index_spec': {
       if (!Array.isArray(value)) return 'must be a list of index items'
       try {
@@ -49,8 +50,7 @@ export function checkAttrs (op: OpDef, attrs: Attrs): string[] {
 
 function describe (value: unknown): string {
   if (isTensor(value)) return `tensor ${value.dtype}[${value.shape.join(',')}]`
-  const text = JSON.stringify(value)
-  return text === undefined ? String(value) : text.length > 60 ? text.slice(0, 57) + '...' : text
+  return show(value)
 }
 
 export function checkArity (op: OpDef, count: number): string | null {

@@ -1,4 +1,5 @@
 /** numpy basic indexing (ints drop a dim, [start,stop,step] slices, null = ':'): checks and result shapes. */
+import { show } from '../errors/show.js'
 import type { IndexItem } from '../ir/program.js'
 import type { Dim } from './types.js'
 import { fail, fmtShape } from './rules.js'
@@ -34,7 +35,7 @@ export function checkIndexItem (op: string, item: unknown): asserts item is Inde
     return
   }
   if (!Array.isArray(item) || item.length !== 3 || !item.every(isIntOrNull)) {
-    fail(op, `index item ${JSON.stringify(item)} must be null, an integer or [start, stop, step] of integers/nulls`)
+    fail(op, `index item ${show(item)} must be null, an integer or [start, stop, step] of integers/nulls`)
   }
   if (item[2] === 0) fail(op, 'slice step must not be 0')
 }
