@@ -39,6 +39,11 @@ export function publicRoutes (host: HostContext): Hono {
     return c.body(model.tokenizerJson as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/json' })
   })
 
+  app.get('/models/:name/tokenizer-config', c => {
+    const model = host.registry.get(c.req.param('name'))
+    return c.body((model.tokenizerConfig ?? new TextEncoder().encode('{}')) as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/json' })
+  })
+
   app.get('/models/:name/edits', c => {
     const model = host.registry.get(c.req.param('name'))
     return c.json({ model: model.name, revision: model.manifest.revision, edits: host.registry.edits(model.name).map(e => ({ id: e.id, name: e.name, digest: e.digest, nodes: e.nodes.length })) })

@@ -26,6 +26,8 @@ export interface ServedModel {
   /** `sha256:<hex>` of the manifest's deterministic CBOR */
   manifestDigest: string
   tokenizerJson: Uint8Array | null
+  /** tokenizer_config.json bytes (special tokens, normalisation flags), when present */
+  tokenizerConfig: Uint8Array | null
   /** jobs currently running on this handle (a swapped-out handle is disposed when this drops to 0) */
   inflight: number
   retired: boolean
@@ -53,7 +55,8 @@ export class ModelRegistry {
     const manifest = handle.manifest
     return {
       name: config.name, backend, path: config.path, handle, manifest, inflight: 0, retired: false,
-      manifestDigest: digestOf(encodeCbor(manifest)), tokenizerJson: readTokenizer(config.path),
+      manifestDigest: digestOf(encodeCbor(manifest)), tokenizerJson: readModelFile(config.path, 'tokenizer.json'),
+      tokenizerConfig: readModelFile(config.path, 'tokenizer_config.json'),
     }
   }
 
@@ -106,8 +109,8 @@ export class ModelRegistry {
   }
 }
 
-function readTokenizer (modelPath: string): Uint8Array | null {
+function readModelFile (modelPath: string, name: string): Uint8Array | null {
   const folder = existsSync(modelPath) && statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath)
-  const file = path.join(folder, 'tokenizer.json')
+  const file = path.join(folder, name)
   return existsSync(file) ? readFileSync(file) : null
 }

@@ -1,0 +1,199 @@
+/**
+ * RemoteExecutor: runs Programs on a provider over HTTP. Signs each Program for the provider's id (COSE_Sign1),
+ * submits it, follows SSE status when asked for progress (else one held request), fetches the result and
+ * verifies the receipt before returning. Manifests and tokenizers are fetched once and checked against digests.
+ */
+import { createHash } from 'node:crypto'
+import { Tokenizer } from '@huggingface/tokenizers'
+import { WeftError, createRequestEnvelope, decodeCbor, fromHex, keyId, publicKeyOf, type Manifest, type Program } from '@weft/core'
+import type { Executor, ModelInfo, RunProgress, RunResult, SyncTokenizer } from '../executor.js'
+import { ProviderHttp, errorOf } from './http.js'
+import { readSse } from './sse.js'
+import { verifyResult } from './verify-result.js'
+import { registrationProof } from './registration.js'
+
+export interface RemoteKey { secretKey: Uint8Array }
+
+export interface ConnectOptions {
+  /** provider base URL, e.g. http://127.0.0.1:8080 */
+  provider: string
+  /** the signing key (secret key bytes, hex, or `{ secretKey }`) */
+  key: RemoteKey | Uint8Array | string
+  /** expected provider id; when set, connecting to a provider with another key fails (pinning) */
+  providerId?: string
+  /** seconds the provider may hold a submission open to answer with the result directly (default 30; 0 = always poll via SSE) */
+  waitSeconds?: number
+  /** envelope lifetime (default 300 s) */
+  ttlSeconds?: number
+  /** register the key on open providers that allow self-registration (default true) */
+  register?: boolean
+  fetch?: typeof fetch
+}
+
+export interface EgressStatus { kid: string; usedToday: number; reservedBytes: number; remainingToday: number | null }
+
+type RunOptions = { signal?: AbortSignal; onProgress?: (event: RunProgress) => void }
+
+function secretKeyOf (key: ConnectOptions['key']): Uint8Array {
+  if (typeof key === 'string') return fromHex(key)
+  return key instanceof Uint8Array ? key : key.secretKey
+}
+
+export class RemoteExecutor implements Executor {
+  readonly kind = 'remote' as const
+  readonly kid: string
+  private readonly secretKey: Uint8Array
+  private readonly manifests = new Map<string, Promise<Manifest>>()
+  private readonly tokenizers = new Map<string, Promise<SyncTokenizer | null>>()
+  /** egress reported with the latest result (null until a budgeted provider answered) */
+  lastEgress: RunResult['egress'] | null = null
+
+  private constructor (readonly http: ProviderHttp, readonly providerId: string, readonly providerKey: Uint8Array, key: Uint8Array, private readonly options: ConnectOptions) {
+    this.secretKey = key
+    this.kid = keyId(publicKeyOf(key))
+  }
+
+  /** Fetches the provider's identity and checks that its id is the key id of its published public key. */
+  static async connect (options: ConnectOptions): Promise<RemoteExecutor> {
+    const http = new ProviderHttp(options.provider, options.fetch)
+    const version = await http.json<{ provider: string; publicKey: string; protocol: number[] }>('/v1/version')
+    const providerKey = fromHex(version.publicKey)
+    if (keyId(providerKey) !== version.provider) throw new WeftError('SIGNATURE_INVALID', `provider id ${version.provider} is not the key id of its published key`, { provider: version.provider })
+    if (options.providerId !== undefined && options.providerId !== version.provider) {
+      throw new WeftError('AUDIENCE_MISMATCH', `expected provider ${options.providerId} at ${options.provider}, found ${version.provider}`, { expected: options.providerId, found: version.provider })
+    }
+    return new RemoteExecutor(http, version.provider, providerKey, secretKeyOf(options.key), options)
+  }
+
+  async listModels (): Promise<ModelInfo[]> {
+    const { models } = await this.http.json<{ models: ModelInfo[] }>('/v1/models')
+    return models.map(m => ({ name: m.name, revision: m.revision, family: m.family }))
+  }
+
+  manifest (model: string): Promise<Manifest> {
+    let pending = this.manifests.get(model)
+    if (pending === undefined) {
+      pending = this.http.bytes(`/v1/models/${encodeURIComponent(model)}/manifest`, { headers: { Accept: 'application/cbor' } }).then(bytes => decodeCbor(bytes) as Manifest)
+      pending.catch(() => this.manifests.delete(model))
+      this.manifests.set(model, pending)
+    }
+    return pending
+  }
+
+  /** The provider's tokenizer.json, checked against the manifest's tokenizer digest, run locally. */
+  tokenizer (model: string): Promise<SyncTokenizer | null> {
+    let pending = this.tokenizers.get(model)
+    if (pending === undefined) {
+      pending = this.loadTokenizer(model)
+      pending.catch(() => this.tokenizers.delete(model))
+      this.tokenizers.set(model, pending)
+    }
+    return pending
+  }
+
+  private async loadTokenizer (model: string): Promise<SyncTokenizer | null> {
+    const manifest = await this.manifest(model)
+    if (manifest.tokenizer === null) return null
+    const path = `/v1/models/${encodeURIComponent(model)}/tokenizer`
+    const [json, config] = await Promise.all([this.http.bytes(path), this.http.bytes(`${path}-config`)])
+    const digest = `sha256:${createHash('sha256').update(json).digest('hex')}`
+    if (digest !== manifest.tokenizer.digest) throw new WeftError('SIGNATURE_INVALID', `tokenizer.json digest ${digest} does not match the manifest's ${manifest.tokenizer.digest}`, { model })
+    const decoder = new TextDecoder()
+    const tokenizer = new Tokenizer(JSON.parse(decoder.decode(json)), JSON.parse(decoder.decode(config)))
+    return { encode: text => tokenizer.encode(text).ids, decode: ids => tokenizer.decode([...ids]) }
+  }
+
+  async tokenize (model: string, text: string): Promise<number[]> {
+    const tokenizer = await this.tokenizer(model)
+    if (tokenizer === null) throw new WeftError('BACKEND_CAPABILITY_MISSING', `model '${model}' has no tokenizer on this provider; send token ids`)
+    return tokenizer.encode(text)
+  }
+
+  async decode (model: string, ids: readonly number[]): Promise<string> {
+    const tokenizer = await this.tokenizer(model)
+    if (tokenizer === null) throw new WeftError('BACKEND_CAPABILITY_MISSING', `model '${model}' has no tokenizer on this provider`)
+    return tokenizer.decode(ids)
+  }
+
+  /** Today's egress for this key under the provider's budgets. */
+  async egress (): Promise<EgressStatus> {
+    return await this.http.json<EgressStatus>(`/v1/keys/${encodeURIComponent(this.kid)}/egress`)
+  }
+
+  async run (program: Program, options: RunOptions = {}): Promise<RunResult> {
+    const follow = options.onProgress !== undefined || (this.options.waitSeconds ?? 30) === 0
+    const wait = follow ? 0 : this.options.waitSeconds ?? 30
+    let envelope = this.sign(program)
+    let response: Response
+    try {
+      response = await this.submit(envelope, wait, options.signal)
+    } catch (error) {
+      if (!WeftError.is(error, 'KEY_UNKNOWN') || this.options.register === false) throw error
+      await this.register() // open providers: register with proof of possession, then sign afresh (the nonce was spent)
+      envelope = this.sign(program)
+      response = await this.submit(envelope, wait, options.signal)
+    }
+    const job = response.headers.get('Weft-Job') ?? ''
+    let bytes: Uint8Array
+    if (response.status === 200) bytes = new Uint8Array(await response.arrayBuffer())
+    else {
+      const accepted = await response.json() as { job: string; position: number }
+      options.onProgress?.({ stage: 'received' })
+      options.onProgress?.({ stage: 'queued', position: accepted.position })
+      bytes = await this.follow(accepted.job, options)
+    }
+    const verified = verifyResult(bytes, { providerId: this.providerId, publicKey: this.providerKey, envelope, job: job || undefined })
+    const egress = { bytes: verified.receipt.egressBytes, remainingToday: verified.body.egress?.remainingToday ?? null }
+    this.lastEgress = egress
+    return {
+      saves: verified.saves,
+      receipt: { bytes: verified.body.receipt, fields: { ...verified.receipt } },
+      egress,
+      stats: verified.body.stats ?? undefined,
+    }
+  }
+
+  private async submit (envelope: Uint8Array, waitSeconds: number, signal?: AbortSignal): Promise<Response> {
+    const headers: Record<string, string> = { 'Content-Type': 'application/cose' }
+    if (waitSeconds > 0) headers.Prefer = `wait=${waitSeconds}`
+    return await this.http.request('/v1/jobs', { method: 'POST', body: envelope as Uint8Array<ArrayBuffer>, headers, signal })
+  }
+
+  private sign (program: Program): Uint8Array {
+    return createRequestEnvelope({ program, audience: this.providerId, secretKey: this.secretKey, kid: this.kid, ttlSeconds: this.options.ttlSeconds })
+  }
+
+  /** Self-registration (open providers): proves possession of the key by signing the registration message. */
+  async register (): Promise<void> {
+    await this.http.request('/v1/keys', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(registrationProof(this.providerId, this.secretKey)) })
+  }
+
+  /** Follows the job's SSE stream until it ends, reporting progress, then fetches the result. */
+  private async follow (job: string, options: RunOptions): Promise<Uint8Array> {
+    const onAbort = (): void => { void this.http.request(`/v1/jobs/${job}`, { method: 'DELETE' }).catch(() => {}) }
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const stream = await this.http.request(`/v1/jobs/${job}/events`, { headers: { Accept: 'text/event-stream' }, signal: options.signal })
+      for await (const message of readSse(stream)) {
+        const data = JSON.parse(message.data) as Record<string, unknown>
+        if (message.event === 'job-queued') options.onProgress?.({ stage: 'queued', position: data.position as number })
+        else if (message.event === 'job-start' || message.event === 'job-progress') options.onProgress?.({ stage: 'running', detail: data })
+        else if (message.event === 'job-end') { options.onProgress?.({ stage: 'completed', detail: data }); break }
+        else if (message.event === 'job-error') {
+          options.onProgress?.({ stage: 'error', detail: data })
+          throw WeftError.fromWire(data.error as never)
+        }
+      }
+      const response = await this.http.request(`/v1/jobs/${job}/result`)
+      if (!response.ok) throw await errorOf(response)
+      return new Uint8Array(await response.arrayBuffer())
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  async close (): Promise<void> {
+    this.manifests.clear()
+    this.tokenizers.clear()
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Checks a provider's result before the SDK hands it out: the receipt verifies under the provider's published key,
+ * names this provider and job, binds the digest of exactly the envelope we sent and of exactly the tensors we got.
+ */
+import { WeftError, decodeCbor, requestDigest, resultDigest, verifyReceipt, type Receipt, type Tensor } from '@weft/core'
+
+export interface ResultBody {
+  job: string
+  saves: Uint8Array
+  receipt: Uint8Array
+  egress: { bytes: number; remainingToday: number | null }
+  stats: { runMs?: number; cacheHit?: boolean; saveBytes?: number } | null
+}
+
+export interface VerifiedResult { body: ResultBody; saves: Record<string, Tensor>; receipt: Receipt }
+
+/** Results are bigger than requests: allow up to 1 GiB of CBOR. */
+const RESULT_LIMITS = { maxBytes: 2 ** 30, maxStringBytes: 2 ** 30 }
+
+function fail (message: string, details: Record<string, unknown> = {}): never {
+  throw new WeftError('SIGNATURE_INVALID', `result rejected: ${message}`, details)
+}
+
+export function verifyResult (bytes: Uint8Array, expected: { providerId: string; publicKey: Uint8Array; envelope: Uint8Array; job?: string }): VerifiedResult {
+  const body = decodeCbor(bytes, RESULT_LIMITS) as ResultBody
+  if (typeof body !== 'object' || body === null || !(body.saves instanceof Uint8Array) || !(body.receipt instanceof Uint8Array)) {
+    throw new WeftError('DECODE_FAILED', 'result body is not {job, saves, receipt, egress, stats}')
+  }
+  const receipt = verifyReceipt(body.receipt, expected.publicKey)
+  if (receipt.provider !== expected.providerId) fail(`receipt names provider ${receipt.provider}, expected ${expected.providerId}`)
+  if (receipt.job !== body.job || (expected.job !== undefined && receipt.job !== expected.job)) fail(`receipt is for job ${receipt.job}, not ${expected.job ?? body.job}`)
+  const sent = requestDigest(expected.envelope)
+  if (receipt.requestDigest !== sent) fail(`receipt binds request ${receipt.requestDigest}, but we sent ${sent}`, { expected: sent, got: receipt.requestDigest })
+  const saves = decodeCbor(body.saves, RESULT_LIMITS) as Record<string, Tensor>
+  const got = resultDigest(saves)
+  if (receipt.resultDigest !== got) fail(`receipt binds result ${receipt.resultDigest}, but the tensors received digest to ${got}`, { expected: receipt.resultDigest, got })
+  const bytesOut = Object.values(saves).reduce((n, t) => n + t.data.byteLength, 0)
+  if (receipt.egressBytes !== bytesOut) fail(`receipt charges ${receipt.egressBytes} bytes, the tensors hold ${bytesOut}`)
+  return { body, saves, receipt }
+}
