@@ -21,7 +21,7 @@ export const CHECKPOINT_PRESETS: Record<string, CheckpointPreset> = {
   },
   'llama-1b': {
     family: 'llama', dims: { layers: 22, hidden: 2048, heads: 32, kvHeads: 8, intermediate: 5632, vocab: 32000, maxPositions: 2048 }, options: {},
-    note: 'TinyLlama-1.1B shape: 1,100,048,384 parameters, 4.4 GB as float32 (--dtype float16: 2.2 GB); streamed (RSS ~170 MB); vocab 32000 vs tokenizer 4096',
+    note: 'TinyLlama-1.1B shape: 1,123,117,056 parameters, 4.5 GB as float32 (--dtype float16: 2.2 GB); streamed (RSS ~170 MB); vocab 32000 vs tokenizer 4096',
   },
   'gpt2-tiny': { family: 'gpt2', dims: { layers: 2, hidden: 64, heads: 4 }, options: tiny },
   'llama-tiny': { family: 'llama', dims: tinyLlama, options: tiny },
