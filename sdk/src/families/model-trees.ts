@@ -29,6 +29,8 @@ export interface GPT2 extends ModuleEnvoy {
   readonly transformer: ModuleEnvoy & {
     readonly wte: ModuleEnvoy
     readonly wpe: ModuleEnvoy
+    /** embedding dropout (identity at inference): its output is the summed token + position embedding */
+    readonly drop: ModuleEnvoy
     readonly h: ListEnvoy<GPT2Block>
     readonly ln_f: ModuleEnvoy
   }

@@ -89,10 +89,21 @@ export class LocalExecutor implements Executor {
   }
 
   private async ensureBackend (): Promise<BackendV1> {
-    if (this.backend === undefined) {
-      const { onnxBackend } = await import('@weft/onnx')
-      this.backend = onnxBackend()
-    }
-    return this.backend!
+    this.backend ??= await loadOnnxBackend()
+    return this.backend
+  }
+}
+
+type OnnxModule = { onnxBackend: () => BackendV1 }
+
+/** `onnxBackend()` from @weft/onnx; falls back to the backend's own file while the package has no index module. */
+async function loadOnnxBackend (): Promise<BackendV1> {
+  try {
+    return (await import('@weft/onnx' as string) as OnnxModule).onnxBackend()
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string }
+    const unresolved = code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' || String(message).includes('@weft/onnx')
+    if (!unresolved) throw error
+    return (await import('../../../providers/onnx/src/backend/onnx-backend.js' as string) as OnnxModule).onnxBackend()
   }
 }
