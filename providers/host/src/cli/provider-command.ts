@@ -4,6 +4,8 @@
  */
 import { parseArgs } from 'node:util'
 import path from 'node:path'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { fromHex, keyId } from '@weft/core'
 import { createHost, type HostInit } from '../host.js'
 import { workerBackend } from '../engine/worker-backend.js'
@@ -52,7 +54,7 @@ export const providerCommand = {
     const workers = Number(values.workers)
     const host = await createHost({
       dbPath: values.db,
-      backends: { onnx: workerBackend({ module: '@weft/onnx', factory: 'onnxBackend', init: {}, workers }) },
+      backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: {}, workers }) },
       models: values.model.map(folder => ({ name: path.basename(path.resolve(folder)).replace(/\.onnx$/, ''), path: path.resolve(folder) })),
       policies: policiesOf(values),
       limits,
@@ -76,4 +78,10 @@ export const providerCommand = {
     })
     return 0
   },
+}
+
+/** '@weft/onnx', or the backend's own file while that package has no index module yet. */
+export function onnxModule (): string {
+  const index = new URL('../../../onnx/src/index.ts', import.meta.url)
+  return existsSync(fileURLToPath(index)) ? '@weft/onnx' : new URL('../../../onnx/src/backend/onnx-backend.ts', import.meta.url).href
 }
