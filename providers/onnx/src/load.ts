@@ -7,6 +7,7 @@ import path from 'node:path'
 import { WeftError, type Tensor } from '@weft/core'
 import type { ModelGraph } from './graph/model-graph.js'
 import { buildModelGraph, type BuildOptions } from './build/checkpoint.js'
+import { importOnnx } from './import/index.js'
 import { forwardBatch, SessionCache } from './runtime/forward.js'
 import type { SessionInit } from './runtime/session.js'
 import { loadTokenizer, type TextTokenizer } from './tokenizer/tokenizer.js'
@@ -23,19 +24,6 @@ export interface LoadedModel {
   dispose (): Promise<void>
 }
 
-async function importGraph (file: string): Promise<ModelGraph> {
-  let module: { importOnnx?: (file: string) => Promise<ModelGraph> | ModelGraph }
-  try {
-    module = await import('./import/index.js' as string)
-  } catch (error) {
-    throw new WeftError('BACKEND_CAPABILITY_MISSING', `importing .onnx files is not available yet (${file})`, { file }, { cause: error })
-  }
-  if (typeof module.importOnnx !== 'function') {
-    throw new WeftError('BACKEND_CAPABILITY_MISSING', `importing .onnx files is not available yet (${file})`, { file })
-  }
-  return await module.importOnnx(file)
-}
-
 export async function loadModel (source: string, options: LoadOptions = {}): Promise<LoadedModel> {
   if (!existsSync(source)) throw new WeftError('MODEL_NOT_FOUND', `no such model file or folder: ${source}`, { path: source })
   const isFolder = statSync(source).isDirectory()
@@ -45,7 +33,7 @@ export async function loadModel (source: string, options: LoadOptions = {}): Pro
     graph = buildModelGraph(source, options)
     tokenizer = loadTokenizer(source)
   } else if (source.endsWith('.onnx')) {
-    graph = await importGraph(source)
+    graph = await importOnnx(source, options.name !== undefined ? { name: options.name } : {})
     tokenizer = loadTokenizer(path.dirname(source))
   } else {
     throw new WeftError('MODEL_LOAD_FAILED', `${source} is neither a checkpoint folder nor an .onnx file`, { path: source })

@@ -79,3 +79,11 @@ test('the weft binary dispatches to the engine commands', () => {
     { encoding: 'utf8', cwd: root })
   expect(output).toMatch(/self_attn\s+LlamaAttention/)
 })
+
+test('weft cache on an exported .onnx file goes through the importer', async () => {
+  const out = path.join(mkdtempSync(path.join(tmpdir(), 'weft-cli-')), 'acts.safetensors')
+  expect(await cacheCommand.run([path.join(root, 'models', 'demo-gpt2-onnx', 'model.onnx'), '--ids', '328,370,293,3606,297', '--out', out])).toBe(0)
+  const acts = readSafetensors(out)
+  expect(relError(acts.get('logits')!.data as Float32Array, reference.get('p0.logits')!.data as Float32Array)).toBeLessThan(1e-4)
+  expect(relError(acts.get('transformer.h.4.mlp')!.data as Float32Array, reference.get('p0.module.transformer.h.4.mlp')!.data as Float32Array)).toBeLessThan(1e-4)
+})

@@ -8,10 +8,10 @@ import { createSession, runGraph, type SessionInit } from './session.js'
 export interface BatchFeeds { feeds: Record<string, Tensor>; lengths: number[] }
 
 /** Right-pads rows with `padId`; mask 1 on real tokens; positions 0..len-1 (0 on padding). */
-export function padBatch (graph: ModelGraph, rows: number[][], padId = 0): BatchFeeds {
+export function padBatch (graph: ModelGraph, rows: number[][], padId = 0, seqLength?: number): BatchFeeds {
   if (rows.length === 0 || rows.some(r => r.length === 0)) throw new WeftError('PROGRAM_INVALID', 'every row needs at least one token')
   const vocab = graph.manifest.vocabSize
-  const seq = Math.max(...rows.map(r => r.length))
+  const seq = Math.max(seqLength ?? 0, ...rows.map(r => r.length))
   const ids = new BigInt64Array(rows.length * seq)
   const mask = new BigInt64Array(rows.length * seq)
   const positions = new BigInt64Array(rows.length * seq)
@@ -53,14 +53,32 @@ export class SessionCache {
   }
 }
 
-/** Runs the rows as one right-padded batch; returns each requested name's padded [batch, …] tensor. */
+/**
+ * Runs the rows as one right-padded batch (in chunks of `graph.maxBatch` rows, all padded to the same length,
+ * when the graph is specialised to a batch size); returns each requested name's padded [batch, …] tensor.
+ */
 export async function forwardBatch (graph: ModelGraph, sessions: SessionCache, rows: number[][], outputs: string[] = ['logits']): Promise<Record<string, Tensor>> {
-  const { feeds } = padBatch(graph, rows)
   const session = await sessions.get(outputs)
-  const values = await runGraph(session, feeds, outputs.map(name => resolveOutput(graph, name).value))
+  const values = outputs.map(name => resolveOutput(graph, name).value)
+  const chunk = graph.maxBatch ?? rows.length
+  const seq = Math.max(0, ...rows.map(r => r.length))
+  const parts: Record<string, Tensor>[] = []
+  for (let start = 0; start < rows.length; start += chunk) {
+    parts.push(await runGraph(session, padBatch(graph, rows.slice(start, start + chunk), 0, seq).feeds, values))
+  }
   const out: Record<string, Tensor> = {}
-  for (const name of outputs) out[name] = values[resolveOutput(graph, name).value]!
+  outputs.forEach((name, i) => { out[name] = concatRows(parts.map(part => part[values[i]!]!)) })
   return out
+}
+
+function concatRows (tensors: Tensor[]): Tensor {
+  if (tensors.length === 1) return tensors[0]!
+  const first = tensors[0]!
+  const total = tensors.reduce((n, t) => n + t.data.length, 0)
+  const data = new (first.data.constructor as new (n: number) => Tensor['data'])(total)
+  let offset = 0
+  for (const t of tensors) { (data as Float32Array).set(t.data as Float32Array, offset); offset += t.data.length }
+  return { dtype: first.dtype, shape: [tensors.reduce((n, t) => n + t.shape[0]!, 0), ...first.shape.slice(1)], data }
 }
 
 /** Row `row` of a padded batch tensor with every `seq`-long axis cut to `length` (leading batch axis kept, = 1). */
