@@ -1,6 +1,17 @@
 /**
- * @weft/core — the Program IR, the op table, deterministic CBOR, COSE_Sign1 envelopes, tensors, errors
- * and the plugin interfaces. Explicit named re-exports only: this is the reviewed public surface.
+ * @weft/core — the Program IR, the op table, validation, deterministic CBOR, COSE_Sign1 envelopes and receipts,
+ * tensors, the reference interpreter, errors and the plugin interfaces. Explicit named re-exports only.
+ *
+ * @example
+ * ```ts
+ * import { validateProgram, encodeProgram, programDigest, createRequestEnvelope, generateKeyPair, keyId } from '@weft/core'
+ * const program = { version: 1, model: { name: 'demo-gpt2', revision: null }, mode: 'trace', invokes: [{ ids: [328, 370] }],
+ *   nodes: [['read', { site: 'transformer.h.3', port: 'output', invoke: 0 }, []], ['save', { name: 'h3' }, [0]]] }
+ * validateProgram(program, manifest)            // [] when valid, else every issue
+ * programDigest(program)                        // 'sha256:…' of encodeProgram(program)
+ * const { secretKey, publicKey } = generateKeyPair()
+ * createRequestEnvelope({ program, audience: 'provider-id', secretKey, kid: keyId(publicKey) })  // COSE_Sign1 bytes
+ * ```
  */
 export { PROGRAM_VERSION } from './ir/program.js'
 export type { Program, ProgramNode, ProgramMode, ModelRef, Invoke, IndexItem, IndexSpec, Attrs, AttrValue, SourceLocation, SitePort } from './ir/program.js'
