@@ -108,3 +108,15 @@ describe('issues', () => {
     }
   })
 })
+
+test('programCost sums the op estimates (matmul of [1,5,256] by [256,4096] = 2·5·4096·256)', async () => {
+  const { programCost } = await import('@weft/core')
+  const program = programOf([
+    ['read', { site: 'transformer.h.0' }, []],
+    ['param', { name: 'lm_head.weight' }, []],
+    ['transpose', { perm: [1, 0] }, [1]],
+    ['matmul', {}, [0, 2]],
+    ['save', { name: 'x' }, [3]],
+  ])
+  expect(programCost(program, manifest)).toBe(4096 * 256 + 4096 * 256 + 2 * 5 * 4096 * 256)
+})
