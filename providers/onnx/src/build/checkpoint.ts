@@ -74,6 +74,7 @@ export function buildModelGraph (dir: string, options: BuildOptions = {}): Model
   const manifest: Manifest = {
     name, revision, family, config, parameters, modules: ctx.m.entries,
     tokenizer: tokenizerInfo(dir), vocabSize: built.vocabSize, maxPositions: built.maxPositions,
+    params: [...ctx.w.params].map(([paramName, p]) => ({ name: paramName, shape: p.shape, dtype: p.dtype })),
   }
   return {
     model: g.toModel(name, { 'weft.family': family, 'weft.revision': revision }),

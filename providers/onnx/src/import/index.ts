@@ -147,6 +147,7 @@ export async function importOnnx (path: string, options: ImportOptions = {}): Pr
     tokenizer: tokenizerInfo(dir),
     vocabSize,
     maxPositions: params.get('transformer.wpe.weight')?.shape[0] ?? null,
+    params: [...params].map(([paramName, p]) => ({ name: paramName, shape: p.shape, dtype: p.dtype })),
   }
   return { model, externalDataDir, inputs, logits, sites, manifest, params, ...(batchSpecialised ? { maxBatch: 1 } : {}) }
 }
