@@ -1,15 +1,29 @@
-/** Body of an engine worker thread: loads one model with the backend named by the spec and runs batches on request. */
+/**
+ * Body of an engine worker (a worker thread or a child process): loads one model with the backend named by the
+ * spec and runs batches on request. Messages are plain data (protocol.ts).
+ */
 import { parentPort } from 'node:worker_threads'
 import { WeftError, type ModelHandleV1, type JobResult, type WireError } from '@weft/core'
 import { loadBackend } from './load-backend.js'
 import type { FromWorker, ToWorker } from './protocol.js'
 
-const port = parentPort
-if (port === null) throw new Error('engine-worker.ts must run inside a worker thread')
+interface Port { postMessage (message: FromWorker, transfer?: ArrayBuffer[]): void; on (event: 'message', listener: (message: ToWorker) => void): void }
 
+function portOf (): Port {
+  if (parentPort !== null) return parentPort as unknown as Port
+  if (process.send !== undefined) {
+    return {
+      postMessage: message => { process.send!(message) },
+      on: (_event, listener) => { process.on('message', message => listener(message as ToWorker)) },
+    }
+  }
+  throw new Error('engine-worker.ts must run in a worker thread or a forked child process')
+}
+
+const port = portOf()
 let handle: ModelHandleV1 | null = null
 function send (message: FromWorker, transfer: ArrayBuffer[] = []): void {
-  try { port!.postMessage(message, transfer) } catch { port!.postMessage(message) } // some engine buffers cannot be detached: copy them
+  try { port.postMessage(message, transfer) } catch { port.postMessage(message) } // some engine buffers cannot be detached: copy them
 }
 
 function toWire (error: unknown): WireError {

@@ -1,19 +1,21 @@
 /**
- * workerBackend: a BackendV1 whose `run` happens in worker threads, so onnxruntime's blocking `run()` never stalls
- * the HTTP event loop. Manifest, tokenize, decode and scan come from a control instance of the same backend in the
- * main thread (they are cheap and must answer while a batch runs). Aborting a run terminates and respawns its worker.
+ * workerBackend: a BackendV1 whose `run` happens off the HTTP event loop, in worker threads or child processes,
+ * so onnxruntime's blocking `run()` never stalls the provider. Manifest, tokenize, decode and scan come from a
+ * control instance of the same backend in the main thread (cheap, and they must answer while a batch runs).
+ * Aborting a run (cancel, time limit): a process is killed and respawned; a thread cannot be stopped safely
+ * mid-run, so its run is abandoned (the caller gets JOB_CANCELLED at once, the late result is dropped).
  */
-import { Worker } from 'node:worker_threads'
 import { WeftError, type BackendV1, type BatchJob, type JobResult, type ModelHandleV1, type ModelSource, type RunOptions } from '@weft/core'
 import { loadBackend } from './load-backend.js'
 import type { BackendSpec, FromWorker } from './protocol.js'
+import { spawnTransport, type EngineTransport, type Isolation } from './transport.js'
 
 export interface WorkerBackendInit extends BackendSpec {
-  /** engine worker threads per model (default 1); each holds its own sessions */
+  /** engine workers per model (default 1); each holds its own sessions */
   workers?: number
+  /** 'thread' (default: cheapest hand-off) or 'process' (hard kill on cancel and time limits) */
+  isolation?: Isolation
 }
-
-const BOOT = new URL('./engine-worker-boot.mjs', import.meta.url)
 
 export function workerBackend (init: WorkerBackendInit): BackendV1 {
   let control: BackendV1 | null = null
@@ -25,7 +27,8 @@ export function workerBackend (init: WorkerBackendInit): BackendV1 {
     async loadModel (source: ModelSource): Promise<ModelHandleV1> {
       control ??= await loadBackend(spec)
       const local = await control.loadModel(source)
-      const pool = await Promise.all(Array.from({ length: Math.max(1, init.workers ?? 1) }, async () => await EngineWorker.start(spec, source)))
+      const count = Math.max(1, init.workers ?? 1)
+      const pool = await Promise.all(Array.from({ length: count }, async () => await EngineWorker.start(spec, source, init.isolation ?? 'thread')))
       return new WorkerModelHandle(local, pool)
     },
     async close () { await control?.close?.() },
@@ -50,51 +53,53 @@ class WorkerModelHandle implements ModelHandleV1 {
   }
 }
 
-interface Pending { resolve: (results: JobResult[]) => void; reject: (error: unknown) => void; onProgress?: RunOptions['onProgress'] }
+interface Call { resolve: (results: JobResult[]) => void; reject: (error: unknown) => void; onProgress?: RunOptions['onProgress'] }
 
-/** One worker thread holding one loaded model; respawned after an abort or a crash. */
+/** One engine worker holding one loaded model; respawned after a kill or a crash. */
 class EngineWorker {
-  private worker: Worker | null = null
+  private transport: EngineTransport | null = null
   private nextId = 1
-  private readonly calls = new Map<number, Pending>()
+  private readonly calls = new Map<number, Call>()
+  /** runs abandoned on a thread that keep it busy until their (ignored) result arrives */
+  private readonly abandoned = new Set<number>()
   private stopped = false
   private ready: Promise<void> = Promise.resolve()
 
-  private constructor (private readonly spec: BackendSpec, private readonly source: ModelSource) {}
+  private constructor (private readonly spec: BackendSpec, private readonly source: ModelSource, private readonly isolation: Isolation) {}
 
-  static async start (spec: BackendSpec, source: ModelSource): Promise<EngineWorker> {
-    const engine = new EngineWorker(spec, source)
+  static async start (spec: BackendSpec, source: ModelSource, isolation: Isolation): Promise<EngineWorker> {
+    const engine = new EngineWorker(spec, source, isolation)
     engine.ready = engine.spawn()
     await engine.ready
     return engine
   }
 
-  get pending (): number { return this.calls.size }
+  get pending (): number { return this.calls.size + this.abandoned.size }
 
   private async spawn (): Promise<void> {
-    const worker = new Worker(BOOT)
-    this.worker = worker
+    const transport = spawnTransport(this.isolation)
     await new Promise<void>((resolve, reject) => {
-      const onMessage = (message: FromWorker): void => {
-        if (message.type === 'loaded') { worker.off('message', onMessage); resolve() }
-        if (message.type === 'load-error') { worker.off('message', onMessage); void worker.terminate(); reject(WeftError.fromWire(message.error)) }
-      }
-      worker.on('message', onMessage)
-      worker.once('error', reject)
-      worker.postMessage({ type: 'load', spec: this.spec, source: this.source })
+      let loading = true
+      transport.onMessage(message => {
+        if (loading && message.type === 'loaded') { loading = false; resolve(); return }
+        if (loading && message.type === 'load-error') { loading = false; void transport.kill(); reject(WeftError.fromWire(message.error)); return }
+        if (!loading) this.onMessage(message)
+      })
+      transport.onExit(reason => {
+        if (loading) { loading = false; reject(new WeftError('MODEL_LOAD_FAILED', reason)); return }
+        if (this.transport !== transport || this.stopped) return
+        this.failAll(new WeftError('INTERNAL', `${reason}; it is being restarted`))
+        this.transport = null
+        this.ready = this.spawn()
+      })
+      transport.send({ type: 'load', spec: this.spec, source: this.source })
     })
-    worker.on('message', (message: FromWorker) => this.onMessage(message))
-    worker.on('error', error => this.failAll(new WeftError('INTERNAL', `engine worker crashed: ${error.message}`)))
-    worker.on('exit', () => {
-      if (this.worker !== worker || this.stopped) return
-      this.failAll(new WeftError('INTERNAL', 'engine worker exited unexpectedly; it is being restarted'))
-      this.worker = null
-      this.ready = this.spawn()
-    })
+    this.transport = transport
   }
 
   private onMessage (message: FromWorker): void {
     if (message.type !== 'result' && message.type !== 'run-error' && message.type !== 'progress') return
+    if (message.type !== 'progress' && this.abandoned.delete(message.id)) return
     const call = this.calls.get(message.id)
     if (call === undefined) return
     if (message.type === 'progress') { call.onProgress?.(message.event); return }
@@ -106,6 +111,7 @@ class EngineWorker {
   private failAll (error: WeftError): void {
     for (const call of this.calls.values()) call.reject(error)
     this.calls.clear()
+    this.abandoned.clear()
   }
 
   async run (jobs: BatchJob[], options: RunOptions): Promise<JobResult[]> {
@@ -113,28 +119,37 @@ class EngineWorker {
     if (options.signal?.aborted === true) throw new WeftError('JOB_CANCELLED', 'run aborted before it started')
     const id = this.nextId++
     const done = new Promise<JobResult[]>((resolve, reject) => this.calls.set(id, { resolve, reject, onProgress: options.onProgress }))
-    const onAbort = (): void => { void this.restart(id) }
+    const onAbort = (): void => { void this.abort(id) }
     options.signal?.addEventListener('abort', onAbort, { once: true })
-    this.worker!.postMessage({ type: 'run', id, jobs })
+    this.transport!.send({ type: 'run', id, jobs })
     try { return await done } finally { options.signal?.removeEventListener('abort', onAbort) }
   }
 
-  /** onnxruntime cannot interrupt a run: stop the thread, fail what it held, and load a fresh one. */
-  private async restart (abortedId: number): Promise<void> {
-    const old = this.worker
+  private async abort (id: number): Promise<void> {
+    const call = this.calls.get(id)
+    if (call === undefined) return
+    const aborted = new WeftError('JOB_CANCELLED', 'run aborted (cancelled or over its time limit)')
+    if (!this.transport!.killable) {
+      this.calls.delete(id)
+      this.abandoned.add(id)
+      call.reject(aborted)
+      return
+    }
+    const old = this.transport!
     const calls = [...this.calls.entries()]
     this.calls.clear()
-    for (const [id, call] of calls) call.reject(new WeftError('JOB_CANCELLED', id === abortedId ? 'run aborted (cancelled or over its time limit)' : 'run interrupted by an aborted co-running batch', { interrupted: id !== abortedId }))
+    for (const [other, pending] of calls) pending.reject(other === id ? aborted : new WeftError('JOB_CANCELLED', 'run interrupted when the engine process was restarted', { interrupted: true }))
     let respawned!: () => void
     this.ready = new Promise<void>(resolve => { respawned = resolve })
-    this.worker = null
-    await old?.terminate()
+    this.transport = null
+    await old.kill()
     if (!this.stopped) await this.spawn().catch(() => {})
     respawned()
   }
 
   async stop (): Promise<void> {
     this.stopped = true
-    await this.worker?.terminate()
+    await this.ready.catch(() => {})
+    await this.transport?.kill()
   }
 }

@@ -23,6 +23,10 @@ export interface SchedulerDeps {
   onEgress?: (row: JobRow, bytes: number) => void
 }
 
+/** how long an engine may take to begin a batch (model load after a respawn) before the batch is aborted */
+const ENGINE_START_GRACE_MS = 60_000
+const TIMER_SLACK_MS = 5
+
 interface RunningBatch { controller: AbortController; ids: Set<string> }
 
 export class Scheduler {
@@ -102,14 +106,27 @@ export class Scheduler {
     const edits = this.deps.registry.edits(model.name)
     const labels = edits.map(e => `${e.name}@${e.digest}`)
     const jobs: BatchJob[] = rows.map(row => ({ id: row.id, program: applyEdits(decodeProgram(row.program), edits) }))
-    const started = this.deps.now()
-    const deadline = Math.min(...rows.map(r => started + r.timeoutMs))
-    const timer = setTimeout(() => batch.controller.abort(), Math.max(0, deadline - started))
+    let started = this.deps.now()
+    const limit = Math.min(...rows.map(r => r.timeoutMs))
+    // the time limit counts engine time: it starts when the engine reports it began this batch (a respawning or
+    // still-busy engine does not eat into it); a generous fallback catches an engine that never starts
+    let timer = setTimeout(() => batch.controller.abort(), limit + ENGINE_START_GRACE_MS)
+    let engineStarted = false
+    const onEngineStart = (): void => {
+      if (engineStarted) return
+      engineStarted = true
+      started = this.deps.now()
+      clearTimeout(timer)
+      timer = setTimeout(() => batch.controller.abort(), limit)
+    }
     let results: JobResult[]
     try {
       results = await model.handle.run(jobs, {
         signal: batch.controller.signal,
-        onProgress: event => { for (const row of rows) this.deps.events.emit(row.id, { event: 'job-progress', data: { job: row.id, ...event } }) },
+        onProgress: event => {
+          onEngineStart()
+          for (const row of rows) this.deps.events.emit(row.id, { event: 'job-progress', data: { job: row.id, ...event } })
+        },
       })
     } catch (error) {
       clearTimeout(timer)
@@ -135,7 +152,7 @@ export class Scheduler {
     for (const row of rows) {
       const current = this.deps.store.getJob(row.id)
       if (current?.state !== 'running') continue
-      if (now >= started + row.timeoutMs) {
+      if (now >= started + row.timeoutMs - TIMER_SLACK_MS) {
         this.fail(row, { code: 'JOB_CANCELLED', message: `job exceeded its time limit of ${row.timeoutMs} ms and was stopped`, details: { timeoutMs: row.timeoutMs } }, 'cancelled')
       } else if (WeftError.is(error, 'JOB_CANCELLED') && current.attempts < this.deps.limits.maxAttempts + 1) {
         this.deps.store.requeue(row.id)
