@@ -27,6 +27,10 @@ export const ERROR_CODES = {
   JOB_NOT_READY: { status: 409, retryable: true, meaning: 'The job has not ended yet; follow its events or retry later.' },
   RESULT_EXPIRED: { status: 410, retryable: false, meaning: 'The result was deleted after the retention period.' },
   ROUTE_NOT_FOUND: { status: 404, retryable: false, meaning: 'No such route in this protocol version.' },
+  RECORD_INVALID: { status: 400, retryable: false, meaning: 'A provider record is malformed, or its peer id, key id and signing key do not belong together.' },
+  RECORD_EXPIRED: { status: 400, retryable: false, meaning: 'A provider record is past its expiresAt (beyond the allowed clock skew): the provider stopped refreshing it.' },
+  RECORD_STALE: { status: 409, retryable: false, meaning: 'A provider record is not newer (seq) than the one already held for that provider.' },
+  PROVIDER_NOT_FOUND: { status: 404, retryable: true, meaning: 'The directory lists no live provider for the model (yet, or any more).' },
   INTERNAL: { status: 500, retryable: true, meaning: 'A bug on the provider side; the job is not charged.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; meaning: string }>
 
