@@ -1,10 +1,11 @@
 /** The SDK's HTTP layer for remote mode: protocol header on every request, wire errors rebuilt as WeftError. */
 import { WeftError, type WireError } from '@weft/core'
+import { nodeHttpFetch } from './node-fetch.js'
 
 export const PROTOCOL_VERSION = '1'
 
 export class ProviderHttp {
-  constructor (readonly baseUrl: string, private readonly fetchImpl: typeof fetch = fetch) {}
+  constructor (readonly baseUrl: string, private readonly fetchImpl: typeof fetch = nodeHttpFetch) {}
 
   url (path: string): string { return new URL(path, this.baseUrl).toString() }
 

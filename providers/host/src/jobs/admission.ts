@@ -5,12 +5,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import {
-  WeftError, assertValidProgram, encodeProgram, openRequestEnvelope, programCost, programDigest, requestDigest,
+  WeftError, assertValidProgram, encodeProgram, openRequestEnvelope, programCost,
   type PolicyV1, type Program, type ScanEntry,
 } from '@weft/core'
 import { DTYPE_BYTES } from '../policy/components.js'
 import { runPolicies } from '../policy/run-policies.js'
-import type { ModelRegistry, ServedModel } from '../models/model-registry.js'
+import { digestOf, type ModelRegistry, type ServedModel } from '../models/model-registry.js'
 import { applyEdits } from '../models/edits.js'
 import type { JobRow, Store } from '../store/store.js'
 import type { HostLimits } from './limits.js'
@@ -113,7 +113,8 @@ function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
   const row = {
     id: `job_${randomBytes(16).toString('hex')}`,
     kid: input.kid, model: input.model.name, revision: input.model.manifest.revision,
-    programDigest: programDigest(encoded), requestDigest: requestDigest(input.bytes), program: Buffer.from(encoded),
+    // same strings as core's programDigest/requestDigest (sha256 of those exact bytes), with node's native hash
+    programDigest: digestOf(encoded), requestDigest: digestOf(input.bytes), program: Buffer.from(encoded),
     state: 'queued', attempts: 0, error: null, estimatedEgress: input.estimatedEgressBytes, maxEgress: input.admission.maxEgressBytes,
     timeoutMs: Math.min(limits.jobTimeoutMs, input.admission.timeoutMs ?? Infinity),
     submittedAt: input.now, startedAt: null, endedAt: null,

@@ -18,14 +18,39 @@ export type AuditEntry = Omit<typeof audit.$inferInsert, 'id'>
 /** UTC calendar day of a millisecond timestamp: the egress ledger's accounting period. */
 export function utcDay (ms: number): string { return new Date(ms).toISOString().slice(0, 10) }
 
+const p = sql.placeholder
+const ACTIVE = ['queued', 'running']
+
+/** Hot-path queries, built and prepared once (drizzle would otherwise rebuild the SQL on every call). */
+function prepareQueries (db: Db) {
+  const count = sql<number>`count(*)`
+  return {
+    getKey: db.select().from(keys).where(eq(keys.kid, p('kid'))).prepare(),
+    getNonce: db.select().from(nonces).where(and(eq(nonces.kid, p('kid')), eq(nonces.nonce, p('nonce')))).prepare(),
+    putNonce: db.insert(nonces).values({ kid: p('kid'), nonce: p('nonce'), expiresAt: p('expiresAt') })
+      .onConflictDoUpdate({ target: [nonces.kid, nonces.nonce], set: { expiresAt: sql`excluded.expires_at` } }).prepare(),
+    getJob: db.select().from(jobs).where(eq(jobs.id, p('id'))).prepare(),
+    queued: db.select().from(jobs).where(eq(jobs.state, 'queued')).orderBy(asc(jobs.submittedAt), asc(jobs.id)).limit(p('limit')).prepare(),
+    position: db.select({ n: count }).from(jobs).where(and(eq(jobs.state, 'queued'), lt(jobs.submittedAt, p('at')))).prepare(),
+    active: db.select({ n: count }).from(jobs).where(and(eq(jobs.kid, p('kid')), inArray(jobs.state, ACTIVE))).prepare(),
+    getResult: db.select().from(results).where(and(eq(results.jobId, p('id')), gt(results.expiresAt, p('now')))).prepare(),
+    egressKey: db.select({ n: sql<number>`coalesce(sum(${egress.bytes}), 0)` }).from(egress).where(and(eq(egress.day, p('day')), eq(egress.kid, p('kid')))).prepare(),
+    egressAll: db.select({ n: sql<number>`coalesce(sum(${egress.bytes}), 0)` }).from(egress).where(eq(egress.day, p('day'))).prepare(),
+    reservedKey: db.select({ n: sql<number>`coalesce(sum(${jobs.estimatedEgress}), 0)` }).from(jobs).where(and(inArray(jobs.state, ACTIVE), eq(jobs.kid, p('kid')))).prepare(),
+    reservedAll: db.select({ n: sql<number>`coalesce(sum(${jobs.estimatedEgress}), 0)` }).from(jobs).where(inArray(jobs.state, ACTIVE)).prepare(),
+  }
+}
+
 export class Store {
   readonly db: Db
   readonly sqlite: Database.Database
+  private readonly q: ReturnType<typeof prepareQueries>
 
   constructor (path: string) {
     const opened = openDatabase(path)
     this.db = opened.db
     this.sqlite = opened.sqlite
+    this.q = prepareQueries(this.db)
   }
 
   close (): void { this.sqlite.close() }
@@ -45,7 +70,7 @@ export class Store {
     })
   }
 
-  getKey (kid: string): KeyRow | undefined { return this.db.select().from(keys).where(eq(keys.kid, kid)).get() }
+  getKey (kid: string): KeyRow | undefined { return this.q.getKey.get({ kid }) }
 
   listKeys (): KeyRow[] { return this.db.select().from(keys).orderBy(asc(keys.createdAt)).all() }
 
@@ -57,34 +82,28 @@ export class Store {
   // ── replay protection ───────────────────────────────────────────────────────
   /** Records a nonce; false when the same key already used it and it has not expired. */
   useNonce (kid: string, nonce: string, expiresAt: number, now: number): boolean {
-    const existing = this.db.select().from(nonces).where(and(eq(nonces.kid, kid), eq(nonces.nonce, nonce))).get()
+    const existing = this.q.getNonce.get({ kid, nonce })
     if (existing !== undefined && existing.expiresAt > now) return false
-    this.db.insert(nonces).values({ kid, nonce, expiresAt }).onConflictDoUpdate({ target: [nonces.kid, nonces.nonce], set: { expiresAt } }).run()
+    this.q.putNonce.run({ kid, nonce, expiresAt })
     return true
   }
 
   // ── jobs ────────────────────────────────────────────────────────────────────
   insertJob (row: typeof jobs.$inferInsert): void { this.db.insert(jobs).values(row).run() }
 
-  getJob (id: string): JobRow | undefined { return this.db.select().from(jobs).where(eq(jobs.id, id)).get() }
+  getJob (id: string): JobRow | undefined { return this.q.getJob.get({ id }) }
 
-  queuedJobs (limit = 1000): JobRow[] {
-    return this.db.select().from(jobs).where(eq(jobs.state, 'queued')).orderBy(asc(jobs.submittedAt), asc(jobs.id)).limit(limit).all()
-  }
+  queuedJobs (limit = 1000): JobRow[] { return this.q.queued.all({ limit }) }
 
   /** 1-based position among queued jobs (0 when not queued). */
   queuePosition (job: JobRow): number {
     if (job.state !== 'queued') return 0
-    const row = this.db.select({ n: sql<number>`count(*)` }).from(jobs)
-      .where(and(eq(jobs.state, 'queued'), lt(jobs.submittedAt, job.submittedAt))).get()
-    return (row?.n ?? 0) + 1
+    return (this.q.position.get({ at: job.submittedAt })?.n ?? 0) + 1
   }
 
   /** queued + running jobs of one key: the concurrency limit counts these. */
   activeJobs (kid: string): number {
-    const row = this.db.select({ n: sql<number>`count(*)` }).from(jobs)
-      .where(and(eq(jobs.kid, kid), inArray(jobs.state, ['queued', 'running']))).get()
-    return row?.n ?? 0
+    return this.q.active.get({ kid })?.n ?? 0
   }
 
   markRunning (ids: string[], now: number): void {
@@ -122,7 +141,7 @@ export class Store {
   }
 
   getResult (jobId: string, now: number): ResultRow | undefined {
-    return this.db.select().from(results).where(and(eq(results.jobId, jobId), gt(results.expiresAt, now))).get()
+    return this.q.getResult.get({ id: jobId, now })
   }
 
   /**
@@ -153,16 +172,13 @@ export class Store {
   // ── egress ledger ───────────────────────────────────────────────────────────
   egressToday (now: number, kid?: string): number {
     const day = utcDay(now)
-    const where = kid === undefined ? eq(egress.day, day) : and(eq(egress.day, day), eq(egress.kid, kid))
-    const row = this.db.select({ n: sql<number>`coalesce(sum(${egress.bytes}), 0)` }).from(egress).where(where).get()
+    const row = kid === undefined ? this.q.egressAll.get({ day }) : this.q.egressKey.get({ day, kid })
     return row?.n ?? 0
   }
 
   /** estimated bytes of admitted jobs that have not ended yet (reserved against egress budgets) */
   reservedEgress (kid?: string): number {
-    const active = inArray(jobs.state, ['queued', 'running'])
-    const where = kid === undefined ? active : and(active, eq(jobs.kid, kid))
-    const row = this.db.select({ n: sql<number>`coalesce(sum(${jobs.estimatedEgress}), 0)` }).from(jobs).where(where).get()
+    const row = kid === undefined ? this.q.reservedAll.get() : this.q.reservedKey.get({ kid })
     return row?.n ?? 0
   }
 
