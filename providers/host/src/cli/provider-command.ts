@@ -17,7 +17,7 @@ import { readKeyFile } from './key-file.js'
 const USAGE = `usage: weft provider start --model <folder> [--model <folder> …] [--policy open|allow-list|closed]
   [--egress-per-day 50MB] [--egress-per-key-per-day 5MB] [--per-job-cap 1MB] [--forbid op,op]
   [--allow <kid> …] [--operator-key <key file>] [--register <public key hex> …]
-  [--port N] [--db file] [--workers N] [--batch-window-ms N] [--job-timeout-ms N]`
+  [--port N] [--db file] [--workers N] [--isolation thread|process] [--intra-op-threads N (default 1: leave cores to the HTTP thread)] [--batch-window-ms N] [--max-batch-jobs N] [--job-timeout-ms N]`
 
 const OPTIONS = {
   model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' },
@@ -25,6 +25,7 @@ const OPTIONS = {
   forbid: { type: 'string' }, allow: { type: 'string', multiple: true }, 'operator-key': { type: 'string' },
   register: { type: 'string', multiple: true }, port: { type: 'string', default: '0' }, db: { type: 'string', default: 'weft-provider.db' },
   workers: { type: 'string', default: '1' }, 'batch-window-ms': { type: 'string' }, 'job-timeout-ms': { type: 'string' },
+  'max-batch-jobs': { type: 'string' }, isolation: { type: 'string', default: 'thread' }, 'intra-op-threads': { type: 'string', default: '1' },
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values']
@@ -50,11 +51,13 @@ export const providerCommand = {
     const limits: HostInit['limits'] = {
       ...(values['batch-window-ms'] === undefined ? {} : { batchWindowMs: Number(values['batch-window-ms']) }),
       ...(values['job-timeout-ms'] === undefined ? {} : { jobTimeoutMs: Number(values['job-timeout-ms']) }),
+      ...(values['max-batch-jobs'] === undefined ? {} : { maxBatchJobs: Number(values['max-batch-jobs']) }),
     }
     const workers = Number(values.workers)
+    const isolation = values.isolation === 'process' ? 'process' : 'thread'
     const host = await createHost({
       dbPath: values.db,
-      backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: {}, workers }) },
+      backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: { intraOpThreads: Number(values['intra-op-threads']) }, workers, isolation }) },
       models: values.model.map(folder => ({ name: path.basename(path.resolve(folder)).replace(/\.onnx$/, ''), path: path.resolve(folder) })),
       policies: policiesOf(values),
       limits,

@@ -135,14 +135,17 @@ export class Scheduler {
     }
     clearTimeout(timer)
     const byId = new Map(results.map(r => [r.id, r]))
-    for (const row of rows) {
+    // one transaction (one WAL commit) for the whole batch; events go out only after it is durable
+    const outcomes = this.deps.store.transaction(() => rows.map(row => {
       const result = byId.get(row.id) ?? { id: row.id, ok: false as const, error: { code: 'INTERNAL' as const, message: 'the backend returned no result for this job', details: {} } }
+      return { row, result, outcome: result.ok ? completeJob(this.deps, row, result, model, labels) : null }
+    }))
+    for (const { row, result, outcome } of outcomes) {
       if (!result.ok) { this.fail(row, result.error); continue }
-      const outcome = completeJob(this.deps, row, result, model, labels)
-      if (outcome.ok) {
-        this.deps.onEgress?.(row, outcome.egressBytes)
-        this.deps.events.emit(row.id, { event: 'job-end', data: { job: row.id, egressBytes: outcome.egressBytes, resultDigest: outcome.resultDigest, runMs: result.stats.runMs } })
-      } else if (outcome.error !== null) this.fail(row, outcome.error)
+      if (outcome!.ok) {
+        this.deps.onEgress?.(row, outcome!.egressBytes)
+        this.deps.events.emit(row.id, { event: 'job-end', data: { job: row.id, egressBytes: outcome!.egressBytes, resultDigest: outcome!.resultDigest, runMs: result.stats.runMs } })
+      } else if (outcome!.error !== null) this.fail(row, outcome!.error)
     }
   }
 

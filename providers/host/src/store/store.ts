@@ -33,6 +33,10 @@ function prepareQueries (db: Db) {
     queued: db.select().from(jobs).where(eq(jobs.state, 'queued')).orderBy(asc(jobs.submittedAt), asc(jobs.id)).limit(p('limit')).prepare(),
     position: db.select({ n: count }).from(jobs).where(and(eq(jobs.state, 'queued'), lt(jobs.submittedAt, p('at')))).prepare(),
     active: db.select({ n: count }).from(jobs).where(and(eq(jobs.kid, p('kid')), inArray(jobs.state, ACTIVE))).prepare(),
+    insertAudit: db.insert(audit).values({
+      at: p('at'), actor: p('actor'), action: p('action'), jobId: p('jobId'), programDigest: p('programDigest'), model: p('model'),
+      revision: p('revision'), edits: p('edits'), egressBytes: p('egressBytes'), detail: p('detail'),
+    }).prepare(),
     getResult: db.select().from(results).where(and(eq(results.jobId, p('id')), gt(results.expiresAt, p('now')))).prepare(),
     egressKey: db.select({ n: sql<number>`coalesce(sum(${egress.bytes}), 0)` }).from(egress).where(and(eq(egress.day, p('day')), eq(egress.kid, p('kid')))).prepare(),
     egressAll: db.select({ n: sql<number>`coalesce(sum(${egress.bytes}), 0)` }).from(egress).where(eq(egress.day, p('day'))).prepare(),
@@ -201,7 +205,9 @@ export class Store {
   }
 
   // ── audit ───────────────────────────────────────────────────────────────────
-  log (entry: AuditEntry): void { this.db.insert(audit).values(entry).run() }
+  log (entry: AuditEntry): void {
+    this.q.insertAudit.run({ jobId: null, programDigest: null, model: null, revision: null, edits: null, egressBytes: null, detail: null, ...entry })
+  }
 
   auditLog (limit = 100): AuditRow[] { return this.db.select().from(audit).orderBy(desc(audit.id)).limit(limit).all() }
 
