@@ -36,6 +36,9 @@ export interface DirectoryNodeOptions {
   heartbeatMs?: number
 }
 
+/** Supplies the current record input (e.g. read from the provider's own HTTP API) */
+export type RecordSource = () => RecordInput | Promise<RecordInput>
+
 export interface FindOptions {
   /** wait up to this long for providers to appear (default 0: answer from what is known) */
   timeoutMs?: number
@@ -50,8 +53,11 @@ export interface DirectoryNode {
   readonly provider: string
   /** listen addresses, each with /p2p/<peer id> */
   readonly multiaddrs: string[]
-  /** signs (with this node's key) and publishes a record, then re-announces it before it expires */
-  announce (input: RecordInput | Uint8Array): Promise<VerifiedRecord>
+  /**
+   * Signs (with this node's key) and publishes a record, then re-announces before it expires. A function source
+   * is asked afresh at every refresh (current queue depth); when it fails, that refresh is skipped.
+   */
+  announce (input: RecordInput | Uint8Array | RecordSource): Promise<VerifiedRecord>
   /** announces 'offline' (signed, newer seq), pushes it to connected peers and stops re-announcing */
   withdraw (): Promise<void>
   /** live providers of `model`, least loaded first */
@@ -81,6 +87,7 @@ export async function createDirectoryNode (options: DirectoryNodeOptions = {}): 
   const pubsub = libp2p.services.pubsub
   const bootstrap = options.bootstrap ?? []
   let current: RecordInput | null = null
+  let source: RecordSource | null = null
   let lastSeq = 0
   let refreshTimer: NodeJS.Timeout | null = null
   let stopped = false
@@ -139,9 +146,15 @@ export async function createDirectoryNode (options: DirectoryNodeOptions = {}): 
 
   const refresh = async (): Promise<void> => {
     if (current === null || stopped) return
+    schedule()
+    if (source !== null) {
+      let next: RecordInput
+      try { next = await source() } catch { return /* the provider cannot describe itself: let the record lapse */ }
+      if (stopped || current === null) return // withdrawn meanwhile
+      current = next
+    }
     const verified = sign(current)
     await publish(verified.bytes)
-    schedule()
   }
 
   const topicPeers = (): PeerId[] => pubsub.getSubscribers(DIRECTORY_TOPIC)
@@ -153,9 +166,10 @@ export async function createDirectoryNode (options: DirectoryNodeOptions = {}): 
     libp2p,
 
     async announce (input) {
-      if (input instanceof Uint8Array) input = recordInputOf(input, identity.peer, clock)
-      current = input
-      const verified = sign(input)
+      source = typeof input === 'function' ? input : null
+      const resolved = typeof input === 'function' ? await input() : input instanceof Uint8Array ? recordInputOf(input, identity.peer, clock) : input
+      current = resolved
+      const verified = sign(resolved)
       await publish(verified.bytes)
       schedule()
       return verified
@@ -166,6 +180,7 @@ export async function createDirectoryNode (options: DirectoryNodeOptions = {}): 
       if (refreshTimer !== null) clearTimeout(refreshTimer)
       const verified = sign({ ...current, status: 'offline' })
       current = null
+      source = null
       await publish(verified.bytes)
       await Promise.allSettled(topicPeers().map(exchange))
     },

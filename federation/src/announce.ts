@@ -1,0 +1,88 @@
+/**
+ * announceProvider: what a provider host calls after it listens. Starts (or reuses) a directory node with the
+ * host's identity seed and announces a record built from the provider's own public routes (`/v1/version`,
+ * `/v1/models`, `/v1/policy`, `/v1/health`), re-read at every refresh so the queue depth stays current.
+ */
+import { WeftError } from '@weft/core'
+import { createDirectoryNode, type DirectoryNode, type DirectoryNodeOptions } from './node.js'
+import type { RecordInput, RecordModel, RecordPolicy, VerifiedRecord } from './provider-record.js'
+
+export interface AnnounceProviderOptions extends Omit<DirectoryNodeOptions, 'seed'> {
+  /** the provider's identity: its 32-byte Ed25519 secret key (seed), e.g. HostInit.identity.secretKey */
+  seed: Uint8Array
+  /** the provider's HTTP base URL as clients reach it, e.g. the url `host.listen()` returned */
+  endpoint: string
+  /** an already running node with the same seed (default: one is created and owned) */
+  node?: DirectoryNode
+  fetch?: typeof fetch
+}
+
+export interface AnnouncedProvider {
+  node: DirectoryNode
+  record: VerifiedRecord
+  /** announces offline, then stops the node if announceProvider created it */
+  stop (options?: { withdraw?: boolean }): Promise<void>
+}
+
+interface ModelsBody { models: { name: string; revision: string; family: string; manifestDigest: string }[] }
+interface PolicyBody { policies: ({ name: string } & Record<string, unknown>)[]; limits?: { maxBatchJobs?: number } }
+interface HealthBody { queue?: { queued?: number } }
+interface VersionBody { provider: string; publicKey: string }
+
+const minimum = (values: unknown[]): number | undefined => {
+  const numbers = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v))
+  return numbers.length === 0 ? undefined : Math.min(...numbers)
+}
+
+/** One policy summary for the record: the names, the tightest published limits, and every summary as published. */
+export function summarizePolicies (policies: PolicyBody['policies']): RecordPolicy {
+  const summary: RecordPolicy = { name: policies.length === 0 ? 'open' : policies.map(p => p.name).join('+'), policies }
+  for (const field of ['egressPerDay', 'egressPerKeyPerDay', 'egressPerJob', 'exfiltrationHorizonDays']) {
+    const value = minimum(policies.map(p => p[field]))
+    if (value !== undefined) summary[field] = value
+  }
+  return summary
+}
+
+/** Reads the provider's public routes into a record input. */
+export async function describeProvider (endpoint: string, fetchImpl: typeof fetch = fetch): Promise<RecordInput & { provider: string; publicKey: string }> {
+  const get = async <T>(path: string): Promise<T> => {
+    const response = await fetchImpl(new URL(path, endpoint), { headers: { 'Weft-Protocol': '1' }, signal: AbortSignal.timeout(5000) })
+    if (!response.ok) throw new WeftError('PROVIDER_UNAVAILABLE', `${endpoint}${path} answered ${response.status}`, { endpoint })
+    return await response.json() as T
+  }
+  const [version, models, policy, health] = await Promise.all([get<VersionBody>('/v1/version'), get<ModelsBody>('/v1/models'), get<PolicyBody>('/v1/policy'), get<HealthBody>('/v1/health')])
+  return {
+    provider: version.provider, publicKey: version.publicKey, endpoint,
+    models: models.models.map((m): RecordModel => ({ name: m.name, revision: m.revision, manifestDigest: m.manifestDigest, family: m.family })),
+    policy: summarizePolicies(policy.policies),
+    capacity: { queueDepth: health.queue?.queued ?? 0, maxBatch: Math.max(1, policy.limits?.maxBatchJobs ?? 1) },
+  }
+}
+
+export async function announceProvider (options: AnnounceProviderOptions): Promise<AnnouncedProvider> {
+  const owned = options.node === undefined
+  const node = options.node ?? await createDirectoryNode({ ...options, seed: options.seed })
+  try {
+    const first = await describeProvider(options.endpoint, options.fetch)
+    // the endpoint must be this seed's provider, or clients would reject every job (and the record would lie)
+    if (first.provider !== node.provider) {
+      throw new WeftError('RECORD_INVALID', `${options.endpoint} is provider ${first.provider}, but the seed is ${node.provider}: pass the host's identity key`, { endpoint: options.endpoint, found: first.provider, expected: node.provider })
+    }
+    let pending: RecordInput | null = first
+    const record = await node.announce(async () => {
+      if (pending !== null) { const input = pending; pending = null; return input }
+      return await describeProvider(options.endpoint, options.fetch)
+    })
+    return {
+      node, record,
+      async stop (stopOptions = {}) {
+        if (stopOptions.withdraw !== false) await node.withdraw()
+        if (owned) await node.stop()
+      },
+    }
+  } catch (error) {
+    if (owned) await node.stop()
+    throw error
+  }
+}
