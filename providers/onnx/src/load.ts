@@ -8,7 +8,7 @@ import { WeftError, type Tensor } from '@weft/core'
 import type { ModelGraph } from './graph/model-graph.js'
 import { buildModelGraph, type BuildOptions } from './build/checkpoint.js'
 import { importOnnx } from './import/index.js'
-import { forwardBatch, SessionCache } from './runtime/forward.js'
+import { forwardBatch, ForwardSessions } from './runtime/forward.js'
 import type { SessionInit } from './runtime/session.js'
 import { loadTokenizer, type TextTokenizer } from './tokenizer/tokenizer.js'
 
@@ -18,7 +18,7 @@ export interface LoadedModel {
   graph: ModelGraph
   tokenizer: TextTokenizer | null
   /** sessions of this graph keyed by output set (prepacking/optimisation from `options.session`) */
-  sessions: SessionCache
+  sessions: ForwardSessions
   /** one right-padded batch; outputs are site names (`transformer.h.0.attn`, `…:input`, `logits`) */
   forward (rows: number[][], outputs?: string[]): Promise<Record<string, Tensor>>
   dispose (): Promise<void>
@@ -38,7 +38,7 @@ export async function loadModel (source: string, options: LoadOptions = {}): Pro
   } else {
     throw new WeftError('MODEL_LOAD_FAILED', `${source} is neither a checkpoint folder nor an .onnx file`, { path: source })
   }
-  const sessions = new SessionCache(graph, options.session)
+  const sessions = new ForwardSessions(graph, options.session)
   return {
     graph, tokenizer, sessions,
     forward: (rows, outputs = ['logits']) => forwardBatch(graph, sessions, rows, outputs),

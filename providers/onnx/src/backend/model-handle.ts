@@ -7,20 +7,30 @@ import { WeftError, type BatchJob, type JobResult, type Manifest, type ModelHand
 import type { LoadedModel } from '../load.js'
 import { compile, type CompiledProgram } from '../compile/compile.js'
 import { batchLayout, bindFeeds } from '../compile/layout.js'
-import { SessionCache } from '../compile/session-cache.js'
 import { structureKey } from '../compile/structure-key.js'
+import { SessionCache } from '../runtime/session-cache.js'
 import { createSession, fromOrt, toOrt, type SessionInit } from '../runtime/session.js'
-import { resolveJob, resolveProgram, type ResolvedJob } from './resolve-job.js'
+import { ProgramPlans, type PreparedJob } from './prepare.js'
+import { resolveProgram } from './resolve-job.js'
 
-export interface CompiledSession { compiled: CompiledProgram; session: ort.InferenceSession; release (): Promise<void> }
+export interface CompiledSession {
+  compiled: CompiledProgram
+  session: ort.InferenceSession
+  /** the graph outputs to fetch (the saves' values, in `compiled.saves` order) */
+  outputs: string[]
+  release (): Promise<void>
+}
 
-interface Pending { index: number; id: string; job: ResolvedJob }
+interface Pending { index: number; id: string; job: PreparedJob }
 
 export class OnnxModelHandle implements ModelHandleV1 {
   readonly manifest: Manifest
+  /** validated + typed Programs by fingerprint: a repeated Program shape is not validated again */
+  readonly plans: ProgramPlans
 
   constructor (readonly loaded: LoadedModel, readonly sessions: SessionCache<CompiledSession>, private readonly init: SessionInit) {
     this.manifest = loaded.graph.manifest
+    this.plans = new ProgramPlans(this.manifest)
   }
 
   tokenize (text: string): number[] {
@@ -34,7 +44,7 @@ export class OnnxModelHandle implements ModelHandleV1 {
   }
 
   scan (program: Program): ScanEntry[] {
-    const { program: resolved, types } = resolveJob(program, this.manifest, text => this.tokenize(text))
+    const { program: resolved, types } = this.plans.prepare(program, text => this.tokenize(text))
     return resolved.nodes.flatMap(([op, attrs], i) => op === 'save'
       ? [{ name: attrs.name as string, shape: types[i]!.shape.map(Number), dtype: types[i]!.dtype }]
       : [])
@@ -48,7 +58,7 @@ export class OnnxModelHandle implements ModelHandleV1 {
     const pending: Pending[] = []
     jobs.forEach((job, index) => {
       try {
-        pending.push({ index, id: job.id, job: resolveJob(job.program, this.manifest, text => this.tokenize(text)) })
+        pending.push({ index, id: job.id, job: this.plans.prepare(job.program, text => this.tokenize(text)) })
       } catch (error) {
         results[index] = { id: job.id, ok: false, error: toWeftError(error).toWire() }
       }
@@ -100,33 +110,36 @@ export class OnnxModelHandle implements ModelHandleV1 {
     const layout = batchLayout(jobs, (j, k) => (jobs[j]!.program.invokes[k] as { ids: number[] }).ids)
     const graph = this.loaded.graph
     options.onProgress?.({ stage: 'compile', detail: { jobs: group.length, rows: layout.rows.length } })
-    const { value, hit } = await this.sessions.get(structureKey(jobs), async () => {
+    const make = async (): Promise<CompiledSession> => {
       const compiled = compile(graph, jobs, layout)
       const session = await createSession(graph, compiled.model, this.init)
-      return { compiled, session, release: () => session.release() }
-    })
-    const feeds: Record<string, ort.Tensor> = {}
-    for (const [name, feed] of Object.entries(bindFeeds(graph, value.compiled.feeds, jobs, layout))) {
-      feeds[name] = toOrt({ dtype: feed.type as Tensor['dtype'], shape: feed.dims, data: feed.data })
+      return { compiled, session, outputs: compiled.saves.map(s => s.output), release: () => session.release() }
     }
-    options.onProgress?.({ stage: 'run', detail: { cacheHit: hit } })
-    let out: ort.InferenceSession.ReturnType
-    try {
-      out = await value.session.run(feeds, value.compiled.saves.map(s => s.output))
-    } catch (error) {
-      throw runError(error, value.compiled, group)
-    }
-    const runMs = performance.now() - started
-    group.forEach((pending, j) => {
-      const saves: Record<string, Tensor> = {}
-      let saveBytes = 0
-      for (const save of value.compiled.saves) {
-        if (save.job !== j) continue
-        const tensor = fromOrt(out[save.output] as ort.Tensor)
-        saves[save.name] = tensor
-        saveBytes += tensor.data.byteLength
+    await this.sessions.use(batchKey(jobs), make, async (value, hit) => {
+      const feeds: Record<string, ort.Tensor> = {}
+      const bound = bindFeeds(graph, value.compiled.feeds, jobs, layout)
+      for (const name in bound) {
+        const feed = bound[name]!
+        feeds[name] = toOrt({ dtype: feed.type as Tensor['dtype'], shape: feed.dims, data: feed.data })
       }
-      results[pending.index] = { id: pending.id, ok: true, saves, stats: { runMs, cacheHit: hit, saveBytes } }
+      options.onProgress?.({ stage: 'run', detail: { cacheHit: hit } })
+      let out: ort.InferenceSession.ReturnType
+      try {
+        out = await value.session.run(feeds, value.outputs)
+      } catch (error) {
+        throw runError(error, value.compiled, group)
+      }
+      const runMs = performance.now() - started
+      const saves: Record<string, Tensor>[] = group.map(() => ({}))
+      const saveBytes = group.map(() => 0)
+      for (const save of value.compiled.saves) {
+        const tensor = fromOrt(out[save.output] as ort.Tensor)
+        saves[save.job]![save.name] = tensor
+        saveBytes[save.job]! += tensor.data.byteLength
+      }
+      group.forEach((pending, j) => {
+        results[pending.index] = { id: pending.id, ok: true, saves: saves[j]!, stats: { runMs, cacheHit: hit, saveBytes: saveBytes[j]! } }
+      })
     })
   }
 
@@ -134,6 +147,12 @@ export class OnnxModelHandle implements ModelHandleV1 {
     await this.sessions.clear()
     await this.loaded.dispose()
   }
+}
+
+/** Session-cache key of a batch: the jobs' structure fingerprints in order (a digest for jobs without one). */
+function batchKey (jobs: readonly PreparedJob[]): string {
+  if (jobs.every(j => j.structure !== null)) return jobs.map(j => j.structure).join('\u0001')
+  return 'sha256:' + structureKey(jobs)
 }
 
 /** Compile and feed errors name the job by its batch position; callers know it by id. */

@@ -2,7 +2,7 @@
 import type { AbortOptions, BackendV1, ModelHandleV1, ModelSource } from '@weft/core'
 import { OPS } from '@weft/core'
 import { loadModel } from '../load.js'
-import { SessionCache } from '../compile/session-cache.js'
+import { SessionCache } from '../runtime/session-cache.js'
 import type { SessionInit } from '../runtime/session.js'
 import { OnnxModelHandle, type CompiledSession } from './model-handle.js'
 

@@ -4,6 +4,7 @@
  */
 import { WeftError, numel, type Program, type Tensor } from '@weft/core'
 import type { ModelGraph } from '../graph/model-graph.js'
+import { tokenFeeds } from '../runtime/forward.js'
 
 export interface BatchRow { job: number; invoke: number; ids: readonly number[] }
 export interface BatchLayout { rows: BatchRow[]; maxLength: number }
@@ -34,12 +35,7 @@ export function rowOf (layout: BatchLayout, job: number, invoke: number): number
 export function modelFeeds (graph: ModelGraph, layout: BatchLayout): Record<string, FeedTensor> {
   const b = layout.rows.length
   const s = layout.maxLength
-  const ids = new BigInt64Array(b * s)
-  const mask = new BigInt64Array(b * s)
-  const positions = new BigInt64Array(b * s)
-  layout.rows.forEach((row, r) => row.ids.forEach((id, t) => {
-    ids[r * s + t] = BigInt(id); mask[r * s + t] = 1n; positions[r * s + t] = BigInt(t)
-  }))
+  const { ids, mask, positions } = tokenFeeds(layout.rows.map(r => r.ids), s)
   const feeds: Record<string, FeedTensor> = {
     [graph.inputs.inputIds]: { type: 'int64', data: ids, dims: [b, s] },
     [graph.inputs.attentionMask]: { type: 'int64', data: mask, dims: [b, s] },
@@ -55,7 +51,9 @@ export function bindFeeds (graph: ModelGraph, feeds: readonly FeedSpec[], jobs: 
   for (const feed of feeds) {
     if (feed.kind === 'bounds') {
       const length = layout.rows[feed.row]!.ids.length
-      out[feed.name] = { type: 'int64', data: BigInt64Array.from([BigInt(feed.row), BigInt(feed.row + 1), BigInt(length)]), dims: [3] }
+      const bounds = new BigInt64Array(3)
+      bounds[0] = BigInt(feed.row); bounds[1] = BigInt(feed.row + 1); bounds[2] = BigInt(length)
+      out[feed.name] = { type: 'int64', data: bounds, dims: [3] }
     } else if (feed.kind === 'const') {
       const value = jobs[feed.job]!.program.nodes[feed.node]![1].value as unknown as Tensor
       if (value.data.length !== numel(value.shape)) {

@@ -4,6 +4,7 @@ import { WeftError, type Tensor } from '@weft/core'
 import type { ModelGraph } from '../graph/model-graph.js'
 import { resolveOutput, withOutputs } from './outputs.js'
 import { createSession, runGraph, type SessionInit } from './session.js'
+import { SessionCache } from './session-cache.js'
 
 export interface BatchFeeds { feeds: Record<string, Tensor>; lengths: number[] }
 
@@ -11,15 +12,15 @@ export interface BatchFeeds { feeds: Record<string, Tensor>; lengths: number[] }
 export function padBatch (graph: ModelGraph, rows: number[][], padId = 0, seqLength?: number): BatchFeeds {
   if (rows.length === 0 || rows.some(r => r.length === 0)) throw new WeftError('PROGRAM_INVALID', 'every row needs at least one token')
   const vocab = graph.manifest.vocabSize
-  const seq = Math.max(seqLength ?? 0, ...rows.map(r => r.length))
-  const ids = new BigInt64Array(rows.length * seq)
-  const mask = new BigInt64Array(rows.length * seq)
-  const positions = new BigInt64Array(rows.length * seq)
-  rows.forEach((row, b) => row.forEach((id, t) => {
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new WeftError('PROGRAM_INVALID', `token id ${id} is outside the vocabulary [0, ${vocab})`, { row: b, position: t })
-    ids[b * seq + t] = BigInt(id); mask[b * seq + t] = 1n; positions[b * seq + t] = BigInt(t)
-  }))
-  if (padId !== 0) rows.forEach((row, b) => { for (let t = row.length; t < seq; t++) ids[b * seq + t] = BigInt(padId) })
+  let seq = seqLength ?? 0
+  for (const row of rows) if (row.length > seq) seq = row.length
+  rows.forEach((row, b) => {
+    for (let t = 0; t < row.length; t++) {
+      const id = row[t]!
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new WeftError('PROGRAM_INVALID', `token id ${id} is outside the vocabulary [0, ${vocab})`, { row: b, position: t })
+    }
+  })
+  const { ids, mask, positions } = tokenFeeds(rows, seq, padId)
   const shape = [rows.length, seq]
   const feeds: Record<string, Tensor> = {
     [graph.inputs.inputIds]: { dtype: 'int64', shape, data: ids },
@@ -29,46 +30,75 @@ export function padBatch (graph: ModelGraph, rows: number[][], padId = 0, seqLen
   return { feeds, lengths: rows.map(r => r.length) }
 }
 
-/** Sessions of one graph keyed by their output set. */
-export class SessionCache {
-  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>()
-  constructor (private readonly graph: ModelGraph, private readonly init: SessionInit = {}) {}
-
-  get (outputs: string[]): Promise<ort.InferenceSession> {
-    const resolved = outputs.map(name => resolveOutput(this.graph, name))
-    const key = resolved.map(r => r.value).sort().join('\n')
-    let session = this.sessions.get(key)
-    if (session === undefined) {
-      session = createSession(this.graph, withOutputs(this.graph.model, resolved), this.init)
-      session.catch(() => this.sessions.delete(key))
-      this.sessions.set(key, session)
+/**
+ * int64 ids, mask and positions `[rows, seq]` for already-checked ids in [0, 2^31): written through
+ * little-endian int32 views of the int64 buffers (no BigInt per element; high words stay 0).
+ */
+export function tokenFeeds (rows: readonly (readonly number[])[], seq: number, padId = 0): { ids: BigInt64Array; mask: BigInt64Array; positions: BigInt64Array } {
+  const n = rows.length * seq
+  const ids = new BigInt64Array(n)
+  const mask = new BigInt64Array(n)
+  const positions = new BigInt64Array(n)
+  const ids32 = new Int32Array(ids.buffer)
+  const mask32 = new Int32Array(mask.buffer)
+  const pos32 = new Int32Array(positions.buffer)
+  for (let b = 0; b < rows.length; b++) {
+    const row = rows[b]!
+    const base = 2 * b * seq
+    for (let t = 0; t < row.length; t++) {
+      const k = base + 2 * t
+      ids32[k] = row[t]!; mask32[k] = 1; pos32[k] = t
     }
-    return session
+    for (let t = row.length; t < seq && padId !== 0; t++) ids[b * seq + t] = BigInt(padId)
+  }
+  return { ids, mask, positions }
+}
+
+/** Plain-forward sessions of one graph keyed by their output set (the shared LRU, default 16 output sets). */
+export class ForwardSessions {
+  readonly cache: SessionCache<ort.InferenceSession>
+  constructor (private readonly graph: ModelGraph, private readonly init: SessionInit = {}, capacity = 16) {
+    this.cache = new SessionCache(capacity)
   }
 
-  async dispose (): Promise<void> {
-    const all = [...this.sessions.values()]
-    this.sessions.clear()
-    await Promise.all(all.map(async s => (await s.catch(() => null))?.release()))
+  async get (outputs: string[]): Promise<ort.InferenceSession> {
+    const { key, make } = this.plan(outputs)
+    return (await this.cache.get(key, make)).value
   }
+
+  /** Runs `fn` with the session for `outputs`; an eviction meanwhile does not release it under the run. */
+  use<R> (outputs: string[], fn: (session: ort.InferenceSession, values: string[]) => Promise<R>): Promise<R> {
+    const { key, make, values } = this.plan(outputs)
+    return this.cache.use(key, make, session => fn(session, values))
+  }
+
+  private plan (outputs: string[]): { key: string; values: string[]; make: () => Promise<ort.InferenceSession> } {
+    const resolved = outputs.map(name => resolveOutput(this.graph, name))
+    const values = resolved.map(r => r.value)
+    const key = [...values].sort().join('\n')
+    return { key, values, make: () => createSession(this.graph, withOutputs(this.graph.model, resolved), this.init) }
+  }
+
+  dispose (): Promise<void> { return this.cache.clear() }
 }
 
 /**
  * Runs the rows as one right-padded batch (in chunks of `graph.maxBatch` rows, all padded to the same length,
  * when the graph is specialised to a batch size); returns each requested name's padded [batch, …] tensor.
  */
-export async function forwardBatch (graph: ModelGraph, sessions: SessionCache, rows: number[][], outputs: string[] = ['logits']): Promise<Record<string, Tensor>> {
-  const session = await sessions.get(outputs)
-  const values = outputs.map(name => resolveOutput(graph, name).value)
-  const chunk = graph.maxBatch ?? rows.length
-  const seq = Math.max(0, ...rows.map(r => r.length))
-  const parts: Record<string, Tensor>[] = []
-  for (let start = 0; start < rows.length; start += chunk) {
-    parts.push(await runGraph(session, padBatch(graph, rows.slice(start, start + chunk), 0, seq).feeds, values))
-  }
-  const out: Record<string, Tensor> = {}
-  outputs.forEach((name, i) => { out[name] = concatRows(parts.map(part => part[values[i]!]!)) })
-  return out
+export async function forwardBatch (graph: ModelGraph, sessions: ForwardSessions, rows: number[][], outputs: string[] = ['logits']): Promise<Record<string, Tensor>> {
+  return sessions.use(outputs, async (session, values) => {
+    const chunk = graph.maxBatch ?? rows.length
+    let seq = 0
+    for (const row of rows) if (row.length > seq) seq = row.length
+    const parts: Record<string, Tensor>[] = []
+    for (let start = 0; start < rows.length; start += chunk) {
+      parts.push(await runGraph(session, padBatch(graph, rows.slice(start, start + chunk), 0, seq).feeds, values))
+    }
+    const out: Record<string, Tensor> = {}
+    outputs.forEach((name, i) => { out[name] = concatRows(parts.map(part => part[values[i]!]!)) })
+    return out
+  })
 }
 
 function concatRows (tensors: Tensor[]): Tensor {
