@@ -6,7 +6,7 @@ import path from 'node:path'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { generateKeyPair, toHex, type Program } from '@weft/core'
+import { generateKeyPair, signBytes, toHex, verifyBytes, type Program } from '@weft/core'
 import { LocalExecutor } from '@weft/sdk'
 import { connectRemote, type RemoteExecutor } from '../../sdk/src/remote/index.js'
 import { startProviderProcess, type ProviderProcess } from '../../providers/host/test/process.js'
@@ -42,6 +42,13 @@ async function overhead (): Promise<BenchTable> {
     } finally { await p.stop() }
   }
   await local.close()
+  // the four Ed25519 operations of a round trip (client signs, provider verifies, provider signs the receipt, client verifies it)
+  const key = generateKeyPair()
+  const message = new Uint8Array(700)
+  const signature = signBytes(message, key.secretKey)
+  const signMs = (await timeIt(() => signBytes(message, key.secretKey), { warmup: 20, reps: 200 })).p50
+  const verifyMs = (await timeIt(() => verifyBytes(signature, message, key.publicKey), { warmup: 20, reps: 200 })).p50
+  rows.push(['of which Ed25519 (2 signs + 2 verifies, core)', fmt(2 * signMs + 2 * verifyMs), '', '', ''])
   return {
     title: 'Remote round trip vs embedded, one-save trace (8 tokens, h.3 output), ms',
     columns: ['mode', 'p50', 'p99', 'overhead p50', 'overhead p99'],

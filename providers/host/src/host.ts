@@ -74,6 +74,7 @@ export async function createHost (init: HostInit): Promise<Host> {
   }
   const policies = (init.policies ?? []).map(p => typeof p === 'function' ? p(components) : p)
   const events = new JobEvents()
+  const pendingNonces = new Set<string>()
   const scheduler = new Scheduler({
     store, registry, events, limits, now, signer: { providerId, secretKey }, batchesPerModel: init.batchesPerModel ?? 1,
     onEgress: (row, bytes) => {
@@ -84,7 +85,7 @@ export async function createHost (init: HostInit): Promise<Host> {
     store, registry, scheduler, events, limits, policies, providerId, publicKey, startedAt: now(), now,
     operatorKeys: new Map((init.operatorKeys ?? []).map(key => [keyId(key), key])),
     selfRegistration: init.selfRegistration ?? false,
-    admit: async bytes => await admitJob({ store, registry, policies, limits, providerId, now }, bytes),
+    admit: async bytes => await admitJob({ store, registry, policies, limits, providerId, now, pendingNonces }, bytes),
     remainingEgress: kid => remainingEgress(context, kid),
     policySummaries: () => policies.map(p => p.summary()),
   }

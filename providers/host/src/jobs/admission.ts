@@ -22,6 +22,8 @@ export interface AdmissionDeps {
   limits: HostLimits
   providerId: string
   now: () => number
+  /** nonces of admissions in progress (between the check and the commit that records them) */
+  pendingNonces: Set<string>
 }
 
 export interface AdmittedJob {
@@ -54,11 +56,30 @@ export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise
     },
   })
   const { kid, program } = opened
-  // replay protection: check-and-record synchronously, before any await, so two copies cannot both pass
+  // replay protection: the check and the in-progress mark happen synchronously (before any await), so two copies
+  // cannot both pass; the nonce is recorded with the job (one commit), or on its own when admission refuses
   const nonce = opened.nonce
-  if (!store.useNonce(kid, nonce, (opened.exp + limits.skewSeconds) * 1000, now)) {
+  const pending = `${kid}\n${nonce}`
+  const nonceExpiry = (opened.exp + limits.skewSeconds) * 1000
+  if (deps.pendingNonces.has(pending) || store.nonceUsed(kid, nonce, now)) {
     throw new WeftError('NONCE_REPLAYED', `nonce ${nonce} was already used by key ${kid}: sign a fresh request`, { kid, nonce })
   }
+  deps.pendingNonces.add(pending)
+  try {
+    return await admitVerified(deps, bytes, { kid, program, nonce, nonceExpiry, now })
+  } catch (error) {
+    store.recordNonce(kid, nonce, nonceExpiry)
+    throw error
+  } finally {
+    deps.pendingNonces.delete(pending)
+  }
+}
+
+interface Verified { kid: string; program: Program; nonce: string; nonceExpiry: number; now: number }
+
+async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: Verified): Promise<{ admitted: AdmittedJob; row: JobRow }> {
+  const { store, limits } = deps
+  const { kid, program, now } = verified
   const model = deps.registry.get(program.model.name)
   checkShape(program, model, limits)
   assertValidProgram(program, model.manifest)
@@ -71,7 +92,7 @@ export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise
     throw new WeftError('RATE_LIMITED', `key ${kid} already has ${limits.maxConcurrentJobsPerKey} queued or running jobs; wait for one to end`, { kid, maxConcurrentJobsPerKey: limits.maxConcurrentJobsPerKey })
   }
   const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves })
-  const row = queueJob(deps, { kid, program, model, bytes, estimatedEgressBytes, admission, now })
+  const row = queueJob(deps, { kid, program, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
   return {
     row,
     admitted: {
@@ -105,6 +126,7 @@ function checkCapabilities (program: Program, registry: ModelRegistry, model: Se
 interface QueueInput {
   kid: string; program: Program; model: ServedModel; bytes: Uint8Array; estimatedEgressBytes: number
   admission: { maxEgressBytes: number | null; timeoutMs: number | null }; now: number
+  nonce: { nonce: string; nonceExpiry: number }
 }
 
 function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
@@ -120,6 +142,7 @@ function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
     submittedAt: input.now, startedAt: null, endedAt: null,
   } satisfies JobRow
   store.transaction(() => {
+    store.recordNonce(input.kid, input.nonce.nonce, input.nonce.nonceExpiry)
     store.insertJob(row)
     store.log({ at: input.now, actor: input.kid, action: 'job-accepted', jobId: row.id, programDigest: row.programDigest, model: row.model, revision: row.revision, edits: JSON.stringify(deps.registry.editLabels(row.model)), egressBytes: null })
   })

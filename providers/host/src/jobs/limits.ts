@@ -14,7 +14,8 @@ export interface HostLimits {
   skewSeconds: number
   /** how long results stay retrievable */
   resultRetentionMs: number
-  /** co-tenant batching: how long the scheduler waits for more jobs when the engine is idle */
+  /** co-tenant batching: how long the scheduler waits for more jobs when the engine is idle (0: start at once; jobs
+   *  arriving while the engine is busy are batched anyway) */
   batchWindowMs: number
   /** most jobs in one forward pass */
   maxBatchJobs: number
@@ -31,7 +32,7 @@ export const DEFAULT_LIMITS: HostLimits = {
   maxConcurrentJobsPerKey: 16,
   skewSeconds: 60,
   resultRetentionMs: 24 * 3600_000,
-  batchWindowMs: 2,
+  batchWindowMs: 0,
   maxBatchJobs: 32,
   maxAttempts: 2,
 }

@@ -33,6 +33,19 @@ function prepareQueries (db: Db) {
     queued: db.select().from(jobs).where(eq(jobs.state, 'queued')).orderBy(asc(jobs.submittedAt), asc(jobs.id)).limit(p('limit')).prepare(),
     position: db.select({ n: count }).from(jobs).where(and(eq(jobs.state, 'queued'), lt(jobs.submittedAt, p('at')))).prepare(),
     active: db.select({ n: count }).from(jobs).where(and(eq(jobs.kid, p('kid')), inArray(jobs.state, ACTIVE))).prepare(),
+    insertJob: db.insert(jobs).values({
+      id: p('id'), kid: p('kid'), model: p('model'), revision: p('revision'), programDigest: p('programDigest'),
+      requestDigest: p('requestDigest'), program: p('program'), state: p('state'), attempts: p('attempts'), error: p('error'),
+      estimatedEgress: p('estimatedEgress'), maxEgress: p('maxEgress'), timeoutMs: p('timeoutMs'), submittedAt: p('submittedAt'),
+      startedAt: p('startedAt'), endedAt: p('endedAt'),
+    }).prepare(),
+    finishRunning: db.update(jobs).set({ state: 'completed', endedAt: sql`${p('now')}`, revision: sql`${p('revision')}` })
+      .where(and(eq(jobs.id, p('id')), eq(jobs.state, 'running'))).prepare(),
+    insertResult: db.insert(results).values({
+      jobId: p('jobId'), saves: p('saves'), receipt: p('receipt'), egressBytes: p('egressBytes'), stats: p('stats'),
+      createdAt: p('createdAt'), expiresAt: p('expiresAt'),
+    }).prepare(),
+    insertEgress: db.insert(egress).values({ kid: p('kid'), jobId: p('jobId'), model: p('model'), bytes: p('bytes'), day: p('day'), at: p('at') }).prepare(),
     insertAudit: db.insert(audit).values({
       at: p('at'), actor: p('actor'), action: p('action'), jobId: p('jobId'), programDigest: p('programDigest'), model: p('model'),
       revision: p('revision'), edits: p('edits'), egressBytes: p('egressBytes'), detail: p('detail'),
@@ -86,14 +99,20 @@ export class Store {
   // ── replay protection ───────────────────────────────────────────────────────
   /** Records a nonce; false when the same key already used it and it has not expired. */
   useNonce (kid: string, nonce: string, expiresAt: number, now: number): boolean {
-    const existing = this.q.getNonce.get({ kid, nonce })
-    if (existing !== undefined && existing.expiresAt > now) return false
-    this.q.putNonce.run({ kid, nonce, expiresAt })
+    if (this.nonceUsed(kid, nonce, now)) return false
+    this.recordNonce(kid, nonce, expiresAt)
     return true
   }
 
+  nonceUsed (kid: string, nonce: string, now: number): boolean {
+    const existing = this.q.getNonce.get({ kid, nonce })
+    return existing !== undefined && existing.expiresAt > now
+  }
+
+  recordNonce (kid: string, nonce: string, expiresAt: number): void { this.q.putNonce.run({ kid, nonce, expiresAt }) }
+
   // ── jobs ────────────────────────────────────────────────────────────────────
-  insertJob (row: typeof jobs.$inferInsert): void { this.db.insert(jobs).values(row).run() }
+  insertJob (row: JobRow): void { this.q.insertJob.run(row) }
 
   getJob (id: string): JobRow | undefined { return this.q.getJob.get({ id }) }
 
@@ -130,14 +149,13 @@ export class Store {
   /** Stores a finished job's result, charges the egress ledger and writes the audit entry in one transaction. */
   completeJob (job: JobRow, result: { saves: Uint8Array; receipt: Uint8Array; egressBytes: number; stats: unknown; edits: string[]; revision: string }, now: number, retentionMs: number): boolean {
     return this.transaction(() => {
-      const changed = this.db.update(jobs).set({ state: 'completed', endedAt: now, revision: result.revision })
-        .where(and(eq(jobs.id, job.id), eq(jobs.state, 'running'))).run()
+      const changed = this.q.finishRunning.run({ id: job.id, now, revision: result.revision })
       if (changed.changes === 0) return false
-      this.db.insert(results).values({
+      this.q.insertResult.run({
         jobId: job.id, saves: Buffer.from(result.saves), receipt: Buffer.from(result.receipt), egressBytes: result.egressBytes,
         stats: JSON.stringify(result.stats ?? null), createdAt: now, expiresAt: now + retentionMs,
-      }).run()
-      this.db.insert(egress).values({ kid: job.kid, jobId: job.id, model: job.model, bytes: result.egressBytes, day: utcDay(now), at: now }).run()
+      })
+      this.q.insertEgress.run({ kid: job.kid, jobId: job.id, model: job.model, bytes: result.egressBytes, day: utcDay(now), at: now })
       this.log({ at: now, actor: job.kid, action: 'job-end', jobId: job.id, programDigest: job.programDigest, model: job.model,
         revision: result.revision, edits: JSON.stringify(result.edits), egressBytes: result.egressBytes })
       return true
