@@ -86,7 +86,10 @@ describe('remote mode against a provider process', () => {
     expect((await status(provider, job)).state).toBe('running') // the long job was still running throughout
     timings.sort((x, y) => x - y)
     console.log(`[responsiveness] answers during a long job: median ${timings[6]!.toFixed(1)} ms, max ${timings.at(-1)!.toFixed(1)} ms`)
-    expect(timings[Math.floor(timings.length * 0.9)]!).toBeLessThan(50)
+    // the engine runs off the event loop: typical answers are a few ms (a blocked loop would answer after the ~1 s job);
+    // the max allows for a 2-core CI machine running other test files at the same time
+    expect(timings[6]!).toBeLessThan(50)
+    expect(timings.at(-1)!).toBeLessThan(250)
   })
 })
 

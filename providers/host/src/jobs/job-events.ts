@@ -8,35 +8,36 @@ export const isTerminal = (event: JobEventName): boolean => event === 'job-end' 
 type Listener = (event: JobEvent) => void
 
 export class JobEvents {
+  /** every event (SSE streams) */
   private readonly listeners = new Map<string, Set<Listener>>()
+  /** terminal events only (held submissions): they need no queue-position updates */
+  private readonly waiters = new Map<string, Set<Listener>>()
 
-  subscribe (job: string, listener: Listener): () => void {
-    let set = this.listeners.get(job)
-    if (set === undefined) { set = new Set(); this.listeners.set(job, set) }
-    set.add(listener)
-    return () => {
-      set.delete(listener)
-      if (set.size === 0) this.listeners.delete(job)
-    }
-  }
+  subscribe (job: string, listener: Listener): () => void { return add(this.listeners, job, listener) }
 
   emit (job: string, event: JobEvent): void {
-    const set = this.listeners.get(job)
-    if (set === undefined) return
-    for (const listener of [...set]) listener(event)
+    for (const listener of [...this.listeners.get(job) ?? []]) listener(event)
+    if (isTerminal(event.event)) for (const listener of [...this.waiters.get(job) ?? []]) listener(event)
   }
 
-  /** job ids somebody is listening to (the scheduler refreshes their queue positions) */
+  /** job ids with a live event stream (the scheduler refreshes their queue positions) */
   watched (): string[] { return [...this.listeners.keys()] }
 
   /** Resolves with the terminal event, or null after `ms`. */
   async waitForEnd (job: string, ms: number): Promise<JobEvent | null> {
     return await new Promise(resolve => {
       const timer = setTimeout(() => { unsubscribe(); resolve(null) }, ms)
-      const unsubscribe = this.subscribe(job, event => {
-        if (!isTerminal(event.event)) return
-        clearTimeout(timer); unsubscribe(); resolve(event)
-      })
+      const unsubscribe = add(this.waiters, job, event => { clearTimeout(timer); unsubscribe(); resolve(event) })
     })
+  }
+}
+
+function add (map: Map<string, Set<Listener>>, job: string, listener: Listener): () => void {
+  let set = map.get(job)
+  if (set === undefined) { set = new Set(); map.set(job, set) }
+  set.add(listener)
+  return () => {
+    set.delete(listener)
+    if (set.size === 0) map.delete(job)
   }
 }

@@ -64,6 +64,7 @@ export class Scheduler {
     for (const row of queued) byModel.set(row.model, [...(byModel.get(row.model) ?? []), row])
     const now = this.deps.now()
     let wait = Infinity
+    let launched = false
     for (const [name, rows] of byModel) {
       if (this.batchesOn(name).length >= this.deps.batchesPerModel) continue
       const youngest = rows[rows.length - 1]!.submittedAt
@@ -73,11 +74,12 @@ export class Scheduler {
         continue
       }
       this.launch(name, rows.slice(0, this.deps.limits.maxBatchJobs))
+      launched = true
     }
     if (wait !== Infinity && this.windowTimer === null) {
       this.windowTimer = setTimeout(() => { this.windowTimer = null; this.kick() }, Math.max(1, Math.ceil(wait)))
     }
-    this.refreshPositions()
+    if (launched) this.refreshPositions() // positions only move when jobs leave the queue
     if (this.running.size === 0 && queued.length === 0) for (const resolve of this.idle) resolve()
   }
 
