@@ -3,7 +3,8 @@
  * sign the receipt (request digest, model revision, edits in force, result digest, egress bytes) and commit
  * result + ledger + audit in one transaction.
  */
-import { encodeCbor, resultDigest, signReceipt, type JobResult, type Receipt, type Tensor, type WireError } from '@weft/core'
+import { encodeCbor, signReceipt, type JobResult, type Receipt, type Tensor, type WireError } from '@weft/core'
+import { digestOf } from '../models/model-registry.js'
 import type { ServedModel } from '../models/model-registry.js'
 import type { JobRow, Store } from '../store/store.js'
 import type { HostLimits } from './limits.js'
@@ -30,7 +31,9 @@ export function completeJob (
   if (row.maxEgress !== null && egressBytes > row.maxEgress) {
     return { ok: false, error: { code: 'EGRESS_BUDGET_EXCEEDED', message: `the result has ${egressBytes} bytes but only ${row.maxEgress} were allowed; nothing was returned or charged`, details: { egressBytes, remainingBytes: row.maxEgress } } }
   }
-  const digest = resultDigest(result.saves)
+  // core's resultDigest is SHA-256 of exactly these deterministic bytes; hash them once, natively, and store them
+  const saves = encodeCbor(result.saves)
+  const digest = digestOf(saves)
   const receipt: Receipt = {
     provider: deps.signer.providerId, job: row.id, requestDigest: row.requestDigest,
     model: model.name, modelRevision: model.manifest.revision, edits, resultDigest: digest, egressBytes,
@@ -38,7 +41,7 @@ export function completeJob (
   }
   const receiptBytes = signReceipt(receipt, deps.signer.secretKey, deps.signer.providerId)
   const stored = deps.store.completeJob(row, {
-    saves: encodeCbor(result.saves), receipt: receiptBytes, egressBytes, stats: result.stats, edits, revision: model.manifest.revision,
+    saves, receipt: receiptBytes, egressBytes, stats: result.stats, edits, revision: model.manifest.revision,
   }, now, deps.limits.resultRetentionMs)
   return stored ? { ok: true, egressBytes, resultDigest: digest } : { ok: false, error: null }
 }
