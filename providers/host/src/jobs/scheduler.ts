@@ -95,7 +95,11 @@ export class Scheduler {
     this.running.set(name, [...this.batchesOn(name), batch])
     model.inflight++
     for (const row of rows) this.deps.events.emit(row.id, { event: 'job-start', data: { job: row.id, batchSize: rows.length } })
-    void this.runBatch(model, rows, batch).finally(() => {
+    void this.runBatch(model, rows, batch).catch(error => {
+      // a bug here must not take the provider down (an unhandled rejection would): fail the batch's jobs instead
+      console.error('[weft host] batch failed', error)
+      for (const row of rows) this.fail(row, internal(error))
+    }).finally(() => {
       const left = this.batchesOn(name).filter(b => b !== batch)
       if (left.length === 0) this.running.delete(name)
       else this.running.set(name, left)
