@@ -52,7 +52,10 @@ export class Scheduler {
   kick (): void {
     if (this.pumpQueued || this.closed) return
     this.pumpQueued = true
-    setImmediate(() => { this.pumpQueued = false; this.pump() })
+    setImmediate(() => {
+      this.pumpQueued = false
+      try { this.pump() } catch (error) { console.error('[weft host] scheduler error', error) }
+    })
   }
 
   private batchesOn (model: string): RunningBatch[] { return this.running.get(model) ?? [] }
