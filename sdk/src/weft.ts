@@ -6,6 +6,7 @@ import type { Executor, ModelInfo } from './executor.js'
 import { LocalExecutor, type LocalOptions } from './local/local-executor.js'
 import { Model } from './model.js'
 import type { Envoy } from './trace/envoy.js'
+import type { DiscoverOptions } from './routing/index.js'
 
 export class Weft {
   readonly executor: Executor
@@ -23,6 +24,15 @@ export class Weft {
   /** Embedded mode that round-trips every Program through the wire encoding first (what a host would see). */
   static async simulate (options: Omit<LocalOptions, 'simulate'> = {}): Promise<Weft> {
     return new Weft(new LocalExecutor({ ...options, simulate: true }))
+  }
+
+  /**
+   * Routing mode: providers found on the libp2p directory (bootstrap multiaddrs), the best live one per model,
+   * failover to the next when one fails mid-job. libp2p is loaded only here.
+   */
+  static async discover (options: DiscoverOptions): Promise<Weft> {
+    const { connectRouted } = await import('./routing/index.js')
+    return new Weft(await connectRouted(options))
   }
 
   /**
