@@ -34,13 +34,26 @@ const minimum = (values: unknown[]): number | undefined => {
   return numbers.length === 0 ? undefined : Math.min(...numbers)
 }
 
-/** One policy summary for the record: the names, the tightest published limits, and every summary as published. */
+/**
+ * One policy summary for the record: the policy names, the tightest published egress limits, the shortest
+ * exfiltration horizon per model, and every summary as published.
+ */
 export function summarizePolicies (policies: PolicyBody['policies']): RecordPolicy {
   const summary: RecordPolicy = { name: policies.length === 0 ? 'open' : policies.map(p => p.name).join('+'), policies }
-  for (const field of ['egressPerDay', 'egressPerKeyPerDay', 'egressPerJob', 'exfiltrationHorizonDays']) {
+  for (const field of ['egressPerDay', 'egressPerKeyPerDay', 'perJobCap']) {
     const value = minimum(policies.map(p => p[field]))
     if (value !== undefined) summary[field] = value
   }
+  const horizons: Record<string, number> = {}
+  for (const policy of policies) {
+    const perModel = policy.exfiltrationHorizonDays
+    if (typeof perModel !== 'object' || perModel === null) continue
+    for (const [model, days] of Object.entries(perModel)) {
+      const value = minimum([days, horizons[model]])
+      if (value !== undefined) horizons[model] = value
+    }
+  }
+  if (Object.keys(horizons).length > 0) summary.exfiltrationHorizonDays = horizons
   return summary
 }
 

@@ -5,6 +5,7 @@ import { identityFromSeed, peerIdOfPublicKey, publicKeyOfPeerId } from '../src/i
 import { buildProviderRecord, signProviderRecord, verifyProviderRecord, PROVIDER_RECORD_CONTENT_TYPE, type ProviderRecord, type RecordInput } from '../src/provider-record.js'
 import { RecordSet, type DirectoryChange } from '../src/directory.js'
 import { recordProblems } from '../src/record-shape.js'
+import { summarizePolicies } from '../src/announce.js'
 import { fakeClock, modelInput, seed, T0 } from './fabric.js'
 
 const secondsOf = (ms: number): number => Math.floor(ms / 1000)
@@ -153,5 +154,17 @@ describe('RecordSet', () => {
     expect(set.offer((await signed(21)).bytes).accepted).toBe(true)
     const third = set.offer((await signed(22)).bytes)
     expect(third.accepted === false && third.error.code).toBe('RECORD_INVALID')
+  })
+})
+
+describe('summarizePolicies', () => {
+  test('names, tightest limits and shortest horizon per model, summaries kept as published', () => {
+    const closed = { name: 'closed-model', egressPerDay: 50e6, egressPerKeyPerDay: 5e6, perJobCap: null, forbiddenOps: ['read_param'], exfiltrationHorizonDays: { 'demo-gpt2': 0.7, 'tiny-llama': null } }
+    const stricter = { name: 'allow-list', egressPerDay: 10e6, exfiltrationHorizonDays: { 'demo-gpt2': 3.5 } }
+    const summary = summarizePolicies([closed, stricter])
+    expect(summary).toMatchObject({ name: 'closed-model+allow-list', egressPerDay: 10e6, egressPerKeyPerDay: 5e6, exfiltrationHorizonDays: { 'demo-gpt2': 0.7 } })
+    expect(summary).not.toHaveProperty('perJobCap')
+    expect(summary.policies).toEqual([closed, stricter])
+    expect(summarizePolicies([])).toEqual({ name: 'open', policies: [] })
   })
 })
