@@ -15,6 +15,7 @@
  * ```
  */
 export { Weft } from './weft.js'
+export type { RemoteConnectOptions } from './weft.js'
 export { Model } from './model.js'
 export type { TraceOptions, TraceResult, Recorded, SingleFn, MultiFn, TopToken } from './model.js'
 export { Tensor } from './tensor/tensor.js'
@@ -32,4 +33,6 @@ export { LocalExecutor } from './local/local-executor.js'
 export type { LocalOptions } from './local/local-executor.js'
 export { defaultModelsDir } from './local/model-files.js'
 export type { Executor, RunResult, RunProgress, ModelInfo, SyncTokenizer } from './executor.js'
+export { connectRemote, RemoteExecutor } from './remote/index.js'
+export type { ConnectOptions } from './remote/index.js'
 export type { DiscoverOptions, DirectoryLike, RoutingOptions, RouteEvent } from './routing/index.js'

@@ -8,6 +8,9 @@ import { Model } from './model.js'
 import type { Envoy } from './trace/envoy.js'
 import type { DiscoverOptions } from './routing/index.js'
 
+/** What `Weft.connect` takes: the provider URL, your key (bytes, hex, `{ secretKey }` or `{ file }`), options. */
+export type RemoteConnectOptions = Parameters<typeof import('./remote/index.js').connectRemote>[0]
+
 export class Weft {
   readonly executor: Executor
   private readonly models = new Map<string, Promise<Model<unknown>>>()
@@ -24,6 +27,15 @@ export class Weft {
   /** Embedded mode that round-trips every Program through the wire encoding first (what a host would see). */
   static async simulate (options: Omit<LocalOptions, 'simulate'> = {}): Promise<Weft> {
     return new Weft(new LocalExecutor({ ...options, simulate: true }))
+  }
+
+  /**
+   * Remote mode: one provider over HTTP (`{ provider: 'http://127.0.0.1:8740', key }`). Programs are signed with
+   * `key`, results come with a provider-signed receipt that is verified before they are returned.
+   */
+  static async connect (options: RemoteConnectOptions): Promise<Weft> {
+    const { connectRemote } = await import('./remote/index.js')
+    return new Weft(await connectRemote(options))
   }
 
   /**

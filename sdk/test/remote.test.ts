@@ -33,7 +33,7 @@ function tamperingFetch (): typeof fetch {
 
 describe('remote executor', () => {
   test('traces through Weft, self-registers, verifies the receipt and reports the egress left', async () => {
-    const weft = new Weft(await connectRemote({ provider: url, key: toHex(user.secretKey), providerId: host.providerId }))
+    const weft = await Weft.connect({ provider: url, key: toHex(user.secretKey), providerId: host.providerId })
     const model = await weft.model<any>('demo-gpt2')
     const out = await model.trace('Hello world', (m: any) => ({ h: m.transformer.h[0].output.save() }))
     const tokens = host.context.registry.get('demo-gpt2').handle.tokenize('Hello world').length
