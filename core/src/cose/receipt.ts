@@ -14,7 +14,7 @@ export interface Receipt {
   requestDigest: string
   model: string
   modelRevision: string
-  /** digests of the provider-wide edits in force for this job */
+  /** provider-wide edits in force for this job, each `<name>@<program digest>` */
   edits: string[]
   resultDigest: string
   egressBytes: number
