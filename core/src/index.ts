@@ -51,7 +51,7 @@ export { encodeProgram, decodeProgram, programDigest, sha256Digest } from './cbo
 export { toHex, fromHex, bytesEqual } from './cbor/hex.js'
 
 // COSE_Sign1 envelopes, keys, receipts
-export { generateKeyPair, keyPairFromSeed, publicKeyOf, keyId, signBytes, verifyBytes } from './cose/keys.js'
+export { generateKeyPair, keyPairFromSeed, publicKeyOf, keyId, signBytes, verifyBytes, keyCacheSizes, KEY_CACHE_LIMITS } from './cose/keys.js'
 export type { KeyPair } from './cose/keys.js'
 export { signEnvelope, verifyEnvelope, sigStructure, protectedHeaderBytes, ALG_EDDSA } from './cose/sign1.js'
 export type { SignInput, VerifyOptions, VerifiedEnvelope, ProtectedHeader } from './cose/sign1.js'

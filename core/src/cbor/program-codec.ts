@@ -1,11 +1,10 @@
 /** Programs on the wire: deterministic CBOR encoding, bounded structural decoding, and the content digest. */
-import { sha256 } from '@noble/hashes/sha2.js'
+import { createHash } from 'node:crypto'
 import { WeftError } from '../errors/weft-error.js'
 import type { Program } from '../ir/program.js'
 import { programStructureProblems } from '../ir/structure.js'
 import { encodeCbor } from './encode.js'
 import { decodeCbor, type DecodeLimits } from './decode.js'
-import { toHex } from './hex.js'
 
 function summary (problems: { node: number | null; message: string }[]): string {
   return problems.slice(0, 3).map(p => p.node === null ? p.message : `node ${p.node}: ${p.message}`).join('; ')
@@ -26,8 +25,9 @@ export function decodeProgram (bytes: Uint8Array, limits?: Partial<DecodeLimits>
   return value as Program
 }
 
+/** `sha256:<hex>` of the bytes (node's native SHA-256: ~8× faster than a JS one on a 32 KiB result). */
 export function sha256Digest (bytes: Uint8Array): string {
-  return 'sha256:' + toHex(sha256(bytes))
+  return 'sha256:' + createHash('sha256').update(bytes).digest('hex')
 }
 
 /** `sha256:<hex>` of the Program's deterministic encoding; bytes are checked to be a canonical Program first. */
