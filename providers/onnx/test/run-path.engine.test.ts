@@ -126,3 +126,107 @@ test('tokenFeeds writes int64 ids, mask and positions with right padding', () =>
   expect(Array.from(positions)).toEqual([0n, 1n, 2n, 0n, 0n, 0n])
   expect(Array.from(tokenFeeds([[1]], 3, 50256).ids)).toEqual([1n, 50256n, 50256n])
 })
+
+describe('shared module calls (one call over the rows of several arguments)', () => {
+  const mlp = (l: number): string => `transformer.h.${l}.mlp`
+  const read = (l: number, invoke = 0): ProgramNode => ['read', { site: `transformer.h.${l}`, port: 'output', invoke }, []]
+
+  /** Node `node` of `nodes` computed by a Program holding only its ancestors and the earlier writes (so no sharing). */
+  async function alone (ids: number[][], nodes: ProgramNode[], node: number): Promise<Float32Array> {
+    const keep: ProgramNode[] = []
+    const map = new Map<number, number>()
+    const visit = (n: number): number => {
+      const known = map.get(n)
+      if (known !== undefined) return known
+      const [op, attrs, inputs] = nodes[n]!
+      const mapped = inputs.map(visit)
+      keep.push([op, attrs, mapped])
+      map.set(n, keep.length - 1)
+      return keep.length - 1
+    }
+    nodes.forEach(([op], n) => { if (op === 'write' && n < node) visit(n) }) // writes change what later reads see
+    const last = visit(node)
+    keep.push(['save', { name: 'x' }, [last]])
+    const [result] = await handle.run([{ id: 'alone', program: program(ids, keep) }])
+    if (!result!.ok) throw new Error(result!.error.message)
+    return result!.saves.x!.data as Float32Array
+  }
+
+  async function check (ids: number[][], nodes: ProgramNode[], expectShared: boolean): Promise<void> {
+    const calls = nodes.flatMap(([op], i) => op === 'module_call' ? [i] : [])
+    const saved: ProgramNode[] = [...nodes, ...calls.map((n, k): ProgramNode => ['save', { name: `c${k}` }, [n]])]
+    const [result] = await handle.run([{ id: 'shared', program: program(ids, saved) }])
+    if (!result!.ok) throw new Error(result!.error.message)
+    const { compile } = await import('../src/compile/compile.js')
+    const { batchLayout } = await import('../src/compile/layout.js')
+    const p = program(ids, saved)
+    const compiled = compile(handle.loaded.graph, [{ program: p }], batchLayout([{ program: p }], (_, k) => ids[k]!))
+    expect(compiled.model.graph!.node.some(n => n.output.some(o => o.startsWith('weft.rows.')))).toBe(expectShared)
+    for (const [k, n] of calls.entries()) {
+      const want = await alone(ids, nodes, n)
+      const got = result!.saves[`c${k}`]!.data as Float32Array
+      expect(got.length).toBe(want.length)
+      let diff = 0
+      let scale = 0
+      for (let i = 0; i < got.length; i++) { diff = Math.max(diff, Math.abs(got[i]! - want[i]!)); scale = Math.max(scale, Math.abs(want[i]!)) }
+      expect(diff / scale).toBeLessThan(1e-5) // summation order differs between one [n, d] GEMM and n GEMVs
+    }
+  }
+
+  test('logit lens: ln_f and lm_head over every layer (mixed ranks) equal the calls one by one', async () => {
+    const nodes: ProgramNode[] = []
+    for (let l = 0; l < 6; l++) {
+      nodes.push(read(l))
+      if (l % 2 === 0) nodes.push(['index', { index: [0, -1] }, [nodes.length - 1]])
+      nodes.push(['module_call', { module: 'transformer.ln_f' }, [nodes.length - 1]], ['module_call', { module: 'lm_head' }, [nodes.length]])
+    }
+    await check([[5, 9, 200, 31, 7]], nodes, true)
+    await check([[5, 9, 200]], nodes, true) // same structure, other length: same session
+  })
+
+  test('joined to the forward\'s own ln_f and lm_head when the logits are read: logits unchanged, lens equal', async () => {
+    const ids = [[5, 9, 200, 31, 7, 77]]
+    const nodes: ProgramNode[] = []
+    for (let l = 0; l < 6; l++) {
+      nodes.push(read(l), ['index', { index: [0, -1] }, [nodes.length]])
+      nodes.push(['module_call', { module: 'transformer.ln_f' }, [nodes.length - 1]], ['module_call', { module: 'lm_head' }, [nodes.length]])
+    }
+    nodes.push(['read', { site: 'lm_head', port: 'output', invoke: 0 }, []])
+    const logitsNode = nodes.length - 1
+    await check(ids, nodes, true)
+    const [result] = await handle.run([{ id: 'logits', program: program(ids, [...nodes, ['save', { name: 'logits' }, [logitsNode]]]) }])
+    if (!result!.ok) throw new Error(result!.error.message)
+    const plain = (await handle.loaded.forward(ids, ['logits'])).logits!.data as Float32Array
+    const got = result!.saves.logits!.data as Float32Array
+    let diff = 0
+    for (let i = 0; i < plain.length; i++) diff = Math.max(diff, Math.abs(got[i]! - plain[i]!))
+    expect(diff).toBeLessThan(1e-4)
+    const { compile } = await import('../src/compile/compile.js')
+    const { batchLayout } = await import('../src/compile/layout.js')
+    const p = program(ids, [...nodes, ['save', { name: 'logits' }, [logitsNode]]])
+    const compiled = compile(handle.loaded.graph, [{ program: p }], batchLayout([{ program: p }], () => ids[0]!))
+    const matmulsOnHead = compiled.model.graph!.node.filter(n => n.opType === 'MatMul' && n.input[1] === 'transformer.wte.weight:T')
+    expect(matmulsOnHead.length).toBe(1) // one pass over the head serves the logits and all six lens rows
+  })
+
+  test('dependent calls are not shared; crossing chains do not close a cycle', async () => {
+    const chain: ProgramNode[] = [read(1), ['module_call', { module: mlp(2) }, [0]], ['module_call', { module: mlp(2) }, [1]]]
+    await check([[1, 2, 3, 4]], chain, false)
+    const crossing: ProgramNode[] = [
+      read(1), read(3),
+      ['module_call', { module: mlp(1) }, [0]], ['module_call', { module: mlp(2) }, [2]],
+      ['module_call', { module: mlp(2) }, [1]], ['module_call', { module: mlp(1) }, [4]],
+    ]
+    await check([[1, 2, 3, 4]], crossing, true)
+  })
+
+  test('calls on two invokes are shared; a write that depends on a call turns sharing off', async () => {
+    const two: ProgramNode[] = [read(2, 0), read(2, 1), ['module_call', { module: 'transformer.ln_f' }, [0]], ['module_call', { module: 'transformer.ln_f' }, [1]]]
+    await check([[1, 2, 3, 4], [9, 8, 7]], two, true)
+    const writes: ProgramNode[] = [
+      read(1), ['module_call', { module: mlp(1) }, [0]], ['write', { site: 'transformer.h.2', port: 'output', invoke: 0 }, [1]],
+      read(3), ['module_call', { module: mlp(1) }, [3]],
+    ]
+    await check([[1, 2, 3, 4]], writes, false)
+  })
+})

@@ -13,6 +13,7 @@ import { graphIndex, inScope } from './graph-index.js'
 import { rowOf, type BatchLayout, type FeedSpec } from './layout.js'
 import { ModuleCaller } from './module-call.js'
 import { prune } from './prune.js'
+import { planSharedCalls } from './shared-calls.js'
 import { SiteAccess } from './sites.js'
 import { structureKey } from './structure-key.js'
 import { TENSOR_LOWERINGS, type Lowered, type LoweredOpName, type ValueTypeLike } from './tensor-ops.js'
@@ -41,8 +42,10 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
   const feeds: FeedSpec[] = []
   const saves: SaveSpec[] = []
   let readsWeights = false
+  const allTypes = jobs.map(job => job.types ?? inferProgramTypes(job.program, graph.manifest))
+  const shared = planSharedCalls(jobs.map(job => job.program), allTypes, caller, graph.manifest)
   jobs.forEach((job, j) => {
-    const types = job.types ?? inferProgramTypes(job.program, graph.manifest)
+    const types = allTypes[j]!
     const state: JobState = { values: [], invokes: [] }
     job.program.nodes.forEach((node, i) => {
       emit.origin = `${j}:${i}`
@@ -61,7 +64,12 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
             emit.cast(x.name, x.type.dtype, target.dtype), x.type.shape.length, attrs.index as IndexItem[] | undefined)
         } else if (op === 'module_call') {
           const set = state.invokes[i]
-          value = caller.call(attrs.module as string, state.values[inputs[0]!]!, set !== null && set.size === 1 ? [...set][0]! : null)
+          const slot = shared.slots.get(`${j}:${i}`)
+          if (slot === undefined) value = caller.call(attrs.module as string, state.values[inputs[0]!]!, set !== null && set.size === 1 ? [...set][0]! : null)
+          else {
+            slot.call.args[slot.index] = state.values[inputs[0]!]!
+            value = caller.unflatten(slot.call.outputs[slot.index]!, state.values[inputs[0]!]!)
+          }
         } else if (op === 'param') {
           const entry = graph.params.get(attrs.name as string)
           if (entry === undefined) throw new WeftError('PROGRAM_INVALID', `param: unknown parameter '${String(attrs.name)}'`)
@@ -86,8 +94,17 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
       }
     })
   })
+  for (const call of shared.calls) {
+    emit.origin = `${call.job}:${call.nodes[0]!}`
+    try {
+      caller.callRows(call.module, call.args, call.width, call.outputs, call.withBase)
+    } catch (error) {
+      throw nodeError(error, jobs[call.job]!.program, call.job, call.nodes[0]!)
+    }
+  }
+  emit.origin = ''
   for (const [row, name] of sites.boundsInputs) feeds.push({ kind: 'bounds', name, row })
-  const model = assemble(graph, emit, sites, saves)
+  const model = assemble(graph, emit, sites, saves, caller.replacedBase)
   const used = new Set(model.graph!.input.map(v => v.name))
   const modelInputs: FeedSpec[] = [
     { kind: 'input_ids', name: graph.inputs.inputIds },
@@ -119,11 +136,12 @@ function nodeError (error: unknown, program: Program, job: number, node: number)
   return new WeftError('INTERNAL', `node ${node} (${op}): ${error instanceof Error ? error.message : String(error)}`, details, { cause: error })
 }
 
-/** Rewires the base graph's consumers to written values, appends the edit nodes, sets the saves as outputs, prunes. */
-function assemble (graph: ModelGraph, emit: Emitter, sites: SiteAccess, saves: SaveSpec[]): onnx.ModelProto {
+/** Rewires the base graph's consumers to written values (dropping base nodes a shared call took over), appends the edit nodes, sets the saves as outputs, prunes. */
+function assemble (graph: ModelGraph, emit: Emitter, sites: SiteAccess, saves: SaveSpec[], replaced: ReadonlySet<number>): onnx.ModelProto {
   const base = graph.model.graph!
   const index = graphIndex(graph)
-  const rewired = base.node.map((node, i) => {
+  const rewired = base.node.flatMap((node, i) => {
+    if (replaced.has(i)) return []
     let changed = false
     const inputs = node.input.map(name => {
       for (const [module, override] of sites.inputOverrides) {
@@ -133,7 +151,7 @@ function assemble (graph: ModelGraph, emit: Emitter, sites: SiteAccess, saves: S
       if (next !== undefined) { changed = true; return next }
       return name
     })
-    return changed ? create(onnx.NodeProtoSchema, { ...node, input: inputs }) : node
+    return [changed ? create(onnx.NodeProtoSchema, { ...node, input: inputs }) : node]
   })
   const outputs = saves.map(save => valueInfo(save.output, save.dtype, null))
   const graphProto = create(onnx.GraphProtoSchema, {

@@ -1,7 +1,6 @@
 /**
- * `module_call`: clones a module's subgraph (nodes whose `weft.scope` is the module or below it) with fresh
- * value names, substituting the module's input with the argument. Weights stay shared initializers. Per-row
- * side inputs (attention mask, positions) are re-derived for the argument's invoke, or the call is refused.
+ * `module_call`: clones a module's subgraph (its scope's nodes that depend on its input) with the argument as input,
+ * weights shared; per-row side inputs are re-derived for the argument's invoke. Row-wise modules also take stacked arguments.
  */
 import { create } from '@bufbuild/protobuf'
 import { WeftError } from '@weft/core'
@@ -11,16 +10,29 @@ import type { Emitter } from './emitter.js'
 import { graphIndex, inScope, type GraphIndex } from './graph-index.js'
 import type { SiteAccess } from './sites.js'
 
+interface ModuleBody { input: string; output: string; nodes: number[] }
+
+/** Elementwise ops: adding a leading axis to the argument adds it to the result when other operands have rank ≤ 1. */
+const ELEMENTWISE = new Set(['Identity', 'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Sqrt', 'Reciprocal', 'Tanh', 'Erf', 'Sigmoid',
+  'Relu', 'Neg', 'Exp', 'Log', 'Abs', 'Cast', 'Gelu', 'FastGelu', 'Softplus', 'Min', 'Max', 'Where'])
+const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceL2', 'ReduceSumSquare'])
+
 export class ModuleCaller {
   private readonly index: GraphIndex
   private readonly context = new Map<string, string>()
+  private readonly bodies = new Map<string, ModuleBody>()
+  private readonly stackables = new Map<string, boolean>()
+  /** base nodes whose work a `callRows(…, withBase)` took over: the compiler drops them */
+  readonly replacedBase = new Set<number>()
 
   constructor (private readonly emit: Emitter, private readonly graph: ModelGraph, private readonly sites: SiteAccess) {
     this.index = graphIndex(graph)
   }
 
-  /** Applies `module` to `arg`; `invoke` is the single invoke the argument derives from, if any. */
-  call (module: string, arg: string, invoke: number | null): string {
+  /** The module's nodes that depend on its input and are needed for its output (base-graph order). */
+  private body (module: string): ModuleBody {
+    const known = this.bodies.get(module)
+    if (known !== undefined) return known
     const binding = this.graph.sites.get(module)
     if (binding?.input === undefined || binding.output === undefined) {
       throw new WeftError('PROGRAM_INVALID', `module_call: '${module}' has no input/output binding in this graph`, { module })
@@ -45,16 +57,138 @@ export class ModuleCaller {
       needed.add(p)
       stack.push(...nodes[p]!.input)
     }
-    const renamed = new Map<string, string>([[binding.input, arg]])
-    for (const i of members) {
-      if (!needed.has(i)) continue
-      const node = nodes[i]!
+    const made = { input: binding.input, output: binding.output, nodes: [...members].filter(i => needed.has(i)) }
+    this.bodies.set(module, made)
+    return made
+  }
+
+  /** Applies `module` to `arg`; `invoke` is the single invoke the argument derives from, if any. */
+  call (module: string, arg: string, invoke: number | null): string {
+    const body = this.body(module)
+    const renamed = new Map<string, string>([[body.input, arg]])
+    for (const i of body.nodes) {
+      const node = this.index.nodes[i]!
       const inputs = node.input.map(name => renamed.get(name) ?? this.external(module, name, invoke))
       const outputs = node.output.map(name => name === '' ? '' : this.emit.fresh(`${module}.${name}`))
       node.output.forEach((name, k) => renamed.set(name, outputs[k]!))
       this.emit.push(create(onnx.NodeProtoSchema, { ...node, name: this.emit.fresh(node.name), input: inputs, output: outputs }))
     }
-    return renamed.get(binding.output)!
+    return renamed.get(body.output)!
+  }
+
+  /**
+   * True when the module acts on each vector along its input's last axis independently, so that rows of several
+   * arguments can go through one call: every node is elementwise (other operands: initializers of rank ≤ 1), a
+   * MatMul by a 2-D weight, or a LayerNormalization / keepdims Reduce / Softmax over the last axis only, and
+   * nothing row-dependent (masks, positions) is read. Other modules are called once per argument.
+   */
+  stackable (module: string): boolean {
+    const known = this.stackables.get(module)
+    if (known !== undefined) return known
+    let ok: boolean
+    try {
+      ok = this.checkStackable(this.body(module))
+    } catch {
+      ok = false // an unusable module fails in `call`, at its own node
+    }
+    this.stackables.set(module, ok)
+    return ok
+  }
+
+  /**
+   * Applies a `stackable` module once to the rows of all `args` (each flattened to `[rows, width]` and
+   * concatenated); `outputs[i]` (names chosen by the caller) receives the output rows of `args[i]`. With `withBase`
+   * the forward's own application of the module joins the call: its input's rows go first and the module's output
+   * value is produced here (its base nodes are listed in `replacedBase` for the caller to drop).
+   */
+  callRows (module: string, args: readonly string[], width: number, outputs: readonly string[], withBase = false): void {
+    const body = this.body(module)
+    const parts = withBase ? [body.input, ...args] : args
+    const flat = parts.map(a => this.emit.op('Reshape', [a, this.emit.int64([-1, width])]))
+    const out = this.call(module, flat.length === 1 ? flat[0]! : this.emit.op('Concat', flat, { axis: 0 }), null)
+    const rows = flat.map(f => this.emit.slice(this.emit.op('Shape', [f]), [0], [1], [0]))
+    const names = withBase ? [this.emit.fresh(`${module}.base_rows`), ...outputs] : [...outputs]
+    this.emit.node('Split', [out, this.emit.op('Concat', rows, { axis: 0 })], { axis: 0 }, names)
+    if (!withBase) return
+    const leading = this.emit.slice(this.emit.op('Shape', [body.input]), [0], [-1], [0])
+    this.emit.node('Reshape', [names[0]!, this.emit.op('Concat', [leading, this.emit.int64([-1])], { axis: 0 })], {}, [body.output])
+    for (const i of body.nodes) this.replacedBase.add(i)
+  }
+
+  /** Whether `callRows(…, withBase)` may replace the module's base nodes: stackable, and no inner value used outside. */
+  joinableWithBase (module: string): boolean {
+    if (!this.stackable(module)) return false
+    const body = this.body(module)
+    const inside = new Set(body.nodes)
+    const outputs = new Set(this.graph.model.graph!.output.map(o => o.name))
+    for (const i of body.nodes) {
+      for (const value of this.index.nodes[i]!.output) {
+        if (value === '' || value === body.output) continue
+        if (outputs.has(value) || (this.consumers().get(value) ?? []).some(c => !inside.has(c))) return false
+      }
+    }
+    return true
+  }
+
+  private consumerMap: Map<string, number[]> | null = null
+  private consumers (): Map<string, number[]> {
+    if (this.consumerMap !== null) return this.consumerMap
+    const map = new Map<string, number[]>()
+    this.index.nodes.forEach((node, i) => { for (const input of node.input) map.set(input, [...(map.get(input) ?? []), i]) })
+    this.consumerMap = map
+    return map
+  }
+
+  /** One argument's result from its output rows: `[rows, out]` reshaped to the argument's leading dims + `[out]`. */
+  unflatten (rows: string, arg: string): string {
+    const leading = this.emit.slice(this.emit.op('Shape', [arg]), [0], [-1], [0])
+    return this.emit.op('Reshape', [rows, this.emit.op('Concat', [leading, this.emit.int64([-1])], { axis: 0 })])
+  }
+
+  private checkStackable (body: ModuleBody): boolean {
+    const { nodes, perRow } = this.index
+    const inside = new Set([body.input])
+    for (const i of body.nodes) for (const out of nodes[i]!.output) inside.add(out)
+    const smallConstant = (name: string): boolean => this.initializerRank(name) !== null && this.initializerRank(name)! <= 1
+    for (const i of body.nodes) {
+      const node = nodes[i]!
+      if (node.input.some(name => name !== '' && !inside.has(name) && perRow.has(name))) return false
+      const outside = node.input.filter(name => name !== '' && !inside.has(name))
+      const attr = (name: string): onnx.AttributeProto | undefined => node.attribute.find(a => a.name === name)
+      const lastAxisOnly = (values: readonly bigint[] | null): boolean => values !== null && values.length === 1 && values[0] === -1n
+      if (ELEMENTWISE.has(node.opType)) {
+        if (!outside.every(smallConstant)) return false
+      } else if (node.opType === 'MatMul') {
+        if (!inside.has(node.input[0]!) || inside.has(node.input[1]!) || this.initializerRank(node.input[1]!) !== 2) return false
+      } else if (node.opType === 'LayerNormalization') {
+        if (!inside.has(node.input[0]!) || (attr('axis')?.i ?? -1n) !== -1n || !outside.every(smallConstant)) return false
+      } else if (REDUCE.has(node.opType)) {
+        const axes = attr('axes')?.ints ?? (node.input[1] === undefined || node.input[1] === '' ? null : this.int64Initializer(node.input[1]))
+        if (!inside.has(node.input[0]!) || !lastAxisOnly(axes) || (attr('keepdims')?.i ?? 1n) !== 1n) return false
+      } else if (node.opType === 'Softmax' || node.opType === 'LogSoftmax') {
+        if ((attr('axis')?.i ?? (this.emit.opset >= 13 ? -1n : 1n)) !== -1n) return false
+      } else {
+        return false
+      }
+    }
+    return true
+  }
+
+  private initializerRank (name: string): number | null {
+    if (!this.index.initializers.has(name)) return null
+    const tensor = this.graph.model.graph!.initializer.find(t => t.name === name)
+    return tensor === undefined ? null : tensor.dims.length
+  }
+
+  private int64Initializer (name: string): bigint[] | null {
+    const tensor = this.graph.model.graph!.initializer.find(t => t.name === name)
+    if (tensor === undefined) return null
+    if (tensor.int64Data.length > 0) return [...tensor.int64Data]
+    if (tensor.rawData.length > 0 && tensor.rawData.length % 8 === 0) {
+      const raw = tensor.rawData
+      return [...new BigInt64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))]
+    }
+    return null
   }
 
   /** A value the module reads from outside itself: shared if row-independent, else re-derived for the invoke. */
