@@ -230,3 +230,18 @@ describe('shared module calls (one call over the rows of several arguments)', ()
     await check([[1, 2, 3, 4]], writes, false)
   })
 })
+
+describe('prepacking default', () => {
+  test("'auto' prepacks when weights × live sessions fit the budget; explicit settings win", async () => {
+    const { autoPrepacking, weightBytes } = await import('../src/backend/onnx-backend.js')
+    const bytes = weightBytes(handle.loaded.graph)
+    expect(bytes).toBeGreaterThan(20e6) // demo-gpt2: 26 MiB of float32 initializers
+    expect(bytes).toBeLessThan(40e6)
+    expect(handle.loaded.sessions.init.prepacking).toBe(true)
+    expect(autoPrepacking(622 * 2 ** 20, 17, 2 * 2 ** 30)).toBe(false) // gpt2-small with 16 cached sessions
+    expect(autoPrepacking(622 * 2 ** 20, 3, 2 * 2 ** 30)).toBe(true)
+    const off = await onnxBackend({ prepacking: false }).loadModel({ name: 'demo-gpt2', path: DIR }) as OnnxModelHandle
+    expect(off.loaded.sessions.init.prepacking).toBe(false)
+    await off.dispose()
+  })
+})

@@ -4,6 +4,7 @@ import { OPS } from '@weft/core'
 import { loadModel } from '../load.js'
 import { SessionCache } from '../runtime/session-cache.js'
 import type { SessionInit } from '../runtime/session.js'
+import type { ModelGraph } from '../graph/model-graph.js'
 import { OnnxModelHandle, type CompiledSession } from './model-handle.js'
 
 export interface OnnxBackendInit {
@@ -11,15 +12,21 @@ export interface OnnxBackendInit {
   sessionCacheSize?: number
   /** onnxruntime intra-op threads per session; default one per core */
   intraOpThreads?: number
-  /** let onnxruntime prepack weights (faster at short sequences, slower compile); default false */
-  prepacking?: boolean
+  /**
+   * let onnxruntime prepack MatMul weights in every session: 1.1–1.8× faster forwards, but 4× slower session
+   * creation and a private copy of the weights per session. Default 'auto': on when the weights times the sessions
+   * that may be alive (`sessionCacheSize` + the plain forward's) fit in `prepackingBudgetBytes`
+   * (docs/decisions/2026-11-27-onnx-engine.md)
+   */
+  prepacking?: boolean | 'auto'
+  /** memory the 'auto' rule may spend on prepacked weight copies per model; default 2 GiB */
+  prepackingBudgetBytes?: number
 }
 
+export const DEFAULT_PREPACKING_BUDGET = 2 * 2 ** 30
+
 export function onnxBackend (init: OnnxBackendInit = {}): BackendV1 {
-  const session: SessionInit = {
-    ...(init.intraOpThreads === undefined ? {} : { intraOpThreads: init.intraOpThreads }),
-    ...(init.prepacking === undefined ? {} : { prepacking: init.prepacking }),
-  }
+  const capacity = init.sessionCacheSize ?? 16
   const handles = new Set<ModelHandleV1>()
   return {
     specificationVersion: 'v1',
@@ -27,8 +34,14 @@ export function onnxBackend (init: OnnxBackendInit = {}): BackendV1 {
     capabilities: new Set(['trace', ...Object.keys(OPS).map(op => `op:${op}`)]),
     async loadModel (source: ModelSource, options?: AbortOptions): Promise<OnnxModelHandle> {
       if (options?.signal?.aborted === true) throw new Error('aborted')
-      const loaded = await loadModel(source.path, { session, name: source.name })
-      const handle = new OnnxModelHandle(loaded, new SessionCache<CompiledSession>(init.sessionCacheSize ?? 16), session)
+      const base: SessionInit = init.intraOpThreads === undefined ? {} : { intraOpThreads: init.intraOpThreads }
+      const loaded = await loadModel(source.path, { session: base, name: source.name })
+      const prepacking = init.prepacking === undefined || init.prepacking === 'auto'
+        ? autoPrepacking(weightBytes(loaded.graph), capacity + 1, init.prepackingBudgetBytes ?? DEFAULT_PREPACKING_BUDGET)
+        : init.prepacking
+      const session: SessionInit = { ...base, prepacking }
+      loaded.sessions.init = session
+      const handle = new OnnxModelHandle(loaded, new SessionCache<CompiledSession>(capacity), session)
       handles.add(handle)
       return handle
     },
@@ -38,3 +51,22 @@ export function onnxBackend (init: OnnxBackendInit = {}): BackendV1 {
     },
   }
 }
+
+/** Prepacking keeps one private copy of (about) every weight per session: allow it while the worst case fits the budget. */
+export function autoPrepacking (bytes: number, sessions: number, budget: number): boolean {
+  return bytes * sessions <= budget
+}
+
+/** Bytes of the graph's initializers (what prepacking would copy per session). */
+export function weightBytes (graph: ModelGraph): number {
+  let total = 0
+  for (const tensor of graph.model.graph?.initializer ?? []) {
+    let count = 1
+    for (const d of tensor.dims) count *= Number(d)
+    total += count * (ELEMENT_BYTES[tensor.dataType] ?? 4)
+  }
+  return total
+}
+
+/** onnx.TensorProto.DataType → bytes per element (FLOAT, UINT8, INT8, UINT16, INT16, INT32, INT64, BOOL, FLOAT16, DOUBLE, …, BFLOAT16). */
+const ELEMENT_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 }

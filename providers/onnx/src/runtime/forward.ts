@@ -57,7 +57,10 @@ export function tokenFeeds (rows: readonly (readonly number[])[], seq: number, p
 /** Plain-forward sessions of one graph keyed by their output set (the shared LRU, default 16 output sets). */
 export class ForwardSessions {
   readonly cache: SessionCache<ort.InferenceSession>
-  constructor (private readonly graph: ModelGraph, private readonly init: SessionInit = {}, capacity = 16) {
+  /** options of sessions created from now on (the backend settles prepacking once the graph's size is known) */
+  init: SessionInit
+  constructor (private readonly graph: ModelGraph, init: SessionInit = {}, capacity = 16) {
+    this.init = init
     this.cache = new SessionCache(capacity)
   }
 

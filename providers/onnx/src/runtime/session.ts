@@ -1,7 +1,6 @@
 /**
- * onnxruntime-node sessions for Weft graphs: spinning off (idle sessions must not burn cores), prepacking off
- * by default (fast creation, weights shared through one memory map), external data resolved in the graph's
- * folder; plus conversion between ORT tensors and Weft tensors and a `runGraph` helper.
+ * onnxruntime-node sessions for Weft graphs: spinning off (idle sessions must not burn cores), prepacking only when
+ * asked (onnxBackend's 'auto' rule decides per model), external data resolved in the graph's folder; ORT ⇄ Weft tensors.
  */
 import { toBinary } from '@bufbuild/protobuf'
 import * as ort from 'onnxruntime-node'
