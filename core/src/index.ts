@@ -14,7 +14,9 @@
  * ```
  */
 export { PROGRAM_VERSION } from './ir/program.js'
-export type { Program, ProgramNode, ProgramMode, ModelRef, Invoke, IndexItem, IndexSpec, Attrs, AttrValue, SourceLocation, SitePort } from './ir/program.js'
+export type { Program, ProgramNode, ProgramMode, ModelRef, Invoke, IndexItem, IndexSpec, Attrs, AttrValue, SourceLocation, SitePort, GenerateOptions, GenerateStrategy, Step } from './ir/program.js'
+export { nodeSteps, checkGenerate, generatedSaveName, MAX_SEED } from './ir/generate.js'
+export type { NodeStep } from './ir/generate.js'
 export type { DType, Tensor, TensorData } from './tensor/tensor.js'
 export { numel } from './tensor/tensor.js'
 export { ERROR_CODES } from './errors/codes.js'

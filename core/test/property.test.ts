@@ -14,13 +14,21 @@ const node: fc.Arbitrary<ProgramNode> = fc.tuple(
   fc.dictionary(fc.string({ maxLength: 8 }), attrValue, { maxKeys: 4 }),
   fc.array(fc.nat(20), { maxLength: 3 }),
 )
-const program: fc.Arbitrary<Program> = fc.record({
+const common = {
   version: fc.constant(1),
   model: fc.record({ name: fc.string({ maxLength: 12 }), revision: fc.option(fc.string({ maxLength: 12 }), { nil: null }) }),
-  mode: fc.constantFrom('trace' as const, 'generate' as const),
   invokes: fc.array(fc.oneof(fc.record({ ids: fc.array(fc.nat(5000), { minLength: 1, maxLength: 6 }) }), fc.record({ text: fc.string({ minLength: 1, maxLength: 10 }) })), { minLength: 1, maxLength: 3 }),
   nodes: fc.array(node, { maxLength: 8 }),
-})
+}
+// generate mode carries its options (required with that mode)
+const generateOptions = fc.record({
+  maxNewTokens: fc.integer({ min: 1, max: 64 }),
+  strategy: fc.oneof(fc.constant('greedy' as const), fc.record({ temperature: fc.double({ min: 0.05, max: 4, noNaN: true }), seed: fc.nat() })),
+}, { requiredKeys: ['maxNewTokens', 'strategy'] })
+const program: fc.Arbitrary<Program> = fc.oneof(
+  fc.record({ ...common, mode: fc.constant('trace' as const) }),
+  fc.record({ ...common, mode: fc.constant('generate' as const), generate: generateOptions }),
+)
 
 test('random programs: identical bytes, equal after decoding, stable digest', () => {
   fc.assert(fc.property(program, p => {

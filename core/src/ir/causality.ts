@@ -31,7 +31,11 @@ export function siteTimes (manifest: Manifest): Map<string, SiteTime> {
 
 interface Origin { time: number; node: number }
 
-export function checkCausality (program: Program, manifest: Manifest): ValidationIssue[] {
+/**
+ * `counts` (generate mode) picks the reads and writes of one step: the others are values of other steps, which are
+ * either already computed (earlier steps: no time) or not usable at all (validated elsewhere).
+ */
+export function checkCausality (program: Program, manifest: Manifest, counts?: (attrs: Record<string, unknown>) => boolean): ValidationIssue[] {
   const times = siteTimes(manifest)
   const issues: ValidationIssue[] = []
   const origins: (Origin | null)[] = []
@@ -47,6 +51,7 @@ export function checkCausality (program: Program, manifest: Manifest): Validatio
       const o = n >= 0 && n < i ? origins[n] : null
       if (o != null && (latest === null || o.time > latest.time)) latest = o
     }
+    if ((op === 'read' || op === 'write') && counts !== undefined && !counts(attrs)) { origins.push(null); return }
     if (op === 'read' || op === 'write') {
       const own = timeOf(attrs)
       if (own === undefined) { origins.push(latest); return }

@@ -42,10 +42,27 @@ export interface SourceLocation { file?: string; line?: number; column?: number;
 
 export type ProgramMode = 'trace' | 'generate'
 
+/** Token choice per step: greedy (argmax, lowest id on ties) or seeded sampling (see spec/program.md, Generation). */
+export type GenerateStrategy = 'greedy' | { temperature: number; topK?: number; seed: number }
+
+/** `mode: 'generate'`: how many tokens to add after each invoke's prompt and how to pick them. */
+export interface GenerateOptions {
+  /** number of new tokens per invoke (≥ 1); steps are 0 … maxNewTokens − 1 */
+  maxNewTokens: number
+  strategy: GenerateStrategy
+  /** a row whose new token is one of these stops (the token is kept); absent = never stop early */
+  stopTokenIds?: number[]
+}
+
+/** Step attr of `read`/`write` in generate mode: 0 = the prompt pass, k = the forward that feeds new token k; 'all' = every step. */
+export type Step = number | 'all'
+
 export interface Program {
   version: number                 // PROGRAM_VERSION
   model: ModelRef
-  mode: ProgramMode               // 'generate' is reserved
+  mode: ProgramMode
+  /** required when `mode` is 'generate', absent otherwise */
+  generate?: GenerateOptions
   invokes: Invoke[]
   /** The graph. Results are named by `save` nodes (`['save', { name }, [x]]`); nothing else leaves the provider. */
   nodes: ProgramNode[]

@@ -2,13 +2,14 @@
 import { show } from '../errors/show.js'
 import type { Program } from './program.js'
 import { PROGRAM_VERSION } from './program.js'
+import { generateFieldProblems } from './generate.js'
 
 export interface StructureProblem { node: number | null; message: string }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v)
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v)
 
-const TOP_KEYS = new Set(['version', 'model', 'mode', 'invokes', 'nodes', 'locations'])
+const TOP_KEYS = new Set(['version', 'model', 'mode', 'generate', 'invokes', 'nodes', 'locations'])
 
 function checkInvokes (invokes: unknown, problems: StructureProblem[]): void {
   if (!Array.isArray(invokes) || invokes.length === 0) {
@@ -55,6 +56,7 @@ export function programStructureProblems (value: unknown): StructureProblem[] {
     problems.push({ node: null, message: 'model must be {name: string, revision: string | null}' })
   }
   if (value.mode !== 'trace' && value.mode !== 'generate') problems.push({ node: null, message: `mode must be 'trace' or 'generate', got ${show(value.mode)}` })
+  problems.push(...generateFieldProblems(value))
   checkInvokes(value.invokes, problems)
   checkNodes(value.nodes, problems)
   if (value.locations !== undefined) {

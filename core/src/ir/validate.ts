@@ -7,6 +7,7 @@ import { OPS, isOpName } from '../ops/table.js'
 import { checkArity, checkAttrs } from '../ops/attrs.js'
 import { programStructureProblems } from './structure.js'
 import { checkCausality } from './causality.js'
+import { checkGenerate } from './generate.js'
 
 export interface ValidationIssue { node: number | null; op: string | null; message: string; location?: SourceLocation }
 
@@ -79,7 +80,8 @@ export function analyzeProgram (program: unknown, manifest: Manifest): ProgramAn
   const types: (ValueType | null)[] = []
   p.nodes.forEach((_, i) => types.push(inferNode(p, i, types, ctx, issues)))
   checkSaves(p, issues)
-  issues.push(...checkCausality(p, manifest))
+  if (p.mode !== 'generate') issues.push(...checkCausality(p, manifest))
+  issues.push(...checkGenerate(p, manifest))
   for (const issue of issues) {
     const location = issue.node === null ? null : p.locations?.[issue.node]
     if (location !== null && location !== undefined) issue.location = location

@@ -9,6 +9,7 @@ const siteAttrs = {
   site: { kind: 'string', required: true, doc: 'module or site path from the manifest, e.g. `transformer.h.3.mlp`' },
   port: { kind: 'enum', values: ['output', 'input'], default: 'output', doc: "`output` (primary output) or `input` (first positional input)" },
   invoke: { kind: 'int', default: 0, doc: 'which invoke (batch row) of the Program' },
+  step: { kind: 'step', default: 0, doc: "generate mode only: 0 = the prompt pass; k ≥ 1 = the forward that feeds new token k (its `seq` dims are 1, attention keys span prompt + k); `'all'` = every step (see program.md, Generation)" },
 } as const
 
 export const read: OpDef = {

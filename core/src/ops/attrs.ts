@@ -18,6 +18,7 @@ function kindProblem (schema: AttrSchema, value: unknown): string | null {
     case 'tensor': return isTensor(value) ? null : 'must be a tensor'
     case 'ints': return Array.isArray(value) && value.every(isInt) ? null : 'must be a list of integers'
     case 'axes': return value === null || (Array.isArray(value) && value.every(isInt)) ? null : 'must be null or a list of integers'
+    case 'step': return (isInt(value) && (value as number) >= 0) || value === 'all' ? null : "must be a non-negative integer or 'all'"
     case 'enum': return schema.values?.includes(value as never) === true ? null : `must be one of ${schema.values?.map(v => show(v)).join(', ')}`
     case 'index_spec': {
       if (!Array.isArray(value)) return 'must be a list of index items'

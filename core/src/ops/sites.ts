@@ -40,8 +40,30 @@ export function siteType (op: string, ctx: InferContext, attrs: Record<string, u
   const port = (attrs.port ?? 'output') as 'output' | 'input'
   const signature = entry[port]
   if (signature === undefined) fail(op, `'${entry.path}' (${entry.type}) has no ${port} to access`)
-  const seq = ctx.seqLen((attrs.invoke ?? 0) as number)
-  return { shape: concreteShape(signature, seq), dtype: signature.dtype }
+  const invoke = (attrs.invoke ?? 0) as number
+  const seq = ctx.seqLen(invoke)
+  const step = attrs.step ?? 0
+  if (step === 0) return { shape: concreteShape(signature, seq), dtype: signature.dtype }
+  return { shape: stepShape(signature, seq, invoke, step as number | 'all'), dtype: signature.dtype }
+}
+
+/**
+ * A site's shape at generation step k ≥ 1 (one new position per invoke, keys cached): every `seq` dim is 1, except
+ * that a site with two `seq` dims (attention probabilities) keeps the keys, prompt + k, on its last one. At step 'all'
+ * the dims are symbolic: `new@i` (the prompt length at step 0, then 1) and `ctx@i` (every position so far).
+ */
+function stepShape (signature: SiteSignature, seq: number | string, invoke: number, step: number | 'all'): Dim[] {
+  const seqDims = signature.shape.filter(d => d === 'seq').length
+  let seen = 0
+  return signature.shape.map(d => {
+    if (d === 'batch') return 1
+    if (d !== 'seq') return d
+    seen++
+    const keys = seqDims > 1 && seen === seqDims
+    if (step === 'all') return keys ? `ctx@${invoke}` : `new@${invoke}`
+    if (!keys) return 1
+    return typeof seq === 'number' ? seq + step : `${seq}+${step}`
+  })
 }
 
 /** Count of trailing concrete dims of a signature: the part a module_call input must match. */

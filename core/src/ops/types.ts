@@ -17,6 +17,7 @@ export interface InferContext {
 export type AttrKind =
   | 'int' | 'number' | 'bool' | 'string' | 'dtype' | 'tensor'
   | 'ints' | 'axes' /* ints or null = all */ | 'index_spec' | 'enum'
+  | 'step' /* a generation step: a non-negative integer or 'all' */
 
 export interface AttrSchema {
   kind: AttrKind
