@@ -34,7 +34,8 @@ export function dataFromBytes (dtype: Exclude<DType, 'bool'>, shape: readonly nu
   const size = ELEMENT_BYTES[dtype]
   const count = numel(shape)
   if (bytes.byteLength !== count * size) return null
-  const buffer = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer
+  // a copy unless `bytes` spans its whole buffer; Uint8Array's slice, since a Buffer's `slice` is a view into its pool
+  const buffer = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : Uint8Array.prototype.slice.call(bytes).buffer
   switch (dtype) {
     case 'uint8': return new Uint8Array(buffer, 0, count)
     case 'int8': return new Int8Array(buffer, 0, count)
