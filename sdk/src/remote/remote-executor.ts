@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { Tokenizer } from '@huggingface/tokenizers'
 import { WeftError, createRequestEnvelope, decodeCbor, fromHex, keyId, publicKeyOf, type Manifest, type Program } from '@weft/core'
 import type { Executor, ModelInfo, RunProgress, RunResult, SyncTokenizer } from '../executor.js'
-import { ProviderHttp, errorOf } from './http.js'
+import { ProviderHttp, type BufferedResponse } from './http.js'
 import { readSse } from './sse.js'
 import { verifyResult } from './verify-result.js'
 import { registrationProof } from './registration.js'
@@ -124,7 +124,7 @@ export class RemoteExecutor implements Executor {
     const follow = options.onProgress !== undefined || (this.options.waitSeconds ?? 30) === 0
     const wait = follow ? 0 : this.options.waitSeconds ?? 30
     let envelope = this.sign(program)
-    let response: Response
+    let response: BufferedResponse
     try {
       response = await this.submit(envelope, wait, options.signal)
     } catch (error) {
@@ -133,11 +133,11 @@ export class RemoteExecutor implements Executor {
       envelope = this.sign(program)
       response = await this.submit(envelope, wait, options.signal)
     }
-    const job = response.headers.get('Weft-Job') ?? ''
+    const job = response.header('Weft-Job') ?? ''
     let bytes: Uint8Array
-    if (response.status === 200) bytes = new Uint8Array(await response.arrayBuffer())
+    if (response.status === 200) bytes = response.body
     else {
-      const accepted = await response.json() as { job: string; position: number }
+      const accepted = JSON.parse(new TextDecoder().decode(response.body)) as { job: string; position: number }
       options.onProgress?.({ stage: 'received' })
       options.onProgress?.({ stage: 'queued', position: accepted.position })
       bytes = await this.follow(accepted.job, options)
@@ -153,10 +153,10 @@ export class RemoteExecutor implements Executor {
     }
   }
 
-  private async submit (envelope: Uint8Array, waitSeconds: number, signal?: AbortSignal): Promise<Response> {
-    const headers: Record<string, string> = { 'Content-Type': 'application/cose' }
-    if (waitSeconds > 0) headers.Prefer = `wait=${waitSeconds}`
-    return await this.http.request('/v1/jobs', { method: 'POST', body: envelope as Uint8Array<ArrayBuffer>, headers, signal })
+  private async submit (envelope: Uint8Array, waitSeconds: number, signal?: AbortSignal): Promise<BufferedResponse> {
+    const headers: Record<string, string> = { 'content-type': 'application/cose' }
+    if (waitSeconds > 0) headers.prefer = `wait=${waitSeconds}`
+    return await this.http.buffered('/v1/jobs', { method: 'POST', body: envelope, headers, signal })
   }
 
   private sign (program: Program): Uint8Array {
@@ -184,9 +184,7 @@ export class RemoteExecutor implements Executor {
           throw WeftError.fromWire(data.error as never)
         }
       }
-      const response = await this.http.request(`/v1/jobs/${job}/result`)
-      if (!response.ok) throw await errorOf(response)
-      return new Uint8Array(await response.arrayBuffer())
+      return (await this.http.buffered(`/v1/jobs/${job}/result`, { signal: options.signal })).body
     } finally {
       options.signal?.removeEventListener('abort', onAbort)
     }

@@ -53,7 +53,30 @@ port.on('message', (message: ToWorker) => {
   }
   const { id, jobs } = message
   if (handle === null) { send({ type: 'run-error', id, error: { code: 'PROVIDER_UNAVAILABLE', message: 'engine worker has no model loaded', details: {} } }); return }
-  handle.run(jobs, { onProgress: event => send({ type: 'progress', id, event }) })
-    .then(results => send({ type: 'result', id, results }, transferables(results)))
-    .catch(error => send({ type: 'run-error', id, error: toWire(error) }))
+  const progress = progressSender(id)
+  handle.run(jobs, { onProgress: progress.event })
+    .then(results => { progress.flush(); send({ type: 'result', id, results }, transferables(results)) })
+    .catch(error => { progress.flush(); send({ type: 'run-error', id, error: toWire(error) }) })
 })
+
+/** progress of a run younger than this is held and sent just before its result (one wake-up of the host, not three) */
+const PROGRESS_HOLD_MS = 20
+
+/**
+ * The first progress event of a run goes out at once (the host starts the job's time limit on it); later ones are
+ * held while the run is young and sent together with the result, so a short run costs the host's event loop one
+ * extra wake-up instead of one per stage. Runs that take longer report each stage as it happens.
+ */
+function progressSender (id: number): { event: (event: { stage: string; detail?: Record<string, unknown> }) => void; flush: () => void } {
+  const started = performance.now()
+  const held: { stage: string; detail?: Record<string, unknown> }[] = []
+  let first = true
+  const flush = (): void => { for (const event of held.splice(0)) send({ type: 'progress', id, event }) }
+  return {
+    event: event => {
+      if (first || performance.now() - started >= PROGRESS_HOLD_MS) { first = false; flush(); send({ type: 'progress', id, event }); return }
+      held.push(event)
+    },
+    flush,
+  }
+}

@@ -1,5 +1,5 @@
 /** What the HTTP routes need from the host: one object built by createHost, so routes stay thin. */
-import type { PolicyV1, PolicySummary } from '@weft/core'
+import type { PolicyV1, PolicySummary, Program } from '@weft/core'
 import type { ModelRegistry } from '../models/model-registry.js'
 import type { JobEvents } from '../jobs/job-events.js'
 import type { Scheduler } from '../jobs/scheduler.js'
@@ -19,7 +19,8 @@ export interface HostContext {
   publicKey: Uint8Array
   startedAt: number
   now: () => number
-  admit (bytes: Uint8Array): Promise<{ admitted: AdmittedJob; row: JobRow }>
+  /** verifies, checks and queues (committed) a signed job; `program` is the decoded Program as submitted */
+  admit (bytes: Uint8Array): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }>
   /** tightest remaining egress for this key today under the policies' published budgets (null = unbounded) */
   remainingEgress (kid: string): number | null
   policySummaries (): PolicySummary[]

@@ -41,7 +41,7 @@ export function estimateBytes (saves: readonly ScanEntry[]): number {
   return saves.reduce((total, s) => total + s.shape.reduce((a, b) => a * b, 1) * (DTYPE_BYTES[s.dtype] ?? 8), 0)
 }
 
-export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise<{ admitted: AdmittedJob; row: JobRow }> {
+export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }> {
   const { store, limits } = deps
   const now = deps.now()
   const opened = openRequestEnvelope(bytes, {
@@ -77,7 +77,7 @@ export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise
 
 interface Verified { kid: string; program: Program; nonce: string; nonceExpiry: number; now: number }
 
-async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: Verified): Promise<{ admitted: AdmittedJob; row: JobRow }> {
+async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: Verified): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }> {
   const { store, limits } = deps
   const { kid, program, now } = verified
   const model = deps.registry.get(program.model.name)
@@ -95,6 +95,7 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
   const row = queueJob(deps, { kid, program, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
   return {
     row,
+    program,
     admitted: {
       job: row.id, state: 'queued', position: store.queuePosition(row), model: model.name, revision: model.manifest.revision,
       programDigest: row.programDigest, requestDigest: row.requestDigest, estimatedEgressBytes,

@@ -3,7 +3,7 @@
  * the batch window into one backend `run` (co-tenant rows of one forward pass), enforces per-job time limits and
  * cancellation, and hands each job's outcome to `finishJob`. The store is the queue, so a restart loses nothing.
  */
-import { WeftError, decodeProgram, type BatchJob, type JobResult, type WireError } from '@weft/core'
+import { WeftError, decodeProgram, type BatchJob, type JobResult, type Program, type WireError } from '@weft/core'
 import type { ModelRegistry, ServedModel } from '../models/model-registry.js'
 import { applyEdits } from '../models/edits.js'
 import type { JobRow, Store } from '../store/store.js'
@@ -35,6 +35,8 @@ export class Scheduler {
   private windowTimer: NodeJS.Timeout | null = null
   private closed = false
   private readonly idle = new Set<() => void>()
+  /** Programs admission already decoded, by job id, until the job launches or ends (a restart decodes from the store) */
+  private readonly admitted = new Map<string, Program>()
 
   constructor (private readonly deps: SchedulerDeps) {}
 
@@ -47,6 +49,12 @@ export class Scheduler {
     }
     this.kick()
     return recovered
+  }
+
+  /** A job admission just committed: keep its decoded Program so the batch does not decode the stored bytes again. */
+  queued (id: string, program: Program): void {
+    this.admitted.set(id, program)
+    this.kick()
   }
 
   kick (): void {
@@ -114,7 +122,11 @@ export class Scheduler {
   private async runBatch (model: ServedModel, rows: JobRow[], batch: RunningBatch): Promise<void> {
     const edits = this.deps.registry.edits(model.name)
     const labels = edits.map(e => `${e.name}@${e.digest}`)
-    const jobs: BatchJob[] = rows.map(row => ({ id: row.id, program: applyEdits(decodeProgram(row.program), edits) }))
+    const jobs: BatchJob[] = rows.map(row => {
+      const program = this.admitted.get(row.id) ?? decodeProgram(row.program)
+      this.admitted.delete(row.id)
+      return { id: row.id, program: applyEdits(program, edits) }
+    })
     let started = this.deps.now()
     const limit = Math.min(...rows.map(r => r.timeoutMs))
     // the time limit counts engine time: it starts when the engine reports it began this batch (a respawning or
@@ -176,6 +188,7 @@ export class Scheduler {
   }
 
   fail (row: JobRow, error: WireError, state: 'failed' | 'cancelled' = 'failed'): void {
+    this.admitted.delete(row.id)
     const now = this.deps.now()
     if (!this.deps.store.endJob(row.id, state, error, now)) return
     this.deps.store.log({ at: now, actor: row.kid, action: 'job-error', jobId: row.id, programDigest: row.programDigest, model: row.model, revision: row.revision, egressBytes: 0, detail: JSON.stringify(error) })

@@ -37,6 +37,7 @@ export const digestOf = (bytes: Uint8Array): string => `sha256:${createHash('sha
 
 export class ModelRegistry {
   private readonly served = new Map<string, ServedModel>()
+  private readonly decodedEdits = new Map<string, { rows: readonly unknown[]; fragments: readonly EditFragment[]; labels: string[] }>()
 
   constructor (private readonly backends: Record<string, BackendV1>, private readonly store: Store) {}
 
@@ -95,12 +96,21 @@ export class ModelRegistry {
 
   backend (model: ServedModel): BackendV1 { return this.backends[model.backend]! }
 
-  /** Active provider-wide edits on a model, decoded. */
-  edits (name: string): EditFragment[] {
-    return this.store.activeEdits(name).map(row => ({ id: row.id, name: row.name, digest: row.digest, nodes: decodeCbor(row.fragment) as ProgramNode[] }))
+  /** Active provider-wide edits on a model, decoded (once per change of the store's edit rows; do not mutate). */
+  edits (name: string): readonly EditFragment[] {
+    const rows = this.store.activeEdits(name)
+    const cached = this.decodedEdits.get(name)
+    if (cached?.rows === rows) return cached.fragments
+    const fragments = Object.freeze(rows.map(row => ({ id: row.id, name: row.name, digest: row.digest, nodes: decodeCbor(row.fragment) as ProgramNode[] })))
+    this.decodedEdits.set(name, { rows, fragments, labels: fragments.map(editLabel) })
+    return fragments
   }
 
-  editLabels (name: string): string[] { return this.edits(name).map(editLabel) }
+  /** `<name>@<digest>` of the edits in force (receipts and the audit log name them so). */
+  editLabels (name: string): string[] {
+    this.edits(name)
+    return [...this.decodedEdits.get(name)!.labels]
+  }
 
   async close (): Promise<void> {
     await Promise.all([...this.served.values()].map(async m => await m.handle.dispose()))

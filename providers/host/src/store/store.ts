@@ -39,6 +39,13 @@ function prepareQueries (db: Db) {
       estimatedEgress: p('estimatedEgress'), maxEgress: p('maxEgress'), timeoutMs: p('timeoutMs'), submittedAt: p('submittedAt'),
       startedAt: p('startedAt'), endedAt: p('endedAt'),
     }).prepare(),
+    markRunning: db.update(jobs).set({ state: 'running', startedAt: sql`${p('now')}`, attempts: sql`${jobs.attempts} + 1` })
+      .where(and(eq(jobs.id, p('id')), eq(jobs.state, 'queued'))).prepare(),
+    requeue: db.update(jobs).set({ state: 'queued', startedAt: null }).where(and(eq(jobs.id, p('id')), eq(jobs.state, 'running'))).prepare(),
+    endJob: db.update(jobs).set({ state: sql`${p('state')}`, error: sql`${p('error')}`, endedAt: sql`${p('now')}` })
+      .where(and(eq(jobs.id, p('id')), inArray(jobs.state, ACTIVE))).prepare(),
+    counts: db.select({ state: jobs.state, n: count }).from(jobs).where(inArray(jobs.state, ACTIVE)).groupBy(jobs.state).prepare(),
+    activeEdits: db.select().from(edits).where(and(eq(edits.model, p('model')), isNull(edits.removedAt))).orderBy(asc(edits.createdAt), asc(edits.id)).prepare(),
     finishRunning: db.update(jobs).set({ state: 'completed', endedAt: sql`${p('now')}`, revision: sql`${p('revision')}` })
       .where(and(eq(jobs.id, p('id')), eq(jobs.state, 'running'))).prepare(),
     insertResult: db.insert(results).values({
@@ -62,6 +69,7 @@ export class Store {
   readonly db: Db
   readonly sqlite: Database.Database
   private readonly q: ReturnType<typeof prepareQueries>
+  private readonly editsCache = new Map<string, readonly EditRow[]>()
 
   constructor (path: string) {
     const opened = openDatabase(path)
@@ -129,21 +137,18 @@ export class Store {
     return this.q.active.get({ kid })?.n ?? 0
   }
 
+  /** queued → running (attempts + 1) for a batch, in one commit. */
   markRunning (ids: string[], now: number): void {
     if (ids.length === 0) return
-    this.db.update(jobs).set({ state: 'running', startedAt: now, attempts: sql`${jobs.attempts} + 1` })
-      .where(and(inArray(jobs.id, ids), eq(jobs.state, 'queued'))).run()
+    if (ids.length === 1) { this.q.markRunning.run({ id: ids[0], now }); return }
+    this.transaction(() => { for (const id of ids) this.q.markRunning.run({ id, now }) })
   }
 
-  requeue (id: string): void {
-    this.db.update(jobs).set({ state: 'queued', startedAt: null }).where(and(eq(jobs.id, id), eq(jobs.state, 'running'))).run()
-  }
+  requeue (id: string): void { this.q.requeue.run({ id }) }
 
   /** Ends a job without a result. Only jobs not already ended change; returns whether this call ended it. */
   endJob (id: string, state: 'failed' | 'cancelled', error: { code: string; message: string; details: Record<string, unknown> }, now: number): boolean {
-    const changed = this.db.update(jobs).set({ state, error: JSON.stringify(error), endedAt: now })
-      .where(and(eq(jobs.id, id), inArray(jobs.state, ['queued', 'running']))).run()
-    return changed.changes > 0
+    return this.q.endJob.run({ id, state, error: JSON.stringify(error), now }).changes > 0
   }
 
   /** Stores a finished job's result, charges the egress ledger and writes the audit entry in one transaction. */
@@ -210,7 +215,7 @@ export class Store {
   }
 
   counts (): { queued: number; running: number } {
-    const rows = this.db.select({ state: jobs.state, n: sql<number>`count(*)` }).from(jobs).where(inArray(jobs.state, ['queued', 'running'])).groupBy(jobs.state).all()
+    const rows = this.q.counts.all()
     const get = (state: string): number => rows.find(r => r.state === state)?.n ?? 0
     return { queued: get('queued'), running: get('running') }
   }
@@ -232,14 +237,27 @@ export class Store {
   // ── provider-wide edits and revisions ───────────────────────────────────────
   addEdit (row: { id: string; model: string; name: string; fragment: Uint8Array; digest: string; now: number }): void {
     this.db.insert(edits).values({ id: row.id, model: row.model, name: row.name, fragment: Buffer.from(row.fragment), digest: row.digest, createdAt: row.now }).run()
+    this.editsCache.clear()
   }
 
   removeEdit (id: string, now: number): boolean {
-    return this.db.update(edits).set({ removedAt: now }).where(and(eq(edits.id, id), isNull(edits.removedAt))).run().changes > 0
+    const removed = this.db.update(edits).set({ removedAt: now }).where(and(eq(edits.id, id), isNull(edits.removedAt))).run().changes > 0
+    this.editsCache.clear()
+    return removed
   }
 
-  activeEdits (model: string): EditRow[] {
-    return this.db.select().from(edits).where(and(eq(edits.model, model), isNull(edits.removedAt))).orderBy(asc(edits.createdAt), asc(edits.id)).all()
+  /**
+   * The edits in force on a model, oldest first. Read on every admission and batch, written only through
+   * addEdit/removeEdit on this (the only) connection, so they are cached until one of those runs. The same array is
+   * returned until then (callers may key derived data on it) and must not be mutated.
+   */
+  activeEdits (model: string): readonly EditRow[] {
+    let rows = this.editsCache.get(model)
+    if (rows === undefined) {
+      rows = Object.freeze(this.q.activeEdits.all({ model }))
+      this.editsCache.set(model, rows)
+    }
+    return rows
   }
 
   recordRevision (model: string, revision: string, path: string, now: number): void {
