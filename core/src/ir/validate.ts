@@ -66,7 +66,8 @@ function checkSaves (program: Program, issues: ValidationIssue[]): void {
     if (first !== undefined) issues.push({ node: i, op, message: `save: duplicate save name '${attrs.name}' (first saved at node ${first})` })
     else seen.set(attrs.name, i)
   })
-  if (!program.nodes.some(([op]) => op === 'save')) issues.push({ node: null, op: null, message: 'program saves nothing: add at least one save node' })
+  // a generate Program always returns its tokens (generated.<k>)
+  if (program.mode !== 'generate' && !program.nodes.some(([op]) => op === 'save')) issues.push({ node: null, op: null, message: 'program saves nothing: add at least one save node' })
 }
 
 /** Validates and infers; never throws for bad programs. */

@@ -21,6 +21,8 @@ export interface LoadedModel {
   sessions: ForwardSessions
   /** one right-padded batch; outputs are site names (`transformer.h.0.attn`, `…:input`, `logits`) */
   forward (rows: number[][], outputs?: string[]): Promise<Record<string, Tensor>>
+  /** builds the KV-cache variant of the graph, for generation (null for imported graphs) */
+  buildKvGraph: (() => ModelGraph) | null
   dispose (): Promise<void>
 }
 
@@ -42,6 +44,7 @@ export async function loadModel (source: string, options: LoadOptions = {}): Pro
   return {
     graph, tokenizer, sessions,
     forward: (rows, outputs = ['logits']) => forwardBatch(graph, sessions, rows, outputs),
+    buildKvGraph: isFolder ? () => buildModelGraph(source, { ...options, kvCache: true }) : null,
     dispose: () => sessions.dispose(),
   }
 }

@@ -12,6 +12,7 @@ import { SessionCache } from '../runtime/session-cache.js'
 import { createSession, fromOrt, toOrt, type SessionInit } from '../runtime/session.js'
 import { ProgramPlans, type PreparedJob } from './prepare.js'
 import { resolveProgram } from './resolve-job.js'
+import { Generator } from '../generate/generator.js'
 
 export interface CompiledSession {
   compiled: CompiledProgram
@@ -27,10 +28,13 @@ export class OnnxModelHandle implements ModelHandleV1 {
   readonly manifest: Manifest
   /** validated + typed Programs by fingerprint: a repeated Program shape is not validated again */
   readonly plans: ProgramPlans
+  /** runs `mode: 'generate'` jobs (generate/generator.ts), one job at a time */
+  readonly generator: Generator
 
   constructor (readonly loaded: LoadedModel, readonly sessions: SessionCache<CompiledSession>, private readonly init: SessionInit) {
     this.manifest = loaded.graph.manifest
     this.plans = new ProgramPlans(this.manifest)
+    this.generator = new Generator({ manifest: this.manifest, buildKvGraph: loaded.buildKvGraph, tokenize: text => this.tokenize(text) }, init)
   }
 
   tokenize (text: string): number[] {
@@ -44,7 +48,7 @@ export class OnnxModelHandle implements ModelHandleV1 {
   }
 
   scan (program: Program): ScanEntry[] {
-    const { program: resolved, types } = this.plans.prepare(program, text => this.tokenize(text))
+    const { program: resolved, types } = program?.mode === 'generate' ? this.generator.prepare(program) : this.plans.prepare(program, text => this.tokenize(text))
     return resolved.nodes.flatMap(([op, attrs], i) => op === 'save'
       ? [{ name: attrs.name as string, shape: types[i]!.shape.map(Number), dtype: types[i]!.dtype }]
       : [])
@@ -56,7 +60,9 @@ export class OnnxModelHandle implements ModelHandleV1 {
   async run (jobs: BatchJob[], options: RunOptions = {}): Promise<JobResult[]> {
     const results: JobResult[] = new Array(jobs.length)
     const pending: Pending[] = []
+    const generating: number[] = []
     jobs.forEach((job, index) => {
+      if (job.program?.mode === 'generate') { generating.push(index); return }
       try {
         pending.push({ index, id: job.id, job: this.plans.prepare(job.program, text => this.tokenize(text)) })
       } catch (error) {
@@ -64,6 +70,7 @@ export class OnnxModelHandle implements ModelHandleV1 {
       }
     })
     for (const group of this.chunks(pending, results)) await this.runGroup(group, results, options)
+    for (const index of generating) results[index] = await this.generator.run(jobs[index]!, options)
     return results
   }
 
@@ -145,6 +152,7 @@ export class OnnxModelHandle implements ModelHandleV1 {
 
   async dispose (): Promise<void> {
     await this.sessions.clear()
+    await this.generator.dispose()
     await this.loaded.dispose()
   }
 }

@@ -18,6 +18,7 @@ import { buildLlama } from './llama.js'
 import { buildQwen2 } from './qwen2.js'
 import type { BuildContext } from './layers.js'
 import { WeightPlan } from './weights.js'
+import { KvCollector } from './kv-cache.js'
 
 type Builder = (ctx: BuildContext, config: Record<string, unknown>) => FamilyBuild
 
@@ -35,6 +36,8 @@ export interface BuildOptions {
   cacheDir?: string
   /** manifest name; default the folder name */
   name?: string
+  /** build the KV-cache variant used for generation (build/kv-cache.ts); the manifest is the same */
+  kvCache?: boolean
 }
 
 export function defaultCacheDir (): string {
@@ -65,7 +68,8 @@ export function buildModelGraph (dir: string, options: BuildOptions = {}): Model
   const cacheRoot = options.cacheDir ?? defaultCacheDir()
   const checkpoint = openCheckpoint(dir)
   const g = new GraphBuilder()
-  const ctx: BuildContext = { g, w: new WeightPlan(checkpoint, g), m: new ModuleTable() }
+  const kv = options.kvCache === true ? new KvCollector() : undefined
+  const ctx: BuildContext = { g, w: new WeightPlan(checkpoint, g), m: new ModuleTable(), ...(kv === undefined ? {} : { kv }) }
   const built = builder(ctx, config)
   const revision = revisionDigest(dir, checkpoint.files, cacheRoot)
   const externalDataDir = ctx.w.finalize(cacheRoot, revision)
@@ -84,5 +88,6 @@ export function buildModelGraph (dir: string, options: BuildOptions = {}): Model
     sites: ctx.m.sites,
     manifest,
     params: ctx.w.params,
+    ...(kv === undefined ? {} : { kv: kv.spec() }),
   }
 }

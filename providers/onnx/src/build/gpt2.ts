@@ -4,8 +4,9 @@
  */
 import { WeftError } from '@weft/core'
 import { INT64, type GraphBuilder } from './graph-builder.js'
-import { activation, attend, causalPaddingBias, layerNorm, linear, mergeHeads, moduleScope, splitHeads, type BuildContext } from './layers.js'
+import { activation, attend, layerNorm, linear, mergeHeads, moduleScope, splitHeads, type BuildContext } from './layers.js'
 import type { FamilyBuild } from './family.js'
+import { attentionBias, withCache } from './kv-cache.js'
 
 interface Gpt2Config { d: number; heads: number; layers: number; vocab: number; inner: number; eps: number; act: string; scaleAttn: boolean; inverseLayerScale: boolean; tied: boolean }
 
@@ -44,8 +45,8 @@ function block (ctx: BuildContext, c: Gpt2Config, i: number, x: string, bias: st
       const [q, k, v] = g.opN('Split', [qkv, g.i64([c.d, c.d, c.d])], { axis: -1 }, g.names('Split', 3))
       let scale = c.scaleAttn ? 1 / Math.sqrt(hd) : 1
       if (c.inverseLayerScale) scale /= i + 1
-      const context = attend(ctx, splitHeads(g, q!, c.heads, hd), splitHeads(g, k!, c.heads, hd), splitHeads(g, v!, c.heads, hd),
-        bias, scale, `${p}.attn.probs`, c.heads)
+      const [keys, values] = withCache(ctx, i, splitHeads(g, k!, c.heads, hd), splitHeads(g, v!, c.heads, hd), c.heads, hd)
+      const context = attend(ctx, splitHeads(g, q!, c.heads, hd), keys, values, bias, scale, `${p}.attn.probs`, c.heads)
       return linear(ctx, `${p}.attn.c_proj`, mergeHeads(g, context, c.d), { type: 'Conv1D', inDim: c.d, outDim: c.d, transposeWeight: false, bias: true })
     })
     const mid = g.op('Add', [input, attn])
@@ -66,9 +67,9 @@ export function buildGpt2 (ctx: BuildContext, config: Record<string, unknown>): 
   addPrefix(ctx)
   const { g } = ctx
   const ids = g.input('input_ids', INT64, ['batch', 'seq'])
-  const mask = g.input('attention_mask', INT64, ['batch', 'seq'])
+  const mask = g.input('attention_mask', INT64, ['batch', ctx.kv === undefined ? 'seq' : 'ctx'])
   const positions = g.input('position_ids', INT64, ['batch', 'seq'])
-  const bias = causalPaddingBias(g, ids, mask)
+  const bias = attentionBias(ctx, ids, mask, positions)
   const shape = ['batch', 'seq', c.d] as const
   const embed = (path: string, index: string): string => moduleScope(ctx, path,
     { type: 'Embedding', callable: true, inShape: ['batch', 'seq'], inDtype: 'int64', outShape: [...shape] }, index,

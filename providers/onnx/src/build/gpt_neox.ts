@@ -4,9 +4,10 @@
  */
 import { WeftError } from '@weft/core'
 import { INT64 } from './graph-builder.js'
-import { activation, attend, causalPaddingBias, layerNorm, linear, mergeHeads, moduleScope, type BuildContext } from './layers.js'
+import { activation, attend, layerNorm, linear, mergeHeads, moduleScope, type BuildContext } from './layers.js'
 import { applyRotary, ropeSettings, rotaryTables, type RopeSettings } from './rotary.js'
 import type { FamilyBuild } from './family.js'
+import { attentionBias, withCache } from './kv-cache.js'
 
 interface NeoxConfig { d: number; heads: number; headDim: number; layers: number; inner: number; vocab: number; eps: number; act: string; parallel: boolean; rope: RopeSettings }
 
@@ -41,8 +42,8 @@ function layer (ctx: BuildContext, c: NeoxConfig, i: number, x: string, bias: st
       // view(batch, seq, heads, 3·head_dim).transpose(1, 2).chunk(3, -1)
       const perHead = g.op('Transpose', [g.op('Reshape', [qkv, g.i64([0, 0, c.heads, 3 * c.headDim])])], { perm: [0, 2, 1, 3] })
       const [q, k, v] = g.opN('Split', [perHead, g.i64([c.headDim, c.headDim, c.headDim])], { axis: -1 }, g.names('Split', 3))
-      const context = attend(ctx, applyRotary(g, q!, cos, sin, rotary, c.headDim), applyRotary(g, k!, cos, sin, rotary, c.headDim), v!,
-        bias, 1 / Math.sqrt(c.headDim), `${a}.probs`, c.heads)
+      const [keys, values] = withCache(ctx, i, applyRotary(g, k!, cos, sin, rotary, c.headDim), v!, c.heads, c.headDim)
+      const context = attend(ctx, applyRotary(g, q!, cos, sin, rotary, c.headDim), keys, values, bias, 1 / Math.sqrt(c.headDim), `${a}.probs`, c.heads)
       return dense(ctx, `${a}.dense`, mergeHeads(g, context, c.d), c.d, c.d)
     })
     const mlpInput = c.parallel ? input : g.op('Add', [attn, input])
@@ -62,9 +63,9 @@ export function buildGptNeox (ctx: BuildContext, config: Record<string, unknown>
   if (c.d % c.heads !== 0) throw new WeftError('MODEL_LOAD_FAILED', `hidden_size ${c.d} is not divisible by num_attention_heads ${c.heads}`)
   const { g } = ctx
   const ids = g.input('input_ids', INT64, ['batch', 'seq'])
-  const mask = g.input('attention_mask', INT64, ['batch', 'seq'])
+  const mask = g.input('attention_mask', INT64, ['batch', ctx.kv === undefined ? 'seq' : 'ctx'])
   const positions = g.input('position_ids', INT64, ['batch', 'seq'])
-  const bias = causalPaddingBias(g, ids, mask)
+  const bias = attentionBias(ctx, ids, mask, positions)
   const shape = ['batch', 'seq', c.d] as const
   const hidden = g.within('gpt_neox', () => {
     let h = moduleScope(ctx, 'gpt_neox.embed_in', { type: 'Embedding', callable: true, inShape: ['batch', 'seq'], inDtype: 'int64', outShape: [...shape] }, ids,

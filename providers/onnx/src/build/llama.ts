@@ -4,9 +4,10 @@
  */
 import { WeftError } from '@weft/core'
 import { INT64 } from './graph-builder.js'
-import { activation, attend, causalPaddingBias, linear, mergeHeads, moduleScope, rmsNorm, splitHeads, type BuildContext } from './layers.js'
+import { activation, attend, linear, mergeHeads, moduleScope, rmsNorm, splitHeads, type BuildContext } from './layers.js'
 import { applyRotary, ropeSettings, rotaryTables, type RopeSettings } from './rotary.js'
 import type { FamilyBuild } from './family.js'
+import { attentionBias, withCache } from './kv-cache.js'
 
 /** HF class-name prefix per family (`Llama` → LlamaAttention, LlamaRMSNorm, …). */
 export interface LlamaFlavour { prefix: string }
@@ -57,8 +58,9 @@ function layer (ctx: BuildContext, c: LlamaConfig, f: LlamaFlavour, i: number, x
       const q = splitHeads(g, proj(ctx, `${a}.q_proj`, h, c.d, c.heads * c.headDim), c.heads, c.headDim)
       const k = splitHeads(g, proj(ctx, `${a}.k_proj`, h, c.d, c.kvHeads * c.headDim), c.kvHeads, c.headDim)
       const v = splitHeads(g, proj(ctx, `${a}.v_proj`, h, c.d, c.kvHeads * c.headDim), c.kvHeads, c.headDim)
-      const context = attend(ctx, applyRotary(g, q, cos, sin, rotary, c.headDim), repeatKv(ctx, applyRotary(g, k, cos, sin, rotary, c.headDim), c),
-        repeatKv(ctx, v, c), bias, 1 / Math.sqrt(c.headDim), `${a}.probs`, c.heads)
+      const [keys, values] = withCache(ctx, i, applyRotary(g, k, cos, sin, rotary, c.headDim), v, c.kvHeads, c.headDim)
+      const context = attend(ctx, applyRotary(g, q, cos, sin, rotary, c.headDim), repeatKv(ctx, keys, c),
+        repeatKv(ctx, values, c), bias, 1 / Math.sqrt(c.headDim), `${a}.probs`, c.heads)
       return proj(ctx, `${a}.o_proj`, mergeHeads(g, context, c.heads * c.headDim), c.heads * c.headDim, c.d)
     })
     const mid = g.op('Add', [input, attn])
@@ -78,9 +80,9 @@ export function buildLlamaLike (ctx: BuildContext, config: Record<string, unknow
   const c = readConfig(config)
   const { g } = ctx
   const ids = g.input('input_ids', INT64, ['batch', 'seq'])
-  const mask = g.input('attention_mask', INT64, ['batch', 'seq'])
+  const mask = g.input('attention_mask', INT64, ['batch', ctx.kv === undefined ? 'seq' : 'ctx'])
   const positions = g.input('position_ids', INT64, ['batch', 'seq'])
-  const bias = causalPaddingBias(g, ids, mask)
+  const bias = attentionBias(ctx, ids, mask, positions)
   const shape = ['batch', 'seq', c.d] as const
   const hidden = g.within('model', () => {
     let h = moduleScope(ctx, 'model.embed_tokens', { type: 'Embedding', callable: true, inShape: ['batch', 'seq'], inDtype: 'int64', outShape: [...shape] }, ids,

@@ -4,6 +4,7 @@
  */
 import type { onnx } from './onnx.js'
 import type { Manifest, DType } from '@weft/core'
+import type { KvSpec } from '../build/kv-cache.js'
 
 /** Where a site's value lives in the base graph. */
 export interface SiteBinding {
@@ -45,6 +46,8 @@ export interface ModelGraph {
    * specialise it (demo-gpt2-onnx: 1): runners must then run rows one at a time.
    */
   maxBatch?: number
+  /** present on KV-cache variants (built with `kvCache: true`, for generation): the per-layer cache inputs/outputs */
+  kv?: KvSpec
 }
 
 /** metadata_props key carrying a node's innermost module path on every node we build or import. */

@@ -1,0 +1,127 @@
+/**
+ * The generation loop for `mode: 'generate'` jobs: step 0 runs every invoke's prompt as one right-padded batch on
+ * the KV-cache graph, each later step feeds every row's previous token; each step compiles its slice of the Program
+ * (compiled graphs cached by structure, so decode steps with equal interventions compile once) and picks tokens.
+ */
+import type * as ort from 'onnxruntime-node'
+import { WeftError, generatedSaveName, inferProgramTypes, type BatchJob, type JobResult, type Program, type RunOptions, type Tensor } from '@weft/core'
+import type { ModelGraph } from '../graph/model-graph.js'
+import { compile, type CompiledProgram } from '../compile/compile.js'
+import type { BatchLayout } from '../compile/layout.js'
+import { programFingerprint, structureKey } from '../compile/structure-key.js'
+import { SessionCache } from '../runtime/session-cache.js'
+import { createSession, fromOrt, type SessionInit } from '../runtime/session.js'
+import { generationGraph, type GenerationGraph } from './gen-graph.js'
+import { carrySave, GenerationPlan, INTERNAL, LOGITS_SAVE, presentSave } from './plan.js'
+import { emptyCache, stepFeeds, type StepState } from './feeds.js'
+import { chooseToken } from './sampling.js'
+
+interface StepSession { compiled: CompiledProgram; session: ort.InferenceSession; inputs: Set<string>; release (): Promise<void> }
+
+export interface GeneratorSource {
+  manifest: ModelGraph['manifest']
+  /** builds the KV-cache variant of the model graph (null: this model cannot generate) */
+  buildKvGraph: (() => ModelGraph) | null
+  tokenize (text: string): number[]
+}
+
+export class Generator {
+  readonly sessions: SessionCache<StepSession>
+  private graph: GenerationGraph | null = null
+
+  constructor (private readonly source: GeneratorSource, private readonly init: SessionInit, cacheSize = 16) {
+    this.sessions = new SessionCache<StepSession>(cacheSize)
+  }
+
+  /** Tokenizes text invokes, checks the mode and validates (every problem becomes PROGRAM_INVALID). */
+  prepare (program: Program): { program: Program; types: ReturnType<typeof inferProgramTypes> } {
+    if (program === null || typeof program !== 'object' || !Array.isArray(program.invokes)) throw new WeftError('PROGRAM_INVALID', 'not a Program')
+    const invokes = program.invokes.map((invoke, k) => {
+      if (invoke !== null && typeof invoke === 'object' && 'text' in invoke && typeof invoke.text === 'string') return { ids: this.source.tokenize(invoke.text) }
+      if (invoke !== null && typeof invoke === 'object' && 'ids' in invoke && Array.isArray(invoke.ids) && invoke.ids.length > 0) return invoke
+      throw new WeftError('PROGRAM_INVALID', `invoke ${k} must be { ids } (non-empty) or { text }`, { invoke: k })
+    })
+    const resolved = { ...program, invokes }
+    return { program: resolved, types: inferProgramTypes(resolved, this.source.manifest) }
+  }
+
+  private generation (): GenerationGraph {
+    if (this.graph !== null) return this.graph
+    if (this.source.buildKvGraph === null) {
+      throw new WeftError('BACKEND_CAPABILITY_MISSING', `model '${this.source.manifest.name}' cannot generate: only graphs built from a checkpoint have a KV-cache variant`)
+    }
+    this.graph = generationGraph(this.source.buildKvGraph())
+    return this.graph
+  }
+
+  async run (job: BatchJob, options: RunOptions = {}): Promise<JobResult> {
+    try {
+      return { id: job.id, ok: true, ...await this.generate(job.program, options) }
+    } catch (error) {
+      const wrapped = WeftError.is(error) ? error : new WeftError('EXECUTION_FAILED', `generation failed: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error })
+      return { id: job.id, ok: false, error: wrapped.toWire() }
+    }
+  }
+
+  private async generate (input: Program, options: RunOptions): Promise<Omit<Extract<JobResult, { ok: true }>, 'id' | 'ok'>> {
+    const started = performance.now()
+    const { program, types } = this.prepare(input)
+    const gen = this.generation()
+    const options_ = program.generate!
+    const plan = new GenerationPlan(program, types, gen.kv, gen.vocab)
+    const prompts = program.invokes.map(i => (i as { ids: number[] }).ids)
+    const stops = new Set(options_.stopTokenIds ?? [])
+    const chosen: number[][] = prompts.map(() => [])
+    const generated: number[][] = prompts.map(() => [])
+    const done = prompts.map(() => false)
+    const carry = new Map<number, Tensor>()
+    const saves: Record<string, Tensor> = {}
+    const capacity = Math.max(...prompts.map(p => p.length)) + options_.maxNewTokens - 1
+    let cache = emptyCache(gen.kv, prompts.length, capacity)
+    let allHits = true
+    for (let step = 0; step < options_.maxNewTokens; step++) {
+      if (options.signal?.aborted === true) throw new WeftError('JOB_CANCELLED', `generation was cancelled before step ${step}`)
+      if (step > 0 && done.every(Boolean) && !plan.needsStep(step)) break
+      const slice = plan.slice(step, carry)
+      const state: StepState = { step, prompts, chosen, capacity }
+      const layout: BatchLayout = { rows: prompts.map((ids, k) => ({ job: 0, invoke: k, ids })), maxLength: Math.max(...prompts.map(p => p.length)) }
+      const key = programFingerprint(slice.program)?.structure ?? structureKey([slice])
+      const make = async (): Promise<StepSession> => {
+        const compiled = compile(gen.graph, [slice], layout)
+        const session = await createSession(gen.graph, compiled.model, this.init)
+        return { compiled, session, inputs: new Set(compiled.model.graph!.input.map(v => v.name)), release: () => session.release() }
+      }
+      options.onProgress?.({ stage: 'run', detail: { step } })
+      const out = await this.sessions.use(key, make, async (value, hit) => {
+        allHits &&= hit
+        const feeds = stepFeeds(gen.graph, gen.kv, value.compiled.feeds, value.inputs, slice.program, state, cache)
+        const result = await value.session.run(feeds, value.compiled.saves.map(s => s.output))
+        return new Map(value.compiled.saves.map(s => [s.name, result[s.output] as ort.Tensor]))
+      })
+      for (const [name, tensor] of out) {
+        if (!name.startsWith(INTERNAL)) saves[name] = fromOrt(tensor)
+      }
+      plan.carriedAt(step).forEach(n => carry.set(n, fromOrt(out.get(carrySave(n))!)))
+      cache = gen.kv.layers.flatMap((_, i) => [out.get(presentSave(i, 'key'))!, out.get(presentSave(i, 'value'))!])
+      const logits = out.get(LOGITS_SAVE)!
+      const [rows, width, vocab] = logits.dims as [number, number, number]
+      const data = logits.data as Float32Array
+      for (let r = 0; r < rows; r++) {
+        const position = step === 0 ? prompts[r]!.length - 1 : 0
+        const row = data.subarray((r * width + position) * vocab, (r * width + position + 1) * vocab)
+        const token = chooseToken(options_.strategy, row, r, step)
+        chosen[r]!.push(token)
+        if (done[r]) continue
+        generated[r]!.push(token)
+        if (stops.has(token)) done[r] = true
+      }
+    }
+    generated.forEach((tokens, k) => {
+      saves[generatedSaveName(k)] = { dtype: 'int64', shape: [1, tokens.length], data: BigInt64Array.from(tokens.map(BigInt)) }
+    })
+    const saveBytes = Object.values(saves).reduce((n, t) => n + t.data.byteLength, 0)
+    return { saves, stats: { runMs: performance.now() - started, cacheHit: allHits, saveBytes } }
+  }
+
+  async dispose (): Promise<void> { await this.sessions.clear() }
+}
