@@ -52,16 +52,19 @@ export function checkCausality (program: Program, manifest: Manifest, counts?: (
       if (o != null && (latest === null || o.time > latest.time)) latest = o
     }
     if ((op === 'read' || op === 'write') && counts !== undefined && !counts(attrs)) { origins.push(null); return }
+    // a gradient is known only after the whole forward (and backward) pass
+    if (op === 'grad') { origins.push({ time: Number.POSITIVE_INFINITY, node: i }); return }
     if (op === 'read' || op === 'write') {
       const own = timeOf(attrs)
       if (own === undefined) { origins.push(latest); return }
       if (op === 'write' && latest !== null && latest.time > own) {
         const source = program.nodes[latest.node]!
+        const what = source[0] === 'grad' ? 'a gradient' : `${source[0]} of '${source[1].site as string}' ${source[1].port === 'input' ? 'input' : 'output'}`
         issues.push({
           node: i,
           op,
           message: `write: causality violation: the value written to '${attrs.site as string}' ${attrs.port === 'input' ? 'input' : 'output'} depends on node ${latest.node} ` +
-            `(${source[0]} of '${source[1].site as string}' ${source[1].port === 'input' ? 'input' : 'output'}), which is computed later in the forward pass`,
+            `(${what}), which is computed later in the forward pass`,
         })
       }
       origins.push(latest === null || own >= latest.time ? { time: own, node: i } : latest)

@@ -8,6 +8,7 @@ import { checkArity, checkAttrs } from '../ops/attrs.js'
 import { programStructureProblems } from './structure.js'
 import { checkCausality } from './causality.js'
 import { checkGenerate } from './generate.js'
+import { gradIssues } from '../ops/grad.js'
 
 export interface ValidationIssue { node: number | null; op: string | null; message: string; location?: SourceLocation }
 
@@ -83,6 +84,7 @@ export function analyzeProgram (program: unknown, manifest: Manifest): ProgramAn
   checkSaves(p, issues)
   if (p.mode !== 'generate') issues.push(...checkCausality(p, manifest))
   issues.push(...checkGenerate(p, manifest))
+  issues.push(...gradIssues(p))
   for (const issue of issues) {
     const location = issue.node === null ? null : p.locations?.[issue.node]
     if (location !== null && location !== undefined) issue.location = location

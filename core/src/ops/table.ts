@@ -5,6 +5,7 @@ import { read, write, moduleCall, param, constant, stop, save } from './access.j
 import { index, reshape, transpose, concat, stack } from './shape.js'
 import { add, sub, mul, div, pow, neg, exp, log, sqrt, abs, tanh, relu, eq, ne, lt, le, gt, ge, where, cast } from './elementwise.js'
 import { matmul, sum, mean, max, min, argmax, topk, norm, softmax, logSoftmax } from './reduce.js'
+import { grad } from './grad.js'
 
 export const OPS = {
   read, write, module_call: moduleCall, param, const: constant, stop, save,
@@ -12,6 +13,7 @@ export const OPS = {
   add, sub, mul, div, pow, neg, exp, log, sqrt, abs, tanh, relu,
   eq, ne, lt, le, gt, ge, where, cast,
   matmul, sum, mean, max, min, argmax, topk, norm, softmax, log_softmax: logSoftmax,
+  grad,
 } as const satisfies Record<string, OpDef>
 
 export type OpName = keyof typeof OPS

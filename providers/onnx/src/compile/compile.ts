@@ -12,6 +12,7 @@ import { Emitter, valueInfo } from './emitter.js'
 import { graphIndex, inScope } from './graph-index.js'
 import { rowOf, type BatchLayout, type FeedSpec } from './layout.js'
 import { ModuleCaller } from './module-call.js'
+import { GradientPlan } from './grad/plan.js'
 import { prune } from './prune.js'
 import { planSharedCalls } from './shared-calls.js'
 import { SiteAccess } from './sites.js'
@@ -39,6 +40,7 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
   const emit = new Emitter('weft.', opset)
   const sites = new SiteAccess(emit, graph)
   const caller = new ModuleCaller(emit, graph, sites)
+  const grads = new GradientPlan(emit, graph, sites)
   const feeds: FeedSpec[] = []
   const saves: SaveSpec[] = []
   let readsWeights = false
@@ -56,8 +58,10 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
         state.invokes.push(row >= 0 ? new Set([row]) : mergeInvokes(inputs.map(n => state.invokes[n] ?? null)))
         const input = (n: number): Lowered => ({ name: state.values[n]!, type: types[n]! })
         let value: string
-        if (op === 'read') value = sites.read(attrs.site as string, (attrs.port ?? 'output') as SitePort, row)
-        else if (op === 'write') {
+        if (op === 'read') {
+          value = sites.read(attrs.site as string, (attrs.port ?? 'output') as SitePort, row)
+          grads.noteRead(j, job.program, i, attrs.site as string, (attrs.port ?? 'output') as SitePort, row)
+        } else if (op === 'write') {
           const x = input(inputs[0]!)
           const target = sites.info(attrs.site as string, (attrs.port ?? 'output') as SitePort)
           value = sites.write(attrs.site as string, (attrs.port ?? 'output') as SitePort, row,
@@ -79,7 +83,8 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
           const tensor = attrs.value as unknown as Tensor
           value = emit.input(`job${j}.const${i}`, tensor.dtype, tensor.shape.map((_, d) => `weft.job${j}.const${i}.d${d}`))
           feeds.push({ kind: 'const', name: value, job: j, node: i })
-        } else if (op === 'stop') value = ''
+        } else if (op === 'grad') value = grads.request(j, i, job.program, state.values, types[i]!.dtype)
+        else if (op === 'stop') value = ''
         else if (op === 'save') {
           value = emit.op('Identity', [state.values[inputs[0]!]!])
           saves.push({ output: value, job: j, name: attrs.name as string, node: i, dtype: types[i]!.dtype })
@@ -104,7 +109,7 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
   }
   emit.origin = ''
   for (const [row, name] of sites.boundsInputs) feeds.push({ kind: 'bounds', name, row })
-  const model = assemble(graph, emit, sites, saves, caller.replacedBase)
+  const model = assemble(graph, emit, sites, saves, caller.replacedBase, grads)
   const used = new Set(model.graph!.input.map(v => v.name))
   const modelInputs: FeedSpec[] = [
     { kind: 'input_ids', name: graph.inputs.inputIds },
@@ -137,7 +142,7 @@ function nodeError (error: unknown, program: Program, job: number, node: number)
 }
 
 /** Rewires the base graph's consumers to written values (dropping base nodes a shared call took over), appends the edit nodes, sets the saves as outputs, prunes. */
-function assemble (graph: ModelGraph, emit: Emitter, sites: SiteAccess, saves: SaveSpec[], replaced: ReadonlySet<number>): onnx.ModelProto {
+function assemble (graph: ModelGraph, emit: Emitter, sites: SiteAccess, saves: SaveSpec[], replaced: ReadonlySet<number>, grads: GradientPlan): onnx.ModelProto {
   const base = graph.model.graph!
   const index = graphIndex(graph)
   const rewired = base.node.flatMap((node, i) => {
@@ -153,6 +158,8 @@ function assemble (graph: ModelGraph, emit: Emitter, sites: SiteAccess, saves: S
     })
     return [changed ? create(onnx.NodeProtoSchema, { ...node, input: inputs }) : node]
   })
+  // gradients differentiate the final, rewired graph (every write in force)
+  if (grads.pending) grads.emitBackward([...rewired, ...emit.nodes], [...base.input, ...emit.inputs], [...base.initializer, ...emit.initializers])
   const outputs = saves.map(save => valueInfo(save.output, save.dtype, null))
   const graphProto = create(onnx.GraphProtoSchema, {
     ...base,

@@ -1,0 +1,99 @@
+/**
+ * VJP rules of elementwise ONNX ops (broadcasting binary ops sum the gradient back to each input's shape).
+ * The formulas are the textbook derivatives; outputs `y` are reused where that saves work (exp, tanh, sigmoid).
+ */
+import { ONNX_DTYPE } from '../dtypes.js'
+import type { Vjp, VjpRule } from './types.js'
+
+/** Gradient of input `i` if needed: `make()` shaped like the output, summed back to the input's shape. */
+function toInput (v: Vjp, i: number, make: () => string): string | null {
+  return v.needs(i) ? v.b.unbroadcast(make(), v.x(i), v.y()) : null
+}
+
+/** Unary rule: dx = f(g, x, y). */
+function unary (f: (v: Vjp, g: string) => string): VjpRule {
+  return v => [v.needs(0) ? f(v, v.g()!) : null]
+}
+
+const one = (v: Vjp): string => v.b.scalar(1, v.b.dtype(v.y()))
+const zero = (v: Vjp): string => v.b.scalar(0, v.b.dtype(v.y()))
+/** Cast `x` to the output's dtype (Pow's exponent may have another). */
+const asOut = (v: Vjp, x: string): string => v.b.dtype(x) === v.b.dtype(v.y()) ? x : v.b.op('Cast', [x], { to: ONNX_DTYPE[v.b.dtype(v.y())] })
+
+/** Binary max/min: the winner takes the gradient; ties split it evenly (as PyTorch does). */
+function minMax (win: 'Greater' | 'Less'): VjpRule {
+  return (v) => {
+    if (v.node.input.length !== 2) throw v.unsupported(`${v.node.opType} with ${v.node.input.length} inputs`)
+    const { b } = v
+    const g = v.g()!
+    const dtype = b.dtype(v.y())
+    const share = (first: string, second: string): string => b.op('Add', [
+      b.op('Cast', [b.op(win, [first, second])], { to: ONNX_DTYPE[dtype] }),
+      b.op('Mul', [b.op('Cast', [b.op('Equal', [first, second])], { to: ONNX_DTYPE[dtype] }), b.scalar(0.5, dtype)]),
+    ])
+    return [
+      toInput(v, 0, () => b.op('Mul', [g, share(v.x(0), v.x(1))])),
+      toInput(v, 1, () => b.op('Mul', [g, share(v.x(1), v.x(0))])),
+    ]
+  }
+}
+
+const zeroGradient: VjpRule = v => v.node.input.map(() => null)
+
+export const ELEMENTWISE_RULES = {
+  Identity: unary((_v, g) => g),
+  Dropout: (v) => [v.needs(0) && v.g(0) !== null ? v.g(0) : null, null, null],
+  Neg: unary((v, g) => v.b.op('Neg', [g])),
+  Exp: unary((v, g) => v.b.op('Mul', [g, v.y()])),
+  Log: unary((v, g) => v.b.op('Div', [g, v.x(0)])),
+  Sqrt: unary((v, g) => v.b.op('Div', [v.b.op('Mul', [g, v.b.scalar(0.5, v.b.dtype(v.y()))]), v.y()])),
+  Reciprocal: unary((v, g) => v.b.op('Neg', [v.b.op('Mul', [g, v.b.op('Mul', [v.y(), v.y()])])])),
+  Tanh: unary((v, g) => v.b.op('Mul', [g, v.b.op('Sub', [one(v), v.b.op('Mul', [v.y(), v.y()])])])),
+  Sigmoid: unary((v, g) => v.b.op('Mul', [g, v.b.op('Mul', [v.y(), v.b.op('Sub', [one(v), v.y()])])])),
+  Erf: unary((v, g) => {
+    const x = v.x(0)
+    const bump = v.b.op('Exp', [v.b.op('Neg', [v.b.op('Mul', [x, x])])])
+    return v.b.op('Mul', [g, v.b.op('Mul', [bump, v.b.scalar(2 / Math.sqrt(Math.PI), v.b.dtype(x))])])
+  }),
+  Relu: unary((v, g) => v.b.op('Where', [v.b.op('Greater', [v.x(0), zero(v)]), g, zero(v)])),
+  Abs: unary((v, g) => v.b.op('Mul', [g, v.b.op('Sign', [v.x(0)])])),
+  Sin: unary((v, g) => v.b.op('Mul', [g, v.b.op('Cos', [v.x(0)])])),
+  Cos: unary((v, g) => v.b.op('Neg', [v.b.op('Mul', [g, v.b.op('Sin', [v.x(0)])])])),
+  Cast: unary((v, g) => {
+    const from = v.info(v.x(0)).dtype
+    if (from === null) throw v.unsupported('Cast from an unknown dtype')
+    return v.b.dtype(v.y()) === from ? g : v.b.op('Cast', [g], { to: ONNX_DTYPE[from] })
+  }),
+  Floor: zeroGradient,
+  Ceil: zeroGradient,
+  Round: zeroGradient,
+  Sign: zeroGradient,
+  Add: v => [toInput(v, 0, () => v.g()!), toInput(v, 1, () => v.g()!)],
+  Sub: v => [toInput(v, 0, () => v.g()!), toInput(v, 1, () => v.b.op('Neg', [v.g()!]))],
+  Mul: v => [toInput(v, 0, () => v.b.op('Mul', [v.g()!, v.x(1)])), toInput(v, 1, () => v.b.op('Mul', [v.g()!, v.x(0)]))],
+  Div: v => [
+    toInput(v, 0, () => v.b.op('Div', [v.g()!, v.x(1)])),
+    toInput(v, 1, () => v.b.op('Neg', [v.b.op('Mul', [v.g()!, v.b.op('Div', [v.y(), v.x(1)])])])),
+  ],
+  Pow: (v) => {
+    const { b } = v
+    const g = v.g()!
+    const e = asOut(v, v.x(1))
+    return [
+      toInput(v, 0, () => b.op('Mul', [g, b.op('Mul', [e, b.op('Pow', [v.x(0), b.op('Sub', [e, one(v)])])])])),
+      toInput(v, 1, () => {
+        // y·ln(x), taken as 0 where y = 0 (PyTorch's convention: no NaN from 0^e)
+        const grad = b.op('Mul', [g, b.op('Mul', [v.y(), b.op('Log', [v.x(0)])])])
+        return b.op('Where', [b.op('Equal', [v.y(), zero(v)]), zero(v), grad])
+      }),
+    ]
+  },
+  Where: v => [
+    null,
+    toInput(v, 1, () => v.b.op('Where', [v.x(0), v.g()!, zero(v)])),
+    toInput(v, 2, () => v.b.op('Where', [v.x(0), zero(v), v.g()!])),
+  ],
+  Max: minMax('Greater'),
+  Min: minMax('Less'),
+  Sum: v => v.node.input.map((_, i) => toInput(v, i, () => v.g()!)),
+} satisfies Record<string, VjpRule>

@@ -1,0 +1,276 @@
+/**
+ * Static dtype/shape/value inference over a spliced ONNX graph, for the backward emitter. Dims are numbers or
+ * sound symbols (equal symbols ⇒ equal sizes at run time); a null shape means the rank is unknown.
+ */
+import type { DType } from '@weft/core'
+import { onnx } from '../../graph/onnx.js'
+import { dtypeFromOnnx } from '../dtypes.js'
+
+export type Dim = number | string
+export interface TensorInfo {
+  dtype: DType | null
+  shape: Dim[] | null
+  /** values of a small 1-D or 0-D integer tensor when statically known (shape vectors, axes, sizes) */
+  value?: Dim[]
+}
+
+const UNKNOWN: TensorInfo = { dtype: null, shape: null }
+const BOOL_OUT = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or', 'Not', 'Xor', 'IsNaN', 'IsInf'])
+const INT_OUT = new Set(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero'])
+const SAME = new Set(['Identity', 'Neg', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Tanh', 'Erf', 'Relu', 'Sigmoid', 'Sin', 'Cos', 'Abs',
+  'Sign', 'Floor', 'Ceil', 'Round', 'Cast', 'Softmax', 'LogSoftmax', 'Not', 'Dropout', 'LayerNormalization', 'ScatterND', 'ScatterElements', 'IsNaN'])
+const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or',
+  'Xor', 'Where', 'Min', 'Max', 'Sum', 'Mean'])
+const REDUCE = new Set(['ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceL1', 'ReduceL2', 'ReduceProd', 'ReduceSumSquare', 'ReduceLogSumExp'])
+
+export function attrOf (node: onnx.NodeProto, name: string): onnx.AttributeProto | undefined {
+  return node.attribute.find(a => a.name === name)
+}
+export const intAttr = (node: onnx.NodeProto, name: string, fallback: number): number => Number(attrOf(node, name)?.i ?? fallback)
+export const intsAttr = (node: onnx.NodeProto, name: string): number[] | undefined => {
+  const a = attrOf(node, name)
+  return a === undefined ? undefined : a.ints.map(Number)
+}
+
+/** Integer values of a small int64/int32 TensorProto. */
+function tensorInts (t: onnx.TensorProto): number[] | undefined {
+  const count = t.dims.reduce((a, b) => a * Number(b), 1)
+  if (count > 64) return undefined
+  if (t.dataType === onnx.TensorProto_DataType.INT64) {
+    if (t.int64Data.length > 0) return t.int64Data.map(Number)
+    if (t.rawData.length === count * 8) return Array.from(new BigInt64Array(t.rawData.slice().buffer), Number)
+  }
+  if (t.dataType === onnx.TensorProto_DataType.INT32) {
+    if (t.int32Data.length > 0) return [...t.int32Data]
+    if (t.rawData.length === count * 4) return Array.from(new Int32Array(t.rawData.slice().buffer))
+  }
+  return undefined
+}
+
+function tensorInfo (t: onnx.TensorProto): TensorInfo {
+  let dtype: DType | null = null
+  try { dtype = dtypeFromOnnx(t.dataType) } catch { dtype = null }
+  const value = tensorInts(t)
+  return { dtype, shape: t.dims.map(Number), ...(value === undefined ? {} : { value }) }
+}
+
+/** numpy broadcasting of one dim pair (the result may be a new symbol naming both). */
+export function broadcastDim (a: Dim, b: Dim): Dim {
+  if (a === b || b === 1) return a
+  if (a === 1) return b
+  if (typeof a === 'number') return a
+  if (typeof b === 'number') return b
+  return `bcast(${a},${b})`
+}
+
+function broadcast (shapes: (Dim[] | null)[]): Dim[] | null {
+  if (shapes.some(s => s === null)) return null
+  const rank = Math.max(...shapes.map(s => s!.length))
+  return Array.from({ length: rank }, (_, i) => shapes.reduce<Dim>((acc, s) => broadcastDim(acc, s![s!.length - rank + i] ?? 1), 1))
+}
+
+const product = (dims: Dim[]): number | null => dims.every(d => typeof d === 'number') ? (dims as number[]).reduce((a, b) => a * b, 1) : null
+const norm = (axis: number, rank: number): number => axis < 0 ? axis + rank : axis
+
+export class ShapeTable {
+  private readonly infos = new Map<string, TensorInfo>()
+
+  constructor (inputs: readonly onnx.ValueInfoProto[], initializers: readonly onnx.TensorProto[], nodes: readonly onnx.NodeProto[]) {
+    for (const v of inputs) {
+      const t = v.type?.value.case === 'tensorType' ? v.type.value.value : undefined
+      let dtype: DType | null = null
+      try { dtype = t === undefined ? null : dtypeFromOnnx(t.elemType) } catch { dtype = null }
+      const shape = t?.shape === undefined ? null : t.shape.dim.map((d, i): Dim => d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : `dim(${v.name},${i})`)
+      this.infos.set(v.name, { dtype, shape })
+    }
+    for (const t of initializers) this.infos.set(t.name, tensorInfo(t))
+    for (const node of nodes) {
+      let outs: TensorInfo[]
+      try { outs = this.infer(node) } catch { outs = [] }
+      node.output.forEach((name, i) => { if (name !== '') this.infos.set(name, outs[i] ?? { dtype: outs[0]?.dtype ?? this.get(node.input[0] ?? '').dtype, shape: null }) })
+    }
+  }
+
+  get (name: string): TensorInfo { return this.infos.get(name) ?? UNKNOWN }
+  rank (name: string): number | null { return this.get(name).shape?.length ?? null }
+  /** Records what the backward pass knows about a tensor it made. */
+  define (name: string, info: TensorInfo): string { this.infos.set(name, info); return name }
+
+  private ints (name: string | undefined): Dim[] | undefined { return name === undefined || name === '' ? undefined : this.get(name).value }
+  private consts (name: string | undefined): number[] | undefined {
+    const v = this.ints(name)
+    return v?.every(d => typeof d === 'number') === true ? v as number[] : undefined
+  }
+
+  /** Axes of a Reduce, Squeeze or Unsqueeze node: the `axes` input (opset 13+/18) or attribute. */
+  axesOf (node: onnx.NodeProto): number[] | undefined {
+    return node.input[1] !== undefined && node.input[1] !== '' ? this.consts(node.input[1]) : intsAttr(node, 'axes')
+  }
+
+  private infer (node: onnx.NodeProto): TensorInfo[] {
+    const x = this.get(node.input[0] ?? '')
+    const op = node.opType
+    const dtype: DType | null = BOOL_OUT.has(op) ? 'bool' : INT_OUT.has(op) ? 'int64'
+      : op === 'Cast' ? dtypeFromOnnx(intAttr(node, 'to', 1)) : op === 'Where' ? this.get(node.input[1]!).dtype : x.dtype
+    const out = (shape: Dim[] | null, value?: Dim[]): TensorInfo[] => [{ dtype, shape, ...(value === undefined ? {} : { value }) }]
+    const fresh = (rank: number, i = 0): Dim[] => Array.from({ length: rank }, (_, d) => `dim(${node.output[i]},${d})`)
+    const s = x.shape
+    if (op === 'Constant') {
+      const t = attrOf(node, 'value')?.t
+      return t === undefined ? [UNKNOWN] : [tensorInfo(t)]
+    }
+    if (SAME.has(op)) {
+      const keep = op === 'Identity' || op === 'Cast' ? x.value : undefined
+      if (op === 'LayerNormalization' && s !== null) {
+        const axis = norm(intAttr(node, 'axis', -1), s.length)
+        const stat = s.map((d, i) => i < axis ? d : 1)
+        return [{ dtype, shape: s }, { dtype: 'float32', shape: stat }, { dtype: 'float32', shape: stat }]
+      }
+      return out(s, keep)
+    }
+    if (BROADCAST.has(op)) return out(broadcast(node.input.map(n => this.get(n).shape)))
+    if (op === 'Shape') {
+      if (s === null) return out(null)
+      const start = norm(intAttr(node, 'start', 0), s.length)
+      const end = attrOf(node, 'end') === undefined ? s.length : norm(intAttr(node, 'end', s.length), s.length)
+      const dims = s.slice(start, end)
+      return out([dims.length], dims)
+    }
+    if (op === 'Size') return out([], s === null ? undefined : [product(s) ?? `size(${node.input[0]})`])
+    if (REDUCE.has(op) || op === 'ArgMax' || op === 'ArgMin') {
+      if (s === null) return out(null)
+      const keep = intAttr(node, 'keepdims', 1) === 1
+      const raw = op.startsWith('Arg') ? [intAttr(node, 'axis', 0)] : this.axesOf(node)
+      if (raw === undefined && node.input[1] !== undefined && node.input[1] !== '') return out(null)
+      const axes = raw === undefined || raw.length === 0 ? s.map((_, i) => i) : raw.map(a => norm(a, s.length))
+      return out(s.flatMap((d, i) => axes.includes(i) ? (keep ? [1] : []) : [d]))
+    }
+    if (op === 'MatMul') {
+      const b = this.get(node.input[1]!).shape
+      if (s === null || b === null) return out(null)
+      const a2 = s.length === 1 ? [1, s[0]!] : s
+      const b2 = b.length === 1 ? [b[0]!, 1] : b
+      const batch = broadcast([a2.slice(0, -2), b2.slice(0, -2)])!
+      return out([...batch, ...(s.length > 1 ? [a2.at(-2)!] : []), ...(b.length > 1 ? [b2.at(-1)!] : [])])
+    }
+    if (op === 'Gemm') {
+      const b = this.get(node.input[1]!).shape
+      if (s === null || b === null) return out(null)
+      return out([intAttr(node, 'transA', 0) === 1 ? s[1]! : s[0]!, intAttr(node, 'transB', 0) === 1 ? b[0]! : b[1]!])
+    }
+    if (op === 'Transpose') {
+      if (s === null) return out(null)
+      const perm = intsAttr(node, 'perm') ?? s.map((_, i) => s.length - 1 - i)
+      return out(perm.map(p => s[p]!))
+    }
+    if (op === 'Reshape') {
+      const target = this.ints(node.input[1])
+      const len = this.get(node.input[1]!).shape?.[0]
+      if (target === undefined) return out(typeof len === 'number' ? fresh(len) : null)
+      const allowZero = intAttr(node, 'allowzero', 0) === 1
+      const dims = target.map((d, i) => d === 0 && !allowZero ? (s?.[i] ?? `dim(${node.output[0]},${i})`) : d)
+      const minus = dims.indexOf(-1)
+      if (minus >= 0) {
+        const total = s === null ? null : product(s)
+        const rest = product(dims.filter((_, i) => i !== minus))
+        dims[minus] = total !== null && rest !== null && rest > 0 ? total / rest : `dim(${node.output[0]},${minus})`
+      }
+      return out(dims, x.value !== undefined ? x.value : undefined)
+    }
+    if (op === 'Unsqueeze' || op === 'Squeeze') {
+      const axes = this.axesOf(node)
+      if (s === null) return out(null)
+      if (op === 'Unsqueeze') {
+        if (axes === undefined) return out(null)
+        const rank = s.length + axes.length
+        const at = axes.map(a => norm(a, rank))
+        const dims: Dim[] = []
+        let k = 0
+        for (let i = 0; i < rank; i++) dims.push(at.includes(i) ? 1 : s[k++]!)
+        return out(dims, x.value)
+      }
+      const at = axes === undefined ? s.flatMap((d, i) => d === 1 ? [i] : []) : axes.map(a => norm(a, s.length))
+      if (axes === undefined && s.some(d => typeof d === 'string')) return out(null)
+      return out(s.filter((_, i) => !at.includes(i)), x.value)
+    }
+    if (op === 'Slice') return this.slice(node, x, dtype)
+    if (op === 'Gather') {
+      const idx = this.get(node.input[1]!)
+      if (s === null || idx.shape === null) return out(null)
+      const axis = norm(intAttr(node, 'axis', 0), s.length)
+      const k = this.consts(node.input[1])
+      const value = x.value !== undefined && k !== undefined ? k.map(i => x.value![i < 0 ? i + x.value!.length : i]!) : undefined
+      return out([...s.slice(0, axis), ...idx.shape, ...s.slice(axis + 1)], value)
+    }
+    if (op === 'Concat') {
+      const shapes = node.input.map(n => this.get(n).shape)
+      if (shapes.some(v => v === null)) return out(null)
+      const axis = norm(intAttr(node, 'axis', 0), shapes[0]!.length)
+      const along = shapes.map(v => v![axis]!)
+      const dims = [...shapes[0]!]
+      dims[axis] = product(along) === null || along.some(d => typeof d !== 'number') ? `(${along.join('+')})` : (along as number[]).reduce((a, b) => a + b, 0)
+      const values = node.input.map(n => this.ints(n))
+      return out(dims, values.every(v => v !== undefined) ? values.flat() as Dim[] : undefined)
+    }
+    if (op === 'Split') {
+      if (s === null) return node.output.map(() => ({ dtype, shape: null }))
+      const axis = norm(intAttr(node, 'axis', 0), s.length)
+      const sizes = this.consts(node.input[1])
+      return node.output.map((_, i) => ({ dtype, shape: s.map((d, j) => j !== axis ? d : sizes?.[i] ?? (typeof d === 'number' && sizes === undefined && d % node.output.length === 0 ? d / node.output.length : `dim(${node.output[i]},${j})`)) }))
+    }
+    if (op === 'Expand') {
+      const target = this.ints(node.input[1])
+      const len = this.get(node.input[1]!).shape?.[0]
+      if (target === undefined) return out(typeof len === 'number' && s !== null ? fresh(Math.max(len, s.length)) : null)
+      return out(broadcast([s, target]))
+    }
+    if (op === 'ConstantOfShape') {
+      const t = attrOf(node, 'value')?.t
+      const target = this.ints(node.input[0])
+      const len = x.shape?.[0]
+      return [{ dtype: t === undefined ? 'float32' : tensorInfo(t).dtype, shape: target ?? (typeof len === 'number' ? fresh(len) : null) }]
+    }
+    if (op === 'Range') return out([`dim(${node.output[0]},0)`])
+    if (op === 'TopK') {
+      const k = this.ints(node.input[1])?.[0]
+      if (s === null) return [{ dtype, shape: null }, { dtype: 'int64', shape: null }]
+      const axis = norm(intAttr(node, 'axis', -1), s.length)
+      const shape = s.map((d, i) => i === axis ? k ?? `dim(${node.output[0]},${i})` : d)
+      return [{ dtype, shape }, { dtype: 'int64', shape }]
+    }
+    if (op === 'NonZero') return out(s === null ? null : [s.length, `dim(${node.output[0]},1)`])
+    if (op === 'GatherElements') return out(this.get(node.input[1]!).shape)
+    return out(s === null ? null : op === 'Pad' ? fresh(s.length) : null)
+  }
+
+  private slice (node: onnx.NodeProto, x: TensorInfo, dtype: DType | null): TensorInfo[] {
+    const s = x.shape
+    if (s === null) return [{ dtype, shape: null }]
+    const [, starts, ends, axesName, stepsName] = node.input
+    const count = this.get(starts!).shape?.[0]
+    const axesRaw = axesName === undefined || axesName === '' ? (typeof count === 'number' ? Array.from({ length: count }, (_, i) => i) : undefined) : this.consts(axesName)
+    if (axesRaw === undefined) return [{ dtype, shape: s.map((_, i) => `dim(${node.output[0]},${i})`) }]
+    const axes = axesRaw.map(a => norm(a, s.length))
+    const st = this.consts(starts); const en = this.consts(ends); const sp = this.consts(stepsName)
+    const dims = [...s]
+    axes.forEach((axis, k) => {
+      const d = s[axis]!
+      const step = stepsName === undefined || stepsName === '' ? 1 : sp?.[k]
+      if (typeof d === 'number' && st !== undefined && en !== undefined && step !== undefined) {
+        const clampIn = (v: number, lo: number, hi: number): number => Math.min(Math.max(v < 0 ? v + d : v, lo), hi)
+        const a = clampIn(st[k]!, 0, step > 0 ? d : d - 1)
+        const b = clampIn(en[k]!, step > 0 ? 0 : -1, step > 0 ? d : d - 1)
+        dims[axis] = Math.max(0, Math.ceil((b - a) / step))
+      } else {
+        dims[axis] = `slice(${d}|${starts}|${ends}|${stepsName ?? ''}|${k})`
+      }
+    })
+    let value: Dim[] | undefined
+    if (x.value !== undefined && s.length === 1 && typeof dims[0] === 'number' && st !== undefined) {
+      const step = sp?.[0] ?? 1
+      const start = Math.min(Math.max(st[0]! < 0 ? st[0]! + x.value.length : st[0]!, 0), x.value.length)
+      if (step === 1) value = x.value.slice(start, start + dims[0])
+    }
+    return [{ dtype, shape: dims, ...(value === undefined ? {} : { value }) }]
+  }
+}
