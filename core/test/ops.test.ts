@@ -30,7 +30,7 @@ describe('op examples on the reference interpreter', () => {
 })
 
 test('the inventory of the contract, each with docs', () => {
-  expect(OP_NAMES).toHaveLength(42)
+  expect(OP_NAMES).toHaveLength(43)
   for (const name of OP_NAMES) {
     const op = getOp(name)
     expect(op.name).toBe(name)
@@ -73,7 +73,10 @@ describe('every op encodes, decodes and validates', () => {
         ['transpose', { perm: [0, 2, 1] }, [0]],
       ]
       const shifted: ProgramNode = [node[0], node[1], node[2].map(i => i)]
-      const program = programOf([...prefix, shifted, ['save', { name: 'out' }, [name === 'stop' ? 0 : 3]]])
+      // grad needs a scalar `of`: d(sum(h0))/d(h0) on its own prefix
+      const program = name === 'grad'
+        ? programOf([prefix[0]!, ['sum', {}, [0]], ['grad', {}, [1, 0]], ['save', { name: 'out' }, [2]]])
+        : programOf([...prefix, shifted, ['save', { name: 'out' }, [name === 'stop' ? 0 : 3]]])
       const issues = validateProgram(program, manifest)
       expect(issues, JSON.stringify(issues)).toEqual([])
       const bytes = encodeProgram(program)
