@@ -54,6 +54,18 @@ const pass: [id: string, title: string, p: Program, saves: Record<string, { shap
     ['save', { name: 'norms' }, [5]],
     ['stop', {}, []],
   ], [{ ids: IDS }], { locations: [null, null, null, { file: 'ablate.ts', line: 4 }, null, null, null, null] }), { norms: { shape: [1, 5], dtype: 'float32' } }],
+  ['gradient-attribution', 'gradient of the last-position logit difference " Paris" − " Tokyo" w.r.t. the input of block 3 and a LayerNorm weight', program([
+    ['read', { site: 'lm_head', port: 'output', invoke: 0 }, []],
+    ['index', { index: [0, -1, 3682] }, [0]],
+    ['index', { index: [0, -1, 4080] }, [0]],
+    ['sub', {}, [1, 2]],
+    ['read', { site: 'transformer.h.3', port: 'input', invoke: 0 }, []],
+    ['grad', {}, [3, 4]],
+    ['param', { name: 'transformer.h.0.ln_1.weight' }, []],
+    ['grad', {}, [3, 6]],
+    ['save', { name: 'grad_h3' }, [5]],
+    ['save', { name: 'grad_ln_1' }, [7]],
+  ]), { grad_h3: { shape: [1, 5, 256], dtype: 'float32' }, grad_ln_1: { shape: [256], dtype: 'float32' } }],
 ]
 
 const read = (site: string, port = 'output', invoke = 0): ProgramNode => ['read', { site, port, invoke }, []]
@@ -80,6 +92,14 @@ const fail: [id: string, title: string, p: Program, issues: string[]][] = [
   ['arity', 'add with one input', program([read('lm_head'), ['add', {}, [0]], ['save', { name: 'x' }, [1]]]), ['add: needs 2 inputs, got 1']],
   ['bad-attr', 'softmax with a text axis', program([read('lm_head'), ['softmax', { axis: 'last' }, [0]], ['save', { name: 'x' }, [1]]]),
     ["softmax: attribute 'axis' must be an integer"]],
+  ['grad-wrt-index', 'a gradient w.r.t. an indexed read (take the gradient of the site, then index it)',
+    program([read('lm_head'), ['index', { index: [0, -1] }, [0]], ['sum', {}, [1]], ['grad', {}, [2, 1]], ['save', { name: 'x' }, [3]]]),
+    ['grad: wrt (node 1) must be a read or param node, got index']],
+  ['grad-not-scalar', 'a gradient of a non-scalar value', program([read('lm_head'), read('transformer.h.0'), ['grad', {}, [0, 1]], ['save', { name: 'x' }, [2]]]),
+    ['grad: of must be a scalar (shape [] or all dims 1), got [1,5,4096]']],
+  ['grad-write', 'writing a gradient back into the forward pass', program([read('lm_head'), ['sum', {}, [0]], read('transformer.h.5'), ['grad', {}, [1, 2]],
+    ['write', { site: 'transformer.h.5', port: 'output', invoke: 0 }, [3]], ['save', { name: 'x' }, [4]]]),
+    ["causality violation: the value written to 'transformer.h.5' output depends on node 3 (a gradient)"]],
   ['version', 'an unknown Program version', { ...program([read('lm_head'), ['save', { name: 'x' }, [0]]]), version: 2 }, ['version must be 1, got 2']],
 ]
 
