@@ -148,12 +148,12 @@ export const LINALG_RULES = {
   },
   LayerNormalization: layerNorm,
   ReduceSum: reduce((v, g) => v.b.op('Expand', [g, v.b.shape(v.x(0))])),
-  ReduceMean: reduce((v, g) => {
+  ReduceMean: reduce((v, g, _y, axes) => {
     const { b } = v
-    const [xs, ys] = [v.info(v.x(0)).shape, v.info(v.y()).shape]
-    const known = xs !== null && ys !== null && [...xs, ...ys].every(d => typeof d === 'number')
-    const count = known
-      ? b.scalar((xs as number[]).reduce((p, d) => p * d, 1) / Math.max(1, (ys as number[]).reduce((p, d) => p * d, 1)), b.dtype(v.x(0)))
+    const xs = v.info(v.x(0)).shape
+    const reduced = xs === null ? null : axes === null ? xs : axes.map(a => xs.at(a))
+    const count = reduced !== null && reduced.every(d => typeof d === 'number')
+      ? b.scalar((reduced as number[]).reduce((p, d) => p * d, 1), b.dtype(v.x(0)))
       : b.op('Div', [cast(v, b.op('Size', [v.x(0)])), cast(v, b.op('Size', [v.y()]))])
     return b.op('Div', [b.op('Expand', [g, b.shape(v.x(0))]), count])
   }),

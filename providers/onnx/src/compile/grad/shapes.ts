@@ -69,6 +69,21 @@ function broadcast (shapes: (Dim[] | null)[]): Dim[] | null {
   return Array.from({ length: rank }, (_, i) => shapes.reduce<Dim>((acc, s) => broadcastDim(acc, s![s!.length - rank + i] ?? 1), 1))
 }
 
+/** The -1 of a Reshape: ∏inputs / ∏others, cancelling equal symbols; undefined unless it is one number or one symbol. */
+function quotient (inputs: readonly Dim[], others: readonly Dim[]): Dim | undefined {
+  let factor = 1
+  const symbols: string[] = []
+  for (const d of inputs) if (typeof d === 'number') factor *= d; else symbols.push(d)
+  for (const d of others) {
+    if (typeof d === 'number') { factor /= d; continue }
+    const at = symbols.indexOf(d)
+    if (at < 0) return undefined
+    symbols.splice(at, 1)
+  }
+  if (symbols.length === 0) return Number.isInteger(factor) ? factor : undefined
+  return symbols.length === 1 && factor === 1 ? symbols[0] : undefined
+}
+
 const product = (dims: Dim[]): number | null => dims.every(d => typeof d === 'number') ? (dims as number[]).reduce((a, b) => a * b, 1) : null
 const norm = (axis: number, rank: number): number => axis < 0 ? axis + rank : axis
 
@@ -170,11 +185,7 @@ export class ShapeTable {
       const allowZero = intAttr(node, 'allowzero', 0) === 1
       const dims = target.map((d, i) => d === 0 && !allowZero ? (s?.[i] ?? `dim(${node.output[0]},${i})`) : d)
       const minus = dims.indexOf(-1)
-      if (minus >= 0) {
-        const total = s === null ? null : product(s)
-        const rest = product(dims.filter((_, i) => i !== minus))
-        dims[minus] = total !== null && rest !== null && rest > 0 ? total / rest : `dim(${node.output[0]},${minus})`
-      }
+      if (minus >= 0) dims[minus] = (s === null ? undefined : quotient(s, dims.filter((_, i) => i !== minus))) ?? `dim(${node.output[0]},${minus})`
       return out(dims, x.value !== undefined ? x.value : undefined)
     }
     if (op === 'Unsqueeze' || op === 'Squeeze') {
@@ -230,7 +241,11 @@ export class ShapeTable {
       const len = x.shape?.[0]
       return [{ dtype: t === undefined ? 'float32' : tensorInfo(t).dtype, shape: target ?? (typeof len === 'number' ? fresh(len) : null) }]
     }
-    if (op === 'Range') return out([`dim(${node.output[0]},0)`])
+    if (op === 'Range') {
+      // Range(0, n, 1) has n elements (the causal-mask positions: n = the sequence length)
+      const [start, limit, delta] = node.input.map(n => this.ints(n)?.[0])
+      return out([start === 0 && delta === 1 && limit !== undefined ? limit : `dim(${node.output[0]},0)`])
+    }
     if (op === 'TopK') {
       const k = this.ints(node.input[1])?.[0]
       if (s === null) return [{ dtype, shape: null }, { dtype: 'int64', shape: null }]
