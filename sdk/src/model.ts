@@ -9,6 +9,7 @@ import { moduleTree } from './trace/module-tree.js'
 import { rootEnvoy, type Envoy } from './trace/envoy.js'
 import { Tracer, collectSaves, toInvoke, type Resolved, type Scanned, type TraceInput } from './trace/tracer.js'
 import { Tensor } from './tensor/tensor.js'
+import { generate, type GenerateBatchFn, type GenerateFn, type GenerateOptions, type Generated, type GeneratedBatch } from './generate/generate.js'
 
 export interface TraceOptions {
   signal?: AbortSignal
@@ -80,6 +81,16 @@ export class Model<T = Envoy> {
     const options = (typeof first === 'function' ? second : third) as TraceOptions | undefined
     const result = await this.run(recorded.program, options)
     return recorded.resolve(result.saves)
+  }
+
+  /**
+   * Generates `maxNewTokens` tokens after the prompt, recording per-step interventions: outside `steps.step(k, …)`
+   * reads and writes happen at step 0 (the prompt pass); `steps.all(…)` applies at every step. See docs/sdk.md.
+   */
+  async generate<R = void> (input: TraceInput, options: GenerateOptions, fn?: GenerateFn<T, R>): Promise<Generated<R>>
+  async generate<R> (options: GenerateOptions, fn: GenerateBatchFn<T, R>): Promise<GeneratedBatch<R>>
+  async generate (first: TraceInput | GenerateOptions, second: GenerateOptions | GenerateBatchFn<T, unknown>, third?: GenerateFn<T, unknown>): Promise<unknown> {
+    return generate<T>(this, first, second, third)
   }
 
   /** Shapes and dtypes of what the callback returns, inferred from the manifest without running anything. */

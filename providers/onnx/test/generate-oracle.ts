@@ -3,7 +3,7 @@
  * per position to the step that owns it (prompt positions: step 0; position P + k − 1: step k), as a KV cache keeps them.
  */
 import { readFile } from 'node:fs/promises'
-import { PROGRAM_VERSION, type GenerateOptions, type Program, type ProgramNode } from '@weft/core'
+import { PROGRAM_VERSION, type Attrs, type GenerateOptions, type Program, type ProgramNode } from '@weft/core'
 import { readCheckpointWeights, type Tensor64 } from './reference/safetensors.js'
 import { referenceForwardWeights, type Activations } from './reference/forward.js'
 import { mat, type Mat } from './reference/math.js'
@@ -62,8 +62,8 @@ export function generateProgram (model: string, invokes: number[][], nodes: Prog
   return { version: PROGRAM_VERSION, model: { name: model, revision: null }, mode: 'generate', generate, invokes: invokes.map(ids => ({ ids })), nodes }
 }
 
-export const site = (op: 'read' | 'write', path: string, step: number | 'all', invoke = 0, extra: Record<string, unknown> = {}): [string, Record<string, never>] =>
-  [op, { site: path, port: 'output', invoke, step, ...extra } as Record<string, never>]
+export const site = (op: 'read' | 'write', path: string, step: number | 'all', invoke = 0, extra: Attrs = {}): [string, Attrs] =>
+  [op, { site: path, port: 'output', invoke, step, ...extra }]
 
 /** Largest |a − b| / (max |b| or 1). */
 export function maxRelError (a: ArrayLike<number>, b: ArrayLike<number>): number {
