@@ -152,6 +152,7 @@ const CASES: Case[] = [
   { name: 'Split, both outputs', op: 'Split', inputs: [x(2, 4), { ints: [1, 3] }], attrs: { axis: 1 }, outputs: 2, take: [0, 1] },
   { name: 'Split, one output used', op: 'Split', inputs: [x(2, 4), { ints: [1, 3] }], attrs: { axis: 1 }, outputs: 2, take: [1] },
   { name: 'Slice negative and open bounds', op: 'Slice', inputs: [x(3, 5), { ints: [1, -3] }, { ints: [1000, -1] }, { ints: [0, 1] }] },
+  { name: 'Slice with steps (negative too)', op: 'Slice', inputs: [x(4, 7), { ints: [-1, 1] }, { ints: [-1000, 1000] }, { ints: [0, 1] }, { ints: [-2, 3] }] },
   { name: 'Slice with unit steps', op: 'Slice', inputs: [x(3, 5), { ints: [0] }, { ints: [2] }, { ints: [-1] }, { ints: [1] }] },
   { name: 'Gather rows (repeated indices accumulate)', op: 'Gather', inputs: [x(4, 3), { ints: [0, 2, 2, 1], dims: [2, 2] }], attrs: { axis: 0 } },
   { name: 'Gather negative scalar index', op: 'Gather', inputs: [x(2, 4, 3), { ints: [-1], dims: [] }], attrs: { axis: 1 } },

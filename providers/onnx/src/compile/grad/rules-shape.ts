@@ -27,10 +27,7 @@ function slice (v: Vjp): (string | null)[] {
   if (!v.needs(0)) return [null]
   const { b } = v
   const [x, starts, ends, axesIn, stepsIn] = [v.x(0), v.x(1), v.x(2), v.node.input[3] ?? '', v.node.input[4] ?? '']
-  if (stepsIn !== '') {
-    const steps = v.info(stepsIn).value
-    if (steps === undefined || steps.some(s => s !== 1)) throw v.unsupported('Slice with steps other than 1')
-  }
+  if (stepsIn !== '' && v.info(stepsIn).value?.every(s => s === 1) !== true) return [stridedSlice(v), null, null, null, null]
   const count = v.info(starts).shape?.[0]
   let axes = axesIn
   if (axes === '') {
@@ -46,6 +43,33 @@ function slice (v: Vjp): (string | null)[] {
   const end = b.op('Max', [clamp(ends), begin])
   const pads = b.op('Concat', [begin, b.op('Sub', [dims, end])], { axis: 0 })
   return [b.op('Pad', [v.g()!, pads, '', axes]), null, null, null, null]
+}
+
+/**
+ * Slice with steps: undo one axis at a time (last first), scattering the gradient to the positions
+ * `Slice(Range(0, size), start, end, step)` picked — numpy/ONNX slice semantics come from Slice itself.
+ */
+function stridedSlice (v: Vjp): string {
+  const { b } = v
+  const [x, starts, ends, axesIn, steps] = [v.x(0), v.x(1), v.x(2), v.node.input[3] ?? '', v.x(4)]
+  const rank = v.info(x).shape?.length
+  const axes = axesIn === '' ? undefined : v.info(axesIn).value
+  if (rank === undefined || axes === undefined || axes.some(a => typeof a !== 'number')) throw v.unsupported('Slice with steps on axes or a rank unknown before run time')
+  const list = (axes as number[]).map(a => norm(a, rank))
+  const first = (t: string, k: number): string => b.op('Slice', [t, b.int64([0]), b.int64([k]), b.int64([0])])
+  const item = (t: string, k: number): string => b.op('Squeeze', [b.op('Slice', [t, b.int64([k]), b.int64([k + 1]), b.int64([0])]), b.int64([0])])
+  let grad = v.g()!
+  for (let k = list.length - 1; k >= 0; k--) {
+    const axis = list[k]!
+    const partial = k === 0 ? x : b.op('Slice', [x, first(starts, k), first(ends, k), b.int64(list.slice(0, k)), first(steps, k)])
+    const size = b.op('Gather', [b.op('Shape', [partial]), b.int64([axis], [])], { axis: 0 })
+    const range = b.op('Range', [b.int64([0], []), size, b.int64([1], [])])
+    const picked = b.op('Slice', [range, b.op('Unsqueeze', [item(starts, k), b.int64([0])]), b.op('Unsqueeze', [item(ends, k), b.int64([0])]),
+      b.int64([0]), b.op('Unsqueeze', [item(steps, k), b.int64([0])])])
+    const spread = b.op('Expand', [b.op('Reshape', [picked, b.int64(Array.from({ length: rank }, (_, i) => i === axis ? -1 : 1))]), b.op('Shape', [grad])])
+    grad = b.op('ScatterElements', [b.zerosLike(partial, b.dtype(x)), spread, grad], { axis })
+  }
+  return grad
 }
 
 function gather (v: Vjp): (string | null)[] {
