@@ -12,7 +12,7 @@ import { programFingerprint, structureKey } from '../compile/structure-key.js'
 import { SessionCache } from '../runtime/session-cache.js'
 import { createSession, fromOrt, type SessionInit } from '../runtime/session.js'
 import { generationGraph, type GenerationGraph } from './gen-graph.js'
-import { carrySave, GenerationPlan, INTERNAL, LOGITS_SAVE, presentSave } from './plan.js'
+import { carrySave, GenerationPlan, LOGITS_SAVE, presentSave } from './plan.js'
 import { emptyCache, stepFeeds, type StepState } from './feeds.js'
 import { chooseToken } from './sampling.js'
 
@@ -98,9 +98,7 @@ export class Generator {
         const result = await value.session.run(feeds, value.compiled.saves.map(s => s.output))
         return new Map(value.compiled.saves.map(s => [s.name, result[s.output] as ort.Tensor]))
       })
-      for (const [name, tensor] of out) {
-        if (!name.startsWith(INTERNAL)) saves[name] = fromOrt(tensor)
-      }
+      for (const [internal, user] of slice.saveNames) saves[user] = fromOrt(out.get(internal)!)
       plan.carriedAt(step).forEach(n => carry.set(n, fromOrt(out.get(carrySave(n))!)))
       cache = gen.kv.layers.flatMap((_, i) => [out.get(presentSave(i, 'key'))!, out.get(presentSave(i, 'value'))!])
       const logits = out.get(LOGITS_SAVE)!

@@ -13,7 +13,11 @@ export const LOGITS_SAVE = `${INTERNAL}logits`
 export const presentSave = (layer: number, part: 'key' | 'value'): string => `${INTERNAL}${part}.${layer}`
 export const carrySave = (node: number): string => `${INTERNAL}carry.${node}`
 
-export interface StepSlice { program: Program; types: ValueType[] }
+/**
+ * A step's Program and value types. User saves are renamed by their order in the slice (`saveNames` maps back), so
+ * decode steps that differ only in save names and step attrs share one compiled graph.
+ */
+export interface StepSlice { program: Program; types: ValueType[]; saveNames: Map<string, string> }
 
 export class GenerationPlan {
   readonly steps: NodeStep[]
@@ -64,10 +68,17 @@ export class GenerationPlan {
       return made
     }
     const push = (node: ProgramNode, type: ValueType): number => { nodes.push(node); types.push(type); return nodes.length - 1 }
+    const saveNames = new Map<string, string>()
     program.nodes.forEach(([op, attrs, inputs], i) => {
       if (!include[i]) return
-      const { step: _step, ...rest } = attrs
-      index.set(i, push([op, op === 'read' || op === 'write' ? rest : attrs, inputs.map(ref)], this.types[i]!))
+      let own = attrs
+      if (op === 'read' || op === 'write') { const { step: _step, ...rest } = attrs; own = rest }
+      if (op === 'save') {
+        const name = `${INTERNAL}save.${saveNames.size}`
+        saveNames.set(name, attrs.name as string)
+        own = { name }
+      }
+      index.set(i, push([op, own, inputs.map(ref)], this.types[i]!))
     })
     const hidden = (site: string, name: string, shape: (number | string)[]): void => {
       const read = push(['read', { site, port: 'output', invoke: 0 }, []], { shape, dtype: 'float32' })
@@ -81,7 +92,7 @@ export class GenerationPlan {
       if (this.steps[n] !== step) continue
       push(['save', { name: carrySave(n) }, [index.get(n)!]], this.types[n]!)
     }
-    return { program: { version: program.version, model: program.model, mode: 'trace', invokes: program.invokes, nodes }, types }
+    return { program: { version: program.version, model: program.model, mode: 'trace', invokes: program.invokes, nodes }, types, saveNames }
   }
 
   /** Nodes of step `step` whose values later steps use. */
