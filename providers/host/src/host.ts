@@ -6,6 +6,7 @@ import { serve, type ServerType } from '@hono/node-server'
 import type { Hono } from 'hono'
 import { generateKeyPair, keyId, publicKeyOf, type BackendV1, type PolicyV1 } from '@weft/core'
 import { Store } from './store/store.js'
+import type { Durability } from './store/open-database.js'
 import { ModelRegistry, type ModelConfig } from './models/model-registry.js'
 import { JobEvents } from './jobs/job-events.js'
 import { Scheduler } from './jobs/scheduler.js'
@@ -18,6 +19,8 @@ import type { PolicyComponents, PolicyFactory } from './policy/components.js'
 export interface HostInit {
   /** SQLite file ('<file>.db'); ':memory:' only for throwaway tests (nothing survives) */
   dbPath: string
+  /** 'normal' (default): commits survive a process crash; 'full': also power loss, one fsync per commit (store ADR) */
+  durability?: Durability
   backends: Record<string, BackendV1>
   models: ModelConfig[]
   policies?: (PolicyV1 | PolicyFactory)[]
@@ -55,7 +58,7 @@ function identityOf (store: Store, init: HostInit): Uint8Array {
 export async function createHost (init: HostInit): Promise<Host> {
   const now = init.now ?? Date.now
   const limits: HostLimits = { ...DEFAULT_LIMITS, ...init.limits }
-  const store = new Store(init.dbPath)
+  const store = new Store(init.dbPath, { durability: init.durability })
   const secretKey = identityOf(store, init)
   const publicKey = publicKeyOf(secretKey)
   const providerId = keyId(publicKey)

@@ -3,7 +3,8 @@
  * multi-row changes in transactions), so the HTTP routes and the scheduler never touch SQL.
  */
 import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, sql } from 'drizzle-orm'
-import { openDatabase, type Db } from './open-database.js'
+import { openDatabase, type Db, type Durability } from './open-database.js'
+import { BACKSTOP_CHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js'
 import { accounts, audit, edits, egress, jobs, keys, nonces, results, revisions, settings } from './schema.js'
 import type Database from 'better-sqlite3'
 
@@ -71,14 +72,23 @@ export class Store {
   private readonly q: ReturnType<typeof prepareQueries>
   private readonly editsCache = new Map<string, readonly EditRow[]>()
 
-  constructor (path: string) {
-    const opened = openDatabase(path)
+  /** background WAL checkpoints (file databases only) */
+  readonly checkpointer: Checkpointer | null
+
+  constructor (path: string, options: { durability?: Durability; checkpointIntervalMs?: number } = {}) {
+    const file = path !== ':memory:' && path !== ''
+    const opened = openDatabase(path, { durability: options.durability, ...(file ? { autoCheckpointPages: BACKSTOP_CHECKPOINT_PAGES } : {}) })
     this.db = opened.db
     this.sqlite = opened.sqlite
     this.q = prepareQueries(this.db)
+    this.checkpointer = file ? startCheckpointer(path, options.checkpointIntervalMs) : null
   }
 
-  close (): void { this.sqlite.close() }
+  /** Closes the connection; the checkpointer thread runs a last checkpoint and closes its own (not awaited). */
+  close (): void {
+    void this.checkpointer?.stop()
+    this.sqlite.close()
+  }
 
   transaction<T> (fn: () => T): T { return this.sqlite.transaction(fn)() }
 
