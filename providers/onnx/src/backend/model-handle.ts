@@ -118,7 +118,7 @@ export class OnnxModelHandle implements ModelHandleV1 {
     const graph = this.loaded.graph
     options.onProgress?.({ stage: 'compile', detail: { jobs: group.length, rows: layout.rows.length } })
     const make = async (): Promise<CompiledSession> => {
-      const compiled = compile(graph, jobs, layout)
+      const compiled = compile(graph, jobs, layout, { rowsAreWhole: true })
       const session = await createSession(graph, compiled.model, this.init)
       return { compiled, session, outputs: compiled.saves.map(s => s.output), release: () => session.release() }
     }

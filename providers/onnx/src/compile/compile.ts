@@ -35,10 +35,18 @@ export interface CompiledProgram {
 interface JobState { values: string[]; invokes: (Set<number> | null)[] }
 
 /** Compiles the jobs' Programs (rows per `layout`) into one graph; throws a WeftError naming the node on failure. */
-export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout: BatchLayout): CompiledProgram {
+export interface CompileOptions {
+  /**
+   * The graph's 'seq' axes are exactly the layout's padded length (true of the built and imported forward graphs,
+   * not of KV-cache graphs): then a one-row batch needs no row slicing or scattering, its row is the whole tensor.
+   */
+  rowsAreWhole?: boolean
+}
+
+export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout: BatchLayout, options: CompileOptions = {}): CompiledProgram {
   const opset = Number(graph.model.opsetImport.find(o => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 17n)
   const emit = new Emitter('weft.', opset)
-  const sites = new SiteAccess(emit, graph)
+  const sites = new SiteAccess(emit, graph, options.rowsAreWhole === true && layout.rows.length === 1)
   const caller = new ModuleCaller(emit, graph, sites)
   const grads = new GradientPlan(emit, graph, sites)
   const feeds: FeedSpec[] = []

@@ -22,7 +22,8 @@ export class SiteAccess {
   private readonly bounds = new Map<number, InvokeBounds>()
   private readonly starts = new Map<string, [string, string]>()
 
-  constructor (private readonly emit: Emitter, private readonly graph: ModelGraph) {}
+  /** `singleRow`: one row whose length is the tensors' seq length (see CompileOptions.rowsAreWhole): a row view is the whole tensor. */
+  constructor (private readonly emit: Emitter, private readonly graph: ModelGraph, private readonly singleRow = false) {}
 
   info (site: string, port: SitePort): SiteInfo {
     const entry = this.graph.manifest.modules.find(m => m.path === site)
@@ -76,7 +77,7 @@ export class SiteAccess {
 
   /** `[1, seq, …]` view of one invoke's row of `value` (a batch tensor laid out like the site). */
   view (value: string, info: SiteInfo, invoke: number): string {
-    if (info.batchAxis < 0) return value
+    if (info.batchAxis < 0 || this.singleRow) return value
     const [starts, ends] = this.rowSlice(invoke, info.seqAxes.length)
     return this.emit.op('Slice', [value, starts, ends, this.emit.int64([info.batchAxis, ...info.seqAxes])])
   }
@@ -97,7 +98,7 @@ export class SiteAccess {
     const newView = index === undefined
       ? this.emit.op('Expand', [value, this.emit.op('Shape', [oldView])])
       : assignIndex(this.emit, oldView, info.rank, index, value, valueRank)
-    const after = info.batchAxis < 0 ? newView : this.putBack(before, newView, info, invoke)
+    const after = info.batchAxis < 0 || this.singleRow ? newView : this.putBack(before, newView, info, invoke)
     if (port === 'input') {
       const own = this.inputOverrides.get(site)
       this.inputOverrides.set(site, { base: own?.base ?? info.value, current: after })
