@@ -24,7 +24,7 @@ export type { GenerateOptions, Generated, GeneratedBatch, GenerateFn, GenerateBa
 export type { NestedArray } from './tensor/tensor.js'
 export type { IndexArg } from './tensor/indexing.js'
 export { ValueProxy, concat, stack, where } from './trace/value-proxy.js'
-export type { Operand, ReduceOptions } from './trace/value-proxy.js'
+export type { Operand, ReduceOptions, GradTargets, Gradients } from './trace/value-proxy.js'
 export { SiteProxy, SiteSlice } from './trace/site-proxy.js'
 export type { SiteAddress } from './trace/site-proxy.js'
 export type { Envoy, ModuleEnvoy, ListEnvoy } from './trace/envoy.js'

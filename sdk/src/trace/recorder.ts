@@ -67,6 +67,13 @@ export class Recorder {
     return this.nodes.length - 1
   }
 
+  /** The op of a recorded node. */
+  opOf (node: number): string {
+    const recorded = this.nodes[node]
+    if (recorded === undefined) throw new Error(`internal: node ${node} does not exist`)
+    return recorded[0]
+  }
+
   typeOf (node: number): ValueType {
     const type = this.types[node]
     if (type === undefined) throw new Error(`internal: node ${node} does not exist`)

@@ -50,6 +50,11 @@ export class Tracer<T = Envoy> {
     this.recorder.add('stop', {}, [])
   }
 
+  /** A weight of the model by HF parameter name (`transformer.h.0.attn.c_attn.weight`): read it, or take `w.grad(loss)`. */
+  param (name: string): ValueProxy {
+    return new ValueProxy(this.recorder, this.recorder.add('param', { name }, []))
+  }
+
   /** Number of invokes so far. */
   get invokes (): number { return this.recorder.invokes.length }
 }

@@ -13,6 +13,11 @@ export type Operand = ValueProxy | number | boolean | readonly unknown[] | CoreT
 /** Optional reduce arguments. */
 export interface ReduceOptions { keepdims?: boolean }
 
+/** What `backward` takes: one value, an array or an object of values (site reads or parameters). */
+export type GradTargets = ValueProxy | readonly ValueProxy[] | { readonly [key: string]: ValueProxy }
+/** `backward`'s result: the gradients in the shape of what was asked. */
+export type Gradients<T extends GradTargets> = T extends ValueProxy ? ValueProxy : { -readonly [K in keyof T]: ValueProxy }
+
 export class ValueProxy {
   /** @internal */ readonly recorder: Recorder
   /** Index of this value's node in the Program. */
@@ -109,6 +114,26 @@ export class ValueProxy {
 
   concat (others: readonly Operand[], axis = 0): ValueProxy { return this.op('concat', { axis }, others) }
   stack (others: readonly Operand[], axis = 0): ValueProxy { return this.op('stack', { axis }, others) }
+
+  /**
+   * d(of)/d(this) for a scalar `of` (shape [] or all 1s): the gradient at this forward pass with every `set` in
+   * force, shaped like this value. `this` must be a site read (`.output`, `.input`) or a parameter (`t.param`).
+   */
+  grad (of: ValueProxy): ValueProxy {
+    const op = this.recorder.opOf(this.node)
+    if (op !== 'read' && op !== 'param') {
+      throw this.recorder.error(`grad: gradients are taken w.r.t. a site (.output/.input) or a parameter, not a computed value (${op}); ` +
+        'take the site\'s gradient and index that instead: h.grad(loss).at(…)', callerLocation(), { op: 'grad' })
+    }
+    return new ValueProxy(this.recorder, this.recorder.add('grad', {}, [this.lift(of), this.node]))
+  }
+
+  /** NNsight's `loss.backward()`: the gradients of this scalar w.r.t. each given site read or parameter (one backward pass). */
+  backward<T extends GradTargets> (wrt: T): Gradients<T> {
+    if (wrt instanceof ValueProxy) return wrt.grad(this) as Gradients<T>
+    if (Array.isArray(wrt)) return wrt.map((x: ValueProxy) => x.grad(this)) as Gradients<T>
+    return Object.fromEntries(Object.entries(wrt).map(([key, x]) => [key, x.grad(this)])) as Gradients<T>
+  }
 
   toString (): string { return `ValueProxy(#${this.node} ${this.dtype} [${this.shape.join(', ')}])` }
 
