@@ -10,10 +10,15 @@ function summary (problems: { node: number | null; message: string }[]): string 
   return problems.slice(0, 3).map(p => p.node === null ? p.message : `node ${p.node}: ${p.message}`).join('; ')
 }
 
-/** Deterministic CBOR of a Program (throws PROGRAM_INVALID when it does not have a Program's structure). */
-export function encodeProgram (program: Program): Uint8Array {
+/** Throws PROGRAM_INVALID when `program` does not have a Program's structure. */
+export function checkProgramStructure (program: Program): void {
   const problems = programStructureProblems(program)
   if (problems.length > 0) throw new WeftError('PROGRAM_INVALID', `not a Program: ${summary(problems)}`, { issues: problems })
+}
+
+/** Deterministic CBOR of a Program (throws PROGRAM_INVALID when it does not have a Program's structure). */
+export function encodeProgram (program: Program): Uint8Array {
+  checkProgramStructure(program)
   return encodeCbor(program)
 }
 

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { WeftError } from '../errors/weft-error.js'
 import type { Program } from '../ir/program.js'
 import { programStructureProblems } from '../ir/structure.js'
-import { encodeProgram, sha256Digest } from '../cbor/program-codec.js'
+import { checkProgramStructure, sha256Digest } from '../cbor/program-codec.js'
+import { encodeCbor } from '../cbor/encode.js'
 import { toHex } from '../cbor/hex.js'
 import { signEnvelope, verifyEnvelope, type VerifyOptions } from './sign1.js'
 
@@ -33,11 +34,13 @@ export interface OpenedRequest {
   exp: number
   /** `sha256:<hex>` of the program's deterministic CBOR */
   programDigest: string
+  /** the program's deterministic CBOR (what `programDigest` hashes) */
+  programBytes: Uint8Array
 }
 
 export function createRequestEnvelope (input: RequestInput): Uint8Array {
   const iat = input.iat ?? Math.floor(Date.now() / 1000)
-  encodeProgram(input.program) // structural check with a PROGRAM_INVALID error
+  checkProgramStructure(input.program) // PROGRAM_INVALID before anything is signed
   const payload = {
     program: input.program,
     aud: input.audience,
@@ -61,7 +64,8 @@ export function openRequestEnvelope (bytes: Uint8Array, options: VerifyOptions):
   }
   const problems = programStructureProblems(program)
   if (problems.length > 0) throw new WeftError('DECODE_FAILED', `request payload is not a Program: ${problems[0]!.message}`, { issues: problems })
-  return { kid, program: program as Program, audience: aud, nonce, iat, exp, programDigest: sha256Digest(encodeProgram(program as Program)) }
+  const programBytes = encodeCbor(program)
+  return { kid, program: program as Program, audience: aud, nonce, iat, exp, programDigest: sha256Digest(programBytes), programBytes }
 }
 
 /** `sha256:<hex>` of the envelope bytes: what a receipt's `requestDigest` names. */

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import {
-  WeftError, assertValidProgram, encodeProgram, openRequestEnvelope, programCost,
+  WeftError, assertValidProgram, openRequestEnvelope, programCost,
   type PolicyV1, type Program, type ScanEntry,
 } from '@weft/core'
 import { DTYPE_BYTES } from '../policy/components.js'
@@ -66,7 +66,7 @@ export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise
   }
   deps.pendingNonces.add(pending)
   try {
-    return await admitVerified(deps, bytes, { kid, program, nonce, nonceExpiry, now })
+    return await admitVerified(deps, bytes, { kid, program, programBytes: opened.programBytes, programDigest: opened.programDigest, nonce, nonceExpiry, now })
   } catch (error) {
     store.recordNonce(kid, nonce, nonceExpiry)
     throw error
@@ -75,7 +75,7 @@ export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise
   }
 }
 
-interface Verified { kid: string; program: Program; nonce: string; nonceExpiry: number; now: number }
+interface Verified { kid: string; program: Program; programBytes: Uint8Array; programDigest: string; nonce: string; nonceExpiry: number; now: number }
 
 async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: Verified): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }> {
   const { store, limits } = deps
@@ -92,7 +92,7 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
     throw new WeftError('RATE_LIMITED', `key ${kid} already has ${limits.maxConcurrentJobsPerKey} queued or running jobs; wait for one to end`, { kid, maxConcurrentJobsPerKey: limits.maxConcurrentJobsPerKey })
   }
   const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves })
-  const row = queueJob(deps, { kid, program, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
+  const row = queueJob(deps, { kid, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
   return {
     row,
     program,
@@ -125,19 +125,18 @@ function checkCapabilities (program: Program, registry: ModelRegistry, model: Se
 }
 
 interface QueueInput {
-  kid: string; program: Program; model: ServedModel; bytes: Uint8Array; estimatedEgressBytes: number
+  kid: string; programBytes: Uint8Array; programDigest: string; model: ServedModel; bytes: Uint8Array; estimatedEgressBytes: number
   admission: { maxEgressBytes: number | null; timeoutMs: number | null }; now: number
   nonce: { nonce: string; nonceExpiry: number }
 }
 
 function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
   const { store, limits } = deps
-  const encoded = encodeProgram(input.program)
   const row = {
     id: `job_${randomBytes(16).toString('hex')}`,
     kid: input.kid, model: input.model.name, revision: input.model.manifest.revision,
-    // same strings as core's programDigest/requestDigest (sha256 of those exact bytes), with node's native hash
-    programDigest: digestOf(encoded), requestDigest: digestOf(input.bytes), program: Buffer.from(encoded),
+    // the program's deterministic CBOR and its digest come from opening the envelope; requestDigest = core's
+    programDigest: input.programDigest, requestDigest: digestOf(input.bytes), program: Buffer.from(input.programBytes.buffer, input.programBytes.byteOffset, input.programBytes.byteLength),
     state: 'queued', attempts: 0, error: null, estimatedEgress: input.estimatedEgressBytes, maxEgress: input.admission.maxEgressBytes,
     timeoutMs: Math.min(limits.jobTimeoutMs, input.admission.timeoutMs ?? Infinity),
     submittedAt: input.now, startedAt: null, endedAt: null,

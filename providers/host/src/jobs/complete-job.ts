@@ -25,8 +25,6 @@ export function completeJob (
   row: JobRow, result: Extract<JobResult, { ok: true }>, model: ServedModel, edits: string[],
 ): Completion {
   const now = deps.now()
-  const current = deps.store.getJob(row.id)
-  if (current?.state !== 'running') return { ok: false, error: null } // cancelled while running: nothing leaves
   const egressBytes = egressBytesOf(result.saves)
   if (row.maxEgress !== null && egressBytes > row.maxEgress) {
     return { ok: false, error: { code: 'EGRESS_BUDGET_EXCEEDED', message: `the result has ${egressBytes} bytes but only ${row.maxEgress} were allowed; nothing was returned or charged`, details: { egressBytes, remainingBytes: row.maxEgress } } }
@@ -43,5 +41,6 @@ export function completeJob (
   const stored = deps.store.completeJob(row, {
     saves, receipt: receiptBytes, egressBytes, stats: result.stats, edits, revision: model.manifest.revision,
   }, now, deps.limits.resultRetentionMs)
+  // not stored when the job is no longer running (cancelled meanwhile): nothing leaves, nothing is charged
   return stored ? { ok: true, egressBytes, resultDigest: digest } : { ok: false, error: null }
 }

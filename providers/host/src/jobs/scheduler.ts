@@ -27,7 +27,7 @@ export interface SchedulerDeps {
 const ENGINE_START_GRACE_MS = 60_000
 const TIMER_SLACK_MS = 5
 
-interface RunningBatch { controller: AbortController; ids: Set<string> }
+interface RunningBatch { controller: AbortController; ids: Set<string>; released?: boolean }
 
 export class Scheduler {
   private readonly running = new Map<string, RunningBatch[]>()
@@ -37,6 +37,8 @@ export class Scheduler {
   private readonly idle = new Set<() => void>()
   /** Programs admission already decoded, by job id, until the job launches or ends (a restart decodes from the store) */
   private readonly admitted = new Map<string, Program>()
+  /** batches whose engine run has returned and whose completions are being committed */
+  private completing = 0
 
   constructor (private readonly deps: SchedulerDeps) {}
 
@@ -70,6 +72,9 @@ export class Scheduler {
 
   private pump (): void {
     if (this.closed) return
+    // every admission kicks the pump; while each served model already runs its batches there is nothing to launch,
+    // so do not read the queue (under load that was one full read of every queued row per submission)
+    if (this.running.size > 0 && this.deps.registry.list().every(m => this.batchesOn(m.name).length >= this.deps.batchesPerModel)) return
     const queued = this.deps.store.queuedJobs()
     const byModel = new Map<string, JobRow[]>()
     for (const row of queued) byModel.set(row.model, [...(byModel.get(row.model) ?? []), row])
@@ -91,7 +96,7 @@ export class Scheduler {
       this.windowTimer = setTimeout(() => { this.windowTimer = null; this.kick() }, Math.max(1, Math.ceil(wait)))
     }
     if (launched) this.refreshPositions() // positions only move when jobs leave the queue
-    if (this.running.size === 0 && queued.length === 0) for (const resolve of this.idle) resolve()
+    if (this.running.size === 0 && queued.length === 0 && this.completing === 0) for (const resolve of this.idle) resolve()
   }
 
   private launch (name: string, rows: JobRow[]): void {
@@ -111,12 +116,19 @@ export class Scheduler {
       console.error('[weft host] batch failed', error)
       for (const row of rows) this.fail(row, internal(error))
     }).finally(() => {
-      const left = this.batchesOn(name).filter(b => b !== batch)
-      if (left.length === 0) this.running.delete(name)
-      else this.running.set(name, left)
+      this.release(name, batch)
       void this.deps.registry.release(model)
       this.kick()
     })
+  }
+
+  /** Frees the batch's engine slot (once). */
+  private release (name: string, batch: RunningBatch): void {
+    if (batch.released === true) return
+    batch.released = true
+    const left = this.batchesOn(name).filter(b => b !== batch)
+    if (left.length === 0) this.running.delete(name)
+    else this.running.set(name, left)
   }
 
   private async runBatch (model: ServedModel, rows: JobRow[], batch: RunningBatch): Promise<void> {
@@ -155,9 +167,23 @@ export class Scheduler {
       return
     }
     clearTimeout(timer)
+    // the engine is free: launch the next batch before committing this one's results, so the engine computes it
+    // while this thread signs receipts, commits and answers (one job per forward benefits as much as batches do)
+    this.completing++
+    try {
+      this.release(model.name, batch)
+      try { this.pump() } catch (error) { console.error('[weft host] scheduler error', error) }
+      this.complete(model, rows, results, batch, labels)
+    } finally {
+      this.completing--
+    }
+  }
+
+  private complete (model: ServedModel, rows: JobRow[], results: JobResult[], batch: RunningBatch, labels: string[]): void {
     const byId = new Map(results.map(r => [r.id, r]))
-    // one transaction (one WAL commit) for the whole batch; events go out only after it is durable
-    const outcomes = this.deps.store.transaction(() => rows.map(row => {
+    // one transaction (one WAL commit) for the whole batch; events go out only after it is durable. A job cancelled
+    // while running has left `batch.ids`: nothing of it is signed, stored or charged.
+    const outcomes = this.deps.store.transaction(() => rows.filter(row => batch.ids.has(row.id)).map(row => {
       const result = byId.get(row.id) ?? { id: row.id, ok: false as const, error: { code: 'INTERNAL' as const, message: 'the backend returned no result for this job', details: {} } }
       return { row, result, outcome: result.ok ? completeJob(this.deps, row, result, model, labels) : null }
     }))

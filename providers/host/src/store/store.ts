@@ -92,6 +92,9 @@ export class Store {
 
   transaction<T> (fn: () => T): T { return this.sqlite.transaction(fn)() }
 
+  /** `fn` in a transaction of its own, or as part of the one already open (no savepoint). */
+  private atomically<T> (fn: () => T): T { return this.sqlite.inTransaction ? fn() : this.transaction(fn) }
+
   // ── keys ────────────────────────────────────────────────────────────────────
   addKey (entry: { kid: string; publicKey: Uint8Array; role: 'researcher' | 'operator'; label?: string | null; account?: string; now: number }): KeyRow {
     return this.transaction(() => {
@@ -163,7 +166,7 @@ export class Store {
 
   /** Stores a finished job's result, charges the egress ledger and writes the audit entry in one transaction. */
   completeJob (job: JobRow, result: { saves: Uint8Array; receipt: Uint8Array; egressBytes: number; stats: unknown; edits: string[]; revision: string }, now: number, retentionMs: number): boolean {
-    return this.transaction(() => {
+    return this.atomically(() => {
       const changed = this.q.finishRunning.run({ id: job.id, now, revision: result.revision })
       if (changed.changes === 0) return false
       this.q.insertResult.run({
