@@ -16,6 +16,9 @@ import { carrySave, GenerationPlan, LOGITS_SAVE, presentSave } from './plan.js'
 import { emptyCache, stepFeeds, type StepState } from './feeds.js'
 import { chooseToken } from './sampling.js'
 
+/** Largest KV cache one generate job may allocate (keys + values, every layer); larger jobs are refused. */
+export const MAX_CACHE_BYTES = 2 ** 31
+
 interface StepSession { compiled: CompiledProgram; session: ort.InferenceSession; inputs: Set<string>; release (): Promise<void> }
 
 export interface GeneratorSource {
@@ -77,6 +80,11 @@ export class Generator {
     const carry = new Map<number, Tensor>()
     const saves: Record<string, Tensor> = {}
     const capacity = Math.max(...prompts.map(p => p.length)) + options_.maxNewTokens - 1
+    const cacheBytes = 2 * gen.kv.layers.length * prompts.length * gen.kv.kvHeads * capacity * gen.kv.headDim * 4
+    if (cacheBytes > MAX_CACHE_BYTES) {
+      throw new WeftError('PAYLOAD_TOO_LARGE', `generating ${options_.maxNewTokens} tokens for ${prompts.length} prompt(s) needs a ${(cacheBytes / 2 ** 30).toFixed(1)} GiB KV cache; the limit is ${MAX_CACHE_BYTES / 2 ** 30} GiB`,
+        { cacheBytes, limit: MAX_CACHE_BYTES })
+    }
     let cache = emptyCache(gen.kv, prompts.length, capacity)
     let allHits = true
     for (let step = 0; step < options_.maxNewTokens; step++) {
