@@ -33,6 +33,8 @@ export interface HostInit {
   selfRegistration?: boolean
   /** batches running at once per model (match the backend's engine workers; default 1) */
   batchesPerModel?: number
+  /** batch sizes the scheduler forms (default 'any'; see SchedulerDeps) */
+  batchSizes?: 'powers-of-two' | 'any'
   now?: () => number
 }
 
@@ -79,7 +81,7 @@ export async function createHost (init: HostInit): Promise<Host> {
   const events = new JobEvents()
   const pendingNonces = new Set<string>()
   const scheduler = new Scheduler({
-    store, registry, events, limits, now, signer: { providerId, secretKey }, batchesPerModel: init.batchesPerModel ?? 1,
+    store, registry, events, limits, now, signer: { providerId, secretKey }, batchesPerModel: init.batchesPerModel ?? 1, batchSizes: init.batchSizes,
     onEgress: (row, bytes) => {
       for (const policy of policies) void policy.record?.({ keyId: row.kid, program: { version: 1, model: { name: row.model, revision: row.revision }, mode: 'trace', invokes: [], nodes: [] }, manifest: registry.get(row.model).manifest, estimatedEgressBytes: row.estimatedEgress, now: now() }, bytes)
     },

@@ -18,6 +18,8 @@ const USAGE = `usage: weft provider start --model <folder> [--model <folder> …
   [--egress-per-day 50MB] [--egress-per-key-per-day 5MB] [--per-job-cap 1MB] [--forbid op,op]
   [--allow <kid> …] [--operator-key <key file>] [--register <public key hex> …]
   [--port N] [--db file] [--workers N] [--isolation thread|process] [--intra-op-threads N (default 1: leave cores to the HTTP thread)] [--batch-window-ms N] [--max-batch-jobs N] [--job-timeout-ms N]
+  [--batch-sizes any|pow2 (default any: every queued job; pow2: 1, 2, 4, … jobs, fewer graphs to compile)]
+  [--session-cache N (compiled graphs kept per model, default 64: every batch size up to 32 stays compiled)]
   [--durability normal|full (default normal: commits survive a process crash; full: also power loss, one fsync per commit)]`
 
 const OPTIONS = {
@@ -27,7 +29,7 @@ const OPTIONS = {
   register: { type: 'string', multiple: true }, port: { type: 'string', default: '0' }, db: { type: 'string', default: 'weft-provider.db' },
   workers: { type: 'string', default: '1' }, 'batch-window-ms': { type: 'string' }, 'job-timeout-ms': { type: 'string' },
   'max-batch-jobs': { type: 'string' }, isolation: { type: 'string', default: 'thread' }, 'intra-op-threads': { type: 'string', default: '1' },
-  durability: { type: 'string', default: 'normal' },
+  durability: { type: 'string', default: 'normal' }, 'batch-sizes': { type: 'string', default: 'any' }, 'session-cache': { type: 'string', default: '64' },
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values']
@@ -58,16 +60,18 @@ export const providerCommand = {
     const workers = Number(values.workers)
     const isolation = values.isolation === 'process' ? 'process' : 'thread'
     if (values.durability !== 'normal' && values.durability !== 'full') { console.error(`--durability is 'normal' or 'full', not '${values.durability}'`); return 2 }
+    if (values['batch-sizes'] !== 'pow2' && values['batch-sizes'] !== 'any') { console.error(`--batch-sizes is 'pow2' or 'any', not '${values['batch-sizes']}'`); return 2 }
     const host = await createHost({
       dbPath: values.db,
       durability: values.durability,
-      backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: { intraOpThreads: Number(values['intra-op-threads']) }, workers, isolation }) },
+      backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: { intraOpThreads: Number(values['intra-op-threads']), sessionCacheSize: Number(values['session-cache']) }, workers, isolation }) },
       models: values.model.map(folder => ({ name: path.basename(path.resolve(folder)).replace(/\.onnx$/, ''), path: path.resolve(folder) })),
       policies: policiesOf(values),
       limits,
       operatorKeys: operator === null ? [] : [operator.publicKey],
       selfRegistration: values.policy === 'open',
       batchesPerModel: workers,
+      batchSizes: values['batch-sizes'] === 'pow2' ? 'powers-of-two' : 'any',
     })
     for (const hex of values.register ?? []) {
       const publicKey = fromHex(hex)

@@ -20,6 +20,12 @@ export interface SchedulerDeps {
   now: () => number
   /** batches that may run at once on one model (match the backend's worker count) */
   batchesPerModel: number
+  /**
+   * 'any' (default): a batch takes every queued job of the model (up to maxBatchJobs). 'powers-of-two': the largest
+   * power of two of them, the rest run next: an engine compiles one graph per batch composition, so this bounds the
+   * graphs to log2(maxBatchJobs) + 1 per Program shape when the compiled-session cache is small.
+   */
+  batchSizes?: 'powers-of-two' | 'any'
   onEgress?: (row: JobRow, bytes: number) => void
 }
 
@@ -89,7 +95,7 @@ export class Scheduler {
         wait = Math.min(wait, windowLeft)
         continue
       }
-      this.launch(name, rows.slice(0, this.deps.limits.maxBatchJobs))
+      this.launch(name, rows.slice(0, this.batchSize(rows.length)))
       launched = true
     }
     if (wait !== Infinity && this.windowTimer === null) {
@@ -120,6 +126,11 @@ export class Scheduler {
       void this.deps.registry.release(model)
       this.kick()
     })
+  }
+
+  private batchSize (queued: number): number {
+    const take = Math.max(1, Math.min(queued, this.deps.limits.maxBatchJobs))
+    return this.deps.batchSizes === 'powers-of-two' ? 2 ** Math.floor(Math.log2(take)) : take
   }
 
   /** Frees the batch's engine slot (once). */

@@ -1,0 +1,42 @@
+/** Scheduler policies: batch sizes in powers of two; the next batch launches before the previous one's results commit. */
+import { afterEach, expect, test } from 'vitest'
+import { verifyReceipt } from '@weft/core'
+import { workerBackend } from '../src/index.js'
+import { ONNX_BACKEND_MODULE, blockProgram, newUser, registerKey, sign, startTestHost, submit, type TestHost } from './helpers.js'
+
+let t: TestHost | null = null
+afterEach(async () => { await t?.host.close(); t = null })
+
+async function submitTogether (host: TestHost, count: number): Promise<{ jobs: string[]; starts: { job: string; batchSize: number }[] }> {
+  const users = [host.user, ...Array.from({ length: count - 1 }, () => newUser())]
+  for (const user of users.slice(1)) await registerKey(host.host, host.operator, user.publicKey)
+  const starts: { job: string; batchSize: number }[] = []
+  const jobs = await Promise.all(users.map(async (user, i) => {
+    const { job } = await (await submit(host.host, sign(host.host, user, blockProgram([10 + i, 20 + i])))).json() as { job: string }
+    host.host.context.events.subscribe(job, event => { if (event.event === 'job-start') starts.push({ job, batchSize: event.data.batchSize as number }) })
+    return job
+  }))
+  await host.host.context.scheduler.whenIdle()
+  return { jobs, starts }
+}
+
+test("batchSizes 'powers-of-two': 7 jobs arriving together run as 4, 2 and 1", async () => {
+  t = await startTestHost({
+    backends: { onnx: workerBackend({ module: ONNX_BACKEND_MODULE, factory: 'onnxBackend' }) },
+    limits: { batchWindowMs: 30 }, batchSizes: 'powers-of-two',
+  })
+  const { jobs, starts } = await submitTogether(t, 7)
+  expect(starts.map(s => s.batchSize)).toEqual([4, 4, 4, 4, 2, 2, 1])
+  for (const job of jobs) expect(t.host.context.store.getJob(job)!.state).toBe('completed')
+})
+
+test('whenIdle resolves only after the last batch has committed (the next batch launches before that)', async () => {
+  t = await startTestHost({ backends: { onnx: workerBackend({ module: ONNX_BACKEND_MODULE, factory: 'onnxBackend' }) }, limits: { batchWindowMs: 0 } })
+  const { jobs } = await submitTogether(t, 5)
+  for (const job of jobs) {
+    const row = t.host.context.store.getJob(job)!
+    expect(row.state).toBe('completed')
+    const result = t.host.context.store.getResult(job, Date.now())!
+    expect(verifyReceipt(new Uint8Array(result.receipt), t.host.publicKey).job).toBe(job)
+  }
+})
