@@ -1,5 +1,5 @@
 /**
- * Scheduler: takes queued jobs from the store, groups jobs on the same model (from any keys) that arrived within
+ * Scheduler: takes queued jobs (the store's, mirrored in memory), groups jobs on the same model (from any keys) that arrived within
  * the batch window into one backend `run` (co-tenant rows of one forward pass), enforces per-job time limits and
  * cancellation, and hands each job's outcome to `finishJob`. The store is the queue, so a restart loses nothing.
  */
@@ -43,6 +43,13 @@ export class Scheduler {
   private readonly idle = new Set<() => void>()
   /** Programs admission already decoded, by job id, until the job launches or ends (a restart decodes from the store) */
   private readonly admitted = new Map<string, Program>()
+  /**
+   * The queued jobs, in memory: the store is the durable queue (a restart reloads it), this process its only writer.
+   * Reading every queued row (program blobs included) on every pump cost O(queue) per batch.
+   */
+  private readonly queue = new Map<string, JobRow>()
+  /** a requeued job went to the back of `queue` but belongs by its submission time */
+  private unsorted = false
   /** batches whose engine run has returned and whose completions are being committed */
   private completing = 0
 
@@ -51,6 +58,7 @@ export class Scheduler {
   /** Crash recovery, then start running the queue. */
   start (): { requeued: string[]; failed: string[] } {
     const recovered = this.deps.store.recover(this.deps.limits.maxAttempts, this.deps.now())
+    for (const row of this.deps.store.queuedJobs(Number.MAX_SAFE_INTEGER)) this.queue.set(row.id, row)
     for (const id of recovered.failed) {
       const row = this.deps.store.getJob(id)!
       this.deps.events.emit(id, { event: 'job-error', data: { job: id, error: JSON.parse(row.error ?? 'null') } })
@@ -59,10 +67,22 @@ export class Scheduler {
     return recovered
   }
 
-  /** A job admission just committed: keep its decoded Program so the batch does not decode the stored bytes again. */
-  queued (id: string, program: Program): void {
-    this.admitted.set(id, program)
+  /** A job admission just committed (its row as stored): queue it, with its decoded Program so the batch does not decode the stored bytes again. */
+  queued (row: JobRow, program: Program): void {
+    this.queue.set(row.id, row)
+    this.admitted.set(row.id, program)
     this.kick()
+  }
+
+  private queuedRows (): JobRow[] {
+    const rows = [...this.queue.values()]
+    if (this.unsorted) {
+      rows.sort((a, b) => a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      this.queue.clear()
+      for (const row of rows) this.queue.set(row.id, row)
+      this.unsorted = false
+    }
+    return rows
   }
 
   kick (): void {
@@ -81,7 +101,7 @@ export class Scheduler {
     // every admission kicks the pump; while each served model already runs its batches there is nothing to launch,
     // so do not read the queue (under load that was one full read of every queued row per submission)
     if (this.running.size > 0 && this.deps.registry.list().every(m => this.batchesOn(m.name).length >= this.deps.batchesPerModel)) return
-    const queued = this.deps.store.queuedJobs()
+    const queued = this.queuedRows()
     const byModel = new Map<string, JobRow[]>()
     for (const row of queued) byModel.set(row.model, [...(byModel.get(row.model) ?? []), row])
     const now = this.deps.now()
@@ -112,6 +132,7 @@ export class Scheduler {
       return
     }
     const now = this.deps.now()
+    for (const row of rows) this.queue.delete(row.id)
     this.deps.store.markRunning(rows.map(r => r.id), now)
     const batch: RunningBatch = { controller: new AbortController(), ids: new Set(rows.map(r => r.id)) }
     this.running.set(name, [...this.batchesOn(name), batch])
@@ -217,7 +238,10 @@ export class Scheduler {
         this.fail(row, { code: 'JOB_CANCELLED', message: `job exceeded its time limit of ${row.timeoutMs} ms and was stopped`, details: { timeoutMs: row.timeoutMs } }, 'cancelled')
       } else if (WeftError.is(error, 'JOB_CANCELLED') && current.attempts < this.deps.limits.maxAttempts + 1) {
         this.deps.store.requeue(row.id)
-        this.deps.events.emit(row.id, { event: 'job-queued', data: { job: row.id, position: this.deps.store.queuePosition(this.deps.store.getJob(row.id)!), requeued: true } })
+        const requeued = this.deps.store.getJob(row.id)!
+        this.queue.set(row.id, requeued)
+        this.unsorted = true
+        this.deps.events.emit(row.id, { event: 'job-queued', data: { job: row.id, position: this.deps.store.queuePosition(requeued), requeued: true } })
       } else {
         this.fail(row, WeftError.is(error) ? error.toWire() : internal(error))
       }
@@ -226,6 +250,7 @@ export class Scheduler {
 
   fail (row: JobRow, error: WireError, state: 'failed' | 'cancelled' = 'failed'): void {
     this.admitted.delete(row.id)
+    this.queue.delete(row.id)
     const now = this.deps.now()
     if (!this.deps.store.endJob(row.id, state, error, now)) return
     this.deps.store.log({ at: now, actor: row.kid, action: 'job-error', jobId: row.id, programDigest: row.programDigest, model: row.model, revision: row.revision, egressBytes: 0, detail: JSON.stringify(error) })
