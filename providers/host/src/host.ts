@@ -90,7 +90,10 @@ export async function createHost (init: HostInit): Promise<Host> {
     store, registry, scheduler, events, limits, policies, providerId, publicKey, startedAt: now(), now,
     operatorKeys: new Map((init.operatorKeys ?? []).map(key => [keyId(key), key])),
     selfRegistration: init.selfRegistration ?? false,
-    admit: async bytes => await admitJob({ store, registry, policies, limits, providerId, now, pendingNonces }, bytes),
+    admit: async bytes => await admitJob({
+      store, registry, policies, limits, providerId, now, pendingNonces,
+      startNow: (row, program) => scheduler.startNow(row, program), abandon: id => scheduler.abandon(id),
+    }, bytes),
     remainingEgress: kid => remainingEgress(context, kid),
     policySummaries: () => policies.map(p => p.summary()),
   }

@@ -40,3 +40,27 @@ test('whenIdle resolves only after the last batch has committed (the next batch 
     expect(verifyReceipt(new Uint8Array(result.receipt), t.host.publicKey).job).toBe(job)
   }
 })
+
+test('an idle engine starts a job before its admission commits, which records it as running; a failed commit abandons it', async () => {
+  t = await startTestHost({ backends: { onnx: workerBackend({ module: ONNX_BACKEND_MODULE, factory: 'onnxBackend' }) }, limits: { batchWindowMs: 0 } })
+  const { store } = t.host.context
+  const inserted: { state: string; attempts: number; startedAt: number | null }[] = []
+  const insertJob = store.insertJob.bind(store)
+  store.insertJob = row => { inserted.push({ state: row.state, attempts: row.attempts, startedAt: row.startedAt }); insertJob(row) }
+  const ok = await submit(t.host, sign(t.host, t.user, blockProgram()), 10)
+  expect(ok.status).toBe(200)
+  expect(inserted).toEqual([{ state: 'running', attempts: 1, startedAt: expect.any(Number) }])
+  const job = ok.headers.get('weft-job')!
+  expect(store.getJob(job)).toMatchObject({ state: 'completed', attempts: 1 })
+  expect(store.auditLog().filter(a => a.jobId === job).map(a => a.action).sort()).toEqual(['job-accepted', 'job-end'])
+
+  store.insertJob = () => { throw new Error('disk full') }
+  const failed = await submit(t.host, sign(t.host, t.user, blockProgram()), 10)
+  expect(failed.status).toBe(500)
+  store.insertJob = insertJob
+  await t.host.context.scheduler.whenIdle()
+  await new Promise(resolve => setTimeout(resolve, 200)) // the abandoned run comes back and is dropped
+  expect(store.counts()).toEqual({ queued: 0, running: 0 })
+  const after = await submit(t.host, sign(t.host, t.user, blockProgram()), 10) // the engine still serves
+  expect(after.status).toBe(200)
+})

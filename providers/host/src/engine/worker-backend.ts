@@ -115,7 +115,9 @@ class EngineWorker {
   }
 
   async run (jobs: BatchJob[], options: RunOptions): Promise<JobResult[]> {
-    await this.ready
+    // a live transport takes the message now, synchronously with the caller (the host posts a job and then commits
+    // its admission while the engine computes); only a (re)spawning engine is waited for
+    if (this.transport === null) await this.ready
     if (options.signal?.aborted === true) throw new WeftError('JOB_CANCELLED', 'run aborted before it started')
     const id = this.nextId++
     const done = new Promise<JobResult[]>((resolve, reject) => this.calls.set(id, { resolve, reject, onProgress: options.onProgress }))

@@ -22,7 +22,7 @@ export function jobRoutes (host: HostContext): Hono {
     const { admitted, row, program } = await host.admit(bytes)
     const wait = preferWait(c.req.header('prefer'))
     const ended = wait > 0 ? host.events.waitForEnd(admitted.job, wait * 1000) : null
-    host.scheduler.queued(row, program)
+    if (row.state === 'queued') host.scheduler.queued(row, program) // else admission already started it
     c.header('Location', `/v1/jobs/${admitted.job}`)
     c.header('Weft-Job', admitted.job)
     if (ended !== null && (await ended) !== null) return resultResponse(c, host, host.store.getJob(admitted.job)!)

@@ -24,6 +24,10 @@ export interface AdmissionDeps {
   now: () => number
   /** nonces of admissions in progress (between the check and the commit that records them) */
   pendingNonces: Set<string>
+  /** the scheduler's fast path: start the job before its admission commits (then it is committed as running) */
+  startNow?: (row: JobRow, program: Program) => boolean
+  /** undo `startNow` when the admission commit fails */
+  abandon?: (id: string) => void
 }
 
 export interface AdmittedJob {
@@ -92,7 +96,7 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
     throw new WeftError('RATE_LIMITED', `key ${kid} already has ${limits.maxConcurrentJobsPerKey} queued or running jobs; wait for one to end`, { kid, maxConcurrentJobsPerKey: limits.maxConcurrentJobsPerKey })
   }
   const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves })
-  const row = queueJob(deps, { kid, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
+  const row = queueJob(deps, { kid, program, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
   return {
     row,
     program,
@@ -125,7 +129,7 @@ function checkCapabilities (program: Program, registry: ModelRegistry, model: Se
 }
 
 interface QueueInput {
-  kid: string; programBytes: Uint8Array; programDigest: string; model: ServedModel; bytes: Uint8Array; estimatedEgressBytes: number
+  kid: string; program: Program; programBytes: Uint8Array; programDigest: string; model: ServedModel; bytes: Uint8Array; estimatedEgressBytes: number
   admission: { maxEgressBytes: number | null; timeoutMs: number | null }; now: number
   nonce: { nonce: string; nonceExpiry: number }
 }
@@ -140,11 +144,18 @@ function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
     state: 'queued', attempts: 0, error: null, estimatedEgress: input.estimatedEgressBytes, maxEgress: input.admission.maxEgressBytes,
     timeoutMs: Math.min(limits.jobTimeoutMs, input.admission.timeoutMs ?? Infinity),
     submittedAt: input.now, startedAt: null, endedAt: null,
-  } satisfies JobRow
-  store.transaction(() => {
-    store.recordNonce(input.kid, input.nonce.nonce, input.nonce.nonceExpiry)
-    store.insertJob(row)
-    store.log({ at: input.now, actor: input.kid, action: 'job-accepted', jobId: row.id, programDigest: row.programDigest, model: row.model, revision: row.revision, edits: JSON.stringify(deps.registry.editLabels(row.model)), egressBytes: null })
-  })
+  } satisfies JobRow as JobRow
+  const started = deps.startNow?.(row, input.program) ?? false
+  if (started) Object.assign(row, { state: 'running', attempts: 1, startedAt: input.now })
+  try {
+    store.transaction(() => {
+      store.recordNonce(input.kid, input.nonce.nonce, input.nonce.nonceExpiry)
+      store.insertJob(row)
+      store.log({ at: input.now, actor: input.kid, action: 'job-accepted', jobId: row.id, programDigest: row.programDigest, model: row.model, revision: row.revision, edits: JSON.stringify(deps.registry.editLabels(row.model)), egressBytes: null })
+    })
+  } catch (error) {
+    if (started) deps.abandon?.(row.id)
+    throw error
+  }
   return row
 }

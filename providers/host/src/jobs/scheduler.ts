@@ -125,15 +125,47 @@ export class Scheduler {
     if (this.running.size === 0 && queued.length === 0 && this.completing === 0) for (const resolve of this.idle) resolve()
   }
 
+  /**
+   * Admission's fast path, for a job whose admission has not committed yet: when its model's engine has room and no
+   * job of that model is queued (and no batch window asks to wait for co-tenants), the job starts now and admission
+   * then commits it as already running — one commit on the way in instead of two, and the engine computes while
+   * it is written. Until that commit nothing about the job has been acknowledged (no 202, no result), so a crash in
+   * between loses no accepted job. Returns false (nothing done) otherwise: admission commits the job as queued.
+   */
+  startNow (row: JobRow, program: Program): boolean {
+    if (this.closed || this.deps.limits.batchWindowMs > 0) return false
+    if (this.batchesOn(row.model).length >= this.deps.batchesPerModel) return false
+    for (const queued of this.queue.values()) if (queued.model === row.model) return false
+    let model: ServedModel
+    try { model = this.deps.registry.get(row.model) } catch { return false }
+    this.admitted.set(row.id, program)
+    this.startBatch(model, row.model, [row])
+    return true
+  }
+
+  /** A job `startNow` started whose admission then failed to commit: it never existed; drop it from its batch. */
+  abandon (id: string): void {
+    this.admitted.delete(id)
+    for (const batches of this.running.values()) {
+      for (const batch of batches) {
+        if (!batch.ids.delete(id)) continue
+        if (batch.ids.size === 0) batch.controller.abort()
+      }
+    }
+  }
+
   private launch (name: string, rows: JobRow[]): void {
     let model: ServedModel
     try { model = this.deps.registry.get(name) } catch (error) {
       for (const row of rows) this.fail(row, WeftError.is(error) ? error.toWire() : internal(error))
       return
     }
-    const now = this.deps.now()
     for (const row of rows) this.queue.delete(row.id)
-    this.deps.store.markRunning(rows.map(r => r.id), now)
+    this.deps.store.markRunning(rows.map(r => r.id), this.deps.now())
+    this.startBatch(model, name, rows)
+  }
+
+  private startBatch (model: ServedModel, name: string, rows: JobRow[]): void {
     const batch: RunningBatch = { controller: new AbortController(), ids: new Set(rows.map(r => r.id)) }
     this.running.set(name, [...this.batchesOn(name), batch])
     model.inflight++
