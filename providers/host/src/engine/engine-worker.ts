@@ -53,7 +53,7 @@ port.on('message', (message: ToWorker) => {
   }
   const { id, jobs } = message
   if (handle === null) { send({ type: 'run-error', id, error: { code: 'PROVIDER_UNAVAILABLE', message: 'engine worker has no model loaded', details: {} } }); return }
-  const progress = progressSender(id)
+  const progress = progressSender(id, message.reportStart !== false)
   handle.run(jobs, { onProgress: progress.event })
     .then(results => { progress.flush(); send({ type: 'result', id, results }, transferables(results)) })
     .catch(error => { progress.flush(); send({ type: 'run-error', id, error: toWire(error) }) })
@@ -63,14 +63,14 @@ port.on('message', (message: ToWorker) => {
 const PROGRESS_HOLD_MS = 20
 
 /**
- * The first progress event of a run goes out at once (the host starts the job's time limit on it); later ones are
- * held while the run is young and sent together with the result, so a short run costs the host's event loop one
- * extra wake-up instead of one per stage. Runs that take longer report each stage as it happens.
+ * Progress events of a young run are held and sent together with its result, so a short run wakes the host's event
+ * loop once instead of once per stage; runs that take longer report each stage as it happens. With `reportStart`
+ * the first event goes out at once: the host starts the job's time limit on it when the engine was busy.
  */
-function progressSender (id: number): { event: (event: { stage: string; detail?: Record<string, unknown> }) => void; flush: () => void } {
+function progressSender (id: number, reportStart: boolean): { event: (event: { stage: string; detail?: Record<string, unknown> }) => void; flush: () => void } {
   const started = performance.now()
   const held: { stage: string; detail?: Record<string, unknown> }[] = []
-  let first = true
+  let first = reportStart
   const flush = (): void => { for (const event of held.splice(0)) send({ type: 'progress', id, event }) }
   return {
     event: event => {

@@ -10,7 +10,9 @@ export interface BackendSpec {
 
 export type ToWorker =
   | { type: 'load'; spec: BackendSpec; source: ModelSource }
-  | { type: 'run'; id: number; jobs: BatchJob[] }
+  /** reportStart: send the run's first progress event at once (the host starts a time limit on it); false when the
+   *  host knows the engine starts this run immediately, so a short run wakes the host only with its result */
+  | { type: 'run'; id: number; jobs: BatchJob[]; reportStart?: boolean }
 
 export type FromWorker =
   | { type: 'loaded'; manifest: Manifest }

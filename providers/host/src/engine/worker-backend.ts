@@ -17,6 +17,9 @@ export interface WorkerBackendInit extends BackendSpec {
   isolation?: Isolation
 }
 
+/** the progress stage an engine worker reports for a run it starts at once (the scheduler starts time limits on it) */
+export const ENGINE_STARTED = 'started'
+
 export function workerBackend (init: WorkerBackendInit): BackendV1 {
   let control: BackendV1 | null = null
   const spec: BackendSpec = { module: init.module, factory: init.factory, init: init.init }
@@ -120,10 +123,14 @@ class EngineWorker {
     if (this.transport === null) await this.ready
     if (options.signal?.aborted === true) throw new WeftError('JOB_CANCELLED', 'run aborted before it started')
     const id = this.nextId++
+    // an engine with nothing in flight starts this run as soon as it reads the message: say so now (the host starts
+    // the time limit on the first progress event) and let the engine hold its progress until the result
+    const idle = this.calls.size === 0 && this.abandoned.size === 0
     const done = new Promise<JobResult[]>((resolve, reject) => this.calls.set(id, { resolve, reject, onProgress: options.onProgress }))
     const onAbort = (): void => { void this.abort(id) }
     options.signal?.addEventListener('abort', onAbort, { once: true })
-    this.transport!.send({ type: 'run', id, jobs })
+    this.transport!.send({ type: 'run', id, jobs, reportStart: !idle })
+    if (idle) options.onProgress?.({ stage: ENGINE_STARTED })
     try { return await done } finally { options.signal?.removeEventListener('abort', onAbort) }
   }
 

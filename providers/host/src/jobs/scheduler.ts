@@ -10,6 +10,7 @@ import type { JobRow, Store } from '../store/store.js'
 import type { JobEvents } from './job-events.js'
 import type { HostLimits } from './limits.js'
 import { completeJob, type ReceiptSigner } from './complete-job.js'
+import { ENGINE_STARTED } from '../engine/worker-backend.js'
 
 export interface SchedulerDeps {
   store: Store
@@ -222,6 +223,7 @@ export class Scheduler {
         signal: batch.controller.signal,
         onProgress: event => {
           onEngineStart()
+          if (event.stage === ENGINE_STARTED) return // the worker's start signal, not an engine stage
           for (const row of rows) this.deps.events.emit(row.id, { event: 'job-progress', data: { job: row.id, ...event } })
         },
       })
