@@ -64,3 +64,18 @@ test('an idle engine starts a job before its admission commits, which records it
   const after = await submit(t.host, sign(t.host, t.user, blockProgram()), 10) // the engine still serves
   expect(after.status).toBe(200)
 })
+
+test('a held submission is answered from the committed result in memory, byte for byte what GET /result serves', async () => {
+  t = await startTestHost({ backends: { onnx: workerBackend({ module: ONNX_BACKEND_MODULE, factory: 'onnxBackend' }) }, limits: { batchWindowMs: 0 } })
+  const { store } = t.host.context
+  let reads = 0
+  const getResult = store.getResult.bind(store)
+  store.getResult = (id, now) => { reads++; return getResult(id, now) }
+  const held = await submit(t.host, sign(t.host, t.user, blockProgram()), 10)
+  expect(held.status).toBe(200)
+  const heldBody = new Uint8Array(await held.arrayBuffer())
+  expect(reads).toBe(0)
+  const fetched = await t.host.app.request(`/v1/jobs/${held.headers.get('weft-job')!}/result`)
+  expect(reads).toBe(1)
+  expect(Buffer.from(new Uint8Array(await fetched.arrayBuffer())).equals(Buffer.from(heldBody))).toBe(true)
+})

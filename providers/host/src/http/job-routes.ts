@@ -9,6 +9,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { HostContext } from './host-context.js'
 import type { JobRow } from '../store/store.js'
 import { isTerminal, type JobEvent } from '../jobs/job-events.js'
+import type { StoredResult } from '../jobs/complete-job.js'
 
 const MAX_WAIT_SECONDS = 60
 
@@ -25,7 +26,11 @@ export function jobRoutes (host: HostContext): Hono {
     if (row.state === 'queued') host.scheduler.queued(row, program) // else admission already started it
     c.header('Location', `/v1/jobs/${admitted.job}`)
     c.header('Weft-Job', admitted.job)
-    if (ended !== null && (await ended) !== null) return resultResponse(c, host, host.store.getJob(admitted.job)!)
+    if (ended !== null && (await ended) !== null) {
+      const fresh = host.scheduler.takeFresh(admitted.job)
+      if (fresh !== undefined) return resultBody(c, host, admitted.job, row.kid, fresh)
+      return resultResponse(c, host, host.store.getJob(admitted.job)!)
+    }
     return c.json(admitted, 202)
   })
 
@@ -115,12 +120,21 @@ function resultResponse (c: Context, host: HostContext, row: JobRow): Response {
   }
   const result = host.store.getResult(row.id, host.now())
   if (result === undefined) throw new WeftError('RESULT_EXPIRED', `the result of job ${row.id} is past its retention time and was deleted`, { job: row.id })
+  return resultBody(c, host, row.id, row.kid, { saves: result.saves, receipt: result.receipt, egressBytes: result.egressBytes, stats: JSON.parse(result.stats ?? 'null') as unknown })
+}
+
+/** 200 `Result` (CBOR): the stored saves bytes and receipt as they are, egress left today, stats. */
+function resultBody (c: Context, host: HostContext, job: string, kid: string, result: StoredResult): Response {
+  c.header('Weft-Job', job)
   const body = encodeCbor({
-    job: row.id,
-    saves: new Uint8Array(result.saves),
-    receipt: new Uint8Array(result.receipt),
-    egress: { bytes: result.egressBytes, remainingToday: host.remainingEgress(row.kid) },
-    stats: JSON.parse(result.stats ?? 'null') as unknown,
+    job,
+    saves: plain(result.saves),
+    receipt: plain(result.receipt),
+    egress: { bytes: result.egressBytes, remainingToday: host.remainingEgress(kid) },
+    stats: result.stats ?? null,
   })
   return c.body(body as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/cbor' })
 }
+
+/** A Uint8Array view of the same bytes (a Buffer from SQLite encodes the same, but keep the encoder's input plain). */
+const plain = (bytes: Uint8Array): Uint8Array => bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)

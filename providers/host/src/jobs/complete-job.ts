@@ -11,8 +11,11 @@ import type { HostLimits } from './limits.js'
 
 export interface ReceiptSigner { providerId: string; secretKey: Uint8Array }
 
+/** What a result response carries, as committed. */
+export interface StoredResult { saves: Uint8Array; receipt: Uint8Array; egressBytes: number; stats: unknown }
+
 export type Completion =
-  | { ok: true; egressBytes: number; resultDigest: string }
+  | { ok: true; egressBytes: number; resultDigest: string; stored: StoredResult }
   | { ok: false; error: WireError | null }
 
 /** Bytes of tensor data that leave the provider: what the egress ledger charges. */
@@ -42,5 +45,5 @@ export function completeJob (
     saves, receipt: receiptBytes, egressBytes, stats: result.stats, edits, revision: model.manifest.revision,
   }, now, deps.limits.resultRetentionMs)
   // not stored when the job is no longer running (cancelled meanwhile): nothing leaves, nothing is charged
-  return stored ? { ok: true, egressBytes, resultDigest: digest } : { ok: false, error: null }
+  return stored ? { ok: true, egressBytes, resultDigest: digest, stored: { saves, receipt: receiptBytes, egressBytes, stats: result.stats } } : { ok: false, error: null }
 }

@@ -20,6 +20,9 @@ export class JobEvents {
     if (isTerminal(event.event)) for (const listener of [...this.waiters.get(job) ?? []]) listener(event)
   }
 
+  /** whether a held submission waits for this job's end */
+  waiting (job: string): boolean { return this.waiters.has(job) }
+
   /** job ids with a live event stream (the scheduler refreshes their queue positions) */
   watched (): string[] { return [...this.listeners.keys()] }
 

@@ -9,7 +9,7 @@ import { applyEdits } from '../models/edits.js'
 import type { JobRow, Store } from '../store/store.js'
 import type { JobEvents } from './job-events.js'
 import type { HostLimits } from './limits.js'
-import { completeJob, type ReceiptSigner } from './complete-job.js'
+import { completeJob, type ReceiptSigner, type StoredResult } from './complete-job.js'
 import { ENGINE_STARTED } from '../engine/worker-backend.js'
 
 export interface SchedulerDeps {
@@ -51,6 +51,8 @@ export class Scheduler {
   private readonly queue = new Map<string, JobRow>()
   /** a requeued job went to the back of `queue` but belongs by its submission time */
   private unsorted = false
+  /** results just committed for held submissions, taken by the waiting request (no read back from the store) */
+  private readonly fresh = new Map<string, StoredResult>()
   /** batches whose engine run has returned and whose completions are being committed */
   private completing = 0
 
@@ -257,6 +259,10 @@ export class Scheduler {
       if (!result.ok) { this.fail(row, result.error); continue }
       if (outcome!.ok) {
         this.deps.onEgress?.(row, outcome!.egressBytes)
+        if (this.deps.events.waiting(row.id)) {
+          this.fresh.set(row.id, outcome!.stored)
+          if (this.fresh.size > 1024) this.fresh.delete(this.fresh.keys().next().value!) // a waiter that never took its own
+        }
         this.deps.events.emit(row.id, { event: 'job-end', data: { job: row.id, egressBytes: outcome!.egressBytes, resultDigest: outcome!.resultDigest, runMs: result.stats.runMs } })
       } else if (outcome!.error !== null) this.fail(row, outcome!.error)
     }
@@ -289,6 +295,13 @@ export class Scheduler {
     if (!this.deps.store.endJob(row.id, state, error, now)) return
     this.deps.store.log({ at: now, actor: row.kid, action: 'job-error', jobId: row.id, programDigest: row.programDigest, model: row.model, revision: row.revision, egressBytes: 0, detail: JSON.stringify(error) })
     this.deps.events.emit(row.id, { event: 'job-error', data: { job: row.id, state, error } })
+  }
+
+  /** The committed result of a job that just ended, once, for the held submission that waited for it. */
+  takeFresh (id: string): StoredResult | undefined {
+    const stored = this.fresh.get(id)
+    this.fresh.delete(id)
+    return stored
   }
 
   /** DELETE /v1/jobs/:id. A queued job ends at once; a running job alone in its batch is stopped; a co-tenant's result is discarded. */
