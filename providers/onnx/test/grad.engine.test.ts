@@ -29,6 +29,11 @@ beforeAll(async () => {
       config: JSON.parse(await readFile(dir + 'config.json', 'utf8')),
     }
   }
+  // the dynamo export of demo-gpt2 (Gemm, Pow, GatherND, …): same references
+  models['demo-gpt2-onnx'] = {
+    ...models['demo-gpt2']!,
+    handle: await onnxBackend({ sessionCacheSize: 8 }).loadModel({ name: 'demo-gpt2-onnx', path: MODELS + 'demo-gpt2-onnx/model.onnx' }) as OnnxModelHandle,
+  }
 })
 afterAll(async () => { for (const m of Object.values(models)) await m.handle.dispose() })
 
@@ -97,6 +102,9 @@ describe('against transformers (p0, causal-LM loss)', () => {
   })
   test('tiny-llama: loss, hidden states, parameter gradients in HF [out, in] layout', async () => {
     await againstTransformers('tiny-llama', 2, 'model.layers', 'model.norm')
+  })
+  test('demo-gpt2 imported from its ONNX export: the same gradients', async () => {
+    await againstTransformers('demo-gpt2-onnx', 6, 'transformer.h', 'transformer.ln_f')
   })
 })
 

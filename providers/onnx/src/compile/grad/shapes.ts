@@ -18,7 +18,7 @@ const UNKNOWN: TensorInfo = { dtype: null, shape: null }
 const BOOL_OUT = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or', 'Not', 'Xor', 'IsNaN', 'IsInf'])
 const INT_OUT = new Set(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero'])
 const SAME = new Set(['Identity', 'Neg', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Tanh', 'Erf', 'Relu', 'Sigmoid', 'Sin', 'Cos', 'Abs',
-  'Sign', 'Floor', 'Ceil', 'Round', 'Cast', 'Softmax', 'LogSoftmax', 'Not', 'Dropout', 'LayerNormalization', 'ScatterND', 'ScatterElements', 'IsNaN'])
+  'Sign', 'Floor', 'Ceil', 'Round', 'Cast', 'Softmax', 'LogSoftmax', 'Not', 'Dropout', 'LayerNormalization', 'ScatterND', 'ScatterElements', 'IsNaN', 'CumSum'])
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or',
   'Xor', 'Where', 'Min', 'Max', 'Sum', 'Mean'])
 const REDUCE = new Set(['ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceL1', 'ReduceL2', 'ReduceProd', 'ReduceSumSquare', 'ReduceLogSumExp'])
@@ -36,13 +36,15 @@ export const intsAttr = (node: onnx.NodeProto, name: string): number[] | undefin
 function tensorInts (t: onnx.TensorProto): number[] | undefined {
   const count = t.dims.reduce((a, b) => a * Number(b), 1)
   if (count > 64) return undefined
+  // rawData may be a view into the whole model file (a Buffer): read it in place
+  const raw = new DataView(t.rawData.buffer, t.rawData.byteOffset, t.rawData.byteLength)
   if (t.dataType === onnx.TensorProto_DataType.INT64) {
     if (t.int64Data.length > 0) return t.int64Data.map(Number)
-    if (t.rawData.length === count * 8) return Array.from(new BigInt64Array(t.rawData.slice().buffer), Number)
+    if (t.rawData.length === count * 8) return Array.from({ length: count }, (_, i) => Number(raw.getBigInt64(i * 8, true)))
   }
   if (t.dataType === onnx.TensorProto_DataType.INT32) {
     if (t.int32Data.length > 0) return [...t.int32Data]
-    if (t.rawData.length === count * 4) return Array.from(new Int32Array(t.rawData.slice().buffer))
+    if (t.rawData.length === count * 4) return Array.from({ length: count }, (_, i) => raw.getInt32(i * 4, true))
   }
   return undefined
 }
@@ -54,19 +56,22 @@ function tensorInfo (t: onnx.TensorProto): TensorInfo {
   return { dtype, shape: t.dims.map(Number), ...(value === undefined ? {} : { value }) }
 }
 
+/** Names a composite symbol; equal expressions get equal names. */
+type Intern = (expression: string) => string
+
 /** numpy broadcasting of one dim pair (the result may be a new symbol naming both). */
-export function broadcastDim (a: Dim, b: Dim): Dim {
+function broadcastDim (a: Dim, b: Dim, sym: Intern): Dim {
   if (a === b || b === 1) return a
   if (a === 1) return b
   if (typeof a === 'number') return a
   if (typeof b === 'number') return b
-  return `bcast(${a},${b})`
+  return sym(`bcast(${[a, b].sort().join(',')})`)
 }
 
-function broadcast (shapes: (Dim[] | null)[]): Dim[] | null {
+function broadcast (shapes: (Dim[] | null)[], sym: Intern): Dim[] | null {
   if (shapes.some(s => s === null)) return null
   const rank = Math.max(...shapes.map(s => s!.length))
-  return Array.from({ length: rank }, (_, i) => shapes.reduce<Dim>((acc, s) => broadcastDim(acc, s![s!.length - rank + i] ?? 1), 1))
+  return Array.from({ length: rank }, (_, i) => shapes.reduce<Dim>((acc, s) => broadcastDim(acc, s![s!.length - rank + i] ?? 1, sym), 1))
 }
 
 /** The -1 of a Reshape: ∏inputs / ∏others, cancelling equal symbols; undefined unless it is one number or one symbol. */
@@ -89,6 +94,13 @@ const norm = (axis: number, rank: number): number => axis < 0 ? axis + rank : ax
 
 export class ShapeTable {
   private readonly infos = new Map<string, TensorInfo>()
+  private readonly symbols = new Map<string, string>()
+  /** composite symbols are interned (`~N`), so nested broadcasts cannot grow the names */
+  private readonly sym: Intern = (expression) => {
+    let name = this.symbols.get(expression)
+    if (name === undefined) { name = `~${this.symbols.size}`; this.symbols.set(expression, name) }
+    return name
+  }
 
   constructor (inputs: readonly onnx.ValueInfoProto[], initializers: readonly onnx.TensorProto[], nodes: readonly onnx.NodeProto[]) {
     for (const v of inputs) {
@@ -143,7 +155,7 @@ export class ShapeTable {
       }
       return out(s, keep)
     }
-    if (BROADCAST.has(op)) return out(broadcast(node.input.map(n => this.get(n).shape)))
+    if (BROADCAST.has(op)) return out(broadcast(node.input.map(n => this.get(n).shape), this.sym))
     if (op === 'Shape') {
       if (s === null) return out(null)
       const start = norm(intAttr(node, 'start', 0), s.length)
@@ -165,7 +177,7 @@ export class ShapeTable {
       if (s === null || b === null) return out(null)
       const a2 = s.length === 1 ? [1, s[0]!] : s
       const b2 = b.length === 1 ? [b[0]!, 1] : b
-      const batch = broadcast([a2.slice(0, -2), b2.slice(0, -2)])!
+      const batch = broadcast([a2.slice(0, -2), b2.slice(0, -2)], this.sym)!
       return out([...batch, ...(s.length > 1 ? [a2.at(-2)!] : []), ...(b.length > 1 ? [b2.at(-1)!] : [])])
     }
     if (op === 'Gemm') {
@@ -219,7 +231,7 @@ export class ShapeTable {
       const axis = norm(intAttr(node, 'axis', 0), shapes[0]!.length)
       const along = shapes.map(v => v![axis]!)
       const dims = [...shapes[0]!]
-      dims[axis] = product(along) === null || along.some(d => typeof d !== 'number') ? `(${along.join('+')})` : (along as number[]).reduce((a, b) => a + b, 0)
+      dims[axis] = product(along) === null || along.some(d => typeof d !== 'number') ? this.sym(`(${along.join('+')})`) : (along as number[]).reduce((a, b) => a + b, 0)
       const values = node.input.map(n => this.ints(n))
       return out(dims, values.every(v => v !== undefined) ? values.flat() as Dim[] : undefined)
     }
@@ -233,7 +245,7 @@ export class ShapeTable {
       const target = this.ints(node.input[1])
       const len = this.get(node.input[1]!).shape?.[0]
       if (target === undefined) return out(typeof len === 'number' && s !== null ? fresh(Math.max(len, s.length)) : null)
-      return out(broadcast([s, target]))
+      return out(broadcast([s, target], this.sym))
     }
     if (op === 'ConstantOfShape') {
       const t = attrOf(node, 'value')?.t
@@ -255,6 +267,12 @@ export class ShapeTable {
     }
     if (op === 'NonZero') return out(s === null ? null : [s.length, `dim(${node.output[0]},1)`])
     if (op === 'GatherElements') return out(this.get(node.input[1]!).shape)
+    if (op === 'GatherND') {
+      const idx = this.get(node.input[1]!).shape
+      const k = idx?.at(-1)
+      if (s === null || idx === null || typeof k !== 'number') return out(null)
+      return out([...idx.slice(0, -1), ...s.slice(intAttr(node, 'batch_dims', 0) + k)])
+    }
     return out(s === null ? null : op === 'Pad' ? fresh(s.length) : null)
   }
 
@@ -277,7 +295,7 @@ export class ShapeTable {
         const b = clampIn(en[k]!, step > 0 ? 0 : -1, step > 0 ? d : d - 1)
         dims[axis] = Math.max(0, Math.ceil((b - a) / step))
       } else {
-        dims[axis] = `slice(${d}|${starts}|${ends}|${stepsName ?? ''}|${k})`
+        dims[axis] = this.sym(`slice(${d}|${starts}|${ends}|${stepsName ?? ''}|${k})`)
       }
     })
     let value: Dim[] | undefined
