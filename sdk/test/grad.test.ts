@@ -1,7 +1,7 @@
 // Recording gradients without an engine: h.grad(loss), loss.backward({...}), t.param, and errors at the right line.
-import { describe, expect, test } from 'vitest'
+import { describe, expect, expectTypeOf, test } from 'vitest'
 import { WeftError, validateProgram, type Program } from '@weft/core'
-import { Model, type Executor, type GPT2 } from '../src/index.js'
+import { Model, type Executor, type GPT2, type ValueProxy } from '../src/index.js'
 import { gpt2Manifest } from './fixtures/gpt2-manifest.js'
 
 const P0 = [328, 370, 293, 3606, 297]
@@ -22,6 +22,9 @@ describe('recording gradients', () => {
       const w = t.param('transformer.h.0.ln_1.weight')
       const loss = m.lm_head.output.at(0, -1, 3682).sub(m.lm_head.output.at(0, -1, 4080))
       const viaBackward = loss.backward({ h, w })
+      expectTypeOf(viaBackward).toEqualTypeOf<{ h: ValueProxy; w: ValueProxy }>()
+      expectTypeOf(loss.backward(h)).toEqualTypeOf<ValueProxy>()
+      expectTypeOf(loss.backward([h, w] as const)).toEqualTypeOf<[ValueProxy, ValueProxy]>()
       return { gh: h.grad(loss), gw: w.grad(loss), bh: viaBackward.h, bw: viaBackward.w, list: loss.backward([h])[0]! }
     })
     expect(ops(program).filter(op => op === 'grad')).toHaveLength(5)

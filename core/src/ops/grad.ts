@@ -35,7 +35,7 @@ export const grad: OpDef = {
     'its gradient is that row of the batch tensor, padding excluded) or a `param` node (all uses of the weight, tied copies included, in HF layout). ' +
     'The result has `wrt`\'s shape and dtype. Zero when `of` does not depend on `wrt` through differentiable ops. `grad` nodes sharing `of` share one ' +
     'backward pass. `of` must not depend on a `grad` (no higher-order gradients) and no `write` may depend on one (it is known only after the whole forward). ' +
-    'Cost ≈ 2× the forward.',
+    'Cost ≈ 2× the forward. Example: `spec/vectors/programs/pass-gradient-attribution.json` (a logit difference w.r.t. a block input and a LayerNorm weight).',
   examples: [],
 }
 
