@@ -106,7 +106,11 @@ export class Scheduler {
     if (this.running.size > 0 && this.deps.registry.list().every(m => this.batchesOn(m.name).length >= this.deps.batchesPerModel)) return
     const queued = this.queuedRows()
     const byModel = new Map<string, JobRow[]>()
-    for (const row of queued) byModel.set(row.model, [...(byModel.get(row.model) ?? []), row])
+    for (const row of queued) {
+      const rows = byModel.get(row.model)
+      if (rows === undefined) byModel.set(row.model, [row])
+      else rows.push(row)
+    }
     const now = this.deps.now()
     let wait = Infinity
     let launched = false
