@@ -31,7 +31,7 @@ export function onnxBackend (init: OnnxBackendInit = {}): BackendV1 {
   return {
     specificationVersion: 'v1',
     name: 'onnx',
-    capabilities: new Set(['trace', 'generate', ...Object.keys(OPS).map(op => `op:${op}`)]),
+    capabilities: new Set(['trace', 'generate', 'grad', ...Object.keys(OPS).map(op => `op:${op}`)]),
     async loadModel (source: ModelSource, options?: AbortOptions): Promise<OnnxModelHandle> {
       if (options?.signal?.aborted === true) throw new Error('aborted')
       const base: SessionInit = init.intraOpThreads === undefined ? {} : { intraOpThreads: init.intraOpThreads }
