@@ -140,7 +140,7 @@ export class Scheduler {
    * between loses no accepted job. Returns false (nothing done) otherwise: admission commits the job as queued.
    */
   startNow (row: JobRow, program: Program): boolean {
-    if (this.closed || this.deps.limits.batchWindowMs > 0) return false
+    if (this.closed || (this.deps.limits.batchWindowMs > 0 && this.deps.limits.maxBatchJobs > 1)) return false
     if (this.batchesOn(row.model).length >= this.deps.batchesPerModel) return false
     for (const queued of this.queue.values()) if (queued.model === row.model) return false
     let model: ServedModel
