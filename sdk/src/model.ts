@@ -1,6 +1,6 @@
 /**
  * Model: one model behind an Executor. `trace` records a Program from a callback and runs it; `scan` reports
- * shapes without running; `cache` saves every module output; tokenizer helpers decode what comes back.
+ * shapes without running; `cache` saves every module output; `edit` makes a model whose every Program applies an edit first.
  */
 import { WeftError, type Manifest, type Program, type ValueType } from '@weft/core'
 import type { Executor, RunProgress, RunResult, SyncTokenizer } from './executor.js'
@@ -9,6 +9,7 @@ import { moduleTree } from './trace/module-tree.js'
 import { rootEnvoy, type Envoy } from './trace/envoy.js'
 import { Tracer, collectSaves, toInvoke, type Resolved, type Scanned, type TraceInput } from './trace/tracer.js'
 import { Tensor } from './tensor/tensor.js'
+import { applyEdits, editedHost, makeEdit, type Edit, type EditFn, type EditOptions } from './edit/edit.js'
 import { generate, type GenerateBatchFn, type GenerateFn, type GenerateOptions, type Generated, type GeneratedBatch } from './generate/generate.js'
 
 export interface TraceOptions {
@@ -39,6 +40,8 @@ export class Model<T = Envoy> {
   /** the client-side tokenizer, or null (then text is tokenized by whoever runs the Program) */
   readonly tokenizer: SyncTokenizer | null
   private readonly executor: Executor
+  /** edits every Program of this model applies before its own nodes (see `edit`) */
+  private edits: readonly Edit<T>[] = []
 
   constructor (executor: Executor, name: string, manifest: Manifest, tokenizer: SyncTokenizer | null) {
     this.executor = executor
@@ -58,7 +61,7 @@ export class Model<T = Envoy> {
       : tracer.invoke(first, (m) => second!(m, tracer))
     if (recorder.invokes.length === 0) throw recorder.error('a trace needs at least one invoke (call t.invoke(input, m => …))', null)
     const resolveWith = collectSaves(returned, recorder)
-    const program = recorder.finish({ name: this.manifest.name, revision: this.manifest.revision })
+    const program = applyEdits(recorder.finish({ name: this.manifest.name, revision: this.manifest.revision }), this.manifest, this.edits)
     const types = recorder.savedTypes()
     const empty = returned === undefined
     const resolve = (saves: Record<string, Tensor>): TraceResult<R> => (empty
@@ -90,7 +93,26 @@ export class Model<T = Envoy> {
   async generate<R = void> (input: TraceInput, options: GenerateOptions, fn?: GenerateFn<T, R>): Promise<Generated<R>>
   async generate<R> (options: GenerateOptions, fn: GenerateBatchFn<T, R>): Promise<GeneratedBatch<R>>
   async generate (first: TraceInput | GenerateOptions, second: GenerateOptions | GenerateBatchFn<T, unknown>, third?: GenerateFn<T, unknown>): Promise<unknown> {
-    return generate<T>(this, first, second, third)
+    return generate<T>(editedHost(this, this.edits), first, second, third)
+  }
+
+  /**
+   * NNsight's `model.edit()`: a model (same executor, manifest, tokenizer) whose every trace, generate, cache, scan
+   * and record applies `fn` first, for every invoke (in generate mode at every step). `fn` reads and sets sites and
+   * returns nothing. With `{ inplace: true }` this model itself is edited (undo with `clearEdits`). Edits compose.
+   */
+  edit (fn: EditFn<T>, options: EditOptions = {}): Model<T> {
+    const edit = makeEdit(this.manifest, fn, options.inplace === true)
+    if (edit.inplace) { this.edits = [...this.edits, edit]; return this }
+    const edited = new Model<T>(this.executor, this.name, this.manifest, this.tokenizer)
+    edited.edits = [...this.edits.map((e) => ({ ...e, inplace: false })), edit]
+    return edited
+  }
+
+  /** Removes the edits made in place (`edit(fn, { inplace: true })`); those an edited copy was made with stay. */
+  clearEdits (): this {
+    this.edits = this.edits.filter((e) => !e.inplace)
+    return this
   }
 
   /** Shapes and dtypes of what the callback returns, inferred from the manifest without running anything. */
@@ -114,11 +136,11 @@ export class Model<T = Envoy> {
       for (const part of path.split('.')) envoy = envoy.child(part)
       envoy[port].save(path)
     }
-    const program = recorder.finish({ name: this.manifest.name, revision: this.manifest.revision })
+    const program = applyEdits(recorder.finish({ name: this.manifest.name, revision: this.manifest.revision }), this.manifest, this.edits)
     return (await this.run(program, options)).saves
   }
 
-  /** Runs a recorded Program; saves come back as SDK Tensors. */
+  /** Runs a recorded Program as given (Programs from `record` already hold the edits); saves come back as SDK Tensors. */
   async run (program: Program, options?: TraceOptions): Promise<RunResult & { saves: Record<string, Tensor> }> {
     const result = await this.executor.run(program, options)
     const saves = Object.fromEntries(Object.entries(result.saves).map(([name, tensor]) => [name, Tensor.from(tensor)]))
