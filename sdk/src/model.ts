@@ -1,6 +1,6 @@
 /**
  * Model: one model behind an Executor. `trace` records a Program from a callback and runs it; `scan` reports
- * shapes without running; `cache` saves every module output; `edit` makes a model whose every Program applies an edit first.
+ * shapes without running; `cache` saves every module output; `edit` gives a model whose Programs apply an edit first.
  */
 import { WeftError, type Manifest, type Program, type ValueType } from '@weft/core'
 import type { Executor, RunProgress, RunResult, SyncTokenizer } from './executor.js'
