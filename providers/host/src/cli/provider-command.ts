@@ -20,7 +20,10 @@ const USAGE = `usage: weft provider start --model <folder> [--model <folder> …
   [--port N] [--db file] [--workers N] [--isolation thread|process] [--intra-op-threads N (default 1: leave cores to the HTTP thread)] [--batch-window-ms N] [--max-batch-jobs N] [--job-timeout-ms N]
   [--batch-sizes any|pow2 (default any: every queued job; pow2: 1, 2, 4, … jobs, fewer graphs to compile)]
   [--session-cache N (compiled graphs kept per model, default 64: every batch size up to 32 stays compiled)]
-  [--durability normal|full (default normal: commits survive a process crash; full: also power loss, one fsync per commit)]`
+  [--durability normal|full (default normal: commits survive a process crash; full: also power loss, one fsync per commit)]
+  [--identity <key file> (the provider's Ed25519 key; default: one generated once and kept in the database)]
+  [--directory <multiaddr> … (announce the provider on the libp2p directory through these bootstrap peers)]
+  [--p2p-listen <multiaddr> (default /ip4/127.0.0.1/tcp/0)]`
 
 const OPTIONS = {
   model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' },
@@ -29,7 +32,8 @@ const OPTIONS = {
   register: { type: 'string', multiple: true }, port: { type: 'string', default: '0' }, db: { type: 'string', default: 'weft-provider.db' },
   workers: { type: 'string', default: '1' }, 'batch-window-ms': { type: 'string' }, 'job-timeout-ms': { type: 'string' },
   'max-batch-jobs': { type: 'string' }, isolation: { type: 'string', default: 'thread' }, 'intra-op-threads': { type: 'string', default: '1' },
-  durability: { type: 'string', default: 'normal' }, 'batch-sizes': { type: 'string', default: 'any' }, 'session-cache': { type: 'string', default: '64' },
+  durability: { type: 'string', default: 'normal' }, identity: { type: 'string' },
+  directory: { type: 'string', multiple: true }, 'p2p-listen': { type: 'string', default: '/ip4/127.0.0.1/tcp/0' }, 'batch-sizes': { type: 'string', default: 'any' }, 'session-cache': { type: 'string', default: '64' },
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values']
@@ -61,8 +65,10 @@ export const providerCommand = {
     const isolation = values.isolation === 'process' ? 'process' : 'thread'
     if (values.durability !== 'normal' && values.durability !== 'full') { console.error(`--durability is 'normal' or 'full', not '${values.durability}'`); return 2 }
     if (values['batch-sizes'] !== 'pow2' && values['batch-sizes'] !== 'any') { console.error(`--batch-sizes is 'pow2' or 'any', not '${values['batch-sizes']}'`); return 2 }
+    const identity = values.identity === undefined ? undefined : { secretKey: readKeyFile(values.identity).secretKey }
     const host = await createHost({
       dbPath: values.db,
+      ...(identity === undefined ? {} : { identity }),
       durability: values.durability,
       backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: { intraOpThreads: Number(values['intra-op-threads']), sessionCacheSize: Number(values['session-cache']) }, workers, isolation }) },
       models: values.model.map(folder => ({ name: path.basename(path.resolve(folder)).replace(/\.onnx$/, ''), path: path.resolve(folder) })),
@@ -82,13 +88,30 @@ export const providerCommand = {
     console.log(`provider id: ${host.providerId}`)
     console.log(`models: ${host.context.registry.list().map(m => `${m.name} (${m.manifest.revision.slice(0, 19)}…)`).join(', ')}`)
     console.log(`policy: ${JSON.stringify(host.context.policySummaries())}`)
+    const announced = values.directory === undefined ? null : await announce(identity?.secretKey ?? storedIdentity(host), url, values.directory, values['p2p-listen'])
     await new Promise<void>(resolve => {
-      const stop = (): void => { void host.close().then(resolve) }
+      // withdraw the directory record first, so clients stop choosing this provider before it goes away
+      const stop = (): void => { void (announced?.stop() ?? Promise.resolve()).finally(() => host.close()).then(resolve) }
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
     })
     return 0
   },
+}
+
+/** The identity createHost generated and kept in the database (the libp2p peer id derives from the same seed). */
+function storedIdentity (host: { context: { store: { getSetting: (key: string) => Uint8Array | null | undefined } } }): Uint8Array {
+  const secretKey = host.context.store.getSetting('identity.secretKey')
+  if (secretKey == null) throw new Error('the provider has no stored identity; pass --identity <key file>')
+  return secretKey
+}
+
+/** Announces the provider on the libp2p directory (libp2p is loaded only when asked for). */
+async function announce (seed: Uint8Array, endpoint: string, bootstrap: string[], listen: string): Promise<{ stop: () => Promise<void> }> {
+  const { announceProvider } = await import('@weft/federation')
+  const announced = await announceProvider({ seed, endpoint, bootstrap, listen: [listen] })
+  console.log(`directory: announced as ${announced.node.peerId} via ${bootstrap.join(', ')}`)
+  return announced
 }
 
 /** '@weft/onnx', or the backend's own file while that package has no index module yet. */
