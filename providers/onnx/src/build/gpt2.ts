@@ -3,19 +3,15 @@
  * `gelu_new`, attention scaled by 1/√head_dim, causal + padding mask, tied lm_head.
  */
 import { WeftError } from '@weft/core'
-import { INT64, type GraphBuilder } from './graph-builder.js'
 import { activation, attend, layerNorm, linear, mergeHeads, moduleScope, splitHeads, type BuildContext } from './layers.js'
 import type { FamilyBuild } from './family.js'
-import { attentionBias, withCache } from './kv-cache.js'
+import { withCache } from './kv-cache.js'
+import { baseModelOutput, causalLmInputs, configNumbers, embedding, lmHead } from './causal-lm.js'
 
 interface Gpt2Config { d: number; heads: number; layers: number; vocab: number; inner: number; eps: number; act: string; scaleAttn: boolean; inverseLayerScale: boolean; tied: boolean }
 
 function readConfig (config: Record<string, unknown>): Gpt2Config {
-  const num = (key: string, fallback?: number): number => {
-    const value = config[key] ?? fallback
-    if (typeof value !== 'number') throw new WeftError('MODEL_LOAD_FAILED', `config.json: '${key}' must be a number`, { key })
-    return value
-  }
+  const num = configNumbers(config)
   const d = num('n_embd')
   return {
     d, heads: num('n_head'), layers: num('n_layer'), vocab: num('vocab_size'),
@@ -66,33 +62,20 @@ export function buildGpt2 (ctx: BuildContext, config: Record<string, unknown>): 
   if (c.d % c.heads !== 0) throw new WeftError('MODEL_LOAD_FAILED', `n_embd ${c.d} is not divisible by n_head ${c.heads}`)
   addPrefix(ctx)
   const { g } = ctx
-  const ids = g.input('input_ids', INT64, ['batch', 'seq'])
-  const mask = g.input('attention_mask', INT64, ['batch', ctx.kv === undefined ? 'seq' : 'ctx'])
-  const positions = g.input('position_ids', INT64, ['batch', 'seq'])
-  const bias = attentionBias(ctx, ids, mask, positions)
+  const { ids, positions, bias } = causalLmInputs(ctx)
   const shape = ['batch', 'seq', c.d] as const
-  const embed = (path: string, index: string): string => moduleScope(ctx, path,
-    { type: 'Embedding', callable: true, inShape: ['batch', 'seq'], inDtype: 'int64', outShape: [...shape] }, index,
-    (input, out) => g.op('Gather', [ctx.w.tensor(`${path}.weight`), input], { axis: 0 }, out))
   const hidden = g.within('transformer', () => {
-    const tokens = embed('transformer.wte', ids)
-    const pos = embed('transformer.wpe', positions)
+    const tokens = embedding(ctx, 'transformer.wte', ids, c.d)
+    const pos = embedding(ctx, 'transformer.wpe', positions, c.d)
     let h = moduleScope(ctx, 'transformer.drop', { type: 'Dropout', callable: true, inShape: [...shape], outShape: [...shape] },
       g.op('Add', [tokens, pos]), (input) => input)
     for (let i = 0; i < c.layers; i++) h = block(ctx, c, i, h, bias)
     ctx.m.add('transformer.h', { type: 'ModuleList' })
     return layerNorm(ctx, 'transformer.ln_f', h, c.d, c.eps)
   })
-  const transformer = g.within('transformer', () => g.op('Identity', [hidden], {}, 'transformer'))
-  ctx.m.add('transformer', { type: 'GPT2Model', output: { value: transformer, shape: [...shape] } })
+  const transformer = baseModelOutput(ctx, 'transformer', 'GPT2Model', hidden, c.d)
   const tiedHead = c.tied || !ctx.w.has('lm_head.weight')
-  const logits = linear(ctx, 'lm_head', transformer, {
-    type: 'Linear', inDim: c.d, outDim: c.vocab, transposeWeight: true, bias: false,
-    ...(tiedHead ? { weight: 'transformer.wte.weight' } : {}),
-  })
-  if (tiedHead) ctx.w.alias('lm_head.weight', 'transformer.wte.weight')
-  const out = g.op('Identity', [logits], {}, 'logits')
-  g.output(out, 1, ['batch', 'seq', c.vocab])
+  const out = lmHead(ctx, 'lm_head', transformer, c.d, c.vocab, tiedHead ? 'transformer.wte.weight' : undefined)
   return {
     logits: out, hasPositionIds: true, vocabSize: c.vocab,
     maxPositions: typeof config.n_positions === 'number' ? config.n_positions : null,

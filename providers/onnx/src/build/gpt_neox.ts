@@ -3,20 +3,16 @@
  * partial rotary (`rotary_pct` / `partial_rotary_factor`), parallel or sequential residual, `embed_out` head.
  */
 import { WeftError } from '@weft/core'
-import { INT64 } from './graph-builder.js'
-import { activation, attend, layerNorm, linear, mergeHeads, moduleScope, type BuildContext } from './layers.js'
+import { activation, attend, layerNorm, mergeHeads, moduleScope, type BuildContext } from './layers.js'
 import { applyRotary, ropeSettings, rotaryTables, type RopeSettings } from './rotary.js'
 import type { FamilyBuild } from './family.js'
-import { attentionBias, withCache } from './kv-cache.js'
+import { withCache } from './kv-cache.js'
+import { baseModelOutput, causalLmInputs, checkpointLinear, configNumbers, embedding, lmHead } from './causal-lm.js'
 
 interface NeoxConfig { d: number; heads: number; headDim: number; layers: number; inner: number; vocab: number; eps: number; act: string; parallel: boolean; rope: RopeSettings }
 
 function readConfig (config: Record<string, unknown>): NeoxConfig {
-  const num = (key: string, fallback?: number): number => {
-    const value = config[key] ?? fallback
-    if (typeof value !== 'number') throw new WeftError('MODEL_LOAD_FAILED', `config.json: '${key}' must be a number`, { key })
-    return value
-  }
+  const num = configNumbers(config)
   const d = num('hidden_size'); const heads = num('num_attention_heads')
   return {
     d, heads, headDim: d / heads, layers: num('num_hidden_layers'), inner: num('intermediate_size', 4 * d), vocab: num('vocab_size'),
@@ -25,9 +21,7 @@ function readConfig (config: Record<string, unknown>): NeoxConfig {
   }
 }
 
-function dense (ctx: BuildContext, path: string, x: string, inDim: number, outDim: number): string {
-  return linear(ctx, path, x, { type: 'Linear', inDim, outDim, transposeWeight: true, bias: ctx.w.has(`${path}.bias`) })
-}
+const dense = checkpointLinear
 
 function layer (ctx: BuildContext, c: NeoxConfig, i: number, x: string, bias: string, cos: string, sin: string): string {
   const { g } = ctx
@@ -62,29 +56,18 @@ export function buildGptNeox (ctx: BuildContext, config: Record<string, unknown>
   const c = readConfig(config)
   if (c.d % c.heads !== 0) throw new WeftError('MODEL_LOAD_FAILED', `hidden_size ${c.d} is not divisible by num_attention_heads ${c.heads}`)
   const { g } = ctx
-  const ids = g.input('input_ids', INT64, ['batch', 'seq'])
-  const mask = g.input('attention_mask', INT64, ['batch', ctx.kv === undefined ? 'seq' : 'ctx'])
-  const positions = g.input('position_ids', INT64, ['batch', 'seq'])
-  const bias = attentionBias(ctx, ids, mask, positions)
-  const shape = ['batch', 'seq', c.d] as const
+  const { ids, positions, bias } = causalLmInputs(ctx)
   const hidden = g.within('gpt_neox', () => {
-    let h = moduleScope(ctx, 'gpt_neox.embed_in', { type: 'Embedding', callable: true, inShape: ['batch', 'seq'], inDtype: 'int64', outShape: [...shape] }, ids,
-      (input, out) => g.op('Gather', [ctx.w.tensor('gpt_neox.embed_in.weight'), input], { axis: 0 }, out))
+    let h = embedding(ctx, 'gpt_neox.embed_in', ids, c.d)
     const [cos, sin] = rotaryTables(ctx, 'gpt_neox.rotary_emb', 'GPTNeoXRotaryEmbedding', h, positions, c.d, Math.floor(c.headDim * c.rope.partial), c.rope)
     for (let i = 0; i < c.layers; i++) h = layer(ctx, c, i, h, bias, cos, sin)
     ctx.m.add('gpt_neox.layers', { type: 'ModuleList' })
     return layerNorm(ctx, 'gpt_neox.final_layer_norm', h, c.d, c.eps)
   })
-  const body = g.within('gpt_neox', () => g.op('Identity', [hidden], {}, 'gpt_neox'))
-  ctx.m.add('gpt_neox', { type: 'GPTNeoXModel', output: { value: body, shape: [...shape] } })
+  const body = baseModelOutput(ctx, 'gpt_neox', 'GPTNeoXModel', hidden, c.d)
   const tied = !ctx.w.has('embed_out.weight')
   if (tied && config.tie_word_embeddings !== true) throw new WeftError('MODEL_LOAD_FAILED', 'checkpoint has no embed_out.weight and tie_word_embeddings is false')
-  const logits = linear(ctx, 'embed_out', body, {
-    type: 'Linear', inDim: c.d, outDim: c.vocab, transposeWeight: true, bias: false, ...(tied ? { weight: 'gpt_neox.embed_in.weight' } : {}),
-  })
-  if (tied) ctx.w.alias('embed_out.weight', 'gpt_neox.embed_in.weight')
-  const out = g.op('Identity', [logits], {}, 'logits')
-  g.output(out, 1, ['batch', 'seq', c.vocab])
+  const out = lmHead(ctx, 'embed_out', body, c.d, c.vocab, tied ? 'gpt_neox.embed_in.weight' : undefined)
   return {
     logits: out, hasPositionIds: true, vocabSize: c.vocab,
     maxPositions: typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : null,

@@ -3,11 +3,11 @@
  * embeddings, grouped-query attention, SwiGLU MLP, tied or untied lm_head. Biases follow weight presence.
  */
 import { WeftError } from '@weft/core'
-import { INT64 } from './graph-builder.js'
-import { activation, attend, linear, mergeHeads, moduleScope, rmsNorm, splitHeads, type BuildContext } from './layers.js'
+import { activation, attend, mergeHeads, moduleScope, rmsNorm, splitHeads, type BuildContext } from './layers.js'
 import { applyRotary, ropeSettings, rotaryTables, type RopeSettings } from './rotary.js'
 import type { FamilyBuild } from './family.js'
-import { attentionBias, withCache } from './kv-cache.js'
+import { withCache } from './kv-cache.js'
+import { baseModelOutput, causalLmInputs, checkpointLinear, configNumbers, embedding, lmHead } from './causal-lm.js'
 
 /** HF class-name prefix per family (`Llama` → LlamaAttention, LlamaRMSNorm, …). */
 export interface LlamaFlavour { prefix: string }
@@ -15,11 +15,7 @@ export interface LlamaFlavour { prefix: string }
 interface LlamaConfig { d: number; heads: number; kvHeads: number; headDim: number; layers: number; inner: number; vocab: number; eps: number; act: string; tied: boolean; rope: RopeSettings }
 
 function readConfig (config: Record<string, unknown>): LlamaConfig {
-  const num = (key: string, fallback?: number): number => {
-    const value = config[key] ?? fallback
-    if (typeof value !== 'number') throw new WeftError('MODEL_LOAD_FAILED', `config.json: '${key}' must be a number`, { key })
-    return value
-  }
+  const num = configNumbers(config)
   const d = num('hidden_size'); const heads = num('num_attention_heads')
   const c = {
     d, heads, kvHeads: num('num_key_value_heads', heads), headDim: num('head_dim', d / heads), layers: num('num_hidden_layers'),
@@ -42,9 +38,7 @@ function repeatKv (ctx: BuildContext, x: string, c: LlamaConfig): string {
   return g.op('Reshape', [expanded, g.i64([0, c.heads, -1, c.headDim])])
 }
 
-function proj (ctx: BuildContext, path: string, x: string, inDim: number, outDim: number): string {
-  return linear(ctx, path, x, { type: 'Linear', inDim, outDim, transposeWeight: true, bias: ctx.w.has(`${path}.bias`) })
-}
+const proj = checkpointLinear
 
 function layer (ctx: BuildContext, c: LlamaConfig, f: LlamaFlavour, i: number, x: string, bias: string, cos: string, sin: string): string {
   const { g } = ctx
@@ -79,29 +73,18 @@ function layer (ctx: BuildContext, c: LlamaConfig, f: LlamaFlavour, i: number, x
 export function buildLlamaLike (ctx: BuildContext, config: Record<string, unknown>, flavour: LlamaFlavour): FamilyBuild {
   const c = readConfig(config)
   const { g } = ctx
-  const ids = g.input('input_ids', INT64, ['batch', 'seq'])
-  const mask = g.input('attention_mask', INT64, ['batch', ctx.kv === undefined ? 'seq' : 'ctx'])
-  const positions = g.input('position_ids', INT64, ['batch', 'seq'])
-  const bias = attentionBias(ctx, ids, mask, positions)
-  const shape = ['batch', 'seq', c.d] as const
+  const { ids, positions, bias } = causalLmInputs(ctx)
   const hidden = g.within('model', () => {
-    let h = moduleScope(ctx, 'model.embed_tokens', { type: 'Embedding', callable: true, inShape: ['batch', 'seq'], inDtype: 'int64', outShape: [...shape] }, ids,
-      (input, out) => g.op('Gather', [ctx.w.tensor('model.embed_tokens.weight'), input], { axis: 0 }, out))
+    let h = embedding(ctx, 'model.embed_tokens', ids, c.d)
     const [cos, sin] = rotaryTables(ctx, 'model.rotary_emb', `${flavour.prefix}RotaryEmbedding`, h, positions, c.d, Math.floor(c.headDim * c.rope.partial), c.rope)
     for (let i = 0; i < c.layers; i++) h = layer(ctx, c, flavour, i, h, bias, cos, sin)
     ctx.m.add('model.layers', { type: 'ModuleList' })
     return rmsNorm(ctx, 'model.norm', h, c.d, c.eps, `${flavour.prefix}RMSNorm`)
   })
-  const model = g.within('model', () => g.op('Identity', [hidden], {}, 'model'))
-  ctx.m.add('model', { type: `${flavour.prefix}Model`, output: { value: model, shape: [...shape] } })
+  const model = baseModelOutput(ctx, 'model', `${flavour.prefix}Model`, hidden, c.d)
   const tied = !ctx.w.has('lm_head.weight')
   if (tied && !c.tied) throw new WeftError('MODEL_LOAD_FAILED', 'checkpoint has no lm_head.weight and tie_word_embeddings is false')
-  const logits = linear(ctx, 'lm_head', model, {
-    type: 'Linear', inDim: c.d, outDim: c.vocab, transposeWeight: true, bias: false, ...(tied ? { weight: 'model.embed_tokens.weight' } : {}),
-  })
-  if (tied) ctx.w.alias('lm_head.weight', 'model.embed_tokens.weight')
-  const out = g.op('Identity', [logits], {}, 'logits')
-  g.output(out, 1, ['batch', 'seq', c.vocab])
+  const out = lmHead(ctx, 'lm_head', model, c.d, c.vocab, tied ? 'model.embed_tokens.weight' : undefined)
   return {
     logits: out, hasPositionIds: true, vocabSize: c.vocab,
     maxPositions: typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : null,
