@@ -1,8 +1,9 @@
 // Smoke tests for every example on demo-gpt2, with numbers asserted where the transformers references make them knowable.
 import { existsSync, readFileSync } from 'node:fs'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { Weft, type GPT2, type Model } from '@weft/sdk'
-import { MODELS_DIR, argmax, lensLogits, reference, referencePrompts, row } from '../../sdk/test/fixtures/reference.js'
+import { describe, expect, test } from 'vitest'
+import { type GPT2, type Model } from '@weft/sdk'
+import { argmax, lensLogits, reference, referencePrompts, row } from '../../sdk/test/fixtures/reference.js'
+import { useLocalModel } from '../../sdk/test/fixtures/local.js'
 import { logitLens, lensSvg, lensTable } from '../src/logit-lens.js'
 import { ioiPatching, ioiTables, DEFAULT_IOI } from '../src/ioi-patching.js'
 import { causalTracing, tracingSvg } from '../src/causal-tracing.js'
@@ -10,14 +11,9 @@ import { steering, steeringTable } from '../src/steering.js'
 
 const MODEL = 'demo-gpt2'
 const { prompts } = referencePrompts(MODEL)
-let weft: Weft
 let model: Model<GPT2>
 
-beforeAll(async () => {
-  weft = await Weft.local({ modelsDir: MODELS_DIR })
-  model = await weft.model<GPT2>(MODEL)
-})
-afterAll(async () => { await weft.close() })
+useLocalModel<GPT2>(MODEL, (_weft, m) => { model = m })
 
 const softmaxAt = (logits: Float64Array, id: number): number => {
   const max = Math.max(...logits)

@@ -1,8 +1,9 @@
 // Gradients through the SDK in embedded mode on demo-gpt2: NNsight-style loss.backward() and h.grad(loss)
 // against the transformers references (causal-LM loss of prompt 0).
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import { Weft, type GPT2, type Model, type Tensor } from '../src/index.js'
-import { MODELS_DIR, maxAbsDiff, reference, referencePrompts } from './fixtures/reference.js'
+import { expect, test } from 'vitest'
+import { type GPT2, type Model, type Tensor } from '../src/index.js'
+import { maxAbsDiff, reference, referencePrompts } from './fixtures/reference.js'
+import { useLocalModel } from './fixtures/local.js'
 
 const MODEL = 'demo-gpt2'
 const VOCAB = 4096
@@ -10,13 +11,8 @@ const ids = referencePrompts(MODEL).token_ids[0]!
 const ref = (key: string) => reference(MODEL, key)
 const flat = (t: Tensor): number[] => t.toFlat()
 
-let weft: Weft
 let model: Model<GPT2>
-beforeAll(async () => {
-  weft = await Weft.local({ modelsDir: MODELS_DIR })
-  model = await weft.model<GPT2>(MODEL)
-})
-afterAll(async () => { await weft.close() })
+useLocalModel<GPT2>(MODEL, (_weft, m) => { model = m })
 
 test('loss.backward({...}) and h.grad(loss) give transformers\' gradients of the causal-LM loss', async () => {
   const onehot = new Float32Array((ids.length - 1) * VOCAB)

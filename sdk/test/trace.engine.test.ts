@@ -1,7 +1,8 @@
 // The tracing API end to end on demo-gpt2 in embedded mode, checked against the transformers references.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { Weft, type GPT2, type Model, type Tensor } from '../src/index.js'
 import { MODELS_DIR, argmax, hasReference, lensLogits, maxAbsDiff, reference, referencePrompts, row } from './fixtures/reference.js'
+import { useLocalModel } from './fixtures/local.js'
 
 const MODEL = 'demo-gpt2'
 const { prompts, token_ids: tokenIds } = referencePrompts(MODEL)
@@ -11,11 +12,7 @@ const flat = (t: Tensor): number[] => t.toFlat()
 let weft: Weft
 let model: Model<GPT2>
 
-beforeAll(async () => {
-  weft = await Weft.local({ modelsDir: MODELS_DIR })
-  model = await weft.model<GPT2>(MODEL)
-})
-afterAll(async () => { await weft.close() })
+useLocalModel<GPT2>(MODEL, (w, m) => { weft = w; model = m })
 
 describe('reading sites', () => {
   test('block output, logits and a logit lens match the references (text tokenized client-side)', async () => {
