@@ -30,6 +30,7 @@ export type { ParamEntry } from './manifest/manifest.js'
 
 // tensors
 export { tensor, toNested, isTensor, getNumber } from './tensor/create.js'
+export { halfToNumber } from './tensor/half.js'
 export type { NestedArray } from './tensor/create.js'
 
 // op table

@@ -5,6 +5,7 @@
 import { WeftError } from '../errors/weft-error.js'
 import type { Tensor } from '../tensor/tensor.js'
 import { numel } from '../tensor/tensor.js'
+import { halfToNumber } from '../tensor/half.js'
 import { CborTag, halfBits } from './encode.js'
 import { compareBytes } from './hex.js'
 import { TAG_DTYPES, TAG_HOMOGENEOUS, TAG_MULTI_DIM, dataFromBytes } from './tags.js'
@@ -161,7 +162,7 @@ class Reader {
     const size = 1 << (info - 24)
     this.need(size)
     let v: number
-    if (size === 2) v = halfValue(this.view.getUint16(this.pos))
+    if (size === 2) v = halfToNumber(this.view.getUint16(this.pos))
     else if (size === 4) v = this.view.getFloat32(this.pos)
     else v = this.view.getFloat64(this.pos)
     const raw = size === 2 ? this.view.getUint16(this.pos) : -1
@@ -169,15 +170,6 @@ class Reader {
     checkFloatForm(v, size, raw, start)
     return v
   }
-}
-
-function halfValue (bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1
-  const e = (bits >> 10) & 0x1f
-  const f = bits & 0x3ff
-  if (e === 0) return sign * f * 2 ** -24
-  if (e === 31) return f === 0 ? sign * Infinity : NaN
-  return sign * (1 + f / 1024) * 2 ** (e - 15)
 }
 
 /** Rejects floats the encoder would have written differently (integral values, longer-than-needed forms, other NaNs). */

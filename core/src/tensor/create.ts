@@ -1,6 +1,7 @@
 /** Tensor helpers: build tensors from nested arrays or typed arrays, read them back as nested arrays. */
 import { WeftError } from '../errors/weft-error.js'
 import { numel, type DType, type Tensor, type TensorData } from './tensor.js'
+import { halfToNumber } from './half.js'
 
 export type NestedArray = number | boolean | bigint | NestedArray[]
 
@@ -84,15 +85,6 @@ export function getNumber (t: Tensor, i: number): number {
   if (t.dtype === 'float16') return halfToNumber(v as number)
   if (t.dtype === 'bfloat16') return bfloatToNumber(v as number)
   return Number(v)
-}
-
-function halfToNumber (bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1
-  const exponent = (bits >> 10) & 0x1f
-  const fraction = bits & 0x3ff
-  if (exponent === 0) return sign * fraction * 2 ** -24
-  if (exponent === 31) return fraction === 0 ? sign * Infinity : NaN
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15)
 }
 
 function bfloatToNumber (bits: number): number {

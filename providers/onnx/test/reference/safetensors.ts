@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { WeftError } from '@weft/core'
+import { WeftError, halfToNumber } from '@weft/core'
 
 export interface Tensor64 { shape: number[]; data: Float64Array }
 
@@ -27,15 +27,8 @@ export function parseSafetensorsHeader (bytes: Uint8Array, file = '<buffer>'): {
   return { entries, dataStart: 8 + headerLength }
 }
 
-/** Converts one IEEE half-precision bit pattern to a number. */
-export function halfToNumber (bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1
-  const exponent = (bits >> 10) & 0x1f
-  const fraction = bits & 0x3ff
-  if (exponent === 0) return sign * fraction * 2 ** -24
-  if (exponent === 31) return fraction === 0 ? sign * Infinity : NaN
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15)
-}
+/** Converts one IEEE half-precision bit pattern to a number (core's converter, re-exported for the oracle's tests). */
+export { halfToNumber }
 
 /** Converts one bfloat16 bit pattern (the top 16 bits of a float32) to a number. */
 export function bfloat16ToNumber (bits: number): number {
