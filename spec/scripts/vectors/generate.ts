@@ -2,9 +2,10 @@
  * Generate-mode Program vectors against the demo-gpt2 manifest: valid Programs with per-step reads and writes (saved
  * types written by hand, checked against inference) and invalid ones with hand-written expected issues.
  */
-import { encodeProgram, programDigest, inferProgramTypes, tensor, toHex, toJsonForm, validateProgram, type Program, type ProgramNode, type Invoke, type GenerateOptions } from '@weft/core'
+import { tensor, validateProgram, type Program, type ProgramNode, type Invoke, type GenerateOptions } from '@weft/core'
 import { demoGpt2Manifest } from '@weft/core/testing'
 import type { VectorFile } from './types.js'
+import { failProgramFile, passProgramFile, type FailCase, type PassCase } from './program-files.js'
 
 const IDS = [328, 370, 293, 3606, 297] // "The capital of France is"
 const IDS_JAPAN = [328, 370, 293, 3430, 297]
@@ -19,7 +20,7 @@ const site = (op: 'read' | 'write', path: string, step: number | 'all', invoke =
 const read = (path: string, step: number | 'all', invoke = 0): ProgramNode => [...site('read', path, step, invoke), []] as ProgramNode
 const write = (path: string, step: number | 'all', input: number, invoke = 0): ProgramNode => [...site('write', path, step, invoke), [input]] as ProgramNode
 
-const pass: [id: string, title: string, p: Program, saves: Record<string, { shape: (number | string)[]; dtype: string }>][] = [
+const pass: PassCase[] = [
   ['generate-steering', 'steer block 1 at every step; save the prompt-pass block 3, the step-2 logits and step-3 attention', program([
     read('transformer.h.1', 'all'),
     ['const', { value: tensor(new Float32Array(256).fill(0.5)) as never }, []],
@@ -42,7 +43,7 @@ const pass: [id: string, title: string, p: Program, saves: Record<string, { shap
   ], [{ ids: IDS }, { ids: IDS_JAPAN }], { maxNewTokens: 3, strategy: { temperature: 0.7, topK: 20, seed: 1234 } }), { patched_top: { shape: [1, 1], dtype: 'int64' } }],
 ]
 
-const fail: [id: string, title: string, p: Program, issues: string[]][] = [
+const fail: FailCase[] = [
   ['generate-step-range', 'a read at step 4 of a 4-token generation', program([read('lm_head', 4), ['save', { name: 'x' }, [0]]]),
     ['read: step 4 is not below maxNewTokens (4)']],
   ['generate-save-all', "saving a value read at every step ('all')", program([read('lm_head', 'all'), ['save', { name: 'x' }, [0]]]),
@@ -61,24 +62,14 @@ const fail: [id: string, title: string, p: Program, issues: string[]][] = [
 
 export function generateVectors (): VectorFile[] {
   const manifest = demoGpt2Manifest()
-  const files: VectorFile[] = pass.map(([id, title, p, saves]) => {
-    const types = inferProgramTypes(p, manifest)
-    p.nodes.forEach(([op, attrs], i) => {
-      if (op !== 'save') return
-      const want = saves[attrs.name as string]
-      if (JSON.stringify(want) !== JSON.stringify(types[i])) throw new Error(`${id}: save ${String(attrs.name)} infers ${JSON.stringify(types[i])}, expected ${JSON.stringify(want)}`)
-    })
-    return {
-      path: `programs/pass-${id}.json`,
-      body: { title: `program ${id}: ${title}`, input: { manifest: 'demo-gpt2', program: toJsonForm(p) }, output: { cbor_hex: toHex(encodeProgram(p)), digest: programDigest(p), saves } },
-    }
-  })
-  for (const [id, title, p, issues] of fail) {
+  const files: VectorFile[] = pass.map((c) => passProgramFile(c, manifest))
+  for (const c of fail) {
+    const [id, , p, issues] = c
     const found = validateProgram(p, manifest).map(i => i.message)
     for (const issue of issues) {
       if (!found.some(m => m.includes(issue))) throw new Error(`${id}: expected an issue containing "${issue}", validation gives ${JSON.stringify(found)}`)
     }
-    files.push({ path: `programs/fail-${id}.json`, body: { title: `program ${id}: ${title}`, fail: true, expect_error: 'PROGRAM_INVALID', input: { manifest: 'demo-gpt2', program: toJsonForm(p) }, output: { issues } } })
+    files.push(failProgramFile(c))
   }
   return files
 }

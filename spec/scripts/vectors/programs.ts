@@ -2,9 +2,10 @@
  * Program vectors against the demo-gpt2 manifest: valid programs with their encoding, digest and the saved types
  * (written by hand and checked against inference), and invalid programs with hand-written expected issues.
  */
-import { encodeProgram, programDigest, inferProgramTypes, tensor, toHex, toJsonForm, type Program, type ProgramNode, type Invoke } from '@weft/core'
+import { tensor, type Program, type ProgramNode, type Invoke } from '@weft/core'
 import { demoGpt2Manifest } from '@weft/core/testing'
 import type { VectorFile } from './types.js'
+import { failProgramFile, passProgramFile, type FailCase, type PassCase } from './program-files.js'
 
 const IDS = [328, 370, 293, 3606, 297] // "The capital of France is"
 const IDS_JAPAN = [328, 370, 293, 3430, 297]
@@ -13,7 +14,7 @@ function program (nodes: ProgramNode[], invokes: Invoke[] = [{ ids: IDS }], extr
   return { version: 1, model: { name: 'demo-gpt2', revision: null }, mode: 'trace', invokes, nodes, ...extra }
 }
 
-const pass: [id: string, title: string, p: Program, saves: Record<string, { shape: (number | string)[]; dtype: string }>][] = [
+const pass: PassCase[] = [
   ['logit-lens', 'logit lens: block 3 through ln_f and lm_head, softmax, top token', program([
     ['read', { site: 'transformer.h.3', port: 'output', invoke: 0 }, []],
     ['module_call', { module: 'transformer.ln_f' }, [0]],
@@ -70,7 +71,7 @@ const pass: [id: string, title: string, p: Program, saves: Record<string, { shap
 
 const read = (site: string, port = 'output', invoke = 0): ProgramNode => ['read', { site, port, invoke }, []]
 
-const fail: [id: string, title: string, p: Program, issues: string[]][] = [
+const fail: FailCase[] = [
   ['unknown-module', 'a module the model does not have', program([read('transformer.h.9'), ['save', { name: 'x' }, [0]]]),
     ["read: unknown module 'transformer.h.9' (model has transformer.h.0 … transformer.h.5)"]],
   ['broadcast', 'adding a [3] vector to a [1,5,256] activation', program([read('transformer.h.0'), ['const', { value: tensor([1, 2, 3]) as never }, []], ['add', {}, [0, 1]], ['save', { name: 'x' }, [2]]]),
@@ -105,21 +106,8 @@ const fail: [id: string, title: string, p: Program, issues: string[]][] = [
 
 export function programVectors (): VectorFile[] {
   const manifest = demoGpt2Manifest()
-  const files: VectorFile[] = pass.map(([id, title, p, saves]) => {
-    const types = inferProgramTypes(p, manifest)
-    p.nodes.forEach(([op, attrs], i) => {
-      if (op !== 'save') return
-      const want = saves[attrs.name as string]
-      if (JSON.stringify(want) !== JSON.stringify(types[i])) throw new Error(`${id}: save ${String(attrs.name)} infers ${JSON.stringify(types[i])}, expected ${JSON.stringify(want)}`)
-    })
-    return {
-      path: `programs/pass-${id}.json`,
-      body: { title: `program ${id}: ${title}`, input: { manifest: 'demo-gpt2', program: toJsonForm(p) }, output: { cbor_hex: toHex(encodeProgram(p)), digest: programDigest(p), saves } },
-    }
-  })
-  for (const [id, title, p, issues] of fail) {
-    files.push({ path: `programs/fail-${id}.json`, body: { title: `program ${id}: ${title}`, fail: true, expect_error: 'PROGRAM_INVALID', input: { manifest: 'demo-gpt2', program: toJsonForm(p) }, output: { issues } } })
-  }
+  const files: VectorFile[] = pass.map((c) => passProgramFile(c, manifest))
+  for (const c of fail) files.push(failProgramFile(c))
   return files
 }
 
