@@ -1,4 +1,9 @@
 /** Shared benchmark helpers: a suite yields tables; timings are medians over warm repetitions, or paired and interleaved. */
+import { existsSync, mkdirSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import path from 'node:path'
+import { writePresetCheckpoint } from '../providers/onnx/scripts/presets.js'
+
 export interface BenchTable { title: string; columns: string[]; rows: (string | number)[][]; note?: string }
 export interface BenchSuite { name: string; run: () => Promise<BenchTable[]> }
 
@@ -76,3 +81,20 @@ function summarise (as: number[], bs: number[]): PairedStats {
 
 /** `1.034× [1.02–1.05]` */
 export const ratioCI = (s: PairedStats): string => `${s.ratio.toFixed(3)}× [${s.lo.toFixed(2)}–${s.hi.toFixed(2)}]`
+
+/** The repository root. */
+export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
+
+/** The GPT-2-small-sized preset checkpoint (seed 0) under .weft/bench, written on first use. */
+export function gpt2Small (): string {
+  const dir = path.join(ROOT, '.weft', 'bench', 'gpt2-small')
+  if (!existsSync(path.join(dir, 'config.json'))) { mkdirSync(dir, { recursive: true }); writePresetCheckpoint(dir, 'gpt2-small', 0) }
+  return dir
+}
+
+/** `seq` deterministic token ids in [10, 4010), varied by `seed`. */
+export const benchIds = (seq: number, seed = 1): number[] => Array.from({ length: seq }, (_, i) => (i * 7919 + seed * 104729) % 4000 + 10)
+
+/** Table note on machine load: `load` (the 1-minute load average at the start) and the load average now. */
+export const loadNote = (load: number): string =>
+  `load average ${load.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end (2 cores: above ~1 means other processes share the CPU).`

@@ -2,24 +2,14 @@
  * Generation throughput: `mode: 'generate'` jobs on the KV-cache graph (plain, steered at every step, reading the
  * logits at every step) against greedy decoding by repeated plain forwards over the whole context (no cache).
  */
-import { existsSync, mkdirSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import path from 'node:path'
 import { PROGRAM_VERSION, WeftError, type Program, type ProgramNode } from '@weft/core'
 import { onnxBackend } from '../../providers/onnx/src/backend/onnx-backend.js'
 import type { OnnxModelHandle } from '../../providers/onnx/src/backend/model-handle.js'
-import { writePresetCheckpoint } from '../../providers/onnx/scripts/presets.js'
-import { fmt, timeIt, type BenchSuite, type BenchTable } from '../harness.js'
+import { ROOT, benchIds, fmt, gpt2Small, timeIt, type BenchSuite, type BenchTable } from '../harness.js'
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
-
-function gpt2Small (): string {
-  const dir = path.join(ROOT, '.weft', 'bench', 'gpt2-small')
-  if (!existsSync(path.join(dir, 'config.json'))) { mkdirSync(dir, { recursive: true }); writePresetCheckpoint(dir, 'gpt2-small', 0) }
-  return dir
-}
-
-const prompt = (seq: number): number[] => Array.from({ length: seq }, (_, i) => (i * 7919 + 104729) % 4000 + 10)
+const prompt = (seq: number): number[] => benchIds(seq)
 
 function generate (name: string, ids: number[], n: number, nodes: ProgramNode[]): Program {
   return { version: PROGRAM_VERSION, model: { name, revision: null }, mode: 'generate', generate: { maxNewTokens: n, strategy: 'greedy' }, invokes: [{ ids }], nodes }

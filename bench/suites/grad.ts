@@ -2,7 +2,6 @@
  * Gradient cost: forward + backward (Programs with `grad` nodes) against the same Program's forward alone (the
  * scalar computed, no grad), in interleaved pairs on session-cache hits, for demo-gpt2 and a GPT-2-small-sized model.
  */
-import { existsSync, mkdirSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import path from 'node:path'
 import { PROGRAM_VERSION, type Program, type ProgramNode } from '@weft/core'
@@ -10,18 +9,9 @@ import { onnxBackend } from '../../providers/onnx/src/backend/onnx-backend.js'
 import type { OnnxModelHandle } from '../../providers/onnx/src/backend/model-handle.js'
 import { compile } from '../../providers/onnx/src/compile/compile.js'
 import { batchLayout } from '../../providers/onnx/src/compile/layout.js'
-import { writePresetCheckpoint } from '../../providers/onnx/scripts/presets.js'
-import { fmt, paired, ratioCI, type BenchSuite, type BenchTable, type PairedOptions } from '../harness.js'
+import { ROOT, benchIds, fmt, gpt2Small, loadNote, paired, ratioCI, type BenchSuite, type BenchTable, type PairedOptions } from '../harness.js'
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
-
-function gpt2Small (): string {
-  const dir = path.join(ROOT, '.weft', 'bench', 'gpt2-small')
-  if (!existsSync(path.join(dir, 'config.json'))) { mkdirSync(dir, { recursive: true }); writePresetCheckpoint(dir, 'gpt2-small', 0) }
-  return dir
-}
-
-const ids = (seq: number): number[] => Array.from({ length: seq }, (_, i) => (i * 7919 + 104729) % 4000 + 10)
+const ids = (seq: number): number[] => benchIds(seq)
 
 /** of = mean over positions of log p(token 42): every logit takes part through the softmax, like a cross-entropy. */
 function scalar (): ProgramNode[] {
@@ -74,7 +64,7 @@ async function measure (model: string, dir: string, seqs: number[], options: Pai
     title: `gradients: ${model}`,
     columns: ['model', 'seq', 'gradient', 'forward p50 ms', 'fwd+bwd p50 ms', 'paired ratio [95% CI]', 'graph nodes', 'compile ms', 'pairs'],
     rows,
-    note: `load average ${load.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end (2 cores: above ~1 means other processes share the CPU).`,
+    note: loadNote(load),
   }
 }
 

@@ -2,7 +2,6 @@
  * Intervention overhead: a traced forward (handle.run of a compiled Program, session-cache hit) against the same
  * engine's plain forward of the same rows, in interleaved pairs, for demo-gpt2 and a GPT-2-small-sized checkpoint.
  */
-import { existsSync, mkdirSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import path from 'node:path'
 import { PROGRAM_VERSION, type Program, type ProgramNode, type Tensor } from '@weft/core'
@@ -11,18 +10,9 @@ import type { OnnxModelHandle } from '../../providers/onnx/src/backend/model-han
 import { compile } from '../../providers/onnx/src/compile/compile.js'
 import { batchLayout } from '../../providers/onnx/src/compile/layout.js'
 import { createSession } from '../../providers/onnx/src/runtime/session.js'
-import { writePresetCheckpoint } from '../../providers/onnx/scripts/presets.js'
-import { fmt, paired, ratioCI, type BenchSuite, type BenchTable, type PairedOptions } from '../harness.js'
+import { ROOT, benchIds, fmt, gpt2Small, loadNote, paired, ratioCI, type BenchSuite, type BenchTable, type PairedOptions } from '../harness.js'
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
-
-function gpt2Small (): string {
-  const dir = path.join(ROOT, '.weft', 'bench', 'gpt2-small')
-  if (!existsSync(path.join(dir, 'config.json'))) { mkdirSync(dir, { recursive: true }); writePresetCheckpoint(dir, 'gpt2-small', 0) }
-  return dir
-}
-
-const ids = (seq: number, seed: number): number[] => Array.from({ length: seq }, (_, i) => (i * 7919 + seed * 104729) % 4000 + 10)
+const ids = (seq: number, seed: number): number[] => benchIds(seq, seed)
 const f32 = (v: number): Tensor => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) })
 
 function program (name: string, invokes: number[][], nodes: ProgramNode[]): Program {
@@ -106,7 +96,7 @@ async function measure (model: string, dir: string, seqs: number[], options: Pai
     title: `interventions: ${model}`,
     columns: ['model', 'seq', 'variant', 'plain p50 ms', 'traced p50 ms', 'p50 ratio', 'paired ratio [95% CI]', 'pairs'],
     rows,
-    note: `load average ${load.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end (2 cores: above ~1 means other processes share the CPU).`,
+    note: loadNote(load),
   }
 }
 
