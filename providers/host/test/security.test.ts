@@ -1,6 +1,7 @@
 /** Hostile and malformed requests: each is refused with its typed error, and the provider keeps serving. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { encodeCbor } from '@weft/core'
+import { encodeCbor, signBytes, toHex } from '@weft/core'
+import { registrationMessage } from '../src/index.js'
 import { blockProgram, newUser, operatorRequest, sign, startTestHost, submit, type TestHost } from './helpers.js'
 
 let t: TestHost
@@ -65,6 +66,26 @@ describe('envelope', () => {
     const details = await refused(await submit(t.host, sign(t.host, revokedUser, blockProgram())), 401, 'KEY_REVOKED')
     expect(details.kid).toBe(revokedUser.kid)
     await stillServes()
+  })
+
+  test('a revoked key cannot lift its revocation by registering itself again', async () => {
+    const revokedUser = newUser()
+    const { registerKey } = await import('./helpers.js')
+    await registerKey(t.host, t.operator, revokedUser.publicKey)
+    await operatorRequest(t.host, t.operator, 'DELETE', `/v1/keys/${revokedUser.kid}`, { reason: 'leaked' })
+    const selfRegister = async (user: ReturnType<typeof newUser>): Promise<Response> => {
+      const publicKey = toHex(user.publicKey)
+      const proof = toHex(signBytes(registrationMessage(t.host.providerId, publicKey), user.secretKey))
+      return await t.host.app.request('/v1/keys', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ publicKey, proof }) })
+    }
+    t.host.context.selfRegistration = true
+    try {
+      await refused(await selfRegister(revokedUser), 401, 'KEY_REVOKED')
+      await refused(await submit(t.host, sign(t.host, revokedUser, blockProgram())), 401, 'KEY_REVOKED')
+      expect((await selfRegister(newUser())).status).toBe(201)
+    } finally {
+      t.host.context.selfRegistration = false
+    }
   })
 })
 
