@@ -3,9 +3,8 @@
  * submits it, follows SSE status when asked for progress (else one held request), fetches the result and
  * verifies the receipt before returning. Manifests and tokenizers are fetched once and checked against digests.
  */
-import { createHash } from 'node:crypto'
 import { Tokenizer } from '@huggingface/tokenizers'
-import { WeftError, createRequestEnvelope, decodeCbor, fromHex, keyId, publicKeyOf, type Manifest, type Program } from '@weft/core'
+import { WeftError, createRequestEnvelope, decodeCbor, fromHex, keyId, publicKeyOf, sha256Digest, type Manifest, type Program } from '@weft/core'
 import type { Executor, ModelInfo, RunProgress, RunResult, SyncTokenizer } from '../executor.js'
 import { ProviderHttp, type BufferedResponse } from './http.js'
 import { readSse } from './sse.js'
@@ -96,7 +95,7 @@ export class RemoteExecutor implements Executor {
     if (manifest.tokenizer === null) return null
     const path = `/v1/models/${encodeURIComponent(model)}/tokenizer`
     const [json, config] = await Promise.all([this.http.bytes(path), this.http.bytes(`${path}-config`)])
-    const digest = `sha256:${createHash('sha256').update(json).digest('hex')}`
+    const digest = sha256Digest(json)
     if (digest !== manifest.tokenizer.digest) throw new WeftError('SIGNATURE_INVALID', `tokenizer.json digest ${digest} does not match the manifest's ${manifest.tokenizer.digest}`, { model })
     const decoder = new TextDecoder()
     const tokenizer = new Tokenizer(JSON.parse(decoder.decode(json)), JSON.parse(decoder.decode(config)))

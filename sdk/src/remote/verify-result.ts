@@ -2,8 +2,7 @@
  * Checks a provider's result before the SDK hands it out: the receipt verifies under the provider's published key,
  * names this provider and job, binds the digest of exactly the envelope we sent and of exactly the tensors we got.
  */
-import { createHash } from 'node:crypto'
-import { WeftError, decodeCbor, verifyReceipt, type Receipt, type Tensor } from '@weft/core'
+import { WeftError, decodeCbor, requestDigest, sha256Digest, verifyReceipt, type Receipt, type Tensor } from '@weft/core'
 
 export interface ResultBody {
   job: string
@@ -18,8 +17,6 @@ export interface VerifiedResult { body: ResultBody; saves: Record<string, Tensor
 /** Results are bigger than requests: allow up to 1 GiB of CBOR. */
 const RESULT_LIMITS = { maxBytes: 2 ** 30, maxStringBytes: 2 ** 30 }
 
-const sha256 = (bytes: Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
-
 function fail (message: string, details: Record<string, unknown> = {}): never {
   throw new WeftError('SIGNATURE_INVALID', `result rejected: ${message}`, details)
 }
@@ -32,11 +29,11 @@ export function verifyResult (bytes: Uint8Array, expected: { providerId: string;
   const receipt = verifyReceipt(body.receipt, expected.publicKey)
   if (receipt.provider !== expected.providerId) fail(`receipt names provider ${receipt.provider}, expected ${expected.providerId}`)
   if (receipt.job !== body.job || (expected.job !== undefined && receipt.job !== expected.job)) fail(`receipt is for job ${receipt.job}, not ${expected.job ?? body.job}`)
-  const sent = sha256(expected.envelope)
+  const sent = requestDigest(expected.envelope)
   if (receipt.requestDigest !== sent) fail(`receipt binds request ${receipt.requestDigest}, but we sent ${sent}`, { expected: sent, got: receipt.requestDigest })
   // the strict decoder accepts only deterministic CBOR, so hashing the received bytes equals core's resultDigest(saves)
   const saves = decodeCbor(body.saves, RESULT_LIMITS) as Record<string, Tensor>
-  const got = sha256(body.saves)
+  const got = sha256Digest(body.saves)
   if (receipt.resultDigest !== got) fail(`receipt binds result ${receipt.resultDigest}, but the tensors received digest to ${got}`, { expected: receipt.resultDigest, got })
   const bytesOut = Object.values(saves).reduce((n, t) => n + t.data.byteLength, 0)
   if (receipt.egressBytes !== bytesOut) fail(`receipt charges ${receipt.egressBytes} bytes, the tensors hold ${bytesOut}`)
