@@ -4,7 +4,7 @@
  */
 import type { Manifest, Program, ValueType } from '@weft/core'
 import { programFingerprint } from '../compile/structure-key.js'
-import { resolveJob, resolveProgram, type ResolvedJob } from './resolve-job.js'
+import { resolveProgram, typeJob, type ResolvedJob } from './resolve-job.js'
 
 export interface PreparedJob extends ResolvedJob {
   /** the session-cache key part of this job (its structure fingerprint), or null when it cannot be cached */
@@ -22,7 +22,7 @@ export class ProgramPlans {
   prepare (program: Program, tokenize: (text: string) => number[]): PreparedJob {
     const resolved = resolveProgram(program, this.manifest, tokenize)
     const print = programFingerprint(resolved)
-    if (print === null) return { ...resolveJob(resolved, this.manifest, tokenize), structure: null }
+    if (print === null) return { ...typeJob(resolved, this.manifest), structure: null }
     const key = print.structure + '\u0000' + print.sizes
     const types = this.valid.get(key)
     if (types !== undefined && this.idsAndLocationsOk(resolved)) {
@@ -32,7 +32,7 @@ export class ProgramPlans {
       return { program: resolved, types, structure: print.structure }
     }
     this.misses++
-    const job = resolveJob(resolved, this.manifest, tokenize)
+    const job = typeJob(resolved, this.manifest)
     this.valid.set(key, job.types)
     while (this.valid.size > this.capacity) this.valid.delete(this.valid.keys().next().value as string)
     return { ...job, structure: print.structure }

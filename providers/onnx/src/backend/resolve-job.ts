@@ -26,8 +26,8 @@ export function resolveProgram (program: Program, manifest: Manifest, tokenize: 
   return { ...program, invokes }
 }
 
-export function resolveJob (program: Program, manifest: Manifest, tokenize: (text: string) => number[]): ResolvedJob {
-  const resolved = resolveProgram(program, manifest, tokenize)
+/** Validates and types an already resolved Program (invoke lengths against the model's positions). */
+export function typeJob (resolved: Program, manifest: Manifest): ResolvedJob {
   const maxPositions = manifest.maxPositions
   resolved.invokes.forEach((invoke, k) => {
     const length = (invoke as { ids: number[] }).ids.length
