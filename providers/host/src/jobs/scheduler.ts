@@ -153,12 +153,12 @@ export class Scheduler {
   /** A job `startNow` started whose admission then failed to commit: it never existed; drop it from its batch. */
   abandon (id: string): void {
     this.admitted.delete(id)
-    for (const batches of this.running.values()) {
-      for (const batch of batches) {
-        if (!batch.ids.delete(id)) continue
-        if (batch.ids.size === 0) batch.controller.abort()
-      }
-    }
+    for (const batches of this.running.values()) this.leaveBatches(id, batches)
+  }
+
+  /** Takes a job out of the running batches holding it (its result will be discarded); a batch left empty is stopped. */
+  private leaveBatches (id: string, batches: readonly RunningBatch[]): void {
+    for (const batch of batches) if (batch.ids.delete(id) && batch.ids.size === 0) batch.controller.abort()
   }
 
   private launch (name: string, rows: JobRow[]): void {
@@ -312,11 +312,7 @@ export class Scheduler {
   cancel (row: JobRow): boolean {
     if (row.state !== 'queued' && row.state !== 'running') return false
     this.fail(row, { code: 'JOB_CANCELLED', message: 'job cancelled by its submitter', details: {} }, 'cancelled')
-    for (const batch of this.batchesOn(row.model)) {
-      if (!batch.ids.has(row.id)) continue
-      batch.ids.delete(row.id)
-      if (batch.ids.size === 0) batch.controller.abort()
-    }
+    this.leaveBatches(row.id, this.batchesOn(row.model))
     return true
   }
 
