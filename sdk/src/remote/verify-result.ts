@@ -2,7 +2,7 @@
  * Checks a provider's result before the SDK hands it out: the receipt verifies under the provider's published key,
  * names this provider and job, binds the digest of exactly the envelope we sent and of exactly the tensors we got.
  */
-import { WeftError, decodeCbor, requestDigest, sha256Digest, verifyReceipt, type Receipt, type Tensor } from '@weft/core'
+import { WeftError, decodeCbor, isTensor, requestDigest, sha256Digest, verifyReceipt, type Receipt, type Tensor } from '@weft/core'
 
 export interface ResultBody {
   job: string
@@ -35,6 +35,9 @@ export function verifyResult (bytes: Uint8Array, expected: { providerId: string;
   const saves = decodeCbor(body.saves, RESULT_LIMITS) as Record<string, Tensor>
   const got = sha256Digest(body.saves)
   if (receipt.resultDigest !== got) fail(`receipt binds result ${receipt.resultDigest}, but the tensors received digest to ${got}`, { expected: receipt.resultDigest, got })
+  if (typeof saves !== 'object' || saves === null || saves instanceof Map || Array.isArray(saves) || !Object.values(saves).every(isTensor)) {
+    throw new WeftError('DECODE_FAILED', 'result saves are not a map of save names to tensors')
+  }
   const bytesOut = Object.values(saves).reduce((n, t) => n + t.data.byteLength, 0)
   if (receipt.egressBytes !== bytesOut) fail(`receipt charges ${receipt.egressBytes} bytes, the tensors hold ${bytesOut}`)
   return { body, saves, receipt }
