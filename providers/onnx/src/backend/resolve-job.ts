@@ -6,12 +6,13 @@ import { WeftError, inferProgramTypes, type Manifest, type Program, type ValueTy
 
 export interface ResolvedJob { program: Program; types: ValueType[] }
 
-export function resolveProgram (program: Program, manifest: Manifest, tokenize: (text: string) => number[]): Program {
+/** Tokenizes text invokes and checks that the Program has `mode` (the model handle routes 'generate' jobs to the generator). */
+export function resolveProgram (program: Program, manifest: Manifest, tokenize: (text: string) => number[], mode: Program['mode'] = 'trace'): Program {
   if (typeof program !== 'object' || program === null || !Array.isArray(program.invokes)) {
     throw new WeftError('PROGRAM_INVALID', 'not a Program: expected an object with invokes and nodes')
   }
-  if (program.mode !== 'trace') {
-    throw new WeftError('BACKEND_CAPABILITY_MISSING', `mode '${String(program.mode)}' is not supported by the onnx backend yet (only 'trace')`, { mode: program.mode })
+  if (program.mode !== mode) {
+    throw new WeftError('BACKEND_CAPABILITY_MISSING', `mode '${String(program.mode)}' is not supported by the onnx backend yet (only '${mode}')`, { mode: program.mode })
   }
   const invokes = program.invokes.map((invoke, k) => {
     if (invoke !== null && typeof invoke === 'object' && 'text' in invoke && typeof invoke.text === 'string') return { ids: tokenize(invoke.text) }

@@ -13,6 +13,7 @@ import { SessionCache } from '../runtime/session-cache.js'
 import { createSession, fromOrt, type SessionInit } from '../runtime/session.js'
 import { generationGraph, type GenerationGraph } from './gen-graph.js'
 import { carrySave, GenerationPlan, LOGITS_SAVE, presentSave } from './plan.js'
+import { resolveProgram } from '../backend/resolve-job.js'
 import { emptyCache, stepFeeds, type StepState } from './feeds.js'
 import { chooseToken } from './sampling.js'
 
@@ -38,13 +39,7 @@ export class Generator {
 
   /** Tokenizes text invokes, checks the mode and validates (every problem becomes PROGRAM_INVALID). */
   prepare (program: Program): { program: Program; types: ReturnType<typeof inferProgramTypes> } {
-    if (program === null || typeof program !== 'object' || !Array.isArray(program.invokes)) throw new WeftError('PROGRAM_INVALID', 'not a Program')
-    const invokes = program.invokes.map((invoke, k) => {
-      if (invoke !== null && typeof invoke === 'object' && 'text' in invoke && typeof invoke.text === 'string') return { ids: this.source.tokenize(invoke.text) }
-      if (invoke !== null && typeof invoke === 'object' && 'ids' in invoke && Array.isArray(invoke.ids) && invoke.ids.length > 0) return invoke
-      throw new WeftError('PROGRAM_INVALID', `invoke ${k} must be { ids } (non-empty) or { text }`, { invoke: k })
-    })
-    const resolved = { ...program, invokes }
+    const resolved = resolveProgram(program, this.source.manifest, text => this.source.tokenize(text), 'generate')
     return { program: resolved, types: inferProgramTypes(resolved, this.source.manifest) }
   }
 
