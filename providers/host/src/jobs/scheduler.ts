@@ -318,8 +318,8 @@ export class Scheduler {
 
   private refreshPositions (): void {
     for (const id of this.deps.events.watched()) {
-      const row = this.deps.store.getJob(id)
-      if (row?.state === 'queued') this.deps.events.emit(id, { event: 'job-queued', data: { job: id, position: this.deps.store.queuePosition(row) } })
+      const row = this.queue.get(id) // the queued jobs are mirrored here: no read of the row (program blob included)
+      if (row !== undefined) this.deps.events.emit(id, { event: 'job-queued', data: { job: id, position: this.deps.store.queuePosition(row) } })
     }
   }
 
