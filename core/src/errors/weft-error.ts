@@ -28,7 +28,7 @@ export class WeftError extends Error {
   toWire (): WireError { return { code: this.code, message: this.message, details: this.details } }
 
   static fromWire (wire: WireError): WeftError {
-    const code = (wire.code in ERROR_CODES ? wire.code : 'INTERNAL') as ErrorCode
+    const code = (Object.hasOwn(ERROR_CODES, wire.code) ? wire.code : 'INTERNAL') as ErrorCode
     return new WeftError(code, wire.message, wire.details ?? {})
   }
 }
