@@ -9,6 +9,7 @@ import type { ModelGraph } from '../graph/model-graph.js'
 import type { Emitter } from './emitter.js'
 import { graphIndex, inScope, type GraphIndex } from './graph-index.js'
 import type { SiteAccess } from './sites.js'
+import { tensorInts } from './grad/dims.js'
 
 interface ModuleBody { input: string; output: string; nodes: number[] }
 
@@ -155,7 +156,7 @@ export class ModuleCaller {
       if (node.input.some(name => name !== '' && !inside.has(name) && perRow.has(name))) return false
       const outside = node.input.filter(name => name !== '' && !inside.has(name))
       const attr = (name: string): onnx.AttributeProto | undefined => node.attribute.find(a => a.name === name)
-      const lastAxisOnly = (values: readonly bigint[] | null): boolean => values !== null && values.length === 1 && values[0] === -1n
+      const lastAxisOnly = (values: readonly number[] | undefined): boolean => values !== undefined && values.length === 1 && values[0] === -1
       if (ELEMENTWISE.has(node.opType)) {
         if (!outside.every(smallConstant)) return false
       } else if (node.opType === 'MatMul') {
@@ -163,7 +164,7 @@ export class ModuleCaller {
       } else if (node.opType === 'LayerNormalization') {
         if (!inside.has(node.input[0]!) || (attr('axis')?.i ?? -1n) !== -1n || !outside.every(smallConstant)) return false
       } else if (REDUCE.has(node.opType)) {
-        const axes = attr('axes')?.ints ?? (node.input[1] === undefined || node.input[1] === '' ? null : this.int64Initializer(node.input[1]))
+        const axes = attr('axes')?.ints.map(Number) ?? (node.input[1] === undefined || node.input[1] === '' ? undefined : this.initializerInts(node.input[1]))
         if (!inside.has(node.input[0]!) || !lastAxisOnly(axes) || (attr('keepdims')?.i ?? 1n) !== 1n) return false
       } else if (node.opType === 'Softmax' || node.opType === 'LogSoftmax') {
         if ((attr('axis')?.i ?? (this.emit.opset >= 13 ? -1n : 1n)) !== -1n) return false
@@ -180,15 +181,9 @@ export class ModuleCaller {
     return tensor === undefined ? null : tensor.dims.length
   }
 
-  private int64Initializer (name: string): bigint[] | null {
+  private initializerInts (name: string): number[] | undefined {
     const tensor = this.graph.model.graph!.initializer.find(t => t.name === name)
-    if (tensor === undefined) return null
-    if (tensor.int64Data.length > 0) return [...tensor.int64Data]
-    if (tensor.rawData.length > 0 && tensor.rawData.length % 8 === 0) {
-      const raw = tensor.rawData
-      return [...new BigInt64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))]
-    }
-    return null
+    return tensor === undefined ? undefined : tensorInts(tensor)
   }
 
   /** A value the module reads from outside itself: shared if row-independent, else re-derived for the invoke. */

@@ -24,7 +24,7 @@ export const intsAttr = (node: onnx.NodeProto, name: string): number[] | undefin
 }
 
 /** Integer values of a small int64/int32 TensorProto. */
-function tensorInts (t: onnx.TensorProto): number[] | undefined {
+export function tensorInts (t: onnx.TensorProto): number[] | undefined {
   const count = t.dims.reduce((a, b) => a * Number(b), 1)
   if (count > 64) return undefined
   // rawData may be a view into the whole model file (a Buffer): read it in place
