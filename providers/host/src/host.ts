@@ -5,7 +5,7 @@
 import { serve, type ServerType } from '@hono/node-server'
 import type { Hono } from 'hono'
 import { generateKeyPair, keyId, publicKeyOf, type BackendV1, type PolicyV1 } from '@weft/core'
-import { Store } from './store/store.js'
+import { Store, utcDay } from './store/store.js'
 import type { Durability } from './store/open-database.js'
 import { ModelRegistry, type ModelConfig } from './models/model-registry.js'
 import { JobEvents } from './jobs/job-events.js'
@@ -14,7 +14,7 @@ import { DEFAULT_LIMITS, type HostLimits } from './jobs/limits.js'
 import { admitJob } from './jobs/admission.js'
 import { createApp } from './http/app.js'
 import type { HostContext } from './http/host-context.js'
-import type { PolicyComponents, PolicyFactory } from './policy/components.js'
+import type { EgressLedger, PolicyComponents, PolicyFactory } from './policy/components.js'
 
 export interface HostInit {
   /** SQLite file ('<file>.db'); ':memory:' only for throwaway tests (nothing survives) */
@@ -70,11 +70,12 @@ export async function createHost (init: HostInit): Promise<Host> {
   } catch (error) {
     await registry.close(); store.close(); throw error
   }
+  const ledger: EgressLedger = {
+    committedToday: (at, kid) => store.egressToday(at, kid) + store.reservedEgress(kid),
+    jobsToday: (at, kid) => store.jobsSince(kid, Date.parse(utcDay(at))),
+  }
   const components: PolicyComponents = {
-    ledger: {
-      committedToday: (at, kid) => store.egressToday(at, kid) + store.reservedEgress(kid),
-      jobsToday: (at, kid) => store.jobsSince(kid, Date.parse(new Date(at).toISOString().slice(0, 10))),
-    },
+    ledger,
     models: () => registry.list().map(m => m.manifest),
   }
   const policies = (init.policies ?? []).map(p => typeof p === 'function' ? p(components) : p)
@@ -94,7 +95,7 @@ export async function createHost (init: HostInit): Promise<Host> {
       store, registry, policies, limits, providerId, now, pendingNonces,
       startNow: (row, program) => scheduler.startNow(row, program), abandon: id => scheduler.abandon(id),
     }, bytes),
-    remainingEgress: kid => remainingEgress(context, kid),
+    remainingEgress: kid => remainingEgress(context, ledger, kid),
     policySummaries: () => policies.map(p => p.summary()),
   }
   const app = createApp(context)
@@ -123,14 +124,14 @@ export async function createHost (init: HostInit): Promise<Host> {
 }
 
 /** The tightest per-key and aggregate daily budgets any policy publishes, minus what is committed today. */
-function remainingEgress (host: HostContext, kid: string): number | null {
+function remainingEgress (host: HostContext, ledger: EgressLedger, kid: string): number | null {
   const now = host.now()
   let remaining: number | null = null
   for (const summary of host.policySummaries()) {
     const perKey = summary.egressPerKeyPerDay
     const perDay = summary.egressPerDay
-    if (typeof perKey === 'number') remaining = Math.min(remaining ?? Infinity, perKey - host.store.egressToday(now, kid) - host.store.reservedEgress(kid))
-    if (typeof perDay === 'number') remaining = Math.min(remaining ?? Infinity, perDay - host.store.egressToday(now) - host.store.reservedEgress())
+    if (typeof perKey === 'number') remaining = Math.min(remaining ?? Infinity, perKey - ledger.committedToday(now, kid))
+    if (typeof perDay === 'number') remaining = Math.min(remaining ?? Infinity, perDay - ledger.committedToday(now))
   }
   return remaining === null ? null : Math.max(0, remaining)
 }
