@@ -79,10 +79,11 @@ export function applyEdits<T> (program: Program, manifest: Manifest, edits: read
     merged.locations = [...(fragment.locations ?? fragment.nodes.map(() => null)), ...(program.locations ?? program.nodes.map(() => null))]
   }
   if (generating) {
-    const first = checkGenerate(merged, manifest)[0]
+    const issues = checkGenerate(merged, manifest)
+    const first = issues[0]
     if (first !== undefined) {
       const location = first.node === null ? null : merged.locations?.[first.node] ?? null
-      throw new WeftError('PROGRAM_INVALID', `${first.message} (with the model's edits)${formatLocation(location)}`, { issues: checkGenerate(merged, manifest) })
+      throw new WeftError('PROGRAM_INVALID', `${first.message} (with the model's edits)${formatLocation(location)}`, { issues })
     }
   }
   return merged
