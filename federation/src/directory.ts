@@ -3,7 +3,7 @@
  * gossip, sync exchanges and our own announcements; reads filter expired records, `sweep` forgets them.
  */
 import { WeftError } from '@weft/core'
-import { DEFAULT_RECORD_SKEW_SECONDS, verifyProviderRecord, type VerifiedRecord } from './provider-record.js'
+import { DEFAULT_RECORD_SKEW_SECONDS, assertNewer, verifyProviderRecord, type VerifiedRecord } from './provider-record.js'
 
 export type DirectoryChangeType = 'added' | 'updated' | 'withdrawn' | 'expired'
 export interface DirectoryChange { type: DirectoryChangeType; provider: string; record: VerifiedRecord }
@@ -50,14 +50,12 @@ export class RecordSet {
     let verified: VerifiedRecord
     try {
       verified = verifyProviderRecord(bytes, { now: this.nowSeconds(), skewSeconds: this.skew, publisher: options.publisher })
+      assertNewer(verified.record, this.held.get(verified.record.provider)?.record.seq)
     } catch (error) {
       return { accepted: false, error: WeftError.is(error) ? error : new WeftError('RECORD_INVALID', `provider record: ${(error as Error).message}`) }
     }
-    const { provider, seq } = verified.record
+    const provider = verified.record.provider
     const previous = this.held.get(provider)
-    if (previous !== undefined && seq <= previous.record.seq) {
-      return { accepted: false, error: new WeftError('RECORD_STALE', `provider record of ${provider} has seq ${seq}, not newer than the held ${previous.record.seq}`, { provider, seq, previousSeq: previous.record.seq }) }
-    }
     if (previous === undefined && this.held.size >= this.maxProviders) {
       this.sweep()
       if (this.held.size >= this.maxProviders) return { accepted: false, error: new WeftError('RECORD_INVALID', `directory holds ${this.maxProviders} providers; record of ${provider} refused`) }

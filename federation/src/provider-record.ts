@@ -123,10 +123,15 @@ export function verifyProviderRecord (bytes: Uint8Array, options: RecordVerifyOp
   if (now > record.expiresAt + skew) {
     throw new WeftError('RECORD_EXPIRED', `provider record of ${record.provider} expired at ${record.expiresAt} (now ${now}, skew ${skew} s)`, { provider: record.provider, expiresAt: record.expiresAt, now })
   }
-  if (options.previousSeq !== undefined && record.seq <= options.previousSeq) {
-    throw new WeftError('RECORD_STALE', `provider record of ${record.provider} has seq ${record.seq}, not newer than the held ${options.previousSeq}`, { provider: record.provider, seq: record.seq, previousSeq: options.previousSeq })
-  }
+  assertNewer(record, options.previousSeq)
   return { record, bytes, publicKey }
+}
+
+/** RECORD_STALE unless `record` is newer than the record held for its provider (seq `previousSeq`; none held: undefined). */
+export function assertNewer (record: ProviderRecord, previousSeq: number | undefined): void {
+  if (previousSeq !== undefined && record.seq <= previousSeq) {
+    throw new WeftError('RECORD_STALE', `provider record of ${record.provider} has seq ${record.seq}, not newer than the held ${previousSeq}`, { provider: record.provider, seq: record.seq, previousSeq })
+  }
 }
 
 /** A record for `input`, valid from `now` (seconds) for `lifetimeSeconds`. */
