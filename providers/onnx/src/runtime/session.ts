@@ -53,7 +53,9 @@ const ORT_TO_WEFT: Record<string, DType> = {
 export function fromOrt (tensor: ort.Tensor): Tensor {
   const dtype = ORT_TO_WEFT[tensor.type]
   if (dtype === undefined) throw new WeftError('EXECUTION_FAILED', `output dtype ${tensor.type} has no Weft equivalent`)
-  const data = dtype === 'float16' ? new Uint16Array((tensor.data as Uint16Array).buffer) : tensor.data
+  // float16 comes back as Uint16Array (or Float16Array where it exists): view exactly its bytes as bit patterns
+  const half = tensor.data as Uint16Array
+  const data = dtype === 'float16' ? new Uint16Array(half.buffer, half.byteOffset, half.byteLength / 2) : tensor.data
   return { dtype, shape: [...tensor.dims], data: data as Tensor['data'] }
 }
 
