@@ -57,7 +57,7 @@ export function setElement (data: TensorData, dtype: DType, i: number, value: nu
   if (dtype === 'int64') data[i] = BigInt(typeof value === 'bigint' ? value : Math.trunc(Number(value)))
   else if (dtype === 'bool') data[i] = Number(value) !== 0 ? 1 : 0
   else if (dtype === 'float16' || dtype === 'bfloat16') throw new WeftError('PROGRAM_INVALID', `tensor: ${dtype} elements are raw bits; build them from a Uint16Array`)
-  else data[i] = typeof value === 'bigint' ? Number(value) : Number(value)
+  else data[i] = Number(value)
 }
 
 /** Builds a tensor. Nested arrays default to float32 (bool when the leaves are booleans); typed arrays keep their dtype. */
