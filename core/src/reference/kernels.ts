@@ -39,10 +39,11 @@ function reduce (init: number, step: (acc: number, x: number) => number, finish:
   }
 }
 
-/** Applies `fn` to every 1-D slice along `axis`, writing `outSize` results per slice. */
-function alongAxis (x: Tensor, axisAttr: unknown, outSize: number, fn: (line: number[]) => number[]): Float64Array {
+/** Applies `fn` to every 1-D slice along `axis`, writing `outSize` results per slice (default: the axis length). */
+function alongAxis (x: Tensor, axisAttr: unknown, fn: (line: number[]) => number[], outSize?: number): Float64Array {
   const axis = normAxis('', (axisAttr ?? -1) as number, x.shape.length)
   const { outer, size, inner } = aroundAxis(x.shape, axis)
+  outSize ??= size
   const v = values(x)
   const out = new Float64Array(outer * outSize * inner)
   for (let o = 0; o < outer; o++) {
@@ -194,8 +195,8 @@ export const KERNELS = {
   norm: (attrs, inputs, outShape) => (attrs.ord === 1
     ? reduce(0, (acc, x) => acc + Math.abs(x))
     : reduce(0, (acc, x) => acc + x * x, acc => Math.sqrt(acc)))(attrs, inputs, outShape),
-  argmax: (attrs, [x]) => alongAxis(x!, attrs.axis, 1, line => [topkLine(1, true)(line)[0]!]),
-  topk: (attrs, [x]) => alongAxis(x!, attrs.axis, attrs.k as number, topkLine(attrs.k as number, attrs.output === 'indices')),
-  softmax: (attrs, [x]) => alongAxis(x!, attrs.axis, x!.shape[normAxis('', (attrs.axis ?? -1) as number, x!.shape.length)]!, softmaxLine),
-  log_softmax: (attrs, [x]) => alongAxis(x!, attrs.axis, x!.shape[normAxis('', (attrs.axis ?? -1) as number, x!.shape.length)]!, logSoftmaxLine),
+  argmax: (attrs, [x]) => alongAxis(x!, attrs.axis, line => [topkLine(1, true)(line)[0]!], 1),
+  topk: (attrs, [x]) => alongAxis(x!, attrs.axis, topkLine(attrs.k as number, attrs.output === 'indices'), attrs.k as number),
+  softmax: (attrs, [x]) => alongAxis(x!, attrs.axis, softmaxLine),
+  log_softmax: (attrs, [x]) => alongAxis(x!, attrs.axis, logSoftmaxLine),
 } as const satisfies Record<TensorOpName, Kernel>
