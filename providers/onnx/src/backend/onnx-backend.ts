@@ -1,6 +1,6 @@
 /** `onnxBackend()`: the BackendV1 plugin that runs Programs on onnxruntime-node by compiling them into the model graph. */
 import type { AbortOptions, BackendV1, ModelHandleV1, ModelSource } from '@weft/core'
-import { OPS } from '@weft/core'
+import { OPS, WeftError } from '@weft/core'
 import { loadModel } from '../load.js'
 import { SessionCache } from '../runtime/session-cache.js'
 import type { SessionInit } from '../runtime/session.js'
@@ -33,7 +33,7 @@ export function onnxBackend (init: OnnxBackendInit = {}): BackendV1 {
     name: 'onnx',
     capabilities: new Set(['trace', 'generate', 'grad', ...Object.keys(OPS).map(op => `op:${op}`)]),
     async loadModel (source: ModelSource, options?: AbortOptions): Promise<OnnxModelHandle> {
-      if (options?.signal?.aborted === true) throw new Error('aborted')
+      if (options?.signal?.aborted === true) throw new WeftError('JOB_CANCELLED', 'model load aborted before it started')
       const base: SessionInit = init.intraOpThreads === undefined ? {} : { intraOpThreads: init.intraOpThreads }
       const loaded = await loadModel(source.path, { session: base, name: source.name })
       const prepacking = init.prepacking === undefined || init.prepacking === 'auto'
