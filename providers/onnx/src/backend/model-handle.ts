@@ -31,7 +31,9 @@ export class OnnxModelHandle implements ModelHandleV1 {
   /** runs `mode: 'generate'` jobs (generate/generator.ts), one job at a time */
   readonly generator: Generator
 
-  constructor (readonly loaded: LoadedModel, readonly sessions: SessionCache<CompiledSession>, private readonly init: SessionInit) {
+  /** `onDispose`: called once the handle is disposed (the backend forgets it, so a disposed model's graph is not kept alive) */
+  constructor (readonly loaded: LoadedModel, readonly sessions: SessionCache<CompiledSession>, private readonly init: SessionInit,
+    private readonly onDispose?: () => void) {
     this.manifest = loaded.graph.manifest
     this.plans = new ProgramPlans(this.manifest)
     this.generator = new Generator({ manifest: this.manifest, buildKvGraph: loaded.buildKvGraph, tokenize: text => this.tokenize(text) }, init)
@@ -154,6 +156,7 @@ export class OnnxModelHandle implements ModelHandleV1 {
     await this.sessions.clear()
     await this.generator.dispose()
     await this.loaded.dispose()
+    this.onDispose?.()
   }
 }
 

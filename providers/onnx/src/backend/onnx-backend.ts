@@ -41,7 +41,7 @@ export function onnxBackend (init: OnnxBackendInit = {}): BackendV1 {
         : init.prepacking
       const session: SessionInit = { ...base, prepacking }
       loaded.sessions.init = session
-      const handle = new OnnxModelHandle(loaded, new SessionCache<CompiledSession>(capacity), session)
+      const handle = new OnnxModelHandle(loaded, new SessionCache<CompiledSession>(capacity), session, () => handles.delete(handle))
       handles.add(handle)
       return handle
     },
