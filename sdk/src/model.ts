@@ -7,7 +7,7 @@ import type { Executor, RunProgress, RunResult, SyncTokenizer } from './executor
 import { Recorder } from './trace/recorder.js'
 import { moduleTree } from './trace/module-tree.js'
 import { rootEnvoy, type Envoy } from './trace/envoy.js'
-import { Tracer, collectSaves, toInvoke, type Resolved, type Scanned, type TraceInput } from './trace/tracer.js'
+import { Tracer, collectSaves, saveLookup, toInvoke, type Resolved, type Scanned, type TraceInput } from './trace/tracer.js'
 import { Tensor } from './tensor/tensor.js'
 import { applyEdits, editedHost, makeEdit, type Edit, type EditFn, type EditOptions } from './edit/edit.js'
 import { generate, type GenerateBatchFn, type GenerateFn, type GenerateOptions, type Generated, type GeneratedBatch } from './generate/generate.js'
@@ -66,11 +66,7 @@ export class Model<T = Envoy> {
     const empty = returned === undefined
     const resolve = (saves: Record<string, Tensor>): TraceResult<R> => (empty
       ? saves
-      : resolveWith((name) => {
-        const tensor = saves[name]
-        if (tensor === undefined) throw new WeftError('EXECUTION_FAILED', `the run returned no value for save '${name}'`, { name })
-        return tensor
-      })) as TraceResult<R>
+      : resolveWith(saveLookup(saves))) as TraceResult<R>
     return { program, resolve, types }
   }
 

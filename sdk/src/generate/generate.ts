@@ -4,7 +4,7 @@
  */
 import { WeftError, checkGenerate, generatedSaveName, type GenerateStrategy, type Manifest, type Program } from '@weft/core'
 import { moduleTree } from '../trace/module-tree.js'
-import { collectSaves, type Resolved, type TraceInput } from '../trace/tracer.js'
+import { collectSaves, saveLookup, type Resolved, type TraceInput } from '../trace/tracer.js'
 import { ValueProxy } from '../trace/value-proxy.js'
 import { formatLocation } from '../trace/location.js'
 import type { Envoy } from '../trace/envoy.js'
@@ -76,11 +76,7 @@ export function recordGeneration<T> (host: GenerateHost, options: GenerateOption
   }
   const resolve = (saves: Record<string, Tensor>): Record<string, unknown> => {
     if (returned === undefined) return {}
-    const value = resolveWith((name) => {
-      const tensor = saves[name]
-      if (tensor === undefined) throw new WeftError('EXECUTION_FAILED', `the run returned no value for save '${name}'`, { name })
-      return tensor
-    })
+    const value = resolveWith(saveLookup(saves))
     return spread ? value as Record<string, unknown> : { result: value }
   }
   return { program, resolve }

@@ -68,6 +68,15 @@ export function toInvoke (input: TraceInput, tokenize: ((text: string) => number
   throw new WeftError('PROGRAM_INVALID', 'an invoke input must be text, an array of token ids, { ids } or { text }', { location: callerLocation() })
 }
 
+/** A run's save by name for `collectSaves`' resolver; a missing save is EXECUTION_FAILED. */
+export function saveLookup (saves: Record<string, Tensor>): (name: string) => Tensor {
+  return (name) => {
+    const tensor = saves[name]
+    if (tensor === undefined) throw new WeftError('EXECUTION_FAILED', `the run returned no value for save '${name}'`, { name })
+    return tensor
+  }
+}
+
 /**
  * Names the values a trace callback returned: an unnamed `save()` (or a proxy returned without `save()`)
  * is saved under its key path (`logits`, `layers.3`). Returns a function that resolves the structure.
