@@ -11,7 +11,7 @@ import { ModelRegistry, type ModelConfig } from './models/model-registry.js'
 import { JobEvents } from './jobs/job-events.js'
 import { Scheduler } from './jobs/scheduler.js'
 import { DEFAULT_LIMITS, type HostLimits } from './jobs/limits.js'
-import { admitJob } from './jobs/admission.js'
+import { admitJob, serialLock } from './jobs/admission.js'
 import { createApp } from './http/app.js'
 import type { HostContext } from './http/host-context.js'
 import type { EgressLedger, PolicyComponents, PolicyFactory } from './policy/components.js'
@@ -81,6 +81,7 @@ export async function createHost (init: HostInit): Promise<Host> {
   const policies = (init.policies ?? []).map(p => typeof p === 'function' ? p(components) : p)
   const events = new JobEvents()
   const pendingNonces = new Set<string>()
+  const serially = serialLock()
   const scheduler = new Scheduler({
     store, registry, events, limits, now, signer: { providerId, secretKey }, batchesPerModel: init.batchesPerModel ?? 1, batchSizes: init.batchSizes,
     onEgress: (row, bytes) => {
@@ -92,7 +93,7 @@ export async function createHost (init: HostInit): Promise<Host> {
     operatorKeys: new Map((init.operatorKeys ?? []).map(key => [keyId(key), key])),
     selfRegistration: init.selfRegistration ?? false,
     admit: async bytes => await admitJob({
-      store, registry, policies, limits, providerId, now, pendingNonces,
+      store, registry, policies, limits, providerId, now, pendingNonces, serially,
       startNow: (row, program) => scheduler.startNow(row, program), abandon: id => scheduler.abandon(id),
     }, bytes),
     remainingEgress: kid => remainingEgress(context, ledger, kid),

@@ -62,6 +62,16 @@ describe('closed-model policy', () => {
     expect(egress).toMatchObject({ usedToday: 2 * 5120 + 1024, reservedBytes: 0, remainingToday: perKey - 2 * 5120 - 1024 })
   })
 
+  test('concurrent submissions reserve against the budget: those that arrive together cannot overrun it', async () => {
+    const user = newUser()
+    await registerKey(t.host, t.operator, user.publicKey)
+    const responses = await Promise.all([0, 1, 2].map(async () => await submit(t.host, sign(t.host, user, blockProgram()))))
+    expect(responses.map(r => r.status).sort()).toEqual([202, 202, 429]) // 2 × 5120 of 12 000 bytes
+    await t.host.context.scheduler.whenIdle()
+    const egress = await (await t.host.app.request(`/v1/keys/${user.kid}/egress`)).json() as { usedToday: number }
+    expect(egress.usedToday).toBeLessThanOrEqual(perKey)
+  })
+
 })
 
 describe('closed-model policy: aggregate budget and required reductions', () => {

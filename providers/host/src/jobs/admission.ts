@@ -24,6 +24,8 @@ export interface AdmissionDeps {
   now: () => number
   /** nonces of admissions in progress (between the check and the commit that records them) */
   pendingNonces: Set<string>
+  /** one per host (`serialLock()`): admissions' checks of committed state and their commit, one at a time */
+  serially: SerialLock
   /** the scheduler's fast path: start the job before its admission commits (then it is committed as running) */
   startNow?: (row: JobRow, program: Program) => boolean
   /** undo `startNow` when the admission commit fails */
@@ -39,6 +41,18 @@ export interface AdmittedJob {
   programDigest: string
   requestDigest: string
   estimatedEgressBytes: number
+}
+
+export type SerialLock = <T>(section: () => Promise<T>) => Promise<T>
+
+/** Runs sections one after another (each starts when the previous one has settled). */
+export function serialLock (): SerialLock {
+  let tail: Promise<unknown> = Promise.resolve()
+  return async section => {
+    const run = tail.then(section)
+    tail = run.catch(() => {})
+    return await run
+  }
 }
 
 export function estimateBytes (saves: readonly ScanEntry[]): number {
@@ -92,19 +106,24 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
   if (cost > limits.maxProgramCost) throw new WeftError('PAYLOAD_TOO_LARGE', `program cost ${cost.toExponential(2)} exceeds this provider's limit ${limits.maxProgramCost.toExponential(2)}; split it into smaller jobs`, { cost, maxProgramCost: limits.maxProgramCost })
   const saves = model.handle.scan(applyEdits(program, deps.registry.edits(model.name)))
   const estimatedEgressBytes = estimateBytes(saves)
-  if (store.activeJobs(kid) >= limits.maxConcurrentJobsPerKey) {
-    throw new WeftError('RATE_LIMITED', `key ${kid} already has ${limits.maxConcurrentJobsPerKey} queued or running jobs; wait for one to end`, { kid, maxConcurrentJobsPerKey: limits.maxConcurrentJobsPerKey })
-  }
-  const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves })
-  const row = queueJob(deps, { kid, program, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
-  return {
-    row,
-    program,
-    admitted: {
-      job: row.id, state: 'queued', position: store.queuePosition(row), model: model.name, revision: model.manifest.revision,
-      programDigest: row.programDigest, requestDigest: row.requestDigest, estimatedEgressBytes,
-    },
-  }
+  // the checks below count committed jobs and egress (active jobs, the ledger's reservations, quotas) and the commit
+  // adds this job to them: from the first check to the commit, one admission at a time, or admissions that arrive
+  // together each pass without counting the others
+  return await deps.serially(async () => {
+    if (store.activeJobs(kid) >= limits.maxConcurrentJobsPerKey) {
+      throw new WeftError('RATE_LIMITED', `key ${kid} already has ${limits.maxConcurrentJobsPerKey} queued or running jobs; wait for one to end`, { kid, maxConcurrentJobsPerKey: limits.maxConcurrentJobsPerKey })
+    }
+    const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves })
+    const row = queueJob(deps, { kid, program, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
+    return {
+      row,
+      program,
+      admitted: {
+        job: row.id, state: 'queued' as const, position: store.queuePosition(row), model: model.name, revision: model.manifest.revision,
+        programDigest: row.programDigest, requestDigest: row.requestDigest, estimatedEgressBytes,
+      },
+    }
+  })
 }
 
 function checkShape (program: Program, model: ServedModel, limits: HostLimits): void {
