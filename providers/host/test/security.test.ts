@@ -87,6 +87,23 @@ describe('envelope', () => {
       t.host.context.selfRegistration = false
     }
   })
+
+  test('a revoked operator key is refused even when it is also configured at start', async () => {
+    const second = newUser()
+    const configured = t.host.context.operatorKeys
+    t.host.context.operatorKeys = new Map([...configured, [second.kid, second.publicKey]])
+    try {
+      const { registerKey } = await import('./helpers.js')
+      await registerKey(t.host, t.operator, second.publicKey, 'operator')
+      expect((await operatorRequest(t.host, second, 'GET', '/v1/keys')).status).toBe(200)
+      const revoke = await operatorRequest(t.host, t.operator, 'DELETE', `/v1/keys/${second.kid}`, { reason: 'leaked' })
+      expect(await revoke.json()).toEqual({ kid: second.kid, revoked: true })
+      await refused(await operatorRequest(t.host, second, 'GET', '/v1/keys'), 401, 'KEY_REVOKED')
+      expect((await operatorRequest(t.host, t.operator, 'GET', '/v1/keys')).status).toBe(200)
+    } finally {
+      t.host.context.operatorKeys = configured
+    }
+  })
 })
 
 describe('bodies and programs', () => {

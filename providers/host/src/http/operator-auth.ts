@@ -32,11 +32,10 @@ export function checkOperator (host: HostContext, header: string | undefined, me
     throw new WeftError('ENVELOPE_INVALID', `${OPERATOR_HEADER} must be 'kid=…; ts=…; nonce=…; sig=…'`)
   }
   const stored = host.store.getKey(kid)
-  const publicKey = host.operatorKeys.get(kid) ?? (stored?.role === 'operator' && stored.revokedAt === null ? new Uint8Array(stored.publicKey) : undefined)
-  if (publicKey === undefined) {
-    if (stored?.revokedAt !== null && stored !== undefined) throw new WeftError('KEY_REVOKED', `operator key ${kid} was revoked`, { kid })
-    throw new WeftError(stored === undefined ? 'KEY_UNKNOWN' : 'POLICY_DENIED', `key ${kid} is not an operator key of this provider`, { kid })
-  }
+  // a revocation holds for configured operator keys too (DELETE /v1/keys/:kid answered `revoked: true`)
+  if (stored !== undefined && stored.revokedAt !== null) throw new WeftError('KEY_REVOKED', `operator key ${kid} was revoked`, { kid })
+  const publicKey = host.operatorKeys.get(kid) ?? (stored?.role === 'operator' ? new Uint8Array(stored.publicKey) : undefined)
+  if (publicKey === undefined) throw new WeftError(stored === undefined ? 'KEY_UNKNOWN' : 'POLICY_DENIED', `key ${kid} is not an operator key of this provider`, { kid })
   let signature: Uint8Array
   try { signature = fromHex(sig) } catch { throw new WeftError('ENVELOPE_INVALID', `${OPERATOR_HEADER} sig is not hex`) }
   if (!verifyBytes(signature, message(host.providerId, method, path, ts, nonce, body), publicKey)) {
