@@ -62,7 +62,9 @@ test('the edits cache follows additions and removals', () => {
   expect(s.activeEdits('m').map(e => e.id)).toEqual(['e1'])
   s.addEdit({ id: 'e2', model: 'm', name: 'ablate', fragment: new Uint8Array([0x80]), digest: 'd2', now: 2 })
   expect(s.activeEdits('m').map(e => e.id)).toEqual(['e1', 'e2'])
-  expect(s.removeEdit('e1', 3)).toBe(true)
+  expect(s.removeEdit('other', 'e1', 3)).toBe(false) // an edit is removed through its own model only
+  expect(s.activeEdits('m').map(e => e.id)).toEqual(['e1', 'e2'])
+  expect(s.removeEdit('m', 'e1', 3)).toBe(true)
   expect(s.activeEdits('m').map(e => e.id)).toEqual(['e2'])
   expect(s.activeEdits('other')).toEqual([])
 })

@@ -101,7 +101,7 @@ export function operatorRoutes (host: HostContext): Hono {
     const model = host.registry.get(c.req.param('name'))
     const id = c.req.param('id')
     const now = host.now()
-    const removed = host.store.removeEdit(id, now)
+    const removed = host.store.removeEdit(model.name, id, now)
     if (!removed) throw new WeftError('JOB_NOT_FOUND', `no active edit ${id} on model '${model.name}'`, { id })
     host.store.log({ at: now, actor, action: 'edit-removed', model: model.name, detail: JSON.stringify({ id }) })
     return c.json({ id, removed })

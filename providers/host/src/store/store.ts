@@ -253,8 +253,9 @@ export class Store {
     this.editsCache.clear()
   }
 
-  removeEdit (id: string, now: number): boolean {
-    const removed = this.db.update(edits).set({ removedAt: now }).where(and(eq(edits.id, id), isNull(edits.removedAt))).run().changes > 0
+  /** Removes an active edit of `model`; false when `model` has no active edit `id`. */
+  removeEdit (model: string, id: string, now: number): boolean {
+    const removed = this.db.update(edits).set({ removedAt: now }).where(and(eq(edits.id, id), eq(edits.model, model), isNull(edits.removedAt))).run().changes > 0
     this.editsCache.clear()
     return removed
   }
