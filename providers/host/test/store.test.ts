@@ -68,3 +68,13 @@ test('the edits cache follows additions and removals', () => {
   expect(s.activeEdits('m').map(e => e.id)).toEqual(['e2'])
   expect(s.activeEdits('other')).toEqual([])
 })
+
+test('a revoked key stays revoked: registering it again (operator, self-registration, CLI --register) is refused', () => {
+  const s = store(tempDb('keys'))
+  const publicKey = new Uint8Array(32).fill(7)
+  s.addKey({ kid: 'k1', publicKey, role: 'researcher', label: 'a', now: 1 })
+  expect(s.addKey({ kid: 'k1', publicKey, role: 'operator', label: 'b', now: 2 })).toMatchObject({ role: 'operator', label: 'b', revokedAt: null })
+  expect(s.revokeKey('k1', 'leaked', 3)).toBe(true)
+  expect(() => s.addKey({ kid: 'k1', publicKey, role: 'researcher', now: 4 })).toThrow(expect.objectContaining({ code: 'KEY_REVOKED' }))
+  expect(s.getKey('k1')).toMatchObject({ revokedAt: 3, revokedReason: 'leaked', role: 'operator' })
+})

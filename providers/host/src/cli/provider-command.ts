@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import path from 'node:path'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { fromHex, keyId } from '@weft/core'
+import { WeftError, fromHex, keyId } from '@weft/core'
 import { createHost, type HostInit } from '../host.js'
 import { workerBackend } from '../engine/worker-backend.js'
 import { openPolicy } from '../policy/open-policy.js'
@@ -81,7 +81,12 @@ export const providerCommand = {
     })
     for (const hex of values.register ?? []) {
       const publicKey = fromHex(hex)
-      host.context.store.addKey({ kid: keyId(publicKey), publicKey, role: 'researcher', now: Date.now() })
+      try {
+        host.context.store.addKey({ kid: keyId(publicKey), publicKey, role: 'researcher', now: Date.now() })
+      } catch (error) {
+        if (!WeftError.is(error, 'KEY_REVOKED')) throw error
+        console.warn(`--register: ${error.message}`)
+      }
     }
     const { url } = await host.listen({ port: Number(values.port) })
     console.log(`weft provider listening on ${url}`)

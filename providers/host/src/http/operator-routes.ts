@@ -52,9 +52,6 @@ export function operatorRoutes (host: HostContext): Hono {
       if (typeof body.proof !== 'string' || !verifyBytes(fromHex(body.proof), registrationMessage(host.providerId, publicKeyHex), publicKey)) {
         throw new WeftError('SIGNATURE_INVALID', 'self-registration needs `proof`: the key\'s signature over the registration message for this provider')
       }
-      // re-registering overwrites the key row (revocation included): only an operator may lift a revocation
-      const existing = host.store.getKey(kid)
-      if (existing !== undefined && existing.revokedAt !== null) throw new WeftError('KEY_REVOKED', `key ${kid} was revoked by the operator; it cannot register itself again`, { kid })
       actor = kid
       role = 'researcher'
     }

@@ -2,6 +2,7 @@
  * Store: every read and write of durable provider state goes through here (one class, synchronous SQLite calls,
  * multi-row changes in transactions), so the HTTP routes and the scheduler never touch SQL.
  */
+import { WeftError } from '@weft/core'
 import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, sql } from 'drizzle-orm'
 import { openDatabase, type Db, type Durability } from './open-database.js'
 import { BACKSTOP_CHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js'
@@ -96,14 +97,19 @@ export class Store {
   private atomically<T> (fn: () => T): T { return this.sqlite.inTransaction ? fn() : this.transaction(fn) }
 
   // ── keys ────────────────────────────────────────────────────────────────────
+  /** Registers a key, or updates the role and label of a registered one. A revoked key stays revoked (KEY_REVOKED). */
   addKey (entry: { kid: string; publicKey: Uint8Array; role: 'researcher' | 'operator'; label?: string | null; account?: string; now: number }): KeyRow {
     return this.transaction(() => {
+      const existing = this.getKey(entry.kid)
+      if (existing !== undefined && existing.revokedAt !== null) {
+        throw new WeftError('KEY_REVOKED', `key ${entry.kid} was revoked${existing.revokedReason ? ` (${existing.revokedReason})` : ''} and cannot be registered again; use a new key`, { kid: entry.kid })
+      }
       const accountId = entry.account ?? entry.kid
       this.db.insert(accounts).values({ id: accountId, name: entry.label ?? accountId, createdAt: entry.now }).onConflictDoNothing().run()
       this.db.insert(keys).values({
         kid: entry.kid, accountId, publicKey: Buffer.from(entry.publicKey), role: entry.role,
         label: entry.label ?? null, createdAt: entry.now,
-      }).onConflictDoUpdate({ target: keys.kid, set: { role: entry.role, label: entry.label ?? null, revokedAt: null, revokedReason: null } }).run()
+      }).onConflictDoUpdate({ target: keys.kid, set: { role: entry.role, label: entry.label ?? null } }).run()
       return this.getKey(entry.kid)!
     })
   }
