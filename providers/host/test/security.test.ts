@@ -173,3 +173,19 @@ describe('limits that need a queue', () => {
     expect(await result.json()).toMatchObject({ code: 'JOB_CANCELLED' })
   })
 })
+
+describe('replay at the edge of the envelope lifetime', () => {
+  let clock = Date.now()
+  let r: TestHost
+  beforeAll(async () => { r = await startTestHost({ limits: { batchWindowMs: 0 }, now: () => clock }) })
+  afterAll(async () => { await r.host.close() })
+
+  test('a nonce is remembered through the last second in which its envelope is accepted', async () => {
+    const iat = Math.floor(clock / 1000)
+    const envelope = sign(r.host, r.user, blockProgram(), { iat, ttlSeconds: 30 })
+    clock = (iat + 30 + r.host.context.limits.skewSeconds) * 1000 + 500 // exp + skew, half a second in: still valid
+    expect((await submit(r.host, envelope)).status).toBe(202)
+    await refused(await submit(r.host, envelope), 401, 'NONCE_REPLAYED')
+    await r.host.context.scheduler.whenIdle()
+  })
+})

@@ -78,7 +78,8 @@ export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise
   // cannot both pass; the nonce is recorded with the job (one commit), or on its own when admission refuses
   const nonce = opened.nonce
   const pending = `${kid}\n${nonce}`
-  const nonceExpiry = (opened.exp + limits.skewSeconds) * 1000
+  // remembered while the envelope is still accepted: expiry is judged in whole seconds, so through second exp + skew
+  const nonceExpiry = (opened.exp + limits.skewSeconds + 1) * 1000
   if (deps.pendingNonces.has(pending) || store.nonceUsed(kid, nonce, now)) {
     throw new WeftError('NONCE_REPLAYED', `nonce ${nonce} was already used by key ${kid}: sign a fresh request`, { kid, nonce })
   }
