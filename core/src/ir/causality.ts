@@ -8,24 +8,35 @@ import type { ValidationIssue } from './validate.js'
 
 interface SiteTime { start: number; end: number }
 
-/** Start/end times per path, from manifest order; works whether parents are listed before or after children. */
+/**
+ * Start/end times per path, from manifest order; works whether parents are listed before or after children.
+ * One pass: every entry widens the first/last index of each of its ancestors (each prefix ending before a '.'); a
+ * path's time spans its own (last) index and those of its descendants. Cached per modules array.
+ */
 const cache = new WeakMap<Manifest['modules'], Map<string, SiteTime>>()
 
 export function siteTimes (manifest: Manifest): Map<string, SiteTime> {
-  const cached = cache.get(manifest.modules)
-  if (cached !== undefined && cached.size === manifest.modules.length) return cached
-  const times = new Map<string, SiteTime>()
-  cache.set(manifest.modules, times)
   const modules = manifest.modules
+  const cached = cache.get(modules)
+  if (cached !== undefined) return cached
+  const span = new Map<string, { first: number; last: number }>()
+  modules.forEach((entry, j) => {
+    const path = entry.path
+    for (let k = path.indexOf('.'); k >= 0; k = path.indexOf('.', k + 1)) {
+      const ancestor = path.slice(0, k)
+      const s = span.get(ancestor)
+      if (s === undefined) span.set(ancestor, { first: j, last: j })
+      else { if (j < s.first) s.first = j; if (j > s.last) s.last = j }
+    }
+  })
+  const times = new Map<string, SiteTime>()
   modules.forEach((entry, i) => {
-    let first = i
-    let last = i
-    const prefix = entry.path + '.'
-    modules.forEach((other, j) => {
-      if (other.path.startsWith(prefix)) { first = Math.min(first, j); last = Math.max(last, j) }
-    })
+    const s = span.get(entry.path)
+    const first = s === undefined ? i : Math.min(i, s.first)
+    const last = s === undefined ? i : Math.max(i, s.last)
     times.set(entry.path, { start: 2 * first, end: 2 * last + 1 })
   })
+  cache.set(modules, times)
   return times
 }
 
