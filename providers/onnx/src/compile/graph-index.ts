@@ -1,4 +1,5 @@
 /** Lookups over a base graph the compiler needs repeatedly: producers, consumers, scopes, what depends on graph inputs. */
+import type { ModuleEntry } from '@weft/core'
 import type { onnx } from '../graph/onnx.js'
 import { SCOPE_KEY, type ModelGraph } from '../graph/model-graph.js'
 
@@ -6,6 +7,8 @@ export interface GraphIndex {
   nodes: onnx.NodeProto[]
   /** value name → index of the node producing it */
   producer: Map<string, number>
+  /** value name → indices of the nodes reading it (once per input slot, in node order) */
+  consumers: Map<string, number[]>
   /** node index → its `weft.scope` ('' when absent) */
   scope: string[]
   initializers: Set<string>
@@ -24,17 +27,36 @@ export function graphIndex (graph: ModelGraph): GraphIndex {
   const initializers = new Set(g.initializer.map(t => t.name))
   const graphInputs = new Set(g.input.map(v => v.name).filter(n => !initializers.has(n)))
   const producer = new Map<string, number>()
+  const consumers = new Map<string, number[]>()
   const scope: string[] = []
   const perRow = new Set<string>(graphInputs)
   nodes.forEach((node, i) => {
     for (const out of node.output) producer.set(out, i)
+    for (const input of node.input) {
+      const list = consumers.get(input)
+      if (list === undefined) consumers.set(input, [i])
+      else list.push(i)
+    }
     scope.push(node.metadataProps.find(p => p.key === SCOPE_KEY)?.value ?? '')
   })
   for (const node of topoOrder(nodes, producer)) {
     if (node.input.some(name => perRow.has(name))) for (const out of node.output) perRow.add(out)
   }
-  const made = { nodes, producer, scope, initializers, graphInputs, perRow }
+  const made = { nodes, producer, consumers, scope, initializers, graphInputs, perRow }
   cache.set(graph, made)
+  return made
+}
+
+const entries = new WeakMap<ModelGraph['manifest']['modules'], Map<string, ModuleEntry>>()
+
+/** The graph's manifest entries by path (the first entry of a path, as `modules.find` would give), built once per modules array. */
+export function manifestEntries (graph: ModelGraph): Map<string, ModuleEntry> {
+  const modules = graph.manifest.modules
+  const known = entries.get(modules)
+  if (known !== undefined) return known
+  const made = new Map<string, ModuleEntry>()
+  for (const entry of modules) if (!made.has(entry.path)) made.set(entry.path, entry)
+  entries.set(modules, made)
   return made
 }
 

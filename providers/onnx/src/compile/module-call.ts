@@ -125,19 +125,10 @@ export class ModuleCaller {
     for (const i of body.nodes) {
       for (const value of this.index.nodes[i]!.output) {
         if (value === '' || value === body.output) continue
-        if (outputs.has(value) || (this.consumers().get(value) ?? []).some(c => !inside.has(c))) return false
+        if (outputs.has(value) || (this.index.consumers.get(value) ?? []).some(c => !inside.has(c))) return false
       }
     }
     return true
-  }
-
-  private consumerMap: Map<string, number[]> | null = null
-  private consumers (): Map<string, number[]> {
-    if (this.consumerMap !== null) return this.consumerMap
-    const map = new Map<string, number[]>()
-    this.index.nodes.forEach((node, i) => { for (const input of node.input) map.set(input, [...(map.get(input) ?? []), i]) })
-    this.consumerMap = map
-    return map
   }
 
   /** One argument's result from its output rows: `[rows, out]` reshaped to the argument's leading dims + `[out]`. */

@@ -8,6 +8,7 @@ import { WeftError } from '@weft/core'
 import type { ModelGraph } from '../graph/model-graph.js'
 import { INT64_MAX, type Emitter } from './emitter.js'
 import { assignIndex } from './index-ops.js'
+import { manifestEntries } from './graph-index.js'
 
 interface SiteInfo { value: string; batchAxis: number; seqAxes: number[]; rank: number; dtype: DType; entry: ModuleEntry }
 interface InvokeBounds { rowStart: string; rowEnd: string; length: string }
@@ -21,12 +22,15 @@ export class SiteAccess {
   readonly boundsInputs = new Map<number, string>()
   private readonly bounds = new Map<number, InvokeBounds>()
   private readonly starts = new Map<string, [string, string]>()
+  private readonly entries: Map<string, ModuleEntry>
 
   /** `singleRow`: one row whose length is the tensors' seq length (see CompileOptions.rowsAreWhole): a row view is the whole tensor. */
-  constructor (private readonly emit: Emitter, private readonly graph: ModelGraph, private readonly singleRow = false) {}
+  constructor (private readonly emit: Emitter, private readonly graph: ModelGraph, private readonly singleRow = false) {
+    this.entries = manifestEntries(graph)
+  }
 
   info (site: string, port: SitePort): SiteInfo {
-    const entry = this.graph.manifest.modules.find(m => m.path === site)
+    const entry = this.entries.get(site)
     const signature = entry?.[port]
     const value = this.graph.sites.get(site)?.[port]
     if (entry === undefined || signature === undefined || value === undefined) {
