@@ -1,8 +1,11 @@
 /** The worker-thread engine inside one host: co-tenant batching with per-job accounting, and per-job time limits. */
+import { cpSync, mkdtempSync, renameSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { decodeCbor, verifyReceipt, type Program, type Tensor } from '@weft/core'
 import { workerBackend } from '../src/index.js'
-import { ONNX_BACKEND_MODULE, blockProgram, newUser, registerKey, sign, startTestHost, submit, type TestHost } from './helpers.js'
+import { DEMO, ONNX_BACKEND_MODULE, blockProgram, newUser, registerKey, sign, startTestHost, submit, type TestHost } from './helpers.js'
 
 let t: TestHost
 beforeAll(async () => {
@@ -72,4 +75,34 @@ describe('time limits', () => {
       expect(after.status).toBe(200)
     } finally { await p.host.close() }
   })
+
+  test('process isolation: an engine that fails to restart is retried with backoff; meanwhile jobs fail PROVIDER_UNAVAILABLE (retryable) and health says degraded', async () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'weft-model-')), 'demo-gpt2')
+    cpSync(DEMO, dir, { recursive: true })
+    const p = await startTestHost({
+      backends: { onnx: workerBackend({ module: ONNX_BACKEND_MODULE, factory: 'onnxBackend', isolation: 'process', restartBackoff: { initialMs: 100, maxMs: 400 } }) },
+      models: [{ name: 'demo-gpt2', path: dir }],
+      limits: { batchWindowMs: 0, jobTimeoutMs: 400 },
+    })
+    try {
+      renameSync(dir, `${dir}.away`) // the respawn after the kill cannot load the model
+      const killed = await submit(p.host, sign(p.host, p.user, heavy(24)), 20)
+      expect(await killed.json()).toMatchObject({ code: 'JOB_CANCELLED', details: { timeoutMs: 400 } })
+      const down = await submit(p.host, sign(p.host, p.user, blockProgram()), 20)
+      expect(down.status).toBe(503)
+      expect(await down.json()).toMatchObject({ code: 'PROVIDER_UNAVAILABLE', details: { model: 'demo-gpt2' } })
+      const degraded = await (await p.host.app.request('/v1/health')).json() as Record<string, unknown>
+      expect(degraded).toMatchObject({ status: 'degraded', unavailable: [{ model: 'demo-gpt2' }] })
+      renameSync(`${dir}.away`, dir)
+      const deadline = Date.now() + 15_000
+      let health: Record<string, unknown> = degraded
+      while (health.status !== 'ok' && Date.now() < deadline) {
+        await new Promise(resolve => setTimeout(resolve, 100))
+        health = await (await p.host.app.request('/v1/health')).json() as Record<string, unknown>
+      }
+      expect(health).toMatchObject({ status: 'ok', unavailable: [] })
+      const after = await submit(p.host, sign(p.host, p.user, blockProgram()), 20)
+      expect(after.status).toBe(200)
+    } finally { await p.host.close() }
+  }, 30_000)
 })

@@ -15,7 +15,22 @@ export interface WorkerBackendInit extends BackendSpec {
   workers?: number
   /** 'thread' (default: cheapest hand-off) or 'process' (hard kill on cancel and time limits) */
   isolation?: Isolation
+  /** an engine that fails to load when it is restarted is retried after `initialMs`, doubling up to `maxMs`
+   *  (defaults 500 ms and 30 s); meanwhile its runs fail PROVIDER_UNAVAILABLE (retryable) */
+  restartBackoff?: { initialMs?: number; maxMs?: number }
 }
+
+/** What `/v1/health` reads from a model handle whose engines run in workers. */
+export interface EngineHealth {
+  engineHealth (): { workers: number; unavailable: number; reason: string | null; retryInMs: number | null }
+}
+
+export function engineHealthOf (handle: ModelHandleV1): ReturnType<EngineHealth['engineHealth']> | null {
+  const probe = (handle as Partial<EngineHealth>).engineHealth
+  return typeof probe === 'function' ? probe.call(handle) : null
+}
+
+interface Backoff { initialMs: number; maxMs: number }
 
 /** the progress stage an engine worker reports for a run it starts at once (the scheduler starts time limits on it) */
 export const ENGINE_STARTED = 'started'
@@ -31,14 +46,15 @@ export function workerBackend (init: WorkerBackendInit): BackendV1 {
       control ??= await loadBackend(spec)
       const local = await control.loadModel(source)
       const count = Math.max(1, init.workers ?? 1)
-      const pool = await Promise.all(Array.from({ length: count }, async () => await EngineWorker.start(spec, source, init.isolation ?? 'thread')))
+      const backoff: Backoff = { initialMs: init.restartBackoff?.initialMs ?? 500, maxMs: init.restartBackoff?.maxMs ?? 30_000 }
+      const pool = await Promise.all(Array.from({ length: count }, async () => await EngineWorker.start(spec, source, init.isolation ?? 'thread', backoff)))
       return new WorkerModelHandle(local, pool)
     },
     async close () { await control?.close?.() },
   }
 }
 
-class WorkerModelHandle implements ModelHandleV1 {
+class WorkerModelHandle implements ModelHandleV1, EngineHealth {
   constructor (private readonly local: ModelHandleV1, private readonly pool: EngineWorker[]) {}
   get manifest () { return this.local.manifest }
   tokenize (text: string): number[] { return this.local.tokenize(text) }
@@ -46,8 +62,18 @@ class WorkerModelHandle implements ModelHandleV1 {
   scan (program: BatchJob['program']) { return this.local.scan(program) }
 
   async run (jobs: BatchJob[], options: RunOptions = {}): Promise<JobResult[]> {
-    const worker = this.pool.reduce((best, w) => w.pending < best.pending ? w : best)
+    // an engine that is down (failing to restart) takes runs only when every engine is down (they fail at once)
+    const live = this.pool.filter(w => w.down === null)
+    const worker = (live.length > 0 ? live : this.pool).reduce((best, w) => w.pending < best.pending ? w : best)
     return await worker.run(jobs, options)
+  }
+
+  engineHealth (): ReturnType<EngineHealth['engineHealth']> {
+    const down = this.pool.map(w => w.down).filter(d => d !== null)
+    return {
+      workers: this.pool.length, unavailable: down.length,
+      reason: down[0]?.reason ?? null, retryInMs: down.length === 0 ? null : Math.min(...down.map(d => d.retryInMs)),
+    }
   }
 
   async dispose (): Promise<void> {
@@ -58,7 +84,11 @@ class WorkerModelHandle implements ModelHandleV1 {
 
 interface Call { resolve: (results: JobResult[]) => void; reject: (error: unknown) => void; onProgress?: RunOptions['onProgress'] }
 
-/** One engine worker holding one loaded model; respawned after a kill or a crash. */
+/**
+ * One engine worker holding one loaded model; respawned after a kill or a crash. A respawn that fails to load is
+ * retried with bounded exponential backoff; until one succeeds the worker is down and its runs fail at once with
+ * PROVIDER_UNAVAILABLE (retryable), not a permanent error.
+ */
 class EngineWorker {
   private transport: EngineTransport | null = null
   private nextId = 1
@@ -67,17 +97,46 @@ class EngineWorker {
   private readonly abandoned = new Set<number>()
   private stopped = false
   private ready: Promise<void> = Promise.resolve()
+  /** why the last respawn failed (null while the engine is up or (re)spawning for the first time after a loss) */
+  private failure: { reason: string; retryAt: number } | null = null
+  private failures = 0
+  private retryTimer: NodeJS.Timeout | null = null
 
-  private constructor (private readonly spec: BackendSpec, private readonly source: ModelSource, private readonly isolation: Isolation) {}
+  private constructor (private readonly spec: BackendSpec, private readonly source: ModelSource, private readonly isolation: Isolation, private readonly backoff: Backoff) {}
 
-  static async start (spec: BackendSpec, source: ModelSource, isolation: Isolation): Promise<EngineWorker> {
-    const engine = new EngineWorker(spec, source, isolation)
+  static async start (spec: BackendSpec, source: ModelSource, isolation: Isolation, backoff: Backoff): Promise<EngineWorker> {
+    const engine = new EngineWorker(spec, source, isolation, backoff)
     engine.ready = engine.spawn()
     await engine.ready
     return engine
   }
 
   get pending (): number { return this.calls.size + this.abandoned.size }
+
+  /** null while the engine is up or restarting; else why its last restart failed and when it is retried */
+  get down (): { reason: string; retryInMs: number } | null {
+    if (this.failure === null || this.transport !== null) return null
+    return { reason: this.failure.reason, retryInMs: Math.max(0, this.failure.retryAt - Date.now()) }
+  }
+
+  /** Spawns a replacement engine; on failure schedules the next attempt (never rejects). */
+  private async respawn (): Promise<void> {
+    if (this.stopped) return
+    try {
+      await this.spawn()
+      this.failure = null
+      this.failures = 0
+    } catch (error) {
+      if (this.stopped) return
+      const delay = Math.min(this.backoff.initialMs * 2 ** this.failures, this.backoff.maxMs)
+      this.failures++
+      const reason = error instanceof Error ? error.message : String(error)
+      this.failure = { reason, retryAt: Date.now() + delay }
+      console.error(`[weft host] engine for model '${this.source.name}' failed to restart (attempt ${this.failures}, retry in ${delay} ms): ${reason}`)
+      this.retryTimer = setTimeout(() => { this.retryTimer = null; this.ready = this.respawn() }, delay)
+      this.retryTimer.unref()
+    }
+  }
 
   private async spawn (): Promise<void> {
     const transport = spawnTransport(this.isolation)
@@ -93,7 +152,7 @@ class EngineWorker {
         if (this.transport !== transport || this.stopped) return
         this.failAll(new WeftError('INTERNAL', `${reason}; it is being restarted`))
         this.transport = null
-        this.ready = this.spawn()
+        this.ready = this.respawn()
       })
       transport.send({ type: 'load', spec: this.spec, source: this.source })
     })
@@ -122,6 +181,10 @@ class EngineWorker {
     // its admission while the engine computes); only a (re)spawning engine is waited for
     if (this.transport === null) await this.ready
     if (options.signal?.aborted === true) throw new WeftError('JOB_CANCELLED', 'run aborted before it started')
+    if (this.transport === null) {
+      const down = this.down
+      throw new WeftError('PROVIDER_UNAVAILABLE', `the engine for model '${this.source.name}' is down (it failed to restart${down === null ? '' : `: ${down.reason}`}); retry later`, { model: this.source.name, retryInMs: down?.retryInMs ?? this.backoff.initialMs })
+    }
     const id = this.nextId++
     // an engine with nothing in flight starts this run as soon as it reads the message: say so now (the host starts
     // the time limit on the first progress event) and let the engine hold its progress until the result
@@ -152,12 +215,13 @@ class EngineWorker {
     this.ready = new Promise<void>(resolve => { respawned = resolve })
     this.transport = null
     await old.kill()
-    if (!this.stopped) await this.spawn().catch(() => {})
+    await this.respawn()
     respawned()
   }
 
   async stop (): Promise<void> {
     this.stopped = true
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     await this.ready.catch(() => {})
     await this.transport?.kill()
   }

@@ -2,14 +2,24 @@
 import { Hono } from 'hono'
 import { WeftError, encodeCbor, toHex } from '@weft/core'
 import { PROTOCOL_VERSIONS, SOFTWARE, type HostContext } from './host-context.js'
+import { engineHealthOf } from '../engine/worker-backend.js'
 
 export function publicRoutes (host: HostContext): Hono {
   const app = new Hono()
 
-  app.get('/health', c => c.json({
-    status: 'ok', provider: host.providerId, uptimeMs: host.now() - host.startedAt,
-    queue: host.store.counts(), models: host.registry.list().length,
-  }))
+  app.get('/health', c => {
+    // a model whose every engine worker failed to restart (and is being retried) cannot run jobs: 'degraded'
+    const unavailable = host.registry.list().flatMap(m => {
+      const engines = engineHealthOf(m.handle)
+      return engines !== null && engines.unavailable > 0 && engines.unavailable >= engines.workers
+        ? [{ model: m.name, reason: engines.reason ?? 'engine down', retryInMs: engines.retryInMs ?? 0 }]
+        : []
+    })
+    return c.json({
+      status: unavailable.length === 0 ? 'ok' : 'degraded', provider: host.providerId, uptimeMs: host.now() - host.startedAt,
+      queue: host.store.counts(), models: host.registry.list().length, unavailable,
+    })
+  })
 
   app.get('/version', c => c.json({
     protocol: [...PROTOCOL_VERSIONS], software: SOFTWARE, programVersion: 1,

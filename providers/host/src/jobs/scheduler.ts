@@ -278,7 +278,11 @@ export class Scheduler {
     for (const row of rows) {
       const current = this.deps.store.getJob(row.id)
       if (current?.state !== 'running') continue
-      if (now >= started + row.timeoutMs - TIMER_SLACK_MS) {
+      if (WeftError.is(error, 'PROVIDER_UNAVAILABLE')) {
+        // the engine is down (failing to restart) and never ran the batch: the job fails with the retryable error,
+        // however long the wait for the engine's restart attempt took (that is not engine time)
+        this.fail(row, error.toWire())
+      } else if (now >= started + row.timeoutMs - TIMER_SLACK_MS) {
         this.fail(row, { code: 'JOB_CANCELLED', message: `job exceeded its time limit of ${row.timeoutMs} ms and was stopped`, details: { timeoutMs: row.timeoutMs } }, 'cancelled')
       } else if (WeftError.is(error, 'JOB_CANCELLED') && current.attempts < this.deps.limits.maxAttempts + 1) {
         this.deps.store.requeue(row.id)
