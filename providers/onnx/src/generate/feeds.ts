@@ -10,6 +10,7 @@ import type { FeedSpec } from '../compile/layout.js'
 import type { ModelGraph } from '../graph/model-graph.js'
 import type { KvSpec } from '../build/kv-cache.js'
 import { toOrt } from '../runtime/session.js'
+import { tokenFeeds } from '../runtime/forward.js'
 
 export interface StepState {
   step: number
@@ -17,6 +18,8 @@ export interface StepState {
   /** every token chosen so far per row (also after a stop token: stopped rows keep running) */
   chosen: readonly (readonly number[])[]
   capacity: number
+  /** the longest prompt: step 0's width (fixed for the job) */
+  promptWidth: number
 }
 
 /** A row's context length at this step: its prompt plus the tokens fed so far. */
@@ -24,26 +27,34 @@ export const contextLength = (state: StepState, row: number): number => state.pr
 
 const i64 = (data: BigInt64Array, dims: number[]): ort.Tensor => new ort.Tensor('int64', data, dims)
 
-/** input_ids, position_ids and attention_mask of the KV graph for this step. */
+/**
+ * input_ids, position_ids and attention_mask of the KV graph for this step. Ids are validated (and chosen) in
+ * [0, vocab), so every value is written through little-endian int32 views of the int64 buffers (as `tokenFeeds`).
+ */
 export function modelInputs (state: StepState): { ids: ort.Tensor; positions: ort.Tensor; mask: ort.Tensor } {
   const rows = state.prompts.length
-  const width = state.step === 0 ? Math.max(...state.prompts.map(p => p.length)) : 1
-  const ids = new BigInt64Array(rows * width)
+  const width = state.step === 0 ? state.promptWidth : 1
+  let ids: BigInt64Array
   const positions = new BigInt64Array(rows * width)
+  const pos32 = new Int32Array(positions.buffer)
   const mask = new BigInt64Array(rows * state.capacity)
-  for (let r = 0; r < rows; r++) {
-    const prompt = state.prompts[r]!
-    if (state.step === 0) {
-      for (let t = 0; t < width; t++) {
-        ids[r * width + t] = BigInt(t < prompt.length ? prompt[t]! : 0)
-        positions[r * width + t] = BigInt(t)
-      }
-    } else {
-      ids[r] = BigInt(state.chosen[r]![state.step - 1]!)
-      positions[r] = BigInt(prompt.length + state.step - 1)
+  const mask32 = new Int32Array(mask.buffer)
+  if (state.step === 0) {
+    // right-padded prompts (pad id 0); every slot, padding too, gets its own index as position
+    ids = tokenFeeds(state.prompts, width).ids
+    for (let r = 0; r < rows; r++) for (let t = 0; t < width; t++) pos32[2 * (r * width + t)] = t
+  } else {
+    ids = new BigInt64Array(rows)
+    const ids32 = new Int32Array(ids.buffer)
+    for (let r = 0; r < rows; r++) {
+      ids32[2 * r] = state.chosen[r]![state.step - 1]!
+      pos32[2 * r] = state.prompts[r]!.length + state.step - 1
     }
+  }
+  for (let r = 0; r < rows; r++) {
     const real = contextLength(state, r)
-    for (let j = 0; j < real; j++) mask[r * state.capacity + j] = 1n
+    const base = 2 * r * state.capacity
+    for (let j = 0; j < real; j++) mask32[base + 2 * j] = 1
   }
   return { ids: i64(ids, [rows, width]), positions: i64(positions, [rows, width]), mask: i64(mask, [rows, state.capacity]) }
 }

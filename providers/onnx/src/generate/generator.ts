@@ -74,7 +74,8 @@ export class Generator {
     const done = prompts.map(() => false)
     const carry = new Map<number, Tensor>()
     const saves: Record<string, Tensor> = {}
-    const capacity = Math.max(...prompts.map(p => p.length)) + options_.maxNewTokens - 1
+    const promptWidth = Math.max(...prompts.map(p => p.length))
+    const capacity = promptWidth + options_.maxNewTokens - 1
     const cacheBytes = 2 * gen.kv.layers.length * prompts.length * gen.kv.kvHeads * capacity * gen.kv.headDim * 4
     if (cacheBytes > MAX_CACHE_BYTES) {
       throw new WeftError('PAYLOAD_TOO_LARGE', `generating ${options_.maxNewTokens} tokens for ${prompts.length} prompt(s) needs a ${(cacheBytes / 2 ** 30).toFixed(1)} GiB KV cache; the limit is ${MAX_CACHE_BYTES / 2 ** 30} GiB`,
@@ -82,12 +83,12 @@ export class Generator {
     }
     let cache = emptyCache(gen.kv, prompts.length, capacity)
     let allHits = true
+    const layout: BatchLayout = { rows: prompts.map((ids, k) => ({ job: 0, invoke: k, ids })), maxLength: promptWidth }
     for (let step = 0; step < options_.maxNewTokens; step++) {
       if (options.signal?.aborted === true) throw new WeftError('JOB_CANCELLED', `generation was cancelled before step ${step}`)
       if (step > 0 && done.every(Boolean) && !plan.needsStep(step)) break
       const slice = plan.slice(step, carry)
-      const state: StepState = { step, prompts, chosen, capacity }
-      const layout: BatchLayout = { rows: prompts.map((ids, k) => ({ job: 0, invoke: k, ids })), maxLength: Math.max(...prompts.map(p => p.length)) }
+      const state: StepState = { step, prompts, chosen, capacity, promptWidth }
       const key = programFingerprint(slice.program)?.structure ?? structureKey([slice])
       const make = async (): Promise<StepSession> => {
         const compiled = compile(gen.graph, [slice], layout)
