@@ -7,6 +7,7 @@ import { checkProgramStructure, sha256Digest } from '../cbor/program-codec.js'
 import { encodeCbor } from '../cbor/encode.js'
 import { toHex } from '../cbor/hex.js'
 import { signEnvelope, verifyEnvelope, type VerifyOptions } from './sign1.js'
+import { isInt } from '../ir/plain.js'
 
 export const REQUEST_CONTENT_TYPE = 'application/vnd.weft.request+cbor'
 export const DEFAULT_TTL_SECONDS = 300
@@ -50,8 +51,6 @@ export function createRequestEnvelope (input: RequestInput): Uint8Array {
   }
   return signEnvelope({ payload, secretKey: input.secretKey, kid: input.kid, contentType: REQUEST_CONTENT_TYPE })
 }
-
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v)
 
 /** Verifies a request envelope and returns its claims; the audience option should always be set by providers. */
 export function openRequestEnvelope (bytes: Uint8Array, options: VerifyOptions): OpenedRequest {

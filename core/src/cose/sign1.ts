@@ -8,6 +8,7 @@ import { CborTag, encodeCbor } from '../cbor/encode.js'
 import { decodeCbor, type DecodeLimits } from '../cbor/decode.js'
 import { TAG_COSE_SIGN1 } from '../cbor/tags.js'
 import { signBytes, verifyBytes } from './keys.js'
+import { isPlainMap } from '../ir/plain.js'
 
 export const ALG_EDDSA = -8
 export const HEADER_ALG = 1
@@ -79,7 +80,7 @@ function parseSign1 (bytes: Uint8Array, limits?: Partial<DecodeLimits>): Parts {
   const [protectedBytes, unprotected, payload, signature] = parts
   if (!(protectedBytes instanceof Uint8Array)) invalid('protected header must be a byte string')
   const emptyMap = (unprotected instanceof Map && unprotected.size === 0) ||
-    (typeof unprotected === 'object' && unprotected !== null && !(unprotected instanceof Map) && !Array.isArray(unprotected) && !ArrayBuffer.isView(unprotected) && !(unprotected instanceof CborTag) && Object.keys(unprotected).length === 0)
+    (isPlainMap(unprotected) && Object.keys(unprotected).length === 0)
   if (!emptyMap) invalid('unprotected header must be an empty map')
   if (!(payload instanceof Uint8Array)) invalid('payload must be an embedded byte string')
   if (!(signature instanceof Uint8Array) || signature.length !== 64) invalid('signature must be 64 bytes')
@@ -113,7 +114,7 @@ export function verifyEnvelope (bytes: Uint8Array, options: VerifyOptions): Veri
     throw new WeftError('SIGNATURE_INVALID', `signature does not verify under key '${header.kid}'`, { kid: header.kid })
   }
   const payload = decodeCbor(parts.payload, options.limits)
-  if (typeof payload !== 'object' || payload === null || payload instanceof Map || Array.isArray(payload) || ArrayBuffer.isView(payload) || payload instanceof CborTag) {
+  if (!isPlainMap(payload)) {
     return invalid('payload must be a map with text keys')
   }
   checkClaims(payload as Record<string, unknown>, options)

@@ -8,15 +8,13 @@ import type { Program, Step } from './program.js'
 import type { StructureProblem } from './structure.js'
 import type { ValidationIssue } from './validate.js'
 import { checkCausality } from './causality.js'
+import { isObject, isUint } from './plain.js'
 
 /** Largest seed: seeds are exact integers in CBOR and JavaScript alike. */
 export const MAX_SEED = Number.MAX_SAFE_INTEGER
 
 /** Name of the reserved save holding invoke k's new tokens (int64 `[1, n]`, n ≤ maxNewTokens). */
 export const generatedSaveName = (invoke: number): string => `generated.${invoke}`
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v)
-const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0
 
 /** Problems with the top-level `generate` field: required in generate mode, absent otherwise. */
 export function generateFieldProblems (value: Record<string, unknown>): StructureProblem[] {

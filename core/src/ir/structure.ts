@@ -3,11 +3,9 @@ import { show } from '../errors/show.js'
 import type { Program } from './program.js'
 import { PROGRAM_VERSION } from './program.js'
 import { generateFieldProblems } from './generate.js'
+import { isInt, isObject } from './plain.js'
 
 export interface StructureProblem { node: number | null; message: string }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v)
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v)
 
 const TOP_KEYS = new Set(['version', 'model', 'mode', 'generate', 'invokes', 'nodes', 'locations'])
 

@@ -5,8 +5,7 @@ import { isTensor } from '../tensor/create.js'
 import type { AttrSchema, OpDef } from './types.js'
 import { DTYPES } from './elementwise.js'
 import { checkIndexItem } from './index-spec.js'
-
-const isInt = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v)
+import { isInt } from '../ir/plain.js'
 
 function kindProblem (schema: AttrSchema, value: unknown): string | null {
   switch (schema.kind) {
