@@ -79,3 +79,23 @@ test('a held submission is answered from the committed result in memory, byte fo
   expect(reads).toBe(1)
   expect(Buffer.from(new Uint8Array(await fetched.arrayBuffer())).equals(Buffer.from(heldBody))).toBe(true)
 })
+
+test('jobs whose batch the store failed to mark running go back to the queue in submission order and run (not stranded until restart)', async () => {
+  t = await startTestHost({ backends: { onnx: workerBackend({ module: ONNX_BACKEND_MODULE, factory: 'onnxBackend' }) }, limits: { batchWindowMs: 30 } })
+  const { store } = t.host.context
+  const markRunning = store.markRunning.bind(store)
+  const marked: string[][] = []
+  let failures = 1
+  store.markRunning = (ids, now) => {
+    marked.push([...ids])
+    if (failures-- > 0) throw new Error('database is locked')
+    markRunning(ids, now)
+  }
+  const { jobs, starts } = await submitTogether(t, 3)
+  expect(marked.length).toBe(2)
+  expect(marked[1]).toEqual(marked[0])
+  const bySubmission = jobs.map(id => store.getJob(id)!).sort((a, b) => a.submittedAt - b.submittedAt || (a.id < b.id ? -1 : 1)).map(r => r.id)
+  expect(marked[1]).toEqual(bySubmission) // submission order
+  expect(starts.map(s => s.batchSize)).toEqual([3, 3, 3])
+  for (const job of jobs) expect(store.getJob(job)!.state).toBe('completed')
+})

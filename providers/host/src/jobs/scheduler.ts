@@ -33,6 +33,8 @@ export interface SchedulerDeps {
 /** how long an engine may take to begin a batch (model load after a respawn) before the batch is aborted */
 const ENGINE_START_GRACE_MS = 60_000
 const TIMER_SLACK_MS = 5
+/** after the store failed to mark a batch running, its jobs (back in the queue) are tried again this much later */
+const LAUNCH_RETRY_MS = 250
 
 interface RunningBatch { controller: AbortController; ids: Set<string>; released?: boolean }
 
@@ -40,6 +42,7 @@ export class Scheduler {
   private readonly running = new Map<string, RunningBatch[]>()
   private pumpQueued = false
   private windowTimer: NodeJS.Timeout | null = null
+  private retryTimer: NodeJS.Timeout | null = null
   private closed = false
   private readonly idle = new Set<() => void>()
   /** Programs admission already decoded, by job id, until the job launches or ends (a restart decodes from the store) */
@@ -168,7 +171,20 @@ export class Scheduler {
       return
     }
     for (const row of rows) this.queue.delete(row.id)
-    this.deps.store.markRunning(rows.map(r => r.id), this.deps.now())
+    try {
+      this.deps.store.markRunning(rows.map(r => r.id), this.deps.now())
+    } catch (error) {
+      // the jobs are still queued in the store: put them back in the in-memory queue (by submission time) and try
+      // again shortly, or they would not run until the provider restarts
+      console.error('[weft host] could not mark a batch running; its jobs stay queued and are retried', error)
+      for (const row of rows) this.queue.set(row.id, row)
+      this.unsorted = true
+      if (this.retryTimer === null && !this.closed) {
+        this.retryTimer = setTimeout(() => { this.retryTimer = null; this.kick() }, LAUNCH_RETRY_MS)
+        this.retryTimer.unref()
+      }
+      return
+    }
     this.startBatch(model, name, rows)
   }
 
@@ -339,6 +355,7 @@ export class Scheduler {
   close (): void {
     this.closed = true
     if (this.windowTimer !== null) clearTimeout(this.windowTimer)
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     for (const batches of this.running.values()) for (const batch of batches) batch.controller.abort()
   }
 }
