@@ -119,3 +119,29 @@ describe('allow-list and open policies', () => {
     expect(await code(await submit(t.host, sign(t.host, listed, blockProgram())))).toMatchObject({ status: 429, code: 'RATE_LIMITED', details: { policy: 'open', retryAfterMs: expect.any(Number) } })
   })
 })
+
+describe('policy time limit', () => {
+  test('a policy that never decides denies after policyTimeoutMs (naming it) and releases admission for the next request', async () => {
+    let calls = 0
+    const t = await startTestHost({
+      limits: { batchWindowMs: 0, policyTimeoutMs: 150 },
+      policies: [{
+        specificationVersion: 'v1', name: 'hangs-once', summary: () => ({ name: 'hangs-once' }),
+        admit: async () => calls++ === 0 ? await new Promise<never>(() => {}) : { allow: true },
+      }],
+    })
+    try {
+      const started = Date.now()
+      const [hung, next] = await Promise.all([
+        submit(t.host, sign(t.host, t.user, blockProgram())),
+        new Promise<Response>(resolve => setTimeout(() => resolve(submit(t.host, sign(t.host, t.user, blockProgram([2]))) as Promise<Response>), 20)),
+      ])
+      expect(await code(hung)).toMatchObject({ status: 403, code: 'POLICY_DENIED', details: { policy: 'hangs-once', timeoutMs: 150 } })
+      expect(Date.now() - started).toBeLessThan(2000)
+      expect(next.status).toBe(202)
+      const policy = await (await t.host.app.request('/v1/policy')).json() as { limits: Record<string, unknown> }
+      expect(policy.limits.policyTimeoutMs).toBe(150)
+      await t.host.context.scheduler.whenIdle()
+    } finally { await t.host.close() }
+  })
+})

@@ -114,7 +114,7 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
     if (store.activeJobs(kid) >= limits.maxConcurrentJobsPerKey) {
       throw new WeftError('RATE_LIMITED', `key ${kid} already has ${limits.maxConcurrentJobsPerKey} queued or running jobs; wait for one to end`, { kid, maxConcurrentJobsPerKey: limits.maxConcurrentJobsPerKey })
     }
-    const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves })
+    const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves }, limits.policyTimeoutMs)
     const row = queueJob(deps, { kid, program, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
     return {
       row,

@@ -21,6 +21,8 @@ export interface HostLimits {
   maxBatchJobs: number
   /** a job that was running when the provider stopped is retried until it has run this many times */
   maxAttempts: number
+  /** longest a policy may take to decide an admission (admissions are serialised): then it denies, naming the policy */
+  policyTimeoutMs: number
 }
 
 export const DEFAULT_LIMITS: HostLimits = {
@@ -35,4 +37,5 @@ export const DEFAULT_LIMITS: HostLimits = {
   batchWindowMs: 0,
   maxBatchJobs: 32,
   maxAttempts: 2,
+  policyTimeoutMs: 2_000,
 }

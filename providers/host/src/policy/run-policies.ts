@@ -1,13 +1,17 @@
-/** Runs policies in order; the first deny wins. Allowed limits from several policies combine to the tightest. */
-import { WeftError, type AdmissionRequest, type PolicyV1 } from '@weft/core'
+/**
+ * Runs policies in order; the first deny wins. Allowed limits from several policies combine to the tightest.
+ * A policy that has not decided within `decisionTimeoutMs` denies (POLICY_DENIED naming it): admissions run one at a time,
+ * so a decision that never settles would otherwise stop every submission.
+ */
+import { WeftError, type AdmissionRequest, type Decision, type PolicyV1 } from '@weft/core'
 
 export interface Admission { maxEgressBytes: number | null; timeoutMs: number | null }
 
-export async function runPolicies (policies: readonly PolicyV1[], request: AdmissionRequest): Promise<Admission> {
+export async function runPolicies (policies: readonly PolicyV1[], request: AdmissionRequest, decisionTimeoutMs = Infinity): Promise<Admission> {
   let maxEgressBytes: number | null = null
   let timeoutMs: number | null = null
   for (const policy of policies) {
-    const decision = await policy.admit(request)
+    const decision = await decide(policy, request, decisionTimeoutMs)
     if (!decision.allow) {
       throw new WeftError(decision.code, `${policy.name} policy: ${decision.reason}`, { policy: policy.name, ...decision.details })
     }
@@ -16,4 +20,14 @@ export async function runPolicies (policies: readonly PolicyV1[], request: Admis
     if (limits?.timeoutMs !== undefined) timeoutMs = Math.min(timeoutMs ?? Infinity, limits.timeoutMs)
   }
   return { maxEgressBytes, timeoutMs }
+}
+
+async function decide (policy: PolicyV1, request: AdmissionRequest, timeoutMs: number): Promise<Decision> {
+  const decision = policy.admit(request)
+  if (typeof (decision as Partial<PromiseLike<Decision>>).then !== 'function' || !Number.isFinite(timeoutMs)) return await decision
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new WeftError('POLICY_DENIED', `${policy.name} policy: no decision within ${timeoutMs} ms; the request is refused`, { policy: policy.name, reason: 'timeout', timeoutMs })), timeoutMs)
+  })
+  try { return await Promise.race([decision, timeout]) } finally { clearTimeout(timer) }
 }
