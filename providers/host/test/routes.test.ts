@@ -91,6 +91,43 @@ describe('jobs', () => {
   })
 })
 
+describe('event streams', () => {
+  test('one keep-alive timer per stream, however many events wake it', async () => {
+    const done = await submit(t.host, sign(t.host, t.user, blockProgram([7])), 10)
+    const template = t.host.context.store.getJob(done.headers.get('weft-job')!)!
+    // a job the scheduler does not know: it stays queued, so its stream stays open until we end it
+    const id = `job_${'ab'.repeat(16)}`
+    t.host.context.store.insertJob({ ...template, id, state: 'queued', attempts: 0, startedAt: null, endedAt: null, error: null })
+    const original = globalThis.setTimeout
+    let keepAliveTimers = 0 // timers a stream arms to send its keep-alive comment
+    globalThis.setTimeout = ((handler: () => void, ms?: number, ...rest: unknown[]) => {
+      if (ms === 15_000) keepAliveTimers++
+      return (original as (...args: unknown[]) => NodeJS.Timeout)(handler, ms, ...rest)
+    }) as typeof setTimeout
+    try {
+      const response = await t.host.app.request(`/v1/jobs/${id}/events`)
+      const reader = response.body!.getReader()
+      const decoder = new TextDecoder()
+      let text = ''
+      const until = async (needle: string): Promise<void> => { while (!text.includes(needle)) { const { value, done } = await reader.read(); if (done) return; text += decoder.decode(value) } }
+      const settle = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 20)) } // the stream goes back to waiting
+      await until('event: job-queued')
+      await settle()
+      for (let i = 0; i < 5; i++) {
+        t.host.context.events.emit(id, { event: 'job-progress', data: { job: id, stage: `s${i}` } })
+        await until(`"stage":"s${i}"`)
+        await settle()
+      }
+      t.host.context.events.emit(id, { event: 'job-error', data: { job: id, state: 'cancelled', error: { code: 'JOB_CANCELLED', message: 'test', details: {} } } })
+      await until('event: job-error')
+      expect(keepAliveTimers).toBe(1)
+    } finally {
+      globalThis.setTimeout = original
+      t.host.context.scheduler.cancel(t.host.context.store.getJob(id)!)
+    }
+  })
+})
+
 describe('operator: provider-wide edits and revision swaps', () => {
   const mlp = 'transformer.h.1.mlp'
   const mlpProgram = (): ReturnType<typeof blockProgram> => ({

@@ -12,6 +12,8 @@ import { isTerminal, type JobEvent } from '../jobs/job-events.js'
 import type { StoredResult } from '../jobs/complete-job.js'
 
 const MAX_WAIT_SECONDS = 60
+/** a comment line goes out on an event stream idle this long (keeps proxies from closing it) */
+const KEEP_ALIVE_MS = 15_000
 
 export function jobRoutes (host: HostContext): Hono {
   const app = new Hono()
@@ -54,12 +56,17 @@ export function jobRoutes (host: HostContext): Hono {
       const snapshot = snapshotEvents(host, host.store.getJob(row.id)!)
       let id = 0
       const write = async (event: JobEvent): Promise<void> => { await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data), id: String(id++) }) }
+      // one keep-alive timer per stream, re-armed at each wait (a timer per wait left one pending per event)
+      let keepAlive: NodeJS.Timeout | null = null
       try {
         for (const event of snapshot) await write(event)
         if (snapshot.some(e => isTerminal(e.event))) return
         while (!stream.aborted) {
           if (queue.length === 0) {
-            await new Promise<void>(resolve => { wake = resolve; setTimeout(resolve, 15_000).unref() })
+            await new Promise<void>(resolve => {
+              wake = resolve
+              if (keepAlive === null) { keepAlive = setTimeout(() => wake?.(), KEEP_ALIVE_MS); keepAlive.unref() } else keepAlive.refresh()
+            })
             wake = null
             if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n')
             continue
@@ -68,7 +75,10 @@ export function jobRoutes (host: HostContext): Hono {
           await write(event)
           if (isTerminal(event.event)) return
         }
-      } finally { unsubscribe() }
+      } finally {
+        unsubscribe()
+        if (keepAlive !== null) clearTimeout(keepAlive)
+      }
     })
   })
 
