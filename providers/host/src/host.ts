@@ -4,7 +4,7 @@
  */
 import { serve, type ServerType } from '@hono/node-server'
 import type { Hono } from 'hono'
-import { generateKeyPair, keyId, publicKeyOf, type BackendV1, type PolicyV1 } from '@weft/core'
+import { generateKeyPair, keyId, publicKeyOf, type BackendV1, type PolicySummary, type PolicyV1 } from '@weft/core'
 import { Store, utcDay } from './store/store.js'
 import type { Durability } from './store/open-database.js'
 import { ModelRegistry, type ModelConfig } from './models/model-registry.js'
@@ -80,6 +80,20 @@ export async function createHost (init: HostInit): Promise<Host> {
   }
   const policies = (init.policies ?? []).map(p => typeof p === 'function' ? p(components) : p)
   const events = new JobEvents()
+  // the summaries result responses read their budgets from, until the served models change (a load or a swap: the
+  // closed-model policy's horizon depends on them); the policies are fixed for the host's life
+  let summaryCache: { manifests: readonly unknown[]; summaries: PolicySummary[] } | null = null
+  const freshSummaries = (): PolicySummary[] => {
+    const manifests = registry.list().map(m => m.manifest)
+    const summaries = policies.map(p => p.summary())
+    summaryCache = { manifests, summaries }
+    return summaries
+  }
+  const cachedSummaries = (): PolicySummary[] => {
+    const manifests = registry.list().map(m => m.manifest)
+    if (summaryCache !== null && summaryCache.manifests.length === manifests.length && manifests.every((m, i) => m === summaryCache!.manifests[i])) return summaryCache.summaries
+    return freshSummaries()
+  }
   const pendingNonces = new Set<string>()
   const serially = serialLock()
   const scheduler = new Scheduler({
@@ -96,8 +110,8 @@ export async function createHost (init: HostInit): Promise<Host> {
       store, registry, policies, limits, providerId, now, pendingNonces, serially,
       startNow: (row, program) => scheduler.startNow(row, program), abandon: id => scheduler.abandon(id),
     }, bytes),
-    remainingEgress: kid => remainingEgress(context, ledger, kid),
-    policySummaries: () => policies.map(p => p.summary()),
+    remainingEgress: kid => remainingEgress(context, ledger, kid, cachedSummaries()),
+    policySummaries: freshSummaries,
   }
   const app = createApp(context)
   scheduler.start()
@@ -125,10 +139,10 @@ export async function createHost (init: HostInit): Promise<Host> {
 }
 
 /** The tightest per-key and aggregate daily budgets any policy publishes, minus what is committed today. */
-function remainingEgress (host: HostContext, ledger: EgressLedger, kid: string): number | null {
+function remainingEgress (host: HostContext, ledger: EgressLedger, kid: string, summaries: readonly PolicySummary[]): number | null {
   const now = host.now()
   let remaining: number | null = null
-  for (const summary of host.policySummaries()) {
+  for (const summary of summaries) {
     const perKey = summary.egressPerKeyPerDay
     const perDay = summary.egressPerDay
     if (typeof perKey === 'number') remaining = Math.min(remaining ?? Infinity, perKey - ledger.committedToday(now, kid))

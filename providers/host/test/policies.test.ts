@@ -145,3 +145,30 @@ describe('policy time limit', () => {
     } finally { await t.host.close() }
   })
 })
+
+describe('policy summaries', () => {
+  test('result responses read budgets from a cached summary (rebuilt only when the served models change); GET /v1/policy stays live', async () => {
+    let calls = 0
+    const t = await startTestHost({
+      limits: { batchWindowMs: 0 },
+      policies: [{
+        specificationVersion: 'v1', name: 'counted', summary: () => { calls++; return { name: 'counted', egressPerKeyPerDay: 1e9 } },
+        admit: () => ({ allow: true }),
+      }],
+    })
+    try {
+      const held = await submit(t.host, sign(t.host, t.user, blockProgram()), 10)
+      expect(held.status).toBe(200)
+      const job = held.headers.get('weft-job')!
+      for (let i = 0; i < 3; i++) expect((await t.host.app.request(`/v1/jobs/${job}/result`)).status).toBe(200)
+      const egress = await (await t.host.app.request(`/v1/keys/${t.user.kid}/egress`)).json() as { usedToday: number; remainingToday: number }
+      expect(egress.remainingToday).toBe(1e9 - egress.usedToday)
+      expect(calls).toBe(1)
+      const policy = await (await t.host.app.request('/v1/policy')).json() as { policies: Record<string, unknown>[] }
+      expect(policy.policies).toEqual([{ name: 'counted', egressPerKeyPerDay: 1e9 }])
+      expect(calls).toBe(2)
+      expect((await t.host.app.request(`/v1/jobs/${job}/result`)).status).toBe(200)
+      expect(calls).toBe(2)
+    } finally { await t.host.close() }
+  })
+})
