@@ -65,14 +65,16 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
         const row = op === 'read' || op === 'write' ? rowOf(layout, j, invoke) : -1
         state.invokes.push(row >= 0 ? new Set([row]) : mergeInvokes(inputs.map(n => state.invokes[n] ?? null)))
         const input = (n: number): Lowered => ({ name: state.values[n]!, type: types[n]! })
+        const site = attrs.site as string
+        const port = (attrs.port ?? 'output') as SitePort
         let value: string
         if (op === 'read') {
-          value = sites.read(attrs.site as string, (attrs.port ?? 'output') as SitePort, row)
-          grads.noteRead(j, job.program, i, attrs.site as string, (attrs.port ?? 'output') as SitePort, row)
+          value = sites.read(site, port, row)
+          grads.noteRead(j, job.program, i, site, port, row)
         } else if (op === 'write') {
           const x = input(inputs[0]!)
-          const target = sites.info(attrs.site as string, (attrs.port ?? 'output') as SitePort)
-          value = sites.write(attrs.site as string, (attrs.port ?? 'output') as SitePort, row,
+          const target = sites.info(site, port)
+          value = sites.write(site, port, row,
             emit.cast(x.name, x.type.dtype, target.dtype), x.type.shape.length, attrs.index as IndexItem[] | undefined)
         } else if (op === 'module_call') {
           const set = state.invokes[i]

@@ -3,6 +3,11 @@ import type { ModuleEntry } from '@weft/core'
 import type { onnx } from '../graph/onnx.js'
 import { SCOPE_KEY, type ModelGraph } from '../graph/model-graph.js'
 
+/** A node's `weft.scope` metadata (its innermost module path), '' when absent. */
+export function scopeOf (node: onnx.NodeProto): string {
+  return node.metadataProps.find(p => p.key === SCOPE_KEY)?.value ?? ''
+}
+
 export interface GraphIndex {
   nodes: onnx.NodeProto[]
   /** value name → index of the node producing it */
@@ -37,7 +42,7 @@ export function graphIndex (graph: ModelGraph): GraphIndex {
       if (list === undefined) consumers.set(input, [i])
       else list.push(i)
     }
-    scope.push(node.metadataProps.find(p => p.key === SCOPE_KEY)?.value ?? '')
+    scope.push(scopeOf(node))
   })
   for (const node of topoOrder(nodes, producer)) {
     if (node.input.some(name => perRow.has(name))) for (const out of node.output) perRow.add(out)

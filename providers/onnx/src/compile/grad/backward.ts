@@ -4,8 +4,7 @@
  */
 import { WeftError } from '@weft/core'
 import type { onnx } from '../../graph/onnx.js'
-import { SCOPE_KEY } from '../../graph/model-graph.js'
-import { topoOrder } from '../graph-index.js'
+import { scopeOf, topoOrder } from '../graph-index.js'
 import type { GradBuilder } from './builder.js'
 import { ruleFor } from './rules.js'
 import type { Vjp } from './types.js'
@@ -19,10 +18,6 @@ export interface BackwardPass {
   /** the scalar being differentiated */
   of: string
   wrt: readonly string[]
-}
-
-export function scopeOf (node: onnx.NodeProto): string {
-  return node.metadataProps.find(p => p.key === SCOPE_KEY)?.value ?? ''
 }
 
 export function unsupported (node: onnx.NodeProto, why: string | null): WeftError {
