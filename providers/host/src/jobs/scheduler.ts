@@ -174,11 +174,13 @@ export class Scheduler {
     try {
       this.deps.store.markRunning(rows.map(r => r.id), this.deps.now())
     } catch (error) {
-      // the jobs are still queued in the store: put them back in the in-memory queue (by submission time) and try
-      // again shortly, or they would not run until the provider restarts
+      // the jobs are still queued in the store: put them back at the head of the in-memory queue, in the order they
+      // had, and try again shortly, or they would not run until the provider restarts
       console.error('[weft host] could not mark a batch running; its jobs stay queued and are retried', error)
+      const rest = [...this.queue]
+      this.queue.clear()
       for (const row of rows) this.queue.set(row.id, row)
-      this.unsorted = true
+      for (const [id, row] of rest) this.queue.set(id, row)
       if (this.retryTimer === null && !this.closed) {
         this.retryTimer = setTimeout(() => { this.retryTimer = null; this.kick() }, LAUNCH_RETRY_MS)
         this.retryTimer.unref()
