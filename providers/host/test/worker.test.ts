@@ -56,7 +56,7 @@ describe('co-tenant batching', () => {
 describe('time limits', () => {
   test('thread isolation: a job over its time limit ends JOB_CANCELLED at the limit; later jobs run', async () => {
     const started = Date.now()
-    const response = await submit(t.host, sign(t.host, t.user, heavy(24)), 20)
+    const response = await submit(t.host, sign(t.host, t.user, heavy(64)), 20)
     expect(response.status).toBe(409)
     expect(Date.now() - started).toBeLessThan(900)
     expect(await response.json()).toMatchObject({ code: 'JOB_CANCELLED', details: { timeoutMs: 400, state: 'cancelled' } })
@@ -69,7 +69,7 @@ describe('time limits', () => {
       limits: { batchWindowMs: 0, jobTimeoutMs: 400 },
     })
     try {
-      const response = await submit(p.host, sign(p.host, p.user, heavy(24)), 20)
+      const response = await submit(p.host, sign(p.host, p.user, heavy(64)), 20)
       expect(await response.json()).toMatchObject({ code: 'JOB_CANCELLED', details: { timeoutMs: 400 } })
       const after = await submit(p.host, sign(p.host, p.user, blockProgram()), 20)
       expect(after.status).toBe(200)
@@ -86,7 +86,7 @@ describe('time limits', () => {
     })
     try {
       renameSync(dir, `${dir}.away`) // the respawn after the kill cannot load the model
-      const killed = await submit(p.host, sign(p.host, p.user, heavy(24)), 20)
+      const killed = await submit(p.host, sign(p.host, p.user, heavy(64)), 20)
       expect(await killed.json()).toMatchObject({ code: 'JOB_CANCELLED', details: { timeoutMs: 400 } })
       const down = await submit(p.host, sign(p.host, p.user, blockProgram()), 20)
       expect(down.status).toBe(503)
