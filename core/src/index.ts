@@ -59,7 +59,7 @@ export type { KeyPair } from './cose/keys.js'
 export { signEnvelope, verifyEnvelope, sigStructure, protectedHeaderBytes, ALG_EDDSA } from './cose/sign1.js'
 export type { SignInput, VerifyOptions, VerifiedEnvelope, ProtectedHeader } from './cose/sign1.js'
 export { createRequestEnvelope, openRequestEnvelope, requestDigest, REQUEST_CONTENT_TYPE, DEFAULT_TTL_SECONDS } from './cose/request.js'
-export type { RequestInput, OpenedRequest } from './cose/request.js'
+export type { RequestInput, OpenedRequest, OpenRequestOptions } from './cose/request.js'
 export { signReceipt, verifyReceipt, resultDigest, RECEIPT_CONTENT_TYPE } from './cose/receipt.js'
 export type { Receipt } from './cose/receipt.js'
 

@@ -52,14 +52,23 @@ export function createRequestEnvelope (input: RequestInput): Uint8Array {
   return signEnvelope({ payload, secretKey: input.secretKey, kid: input.kid, contentType: REQUEST_CONTENT_TYPE })
 }
 
+export interface OpenRequestOptions extends VerifyOptions {
+  /** longest accepted lifetime exp − iat in seconds (MESSAGE_LIFETIME_TOO_LONG above it); default: unbounded */
+  maxLifetimeSeconds?: number
+}
+
 /** Verifies a request envelope and returns its claims; the audience option should always be set by providers. */
-export function openRequestEnvelope (bytes: Uint8Array, options: VerifyOptions): OpenedRequest {
+export function openRequestEnvelope (bytes: Uint8Array, options: OpenRequestOptions): OpenedRequest {
   const { kid, payload } = verifyEnvelope(bytes, { ...options, contentType: REQUEST_CONTENT_TYPE })
   const keys = Object.keys(payload).sort().join(',')
   if (keys !== 'aud,exp,iat,nonce,program') throw new WeftError('ENVELOPE_INVALID', `request payload must have exactly aud, exp, iat, nonce, program; got ${keys}`)
   const { program, aud, nonce, iat, exp } = payload
   if (typeof aud !== 'string' || typeof nonce !== 'string' || nonce.length === 0 || !isInt(iat) || !isInt(exp) || exp < iat) {
     throw new WeftError('ENVELOPE_INVALID', 'request claims must be aud: text, nonce: non-empty text, iat ≤ exp: integers')
+  }
+  const max = options.maxLifetimeSeconds
+  if (max !== undefined && exp - iat > max) {
+    throw new WeftError('MESSAGE_LIFETIME_TOO_LONG', `the envelope is valid for ${exp - iat} s (exp − iat); this provider accepts at most ${max} s: sign it with a shorter ttl`, { lifetimeSeconds: exp - iat, maxLifetimeSeconds: max })
   }
   const problems = programStructureProblems(program)
   if (problems.length > 0) throw new WeftError('DECODE_FAILED', `request payload is not a Program: ${problems[0]!.message}`, { issues: problems })

@@ -10,7 +10,7 @@ import type { Durability } from './store/open-database.js'
 import { ModelRegistry, type ModelConfig } from './models/model-registry.js'
 import { JobEvents } from './jobs/job-events.js'
 import { Scheduler } from './jobs/scheduler.js'
-import { DEFAULT_LIMITS, type HostLimits } from './jobs/limits.js'
+import { DEFAULT_LIMITS, checkLimits, type HostLimits } from './jobs/limits.js'
 import { admitJob, serialLock } from './jobs/admission.js'
 import { createApp } from './http/app.js'
 import type { HostContext } from './http/host-context.js'
@@ -60,6 +60,7 @@ function identityOf (store: Store, init: HostInit): Uint8Array {
 export async function createHost (init: HostInit): Promise<Host> {
   const now = init.now ?? Date.now
   const limits: HostLimits = { ...DEFAULT_LIMITS, ...init.limits }
+  checkLimits(limits)
   const store = new Store(init.dbPath, { durability: init.durability })
   const secretKey = identityOf(store, init)
   const publicKey = publicKeyOf(secretKey)

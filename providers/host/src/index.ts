@@ -16,7 +16,7 @@
  */
 export { createHost } from './host.js'
 export type { Host, HostInit } from './host.js'
-export { DEFAULT_LIMITS } from './jobs/limits.js'
+export { DEFAULT_LIMITS, STORE_MAX_RESULT_BYTES } from './jobs/limits.js'
 export type { HostLimits } from './jobs/limits.js'
 export type { ModelConfig } from './models/model-registry.js'
 export { workerBackend } from './engine/worker-backend.js'

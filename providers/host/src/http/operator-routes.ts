@@ -24,6 +24,10 @@ function parseBody (c: Context, bytes: Uint8Array): Record<string, unknown> {
   }
 }
 
+function proofVerifies (proofHex: string, message: Uint8Array, publicKey: Uint8Array): boolean {
+  try { return verifyBytes(fromHex(proofHex), message, publicKey) } catch { return false }
+}
+
 /** The message a key signs to register itself (proof of possession, bound to this provider). */
 export function registrationMessage (providerId: string, publicKeyHex: string): Uint8Array {
   return new TextEncoder().encode(`weft-register-v1\n${providerId}\n${publicKeyHex.toLowerCase()}`)
@@ -39,9 +43,13 @@ export function operatorRoutes (host: HostContext): Hono {
   app.post('/keys', async c => {
     const bytes = await bodyOf(c)
     const body = parseBody(c, bytes)
-    const publicKeyHex = String(body.publicKey ?? '')
+    const publicKeyHex = body.publicKey
     let publicKey: Uint8Array
-    try { publicKey = fromHex(publicKeyHex) } catch { throw new WeftError('DECODE_FAILED', 'publicKey must be the 32-byte Ed25519 public key as hex') }
+    try {
+      if (typeof publicKeyHex !== 'string') throw new Error('not a string')
+      publicKey = fromHex(publicKeyHex)
+      if (publicKey.length !== 32) throw new Error('not 32 bytes')
+    } catch { throw new WeftError('DECODE_FAILED', 'publicKey must be the 32-byte Ed25519 public key as hex', { field: 'publicKey' }) }
     const kid = keyId(publicKey)
     let actor: string
     let role = body.role === 'operator' ? 'operator' as const : 'researcher' as const
@@ -49,7 +57,7 @@ export function operatorRoutes (host: HostContext): Hono {
       actor = checkOperator(host, c.req.header(OPERATOR_HEADER), c.req.method, c.req.path, bytes)
     } else {
       if (!host.selfRegistration) throw new WeftError('SIGNATURE_INVALID', 'this provider registers keys only on an operator-signed request', { header: OPERATOR_HEADER })
-      if (typeof body.proof !== 'string' || !verifyBytes(fromHex(body.proof), registrationMessage(host.providerId, publicKeyHex), publicKey)) {
+      if (typeof body.proof !== 'string' || !proofVerifies(body.proof, registrationMessage(host.providerId, publicKeyHex), publicKey)) {
         throw new WeftError('SIGNATURE_INVALID', 'self-registration needs `proof`: the key\'s signature over the registration message for this provider')
       }
       actor = kid
@@ -70,7 +78,9 @@ export function operatorRoutes (host: HostContext): Hono {
     const { kid: actor, bytes } = await operator(c)
     const kid = c.req.param('kid')
     if (host.store.getKey(kid) === undefined) throw new WeftError('KEY_UNKNOWN', `no key ${kid} on this provider`, { kid })
-    const reason = String(parseBody(c, bytes).reason ?? 'revoked by the operator')
+    const given = parseBody(c, bytes).reason
+    if (given !== undefined && typeof given !== 'string') throw new WeftError('DECODE_FAILED', 'reason must be a string', { field: 'reason' })
+    const reason = given ?? 'revoked by the operator'
     const now = host.now()
     const revoked = host.store.revokeKey(kid, reason, now)
     host.store.log({ at: now, actor, action: 'key-revoked', detail: JSON.stringify({ kid, reason }) })
@@ -110,7 +120,16 @@ export function operatorRoutes (host: HostContext): Hono {
     const path = parseBody(c, bytes).path
     if (typeof path !== 'string' || path.length === 0) throw new WeftError('DECODE_FAILED', 'body must be {"path": "<checkpoint folder or .onnx file>"}')
     const now = host.now()
-    const next = await host.registry.swap(previous.name, path, now)
+    let next
+    try {
+      next = await host.registry.swap(previous.name, path, now)
+    } catch (error) {
+      // the operator sent a path this host cannot load: a 4xx naming the cause, never the host's file system paths
+      // (the full error, paths included, goes to the provider's log)
+      console.error(`[weft host] revision swap of '${previous.name}' failed`, error)
+      const code = WeftError.is(error) ? error.code : 'INTERNAL'
+      throw new WeftError('MODEL_LOAD_FAILED', `the new revision of '${previous.name}' could not be loaded (${code === 'MODEL_LOAD_FAILED' || code === 'INTERNAL' ? 'not a loadable checkpoint folder or .onnx file' : code}); '${previous.name}' stays served at its previous revision; the provider log has the details`, { model: previous.name, cause: code })
+    }
     host.store.log({ at: now, actor, action: 'revision-swapped', model: next.name, revision: next.manifest.revision, detail: JSON.stringify({ previous: previous.manifest.revision, path }) })
     return c.json({ model: next.name, revision: next.manifest.revision, previous: previous.manifest.revision })
   })

@@ -59,6 +59,20 @@ export function estimateBytes (saves: readonly ScanEntry[]): number {
   return saves.reduce((total, s) => total + s.shape.reduce((a, b) => a * b, 1) * (DTYPE_BYTES[s.dtype] ?? 8), 0)
 }
 
+/**
+ * Bytes of tensor data the job's result will hold: its saves as scanned plus, in generate mode, the reserved
+ * `generated.<k>` save of every invoke (int64 `[1, n]`, n ≤ maxNewTokens), which the scan does not list.
+ */
+export function estimateResultBytes (program: Program, saves: readonly ScanEntry[]): number {
+  const generated = program.mode === 'generate' ? program.invokes.length * (program.generate?.maxNewTokens ?? 0) * DTYPE_BYTES.int64! : 0
+  return estimateBytes(saves) + generated
+}
+
+/** Saves the result will have: the scanned ones plus generate mode's one per invoke. */
+function saveCount (program: Program, saves: readonly ScanEntry[]): number {
+  return saves.length + (program.mode === 'generate' ? program.invokes.length : 0)
+}
+
 export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }> {
   const { store, limits } = deps
   const now = deps.now()
@@ -66,6 +80,7 @@ export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise
     audience: deps.providerId,
     now: Math.floor(now / 1000),
     skewSeconds: limits.skewSeconds,
+    maxLifetimeSeconds: limits.maxEnvelopeLifetimeSeconds,
     resolveKey: (kid: string) => {
       const key = store.getKey(kid)
       if (key === undefined) throw new WeftError('KEY_UNKNOWN', `key ${kid} is not registered with this provider; register it (POST /v1/keys) first`, { kid })
@@ -106,13 +121,19 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
   const cost = programCost(program, model.manifest)
   if (cost > limits.maxProgramCost) throw new WeftError('PAYLOAD_TOO_LARGE', `program cost ${cost.toExponential(2)} exceeds this provider's limit ${limits.maxProgramCost.toExponential(2)}; split it into smaller jobs`, { cost, maxProgramCost: limits.maxProgramCost })
   const saves = model.handle.scan(applyEdits(program, deps.registry.edits(model.name)))
-  const estimatedEgressBytes = estimateBytes(saves)
+  const estimatedEgressBytes = estimateResultBytes(program, saves)
+  checkResultSize(program, saves, estimatedEgressBytes, limits)
   // the checks below count committed jobs and egress (active jobs, the ledger's reservations, quotas) and the commit
   // adds this job to them: from the first check to the commit, one admission at a time, or admissions that arrive
   // together each pass without counting the others
   return await deps.serially(async () => {
     if (store.activeJobs(kid) >= limits.maxConcurrentJobsPerKey) {
       throw new WeftError('RATE_LIMITED', `key ${kid} already has ${limits.maxConcurrentJobsPerKey} queued or running jobs; wait for one to end`, { kid, maxConcurrentJobsPerKey: limits.maxConcurrentJobsPerKey })
+    }
+    const inFlight = store.reservedEgress(kid)
+    if (inFlight + estimatedEgressBytes > limits.maxResultBytesInFlightPerKey) {
+      throw new WeftError('RATE_LIMITED', `key ${kid} has queued or running jobs whose results total ${inFlight} bytes; with this job's ${estimatedEgressBytes} that exceeds the limit of ${limits.maxResultBytesInFlightPerKey} bytes in flight per key (maxResultBytesInFlightPerKey): wait for some to end`,
+        { kid, limit: 'maxResultBytesInFlightPerKey', limitBytes: limits.maxResultBytesInFlightPerKey, inFlightBytes: inFlight, estimatedBytes: estimatedEgressBytes })
     }
     const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves }, limits.policyTimeoutMs)
     const row = queueJob(deps, { kid, program, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
@@ -130,9 +151,27 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
 function checkShape (program: Program, model: ServedModel, limits: HostLimits): void {
   if (program.nodes.length > limits.maxProgramNodes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${program.nodes.length} nodes; this provider accepts at most ${limits.maxProgramNodes}`, { nodes: program.nodes.length, maxProgramNodes: limits.maxProgramNodes })
   if (program.invokes.length > limits.maxInvokes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${program.invokes.length} invokes; this provider accepts at most ${limits.maxInvokes}`, { invokes: program.invokes.length, maxInvokes: limits.maxInvokes })
+  // before the scan: the save nodes (edits hold none) plus generate mode's one per invoke
+  checkSaveCount(program.nodes.reduce((n, [op]) => op === 'save' ? n + 1 : n, 0) + (program.mode === 'generate' ? program.invokes.length : 0), limits)
   const revision = program.model.revision
   if (revision !== null && revision !== model.manifest.revision) {
     throw new WeftError('MODEL_NOT_FOUND', `model '${model.name}' is served at revision ${model.manifest.revision}, not ${revision}`, { model: model.name, requested: revision, served: model.manifest.revision })
+  }
+}
+
+/** The amplification limits: a small request must not make the provider compute, hold and store a huge result. */
+function checkResultSize (program: Program, saves: readonly ScanEntry[], estimatedBytes: number, limits: HostLimits): void {
+  if (estimatedBytes > limits.maxResultBytesPerJob) {
+    throw new WeftError('RESULT_TOO_LARGE', `this job's result would hold about ${estimatedBytes} bytes; this provider returns at most ${limits.maxResultBytesPerJob} bytes per job (maxResultBytesPerJob): save fewer, shorter or reduced values`,
+      { limit: 'maxResultBytesPerJob', limitBytes: limits.maxResultBytesPerJob, estimatedBytes })
+  }
+  checkSaveCount(saveCount(program, saves), limits)
+}
+
+function checkSaveCount (count: number, limits: HostLimits): void {
+  if (count > limits.maxSaves) {
+    throw new WeftError('RESULT_TOO_LARGE', `this job has ${count} saves; this provider returns at most ${limits.maxSaves} per job (maxSaves)`,
+      { limit: 'maxSaves', maxSaves: limits.maxSaves, saves: count })
   }
 }
 

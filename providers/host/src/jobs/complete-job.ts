@@ -7,7 +7,7 @@ import { encodeCbor, signReceipt, type JobResult, type Receipt, type Tensor, typ
 import { digestOf } from '../models/model-registry.js'
 import type { ServedModel } from '../models/model-registry.js'
 import type { JobRow, Store } from '../store/store.js'
-import type { HostLimits } from './limits.js'
+import { STORE_MAX_RESULT_BYTES, type HostLimits } from './limits.js'
 
 export interface ReceiptSigner { providerId: string; secretKey: Uint8Array }
 
@@ -32,8 +32,15 @@ export function completeJob (
   if (row.maxEgress !== null && egressBytes > row.maxEgress) {
     return { ok: false, error: { code: 'EGRESS_BUDGET_EXCEEDED', message: `the result has ${egressBytes} bytes but only ${row.maxEgress} were allowed; nothing was returned or charged`, details: { egressBytes, remainingBytes: row.maxEgress } } }
   }
+  if (egressBytes > deps.limits.maxResultBytesPerJob) {
+    // the admission estimate is exact for traces; this catches a backend whose result outgrew it
+    return { ok: false, error: { code: 'RESULT_TOO_LARGE', message: `the result has ${egressBytes} bytes; this provider returns at most ${deps.limits.maxResultBytesPerJob} bytes per job (maxResultBytesPerJob); nothing was stored or charged`, details: { limit: 'maxResultBytesPerJob', limitBytes: deps.limits.maxResultBytesPerJob, egressBytes } } }
+  }
   // core's resultDigest is SHA-256 of exactly these deterministic bytes; hash them once, natively, and store them
   const saves = encodeCbor(result.saves)
+  if (saves.byteLength > STORE_MAX_RESULT_BYTES) {
+    return { ok: false, error: { code: 'RESULT_TOO_LARGE', message: `the encoded result has ${saves.byteLength} bytes, more than the store holds (${STORE_MAX_RESULT_BYTES}); nothing was stored or charged`, details: { limit: 'store', limitBytes: STORE_MAX_RESULT_BYTES, egressBytes } } }
+  }
   const digest = digestOf(saves)
   const receipt: Receipt = {
     provider: deps.signer.providerId, job: row.id, requestDigest: row.requestDigest,

@@ -21,6 +21,17 @@ export interface HostLimits {
   maxBatchJobs: number
   /** a job that was running when the provider stopped is retried until it has run this many times */
   maxAttempts: number
+  /** largest estimated result (saves' tensor bytes) one job may have; refused at admission (RESULT_TOO_LARGE), and a
+   *  computed result over it is not stored. At most STORE_MAX_RESULT_BYTES (what the store can hold). */
+  maxResultBytesPerJob: number
+  /** largest sum of estimated result bytes of one key's queued + running jobs (RATE_LIMITED until some end) */
+  maxResultBytesInFlightPerKey: number
+  /** most saves (named results) one job may have (RESULT_TOO_LARGE) */
+  maxSaves: number
+  /** largest total UTF-8 size of a job's text invokes, checked before tokenizing (PAYLOAD_TOO_LARGE) */
+  maxTextBytes: number
+  /** longest envelope lifetime (exp − iat) accepted (MESSAGE_LIFETIME_TOO_LONG); nonces are kept at most this + skew */
+  maxEnvelopeLifetimeSeconds: number
   /** longest a policy may take to decide an admission (admissions are serialised): then it denies, naming the policy */
   policyTimeoutMs: number
 }
@@ -38,4 +49,26 @@ export const DEFAULT_LIMITS: HostLimits = {
   maxBatchJobs: 32,
   maxAttempts: 2,
   policyTimeoutMs: 2_000,
+  maxResultBytesPerJob: 64 * 2 ** 20,
+  maxResultBytesInFlightPerKey: 256 * 2 ** 20,
+  maxSaves: 256,
+  maxTextBytes: 256 * 2 ** 10,
+  maxEnvelopeLifetimeSeconds: 3600,
+}
+
+/**
+ * The most bytes of saves one stored result may have: SQLite's default SQLITE_MAX_LENGTH is 1e9 bytes per value (the
+ * driver's "too big" error above it), less room for the CBOR framing of the saves. Results are refused above
+ * `maxResultBytesPerJob`, which may not exceed this (docs/decisions/2026-12-05-result-size-limits.md).
+ */
+export const STORE_MAX_RESULT_BYTES = 900_000_000
+
+/** Throws (a configuration error at start) when limits contradict each other or the store's capacity. */
+export function checkLimits (limits: HostLimits): void {
+  if (!(limits.maxResultBytesPerJob > 0 && limits.maxResultBytesPerJob <= STORE_MAX_RESULT_BYTES)) {
+    throw new Error(`maxResultBytesPerJob must be between 1 and ${STORE_MAX_RESULT_BYTES} bytes (what the store holds), not ${limits.maxResultBytesPerJob}`)
+  }
+  for (const name of ['maxResultBytesInFlightPerKey', 'maxSaves', 'maxTextBytes', 'maxEnvelopeLifetimeSeconds'] as const) {
+    if (!(limits[name] > 0)) throw new Error(`${name} must be positive, not ${limits[name]}`)
+  }
 }

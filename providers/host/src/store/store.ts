@@ -8,6 +8,7 @@ import { openDatabase, type Db, type Durability } from './open-database.js'
 import { BACKSTOP_CHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js'
 import { accounts, audit, edits, egress, jobs, keys, nonces, results, revisions, settings } from './schema.js'
 import type Database from 'better-sqlite3'
+import { STORE_MAX_RESULT_BYTES } from '../jobs/limits.js'
 
 export type JobState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled'
 export type JobRow = typeof jobs.$inferSelect
@@ -172,6 +173,10 @@ export class Store {
 
   /** Stores a finished job's result, charges the egress ledger and writes the audit entry in one transaction. */
   completeJob (job: JobRow, result: { saves: Uint8Array; receipt: Uint8Array; egressBytes: number; stats: unknown; edits: string[]; revision: string }, now: number, retentionMs: number): boolean {
+    if (result.saves.byteLength > STORE_MAX_RESULT_BYTES) {
+      // never hand SQLite a value it cannot hold (its driver's "too big" error would surface as INTERNAL)
+      throw new WeftError('RESULT_TOO_LARGE', `a result of ${result.saves.byteLength} bytes exceeds what the store holds (${STORE_MAX_RESULT_BYTES} bytes)`, { limit: 'store', limitBytes: STORE_MAX_RESULT_BYTES, egressBytes: result.egressBytes })
+    }
     return this.atomically(() => {
       const changed = this.q.finishRunning.run({ id: job.id, now, revision: result.revision })
       if (changed.changes === 0) return false
