@@ -13,6 +13,7 @@ import { Scheduler } from './jobs/scheduler.js'
 import { DEFAULT_LIMITS, checkLimits, type HostLimits } from './jobs/limits.js'
 import { admitJob, serialLock } from './jobs/admission.js'
 import { createApp } from './http/app.js'
+import { TokenizerThread } from './engine/tokenizer-thread.js'
 import type { HostContext } from './http/host-context.js'
 import type { EgressLedger, PolicyComponents, PolicyFactory } from './policy/components.js'
 
@@ -95,6 +96,7 @@ export async function createHost (init: HostInit): Promise<Host> {
     if (summaryCache !== null && summaryCache.manifests.length === manifests.length && manifests.every((m, i) => m === summaryCache!.manifests[i])) return summaryCache.summaries
     return freshSummaries()
   }
+  const tokenizer = new TokenizerThread()
   const pendingNonces = new Set<string>()
   const serially = serialLock()
   const scheduler = new Scheduler({
@@ -109,7 +111,7 @@ export async function createHost (init: HostInit): Promise<Host> {
     selfRegistration: init.selfRegistration ?? false,
     admit: async bytes => await admitJob({
       store, registry, policies, limits, providerId, now, pendingNonces, serially,
-      startNow: (row, program) => scheduler.startNow(row, program), abandon: id => scheduler.abandon(id),
+      startNow: (row, program) => scheduler.startNow(row, program), abandon: id => scheduler.abandon(id), tokenizer,
     }, bytes),
     remainingEgress: kid => remainingEgress(context, ledger, kid, cachedSummaries()),
     policySummaries: freshSummaries,
@@ -133,6 +135,7 @@ export async function createHost (init: HostInit): Promise<Host> {
       clearInterval(sweep)
       scheduler.close()
       if (server !== null) await new Promise<void>(resolve => { server!.close(() => resolve()); (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.() })
+      await tokenizer.close()
       await registry.close()
       store.close()
     },

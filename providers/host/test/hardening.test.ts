@@ -226,3 +226,60 @@ describe('malformed input is a 4xx with a code on every route, never a 5xx nor a
     expect((await t.host.app.request('/v1/health')).status).toBe(200)
   })
 })
+
+describe('text invokes: size checked first, tokenized off the HTTP thread', () => {
+  let t: TestHost
+  let url: string
+  beforeAll(async () => {
+    t = await startTestHost({ limits: { maxTextBytes: 2 ** 20 } })
+    url = (await t.host.listen()).url
+  })
+  afterAll(async () => { await t.host.close() })
+
+  const textProgram = (text: string): Program => ({ ...blockProgram(), invokes: [{ text }] })
+
+  test('text over maxTextBytes is refused with PAYLOAD_TOO_LARGE naming the numbers', async () => {
+    const text = 'é'.repeat(2 ** 19 + 1) // 2 bytes each in UTF-8: one character counts as two
+    const started = performance.now()
+    expect(await refused(await submit(t.host, sign(t.host, t.user, textProgram(text))), 413, 'PAYLOAD_TOO_LARGE'))
+      .toEqual({ textBytes: 2 ** 20 + 2, maxTextBytes: 2 ** 20 })
+    expect(performance.now() - started).toBeLessThan(1000) // not tokenized (that takes seconds for 1 MB)
+  })
+
+  test('text is tokenized with the model tokenizer: the same ids as the backend, the same activations', async () => {
+    const text = 'The capital of France is'
+    const ids = t.host.context.registry.get('demo-gpt2').handle.tokenize(text)
+    const byText = await (await submit(t.host, sign(t.host, t.user, textProgram(text)), 10)).arrayBuffer()
+    const byIds = await (await submit(t.host, sign(t.host, t.user, blockProgram(ids)), 10)).arrayBuffer()
+    const { decodeCbor } = await import('@weft/core')
+    const saves = (bytes: ArrayBuffer): unknown => decodeCbor((decodeCbor(new Uint8Array(bytes)) as { saves: Uint8Array }).saves)
+    expect(saves(byText)).toEqual(saves(byIds))
+  })
+
+  test('while large-but-allowed texts are tokenized, /v1/health stays fast', async () => {
+    const text = 'The quick brown fox jumps over the lazy dog. '.repeat(11_000) // 495 kB, ~0.6 s to tokenize here
+    const envelopes = [0, 1, 2].map(() => sign(t.host, t.user, textProgram(text)))
+    const health = async (): Promise<number> => {
+      const started = performance.now()
+      expect((await fetch(`${url}/v1/health`)).status).toBe(200)
+      return performance.now() - started
+    }
+    const idle: number[] = []
+    for (let i = 0; i < 5; i++) idle.push(await health())
+    let done = false
+    const submissions = Promise.all(envelopes.map(async envelope => await fetch(`${url}/v1/jobs`, { method: 'POST', body: envelope as Uint8Array<ArrayBuffer>, headers: { 'content-type': 'application/cose' } })))
+      .finally(() => { done = true })
+    const busy: number[] = []
+    while (!done) {
+      busy.push(await health())
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    // each text is tokenized, then refused for its length (~100k tokens; the model takes 256)
+    for (const response of await submissions) {
+      expect(await refused(response, 400, 'PROGRAM_INVALID')).toMatchObject({ invoke: 0 })
+    }
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+    expect(busy.length).toBeGreaterThan(5)
+    expect(median(busy), `idle median ${median(idle).toFixed(1)} ms, busy ${busy.map(x => x.toFixed(0)).join(' ')}`).toBeLessThan(200)
+  })
+})

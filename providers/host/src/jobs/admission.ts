@@ -14,6 +14,7 @@ import { digestOf, type ModelRegistry, type ServedModel } from '../models/model-
 import { applyEdits } from '../models/edits.js'
 import type { JobRow, Store } from '../store/store.js'
 import type { HostLimits } from './limits.js'
+import type { TokenizerThread } from '../engine/tokenizer-thread.js'
 
 export interface AdmissionDeps {
   store: Store
@@ -30,6 +31,8 @@ export interface AdmissionDeps {
   startNow?: (row: JobRow, program: Program) => boolean
   /** undo `startNow` when the admission commit fails */
   abandon?: (id: string) => void
+  /** tokenizes text invokes off the HTTP thread (default: the backend's `tokenize`, on this thread) */
+  tokenizer?: TokenizerThread
 }
 
 export interface AdmittedJob {
@@ -113,9 +116,11 @@ interface Verified { kid: string; program: Program; programBytes: Uint8Array; pr
 
 async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: Verified): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }> {
   const { store, limits } = deps
-  const { kid, program, now } = verified
-  const model = deps.registry.get(program.model.name)
-  checkShape(program, model, limits)
+  const { kid, now } = verified
+  const model = deps.registry.get(verified.program.model.name)
+  checkShape(verified.program, model, limits)
+  // from here on the Program with text invokes tokenized (the stored, signed bytes keep the text)
+  const program = await tokenized(verified.program, model, deps.tokenizer)
   assertValidProgram(program, model.manifest)
   checkCapabilities(program, deps.registry, model)
   const cost = programCost(program, model.manifest)
@@ -148,7 +153,24 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
   })
 }
 
+/**
+ * Text invokes become token ids in the tokenizer thread (the model's tokenizer.json, as served), so a large text
+ * never holds the event loop; their size was checked first (`checkShape`). A model without tokenizer.json is left to
+ * its backend (which refuses text it cannot tokenize).
+ */
+async function tokenized (program: Program, model: ServedModel, tokenizer: TokenizerThread | undefined): Promise<Program> {
+  const texts = program.invokes.flatMap(invoke => 'text' in invoke ? [invoke.text] : [])
+  if (texts.length === 0 || tokenizer === undefined || model.tokenizerJson === null) return program
+  const key = model.manifest.tokenizer?.digest ?? `${model.name}@${model.manifest.revision}`
+  const ids = await tokenizer.tokenize(key, { json: model.tokenizerJson, config: model.tokenizerConfig }, texts)
+  let next = 0
+  return { ...program, invokes: program.invokes.map(invoke => 'text' in invoke ? { ids: ids[next++]! } : invoke) }
+}
+
 function checkShape (program: Program, model: ServedModel, limits: HostLimits): void {
+  // text is tokenized later: its size is bounded first, in bytes (the token count is checked against the model after)
+  const textBytes = program.invokes.reduce((n, invoke) => 'text' in invoke ? n + Buffer.byteLength(invoke.text, 'utf8') : n, 0)
+  if (textBytes > limits.maxTextBytes) throw new WeftError('PAYLOAD_TOO_LARGE', `the program's text invokes hold ${textBytes} bytes; this provider tokenizes at most ${limits.maxTextBytes} bytes per job (maxTextBytes): send shorter text or token ids`, { textBytes, maxTextBytes: limits.maxTextBytes })
   if (program.nodes.length > limits.maxProgramNodes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${program.nodes.length} nodes; this provider accepts at most ${limits.maxProgramNodes}`, { nodes: program.nodes.length, maxProgramNodes: limits.maxProgramNodes })
   if (program.invokes.length > limits.maxInvokes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${program.invokes.length} invokes; this provider accepts at most ${limits.maxInvokes}`, { invokes: program.invokes.length, maxInvokes: limits.maxInvokes })
   // before the scan: the save nodes (edits hold none) plus generate mode's one per invoke
