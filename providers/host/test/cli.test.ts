@@ -19,3 +19,14 @@ test('usage errors exit with 2', async () => {
   expect(await keysCommand.run(['old'])).toBe(2)
   expect(await providerCommand.run(['start'])).toBe(2)
 })
+
+test('provider start takes the result, text and envelope-lifetime limits as flags and publishes them in /v1/policy', async () => {
+  const { startProviderProcess } = await import('./process.js')
+  const { DEMO } = await import('./helpers.js')
+  const provider = await startProviderProcess(['--model', DEMO, '--db', tempDb('cli-limits'), '--max-result-bytes', '8MiB',
+    '--max-result-bytes-in-flight', '32MiB', '--max-saves', '12', '--max-text-bytes', '64KiB', '--max-envelope-lifetime', '600'])
+  try {
+    const policy = await (await fetch(`${provider.url}/v1/policy`)).json() as { limits: Record<string, number> }
+    expect(policy.limits).toMatchObject({ maxResultBytesPerJob: 8 * 2 ** 20, maxResultBytesInFlightPerKey: 32 * 2 ** 20, maxSaves: 12, maxTextBytes: 64 * 1024, maxEnvelopeLifetimeSeconds: 600 })
+  } finally { await provider.stop() }
+}, 60_000)

@@ -13,10 +13,14 @@ import { openPolicy } from '../policy/open-policy.js'
 import { allowListPolicy } from '../policy/allow-list-policy.js'
 import { closedModelPolicy } from '../policy/closed-model-policy.js'
 import { readKeyFile } from './key-file.js'
+import { parseBytes } from '../policy/components.js'
 
 const USAGE = `usage: weft provider start --model <folder> [--model <folder> …] [--policy open|allow-list|closed]
   [--egress-per-day 50MB] [--egress-per-key-per-day 5MB] [--per-job-cap 1MB] [--forbid op,op]
   [--allow <kid> …] [--operator-key <key file>] [--register <public key hex> …]
+  [--max-result-bytes 64MiB (largest estimated result per job)] [--max-result-bytes-in-flight 256MiB (per key, queued + running)]
+  [--max-saves 256 (saves per job)] [--max-text-bytes 256KiB (text invokes per job, checked before tokenizing)]
+  [--max-envelope-lifetime 3600 (seconds of exp − iat accepted)]
   [--port N] [--db file] [--workers N] [--isolation thread|process] [--intra-op-threads N (default 1: leave cores to the HTTP thread)] [--batch-window-ms N] [--max-batch-jobs N] [--job-timeout-ms N]
   [--batch-sizes any|pow2 (default any: every queued job; pow2: 1, 2, 4, … jobs, fewer graphs to compile)]
   [--session-cache N (compiled graphs kept per model, default 64: every batch size up to 32 stays compiled)]
@@ -34,6 +38,8 @@ const OPTIONS = {
   'max-batch-jobs': { type: 'string' }, isolation: { type: 'string', default: 'thread' }, 'intra-op-threads': { type: 'string', default: '1' },
   durability: { type: 'string', default: 'normal' }, identity: { type: 'string' },
   directory: { type: 'string', multiple: true }, 'p2p-listen': { type: 'string', default: '/ip4/127.0.0.1/tcp/0' }, 'batch-sizes': { type: 'string', default: 'any' }, 'session-cache': { type: 'string', default: '64' },
+  'max-result-bytes': { type: 'string' }, 'max-result-bytes-in-flight': { type: 'string' }, 'max-saves': { type: 'string' },
+  'max-text-bytes': { type: 'string' }, 'max-envelope-lifetime': { type: 'string' },
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values']
@@ -60,6 +66,11 @@ export const providerCommand = {
       ...(values['batch-window-ms'] === undefined ? {} : { batchWindowMs: Number(values['batch-window-ms']) }),
       ...(values['job-timeout-ms'] === undefined ? {} : { jobTimeoutMs: Number(values['job-timeout-ms']) }),
       ...(values['max-batch-jobs'] === undefined ? {} : { maxBatchJobs: Number(values['max-batch-jobs']) }),
+      ...(values['max-result-bytes'] === undefined ? {} : { maxResultBytesPerJob: parseBytes(values['max-result-bytes']) }),
+      ...(values['max-result-bytes-in-flight'] === undefined ? {} : { maxResultBytesInFlightPerKey: parseBytes(values['max-result-bytes-in-flight']) }),
+      ...(values['max-saves'] === undefined ? {} : { maxSaves: Number(values['max-saves']) }),
+      ...(values['max-text-bytes'] === undefined ? {} : { maxTextBytes: parseBytes(values['max-text-bytes']) }),
+      ...(values['max-envelope-lifetime'] === undefined ? {} : { maxEnvelopeLifetimeSeconds: Number(values['max-envelope-lifetime']) }),
     }
     const workers = Number(values.workers)
     const isolation = values.isolation === 'process' ? 'process' : 'thread'
