@@ -35,6 +35,8 @@ const ENGINE_START_GRACE_MS = 60_000
 const TIMER_SLACK_MS = 5
 /** after the store failed to mark a batch running, its jobs (back in the queue) are tried again this much later */
 const LAUNCH_RETRY_MS = 250
+/** results kept in memory for held submissions, at most (beyond it the oldest not yet taken are dropped) */
+const FRESH_MAX_BYTES = 256 * 2 ** 20
 
 interface RunningBatch { controller: AbortController; ids: Set<string>; released?: boolean }
 
@@ -56,6 +58,7 @@ export class Scheduler {
   private unsorted = false
   /** results just committed for held submissions, taken by the waiting request (no read back from the store) */
   private readonly fresh = new Map<string, StoredResult>()
+  private freshBytes = 0
   /** batches whose engine run has returned and whose completions are being committed */
   private completing = 0
 
@@ -283,7 +286,10 @@ export class Scheduler {
         this.deps.onEgress?.(row, outcome!.egressBytes)
         if (this.deps.events.waiting(row.id)) {
           this.fresh.set(row.id, outcome!.stored)
-          if (this.fresh.size > 1024) this.fresh.delete(this.fresh.keys().next().value!) // a waiter that never took its own
+          this.freshBytes += outcome!.stored.saves.byteLength
+          // a waiter that never took its own (it timed out as the job ended): drop the oldest, by count and by bytes,
+          // so big results are not held (the result stays in the store)
+          while (this.fresh.size > 1024 || (this.fresh.size > 1 && this.freshBytes > FRESH_MAX_BYTES)) this.takeFresh(this.fresh.keys().next().value!)
         }
         this.deps.events.emit(row.id, { event: 'job-end', data: { job: row.id, egressBytes: outcome!.egressBytes, resultDigest: outcome!.resultDigest, runMs: result.stats.runMs } })
       } else if (outcome!.error !== null) this.fail(row, outcome!.error)
@@ -326,7 +332,9 @@ export class Scheduler {
   /** The committed result of a job that just ended, once, for the held submission that waited for it. */
   takeFresh (id: string): StoredResult | undefined {
     const stored = this.fresh.get(id)
+    if (stored === undefined) return undefined
     this.fresh.delete(id)
+    this.freshBytes -= stored.saves.byteLength
     return stored
   }
 
