@@ -17,6 +17,13 @@ const code = (fn: () => unknown): string => {
 }
 
 describe('request envelopes', () => {
+  test('a lifetime (exp − iat) over maxLifetimeSeconds is MESSAGE_LIFETIME_TOO_LONG; at the maximum it opens', () => {
+    expect(code(() => open(envelope({ ttlSeconds: 10 * 365 * 86400 }), { maxLifetimeSeconds: 3600 }))).toBe('MESSAGE_LIFETIME_TOO_LONG')
+    expect(code(() => open(envelope({ ttlSeconds: 3601 }), { maxLifetimeSeconds: 3600 }))).toBe('MESSAGE_LIFETIME_TOO_LONG')
+    expect(code(() => open(envelope({ ttlSeconds: 3600 }), { maxLifetimeSeconds: 3600 }))).toBe('OK')
+    expect(code(() => open(envelope({ ttlSeconds: 10 * 365 * 86400 })))).toBe('OK') // no maximum given: unbounded
+  })
+
   test('round trip, deterministic bytes', () => {
     const bytes = envelope()
     expect(envelope()).toEqual(bytes)
