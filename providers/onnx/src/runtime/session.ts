@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node'
 import { WeftError, type DType, type Tensor } from '@weft/core'
 import { onnx } from '../graph/onnx.js'
 import type { ModelGraph } from '../graph/model-graph.js'
+import { sessionBytesEstimate } from './session-memory.js'
 
 export type OptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all'
 
@@ -18,6 +19,11 @@ export interface SessionInit {
   /** intra-op threads; default ORT's choice (one per core) */
   intraOpThreads?: number
   executionProviders?: string[]
+  /**
+   * keep onnxruntime's CPU arena: each session then holds the peak activation memory of its largest run for its whole
+   * life (a cache of sessions grew RSS without bound, issue #9); default false: activations are freed after each run
+   */
+  cpuMemArena?: boolean
 }
 
 export function sessionOptions (externalDataDir: string | null, init: SessionInit = {}): ort.InferenceSession.SessionOptions {
@@ -29,6 +35,7 @@ export function sessionOptions (externalDataDir: string | null, init: SessionIni
   if (externalDataDir !== null) session.model_external_initializers_file_folder_path = externalDataDir
   return {
     graphOptimizationLevel: init.optimization ?? 'all',
+    enableCpuMemArena: init.cpuMemArena ?? false,
     executionProviders: init.executionProviders ?? ['cpu'],
     ...(init.intraOpThreads !== undefined ? { intraOpNumThreads: init.intraOpThreads } : {}),
     extra: { session },
@@ -44,6 +51,14 @@ export async function createSession (graph: Pick<ModelGraph, 'externalDataDir'>,
   } catch (error) {
     throw new WeftError('MODEL_LOAD_FAILED', `onnxruntime could not create a session: ${String(error)}`, {}, { cause: error })
   }
+}
+
+/** `createSession` plus the session's estimated memory (runtime/session-memory.ts). */
+export async function createSessionSized (graph: Pick<ModelGraph, 'externalDataDir'>, model: onnx.ModelProto,
+  init: SessionInit = {}): Promise<{ session: ort.InferenceSession; bytes: number }> {
+  const serialized = toBinary(onnx.ModelProtoSchema, model)
+  const session = await createSession(graph, serialized, init)
+  return { session, bytes: sessionBytesEstimate(model, serialized.byteLength, init.prepacking === true) }
 }
 
 const ORT_TO_WEFT: Record<string, DType> = {
