@@ -19,13 +19,14 @@ async function child (budget: number, rounds: number, perRound: number): Promise
 }
 
 describe('session cache memory budget', () => {
-  test('RSS plateaus: 36 distinct structures under a 100 MiB budget grow RSS by far less than one round after the first', async () => {
+  test('RSS plateaus: 36 distinct structures under a 100 MiB budget stay within 300 MiB of round 2 (unbounded: ≈ 200 MiB per round)', async () => {
     const report = await child(100 * MB, 6, 6)
     const [first, second, ...later] = report.rss as [number, number, ...number[]]
-    // unbounded, each round adds 6 sessions of ≈ 30 MB (weights they load + arena): ≈ 180 MB per round, 700 MB over the last four
+    // unbounded (today's count-only cache), each round adds 6 sessions of ≈ 34 MB (weights they load + arena): measured
+    // +1,025 MB from round 1 to 6, +815 MB from round 2; bounded, +146 MB (the arena of cached sessions, glibc's retained pages)
     expect(report.cachedBytes).toBeLessThanOrEqual(100 * MB)
     expect(report.evictions).toBeGreaterThanOrEqual(24)
-    expect(Math.max(...later) - second, JSON.stringify(report.rss.map(r => Math.round(r / MB)))).toBeLessThan(150 * MB)
+    expect(Math.max(...later) - second, JSON.stringify(report.rss.map(r => Math.round(r / MB)))).toBeLessThan(300 * MB)
     expect(first).toBeGreaterThan(0)
   }, 150_000)
 })

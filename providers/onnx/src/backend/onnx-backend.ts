@@ -17,6 +17,8 @@ export interface OnnxBackendInit {
    * first run); least recently used sessions are released beyond it. Default 2 GiB (DEFAULT_SESSION_CACHE_BYTES)
    */
   sessionCacheBytes?: number
+  /** onnxruntime's CPU arena per session (default true; see SessionInit.cpuMemArena) */
+  cpuMemArena?: boolean
   /** onnxruntime intra-op threads per session; default one per core */
   intraOpThreads?: number
   /**
@@ -44,7 +46,7 @@ export function onnxBackend (init: OnnxBackendInit = {}): BackendV1 {
     capabilities: new Set(['trace', 'generate', 'grad', ...Object.keys(OPS).map(op => `op:${op}`)]),
     async loadModel (source: ModelSource, options?: AbortOptions): Promise<OnnxModelHandle> {
       if (options?.signal?.aborted === true) throw new WeftError('JOB_CANCELLED', 'model load aborted before it started')
-      const base: SessionInit = init.intraOpThreads === undefined ? {} : { intraOpThreads: init.intraOpThreads }
+      const base: SessionInit = { ...(init.intraOpThreads === undefined ? {} : { intraOpThreads: init.intraOpThreads }), ...(init.cpuMemArena === undefined ? {} : { cpuMemArena: init.cpuMemArena }) }
       const loaded = await loadModel(source.path, { session: base, name: source.name })
       const prepacking = init.prepacking === undefined || init.prepacking === 'auto'
         ? autoPrepacking(weightBytes(loaded.graph), capacity + 1, init.prepackingBudgetBytes ?? DEFAULT_PREPACKING_BUDGET)

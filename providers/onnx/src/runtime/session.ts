@@ -20,8 +20,9 @@ export interface SessionInit {
   intraOpThreads?: number
   executionProviders?: string[]
   /**
-   * keep onnxruntime's CPU arena: each session then holds the peak activation memory of its largest run for its whole
-   * life (a cache of sessions grew RSS without bound, issue #9); default false: activations are freed after each run
+   * onnxruntime's CPU arena (default true): each session holds the peak activation memory of its largest run for its
+   * life, which the session cache charges through the RSS it measures. false frees activations after each run (flatter
+   * RSS under churn, but large batches measured markedly slower; docs/decisions/2026-12-05-session-memory.md)
    */
   cpuMemArena?: boolean
 }
@@ -35,7 +36,7 @@ export function sessionOptions (externalDataDir: string | null, init: SessionIni
   if (externalDataDir !== null) session.model_external_initializers_file_folder_path = externalDataDir
   return {
     graphOptimizationLevel: init.optimization ?? 'all',
-    enableCpuMemArena: init.cpuMemArena ?? false,
+    enableCpuMemArena: init.cpuMemArena ?? true,
     executionProviders: init.executionProviders ?? ['cpu'],
     ...(init.intraOpThreads !== undefined ? { intraOpNumThreads: init.intraOpThreads } : {}),
     extra: { session },
