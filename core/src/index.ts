@@ -39,6 +39,7 @@ export type { OpName } from './ops/table.js'
 export { SYMBOLIC_DIM_ESTIMATE } from './ops/types.js'
 export type { OpDef, OpFlag, OpExample, AttrSchema, AttrKind, ValueType, Dim, InferContext, Nested } from './ops/types.js'
 export { sliceRange } from './ops/index-spec.js'
+export { DTYPES } from './ops/elementwise.js'
 
 // validation
 export { validateProgram, assertValidProgram, inferProgramTypes, analyzeProgram, programCost, inferContext } from './ir/validate.js'

@@ -36,7 +36,7 @@ const minimum = (values: unknown[]): number | undefined => {
 
 /**
  * One policy summary for the record: the policy names, the tightest published egress limits, the shortest
- * exfiltration horizon per model, and every summary as published.
+ * exfiltration horizon per model with the least bytes per parameter it assumes, and every summary as published.
  */
 export function summarizePolicies (policies: PolicyBody['policies']): RecordPolicy {
   const summary: RecordPolicy = { name: policies.length === 0 ? 'open' : policies.map(p => p.name).join('+'), policies }
@@ -54,6 +54,9 @@ export function summarizePolicies (policies: PolicyBody['policies']): RecordPoli
     }
   }
   if (Object.keys(horizons).length > 0) summary.exfiltrationHorizonDays = horizons
+  // the assumption behind the shortest horizon: the least bytes per parameter any policy's summary states
+  const bytesPerParam = minimum(policies.map(p => (p.exfiltrationHorizon as { bytesPerParam?: unknown } | undefined)?.bytesPerParam))
+  if (bytesPerParam !== undefined) summary.exfiltrationBytesPerParam = bytesPerParam
   return summary
 }
 

@@ -159,10 +159,10 @@ describe('RecordSet', () => {
 
 describe('summarizePolicies', () => {
   test('names, tightest limits and shortest horizon per model, summaries kept as published', () => {
-    const closed = { name: 'closed-model', egressPerDay: 50e6, egressPerKeyPerDay: 5e6, perJobCap: null, forbiddenOps: ['read_param'], exfiltrationHorizonDays: { 'demo-gpt2': 0.7, 'tiny-llama': null } }
+    const closed = { name: 'closed-model', egressPerDay: 50e6, egressPerKeyPerDay: 5e6, perJobCap: null, forbiddenOps: ['read_param'], exfiltrationHorizon: { bytesPerParam: 1, precisionBits: 8 }, exfiltrationHorizonDays: { 'demo-gpt2': 0.7, 'tiny-llama': null } }
     const stricter = { name: 'allow-list', egressPerDay: 10e6, exfiltrationHorizonDays: { 'demo-gpt2': 3.5 } }
     const summary = summarizePolicies([closed, stricter])
-    expect(summary).toMatchObject({ name: 'closed-model+allow-list', egressPerDay: 10e6, egressPerKeyPerDay: 5e6, exfiltrationHorizonDays: { 'demo-gpt2': 0.7 } })
+    expect(summary).toMatchObject({ name: 'closed-model+allow-list', egressPerDay: 10e6, egressPerKeyPerDay: 5e6, exfiltrationHorizonDays: { 'demo-gpt2': 0.7 }, exfiltrationBytesPerParam: 1 })
     expect(summary).not.toHaveProperty('perJobCap')
     expect(summary.policies).toEqual([closed, stricter])
     expect(summarizePolicies([])).toEqual({ name: 'open', policies: [] })

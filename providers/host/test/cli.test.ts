@@ -18,6 +18,9 @@ test('keys new --out writes an owner-only Ed25519 key file whose kid matches its
 test('usage errors exit with 2', async () => {
   expect(await keysCommand.run(['old'])).toBe(2)
   expect(await providerCommand.run(['start'])).toBe(2)
+  // a session-cache memory budget that is not a positive size is refused before anything starts
+  expect(await providerCommand.run(['start', '--model', 'models/demo-gpt2', '--session-cache-bytes', 'lots'])).toBe(2)
+  expect(await providerCommand.run(['start', '--model', 'models/demo-gpt2', '--session-cache-bytes', '0'])).toBe(2)
 })
 
 test('provider start takes the result, text and envelope-lifetime limits as flags and publishes them in /v1/policy', async () => {

@@ -37,8 +37,9 @@ describe('closed-model policy', () => {
     const manifest = t.host.context.registry.get('demo-gpt2').manifest
     expect(policy.policies[0]).toMatchObject({ name: 'closed-model', egressPerKeyPerDay: perKey, egressPerDay: 20e6, forbiddenOps: ['module_call', 'param'] })
     const horizon = (policy.policies[0]!.exfiltrationHorizonDays as Record<string, number>)['demo-gpt2']!
-    expect(horizon).toBeCloseTo(manifest.parameters * 4 / 20e6, 6)
-    expect(exfiltrationHorizonDays(manifest, 20e6)).toBe(horizon)
+    // a lower bound: casts are allowed, so an int8 scale-and-cast moves a parameter in 1 byte (test/horizon.test.ts)
+    expect(horizon).toBeCloseTo(manifest.parameters * 1 / 20e6, 6)
+    expect(exfiltrationHorizonDays(manifest, 20e6, 1)).toBe(horizon)
   })
 
   test('refuses ops that read weights (the default forbidden set) before running', async () => {

@@ -12,8 +12,8 @@ import { workerBackend } from '../engine/worker-backend.js'
 import { openPolicy } from '../policy/open-policy.js'
 import { allowListPolicy } from '../policy/allow-list-policy.js'
 import { closedModelPolicy } from '../policy/closed-model-policy.js'
-import { readKeyFile } from './key-file.js'
 import { parseBytes } from '../policy/components.js'
+import { readKeyFile } from './key-file.js'
 
 const USAGE = `usage: weft provider start --model <folder> [--model <folder> …] [--policy open|allow-list|closed]
   [--egress-per-day 50MB] [--egress-per-key-per-day 5MB] [--per-job-cap 1MB] [--forbid op,op]
@@ -24,6 +24,8 @@ const USAGE = `usage: weft provider start --model <folder> [--model <folder> …
   [--port N] [--db file] [--workers N] [--isolation thread|process] [--intra-op-threads N (default 1: leave cores to the HTTP thread)] [--batch-window-ms N] [--max-batch-jobs N] [--job-timeout-ms N]
   [--batch-sizes any|pow2 (default any: every queued job; pow2: 1, 2, 4, … jobs, fewer graphs to compile)]
   [--session-cache N (compiled graphs kept per model, default 64: every batch size up to 32 stays compiled)]
+  [--session-cache-bytes 2GiB (memory the compiled graphs of one model may hold; least recently used are released beyond it)]
+  [--forbid-low-precision-casts weight-derived|all] [--forbid-embedding-reads] (closed policy: see docs/adding-a-policy.md)
   [--durability normal|full (default normal: commits survive a process crash; full: also power loss, one fsync per commit)]
   [--identity <key file> (the provider's Ed25519 key; default: one generated once and kept in the database)]
   [--directory <multiaddr> … (announce the provider on the libp2p directory through these bootstrap peers)]
@@ -40,6 +42,8 @@ const OPTIONS = {
   directory: { type: 'string', multiple: true }, 'p2p-listen': { type: 'string', default: '/ip4/127.0.0.1/tcp/0' }, 'batch-sizes': { type: 'string', default: 'any' }, 'session-cache': { type: 'string', default: '64' },
   'max-result-bytes': { type: 'string' }, 'max-result-bytes-in-flight': { type: 'string' }, 'max-saves': { type: 'string' },
   'max-text-bytes': { type: 'string' }, 'max-envelope-lifetime': { type: 'string' },
+  'session-cache-bytes': { type: 'string', default: '2GiB' },
+  'forbid-low-precision-casts': { type: 'string' }, 'forbid-embedding-reads': { type: 'boolean' },
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values']
@@ -51,9 +55,16 @@ function policiesOf (values: Values): NonNullable<HostInit['policies']> {
     return [closedModelPolicy({
       egressPerDay: values['egress-per-day'], egressPerKeyPerDay: values['egress-per-key-per-day'], perJobCap: values['per-job-cap'],
       ...(values.forbid === undefined ? {} : { forbiddenOps: values.forbid.split(',').map(s => s.trim()).filter(Boolean) }),
+      ...(values['forbid-low-precision-casts'] === undefined ? {} : { forbidLowPrecisionCasts: lowPrecisionRule(values['forbid-low-precision-casts']) }),
+      forbidEmbeddingReads: values['forbid-embedding-reads'] === true,
     })]
   }
   throw new Error(`unknown --policy '${values.policy}' (open, allow-list or closed)`)
+}
+
+function lowPrecisionRule (value: string): 'weight-derived' | 'all' {
+  if (value === 'weight-derived' || value === 'all') return value
+  throw new Error(`--forbid-low-precision-casts is 'weight-derived' or 'all', not '${value}'`)
 }
 
 export const providerCommand = {
@@ -76,12 +87,17 @@ export const providerCommand = {
     const isolation = values.isolation === 'process' ? 'process' : 'thread'
     if (values.durability !== 'normal' && values.durability !== 'full') { console.error(`--durability is 'normal' or 'full', not '${values.durability}'`); return 2 }
     if (values['batch-sizes'] !== 'pow2' && values['batch-sizes'] !== 'any') { console.error(`--batch-sizes is 'pow2' or 'any', not '${values['batch-sizes']}'`); return 2 }
+    let sessionCacheBytes: number
+    try {
+      sessionCacheBytes = parseBytes(values['session-cache-bytes'])
+      if (!(sessionCacheBytes > 0)) throw new Error('it must be positive')
+    } catch (error) { console.error(`--session-cache-bytes: ${(error as Error).message}`); return 2 }
     const identity = values.identity === undefined ? undefined : { secretKey: readKeyFile(values.identity).secretKey }
     const host = await createHost({
       dbPath: values.db,
       ...(identity === undefined ? {} : { identity }),
       durability: values.durability,
-      backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: { intraOpThreads: Number(values['intra-op-threads']), sessionCacheSize: Number(values['session-cache']) }, workers, isolation }) },
+      backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: { intraOpThreads: Number(values['intra-op-threads']), sessionCacheSize: Number(values['session-cache']), sessionCacheBytes }, workers, isolation }) },
       models: values.model.map(folder => ({ name: path.basename(path.resolve(folder)).replace(/\.onnx$/, ''), path: path.resolve(folder) })),
       policies: policiesOf(values),
       limits,

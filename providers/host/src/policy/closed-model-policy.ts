@@ -1,10 +1,14 @@
 /**
  * closedModelPolicy: for weights that must not leave. Egress budgets (per key per day, aggregate per day, per job),
- * forbidden ops (default: every op flagged 'reads_weights'), optional required reductions, and a published
- * exfiltration horizon = model weight bytes ÷ allowed aggregate egress per day.
+ * forbidden ops (default: every op flagged 'reads_weights'), optional required reductions, optional bans on
+ * low-precision casts and on reads of embedding rows, and a published exfiltration horizon = parameters × the least
+ * bytes per parameter an allowed Program reaches ÷ allowed aggregate egress per day (a lower bound; see horizon.ts).
  */
-import { OPS, type Decision, type Manifest, type PolicyV1, type AdmissionRequest } from '@weft/core'
-import { DTYPE_BYTES, parseBytes, type PolicyComponents, type PolicyFactory } from './components.js'
+import { OPS, type Decision, type DType, type PolicyV1, type AdmissionRequest } from '@weft/core'
+import { parseBytes, type PolicyComponents, type PolicyFactory } from './components.js'
+import { FULL_PRECISION_DTYPES, embeddingExactSites, exfiltrationHorizonDays, leastBytesPerParameter, weightDerivedNodes, type HorizonBasis } from './horizon.js'
+
+export { exfiltrationHorizonDays }
 
 export interface ClosedModelPolicyInit {
   egressPerKeyPerDay?: number | string
@@ -14,18 +18,19 @@ export interface ClosedModelPolicyInit {
   forbiddenOps?: string[]
   /** every save must be reduced on the provider to at most this many elements (e.g. topk, mean, argmax) */
   requiredReductions?: { maxElementsPerSave: number }
-  /** bytes per weight when computing the horizon (default 4: float32) */
-  bytesPerParameter?: number
+  /**
+   * refuse `cast` to anything but float32/float64 of weight-derived values ('weight-derived': reads, module calls,
+   * params, grads and what is computed from them) or of every value ('all'); default false (casts allowed)
+   */
+  forbidLowPrecisionCasts?: false | 'weight-derived' | 'all'
+  /** refuse `read`s that return embedding rows exactly (the Embedding modules' outputs and the first block's input); default false */
+  forbidEmbeddingReads?: boolean
+  /** bits per parameter an extractor is assumed to settle for when computing the horizon (default 8: int8 quantization) */
+  horizonPrecisionBits?: number
 }
 
 export function defaultForbiddenOps (): string[] {
   return Object.values(OPS).filter(op => op.flags.includes('reads_weights')).map(op => op.name)
-}
-
-/** Days needed to extract every weight byte at the allowed aggregate egress (null when egress is unbounded). */
-export function exfiltrationHorizonDays (manifest: Manifest, egressPerDay: number | null, bytesPerParameter = 4): number | null {
-  if (egressPerDay === null || egressPerDay <= 0) return egressPerDay === 0 ? Infinity : null
-  return (manifest.parameters * bytesPerParameter) / egressPerDay
 }
 
 export function closedModelPolicy (init: ClosedModelPolicyInit = {}): PolicyFactory {
@@ -33,7 +38,9 @@ export function closedModelPolicy (init: ClosedModelPolicyInit = {}): PolicyFact
   const perDay = init.egressPerDay === undefined ? null : parseBytes(init.egressPerDay)
   const perJob = init.perJobCap === undefined ? null : parseBytes(init.perJobCap)
   const forbidden = new Set(init.forbiddenOps ?? defaultForbiddenOps())
-  const bytesPerParameter = init.bytesPerParameter ?? DTYPE_BYTES.float32!
+  const lowPrecision = init.forbidLowPrecisionCasts ?? false
+  const forbidEmbeddings = init.forbidEmbeddingReads ?? false
+  const basis: HorizonBasis = leastBytesPerParameter({ forbiddenOps: forbidden, forbidLowPrecisionCasts: lowPrecision, precisionBits: init.horizonPrecisionBits ?? 8 })
 
   return (components: PolicyComponents): PolicyV1 => ({
     specificationVersion: 'v1',
@@ -45,9 +52,13 @@ export function closedModelPolicy (init: ClosedModelPolicyInit = {}): PolicyFact
       perJobCap: perJob,
       forbiddenOps: [...forbidden].sort(),
       requiredReductions: init.requiredReductions ?? null,
-      exfiltrationHorizonDays: Object.fromEntries(components.models().map(m => [m.name, exfiltrationHorizonDays(m, perDay, bytesPerParameter)])),
+      forbidLowPrecisionCasts: lowPrecision,
+      forbidEmbeddingReads: forbidEmbeddings,
+      exfiltrationHorizon: basis,
+      exfiltrationHorizonDays: Object.fromEntries(components.models().map(m => [m.name, exfiltrationHorizonDays(m, perDay, basis.bytesPerParam)])),
     }),
-    admit: request => forbiddenOps(request, forbidden) ?? reductions(request, init.requiredReductions) ?? budgets(request, components, perKey, perDay, perJob),
+    admit: request => forbiddenOps(request, forbidden) ?? lowPrecisionCasts(request, lowPrecision) ??
+      (forbidEmbeddings ? embeddingReads(request) : null) ?? reductions(request, init.requiredReductions) ?? budgets(request, components, perKey, perDay, perJob),
   })
 }
 
@@ -56,6 +67,37 @@ function forbiddenOps (request: AdmissionRequest, forbidden: Set<string>): Decis
   if (hits.length === 0) return null
   const ops = [...new Set(hits.map(h => h.op))]
   return { allow: false, code: 'POLICY_DENIED', reason: `this closed model forbids the op(s) ${ops.join(', ')}; save reduced activations instead`, details: { forbiddenOps: ops, nodes: hits.map(h => h.node) } }
+}
+
+function lowPrecisionCasts (request: AdmissionRequest, rule: false | 'weight-derived' | 'all'): Decision | null {
+  if (rule === false) return null
+  const derived = weightDerivedNodes(request.program)
+  const hits = request.program.nodes.flatMap(([op, attrs, inputs], node) =>
+    op === 'cast' && !FULL_PRECISION_DTYPES.includes(attrs.dtype as DType) && (rule === 'all' || inputs.some(i => derived[i] === true))
+      ? [{ node, dtype: attrs.dtype as string }]
+      : [])
+  if (hits.length === 0) return null
+  return {
+    allow: false, code: 'POLICY_DENIED',
+    reason: `this closed model forbids low-precision casts of ${rule === 'all' ? 'any value' : 'weight-derived values'} (rule forbidLowPrecisionCasts); cast to float32 or float64 only: ${hits.map(h => `node ${h.node} → ${h.dtype}`).join(', ')}`,
+    details: { rule: 'forbidLowPrecisionCasts', scope: rule, nodes: hits.map(h => h.node), dtypes: [...new Set(hits.map(h => h.dtype))] },
+  }
+}
+
+function embeddingReads (request: AdmissionRequest): Decision | null {
+  const sites = embeddingExactSites(request.manifest)
+  const hits = request.program.nodes.flatMap(([op, attrs], node) => {
+    if (op !== 'read') return []
+    const site = String(attrs.site)
+    const port = attrs.port === 'input' ? 'input' : 'output'
+    return (port === 'output' ? sites.outputs : sites.inputs).has(site) ? [{ node, site, port }] : []
+  })
+  if (hits.length === 0) return null
+  return {
+    allow: false, code: 'POLICY_DENIED',
+    reason: `this closed model forbids reads that return embedding rows exactly (rule forbidEmbeddingReads): ${hits.map(h => `${h.site} ${h.port}`).join(', ')}`,
+    details: { rule: 'forbidEmbeddingReads', nodes: hits.map(h => h.node), sites: [...new Set(hits.map(h => h.site))] },
+  }
 }
 
 function reductions (request: AdmissionRequest, rule: ClosedModelPolicyInit['requiredReductions']): Decision | null {

@@ -8,8 +8,8 @@ import type { LoadedModel } from '../load.js'
 import { compile, type CompiledProgram } from '../compile/compile.js'
 import { batchLayout, bindFeeds } from '../compile/layout.js'
 import { structureKey } from '../compile/structure-key.js'
-import { SessionCache } from '../runtime/session-cache.js'
-import { createSession, fromOrt, toOrt, type SessionInit } from '../runtime/session.js'
+import { SessionCache, type SessionCacheLimits } from '../runtime/session-cache.js'
+import { createSessionSized, fromOrt, toOrt, type SessionInit } from '../runtime/session.js'
 import { ProgramPlans, type PreparedJob } from './prepare.js'
 import { resolveProgram } from './resolve-job.js'
 import { Generator } from '../generate/generator.js'
@@ -19,6 +19,8 @@ export interface CompiledSession {
   session: ort.InferenceSession
   /** the graph outputs to fetch (the saves' values, in `compiled.saves` order) */
   outputs: string[]
+  /** estimated bytes the session holds (runtime/session-memory.ts) */
+  bytes: number
   release (): Promise<void>
 }
 
@@ -33,10 +35,10 @@ export class OnnxModelHandle implements ModelHandleV1 {
 
   /** `onDispose`: called once the handle is disposed (the backend forgets it, so a disposed model's graph is not kept alive) */
   constructor (readonly loaded: LoadedModel, readonly sessions: SessionCache<CompiledSession>, private readonly init: SessionInit,
-    private readonly onDispose?: () => void) {
+    private readonly onDispose?: () => void, generatorLimits?: SessionCacheLimits) {
     this.manifest = loaded.graph.manifest
     this.plans = new ProgramPlans(this.manifest)
-    this.generator = new Generator({ manifest: this.manifest, buildKvGraph: loaded.buildKvGraph, tokenize: text => this.tokenize(text) }, init)
+    this.generator = new Generator({ manifest: this.manifest, buildKvGraph: loaded.buildKvGraph, tokenize: text => this.tokenize(text) }, init, generatorLimits)
   }
 
   tokenize (text: string): number[] {
@@ -121,8 +123,8 @@ export class OnnxModelHandle implements ModelHandleV1 {
     options.onProgress?.({ stage: 'compile', detail: { jobs: group.length, rows: layout.rows.length } })
     const make = async (): Promise<CompiledSession> => {
       const compiled = compile(graph, jobs, layout, { rowsAreWhole: true })
-      const session = await createSession(graph, compiled.model, this.init)
-      return { compiled, session, outputs: compiled.saves.map(s => s.output), release: () => session.release() }
+      const { session, bytes } = await createSessionSized(graph, compiled.model, this.init)
+      return { compiled, session, bytes, outputs: compiled.saves.map(s => s.output), release: () => session.release() }
     }
     await this.sessions.use(batchKey(jobs), make, async (value, hit) => {
       const feeds: Record<string, ort.Tensor> = {}

@@ -3,6 +3,7 @@ import type { AbortOptions, BackendV1, ModelHandleV1, ModelSource } from '@weft/
 import { OPS, WeftError } from '@weft/core'
 import { loadModel } from '../load.js'
 import { SessionCache } from '../runtime/session-cache.js'
+import { initializerBytes } from '../runtime/session-memory.js'
 import type { SessionInit } from '../runtime/session.js'
 import type { ModelGraph } from '../graph/model-graph.js'
 import { OnnxModelHandle, type CompiledSession } from './model-handle.js'
@@ -10,6 +11,14 @@ import { OnnxModelHandle, type CompiledSession } from './model-handle.js'
 export interface OnnxBackendInit {
   /** compiled sessions kept per model (LRU); default 16 */
   sessionCacheSize?: number
+  /**
+   * memory the compiled sessions of one model may hold together (trace and generation caches each), in bytes: each
+   * is charged max(its estimate — graph + weights it loads + prepacked copy —, the RSS growth of its creation and
+   * first run); least recently used sessions are released beyond it. Default 2 GiB (DEFAULT_SESSION_CACHE_BYTES)
+   */
+  sessionCacheBytes?: number
+  /** onnxruntime's CPU arena per session (default true; see SessionInit.cpuMemArena) */
+  cpuMemArena?: boolean
   /** onnxruntime intra-op threads per session; default one per core */
   intraOpThreads?: number
   /**
@@ -24,9 +33,12 @@ export interface OnnxBackendInit {
 }
 
 export const DEFAULT_PREPACKING_BUDGET = 2 * 2 ** 30
+export const DEFAULT_SESSION_CACHE_BYTES = 2 * 2 ** 30
 
 export function onnxBackend (init: OnnxBackendInit = {}): BackendV1 {
   const capacity = init.sessionCacheSize ?? 16
+  const maxBytes = init.sessionCacheBytes ?? DEFAULT_SESSION_CACHE_BYTES
+  if (!(maxBytes > 0)) throw new WeftError('BACKEND_CAPABILITY_MISSING', `sessionCacheBytes must be a positive number of bytes, got ${maxBytes}`)
   const handles = new Set<ModelHandleV1>()
   return {
     specificationVersion: 'v1',
@@ -34,14 +46,14 @@ export function onnxBackend (init: OnnxBackendInit = {}): BackendV1 {
     capabilities: new Set(['trace', 'generate', 'grad', ...Object.keys(OPS).map(op => `op:${op}`)]),
     async loadModel (source: ModelSource, options?: AbortOptions): Promise<OnnxModelHandle> {
       if (options?.signal?.aborted === true) throw new WeftError('JOB_CANCELLED', 'model load aborted before it started')
-      const base: SessionInit = init.intraOpThreads === undefined ? {} : { intraOpThreads: init.intraOpThreads }
+      const base: SessionInit = { ...(init.intraOpThreads === undefined ? {} : { intraOpThreads: init.intraOpThreads }), ...(init.cpuMemArena === undefined ? {} : { cpuMemArena: init.cpuMemArena }) }
       const loaded = await loadModel(source.path, { session: base, name: source.name })
       const prepacking = init.prepacking === undefined || init.prepacking === 'auto'
         ? autoPrepacking(weightBytes(loaded.graph), capacity + 1, init.prepackingBudgetBytes ?? DEFAULT_PREPACKING_BUDGET)
         : init.prepacking
       const session: SessionInit = { ...base, prepacking }
       loaded.sessions.init = session
-      const handle = new OnnxModelHandle(loaded, new SessionCache<CompiledSession>(capacity), session, () => handles.delete(handle))
+      const handle = new OnnxModelHandle(loaded, new SessionCache<CompiledSession>({ capacity, maxBytes }), session, () => handles.delete(handle), { capacity, maxBytes })
       handles.add(handle)
       return handle
     },
@@ -58,15 +70,4 @@ export function autoPrepacking (bytes: number, sessions: number, budget: number)
 }
 
 /** Bytes of the graph's initializers (what prepacking would copy per session). */
-export function weightBytes (graph: ModelGraph): number {
-  let total = 0
-  for (const tensor of graph.model.graph?.initializer ?? []) {
-    let count = 1
-    for (const d of tensor.dims) count *= Number(d)
-    total += count * (ELEMENT_BYTES[tensor.dataType] ?? 4)
-  }
-  return total
-}
-
-/** onnx.TensorProto.DataType → bytes per element (FLOAT, UINT8, INT8, UINT16, INT16, INT32, INT64, BOOL, FLOAT16, DOUBLE, …, BFLOAT16). */
-const ELEMENT_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 }
+export function weightBytes (graph: ModelGraph): number { return initializerBytes(graph.model) }

@@ -9,8 +9,8 @@ import type { ModelGraph } from '../graph/model-graph.js'
 import { compile, type CompiledProgram } from '../compile/compile.js'
 import type { BatchLayout } from '../compile/layout.js'
 import { programFingerprint, structureKey } from '../compile/structure-key.js'
-import { SessionCache } from '../runtime/session-cache.js'
-import { createSession, fromOrt, type SessionInit } from '../runtime/session.js'
+import { SessionCache, type SessionCacheLimits } from '../runtime/session-cache.js'
+import { createSessionSized, fromOrt, type SessionInit } from '../runtime/session.js'
 import { generationGraph, type GenerationGraph } from './gen-graph.js'
 import { carrySave, GenerationPlan, LOGITS_SAVE, presentSave } from './plan.js'
 import { resolveProgram } from '../backend/resolve-job.js'
@@ -20,7 +20,7 @@ import { chooseToken } from './sampling.js'
 /** Largest KV cache one generate job may allocate (keys + values, every layer); larger jobs are refused. */
 export const MAX_CACHE_BYTES = 2 ** 31
 
-interface StepSession { compiled: CompiledProgram; session: ort.InferenceSession; inputs: Set<string>; release (): Promise<void> }
+interface StepSession { compiled: CompiledProgram; session: ort.InferenceSession; inputs: Set<string>; bytes: number; release (): Promise<void> }
 
 export interface GeneratorSource {
   manifest: ModelGraph['manifest']
@@ -33,8 +33,8 @@ export class Generator {
   readonly sessions: SessionCache<StepSession>
   private graph: GenerationGraph | null = null
 
-  constructor (private readonly source: GeneratorSource, private readonly init: SessionInit, cacheSize = 16) {
-    this.sessions = new SessionCache<StepSession>(cacheSize)
+  constructor (private readonly source: GeneratorSource, private readonly init: SessionInit, limits: number | SessionCacheLimits = 16) {
+    this.sessions = new SessionCache<StepSession>(limits)
   }
 
   /** Tokenizes text invokes, checks the mode and validates (every problem becomes PROGRAM_INVALID). */
@@ -92,8 +92,8 @@ export class Generator {
       const key = programFingerprint(slice.program)?.structure ?? structureKey([slice])
       const make = async (): Promise<StepSession> => {
         const compiled = compile(gen.graph, [slice], layout)
-        const session = await createSession(gen.graph, compiled.model, this.init)
-        return { compiled, session, inputs: new Set(compiled.model.graph!.input.map(v => v.name)), release: () => session.release() }
+        const { session, bytes } = await createSessionSized(gen.graph, compiled.model, this.init)
+        return { compiled, session, bytes, inputs: new Set(compiled.model.graph!.input.map(v => v.name)), release: () => session.release() }
       }
       options.onProgress?.({ stage: 'run', detail: { step } })
       const out = await this.sessions.use(key, make, async (value, hit) => {

@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node'
 import { WeftError, type DType, type Tensor } from '@weft/core'
 import { onnx } from '../graph/onnx.js'
 import type { ModelGraph } from '../graph/model-graph.js'
+import { sessionBytesEstimate } from './session-memory.js'
 
 export type OptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all'
 
@@ -18,6 +19,12 @@ export interface SessionInit {
   /** intra-op threads; default ORT's choice (one per core) */
   intraOpThreads?: number
   executionProviders?: string[]
+  /**
+   * onnxruntime's CPU arena (default true): each session holds the peak activation memory of its largest run for its
+   * life, which the session cache charges through the RSS it measures. false frees activations after each run (flatter
+   * RSS under churn, but large batches measured markedly slower; docs/decisions/2026-12-05-session-memory.md)
+   */
+  cpuMemArena?: boolean
 }
 
 export function sessionOptions (externalDataDir: string | null, init: SessionInit = {}): ort.InferenceSession.SessionOptions {
@@ -29,6 +36,7 @@ export function sessionOptions (externalDataDir: string | null, init: SessionIni
   if (externalDataDir !== null) session.model_external_initializers_file_folder_path = externalDataDir
   return {
     graphOptimizationLevel: init.optimization ?? 'all',
+    enableCpuMemArena: init.cpuMemArena ?? true,
     executionProviders: init.executionProviders ?? ['cpu'],
     ...(init.intraOpThreads !== undefined ? { intraOpNumThreads: init.intraOpThreads } : {}),
     extra: { session },
@@ -44,6 +52,14 @@ export async function createSession (graph: Pick<ModelGraph, 'externalDataDir'>,
   } catch (error) {
     throw new WeftError('MODEL_LOAD_FAILED', `onnxruntime could not create a session: ${String(error)}`, {}, { cause: error })
   }
+}
+
+/** `createSession` plus the session's estimated memory (runtime/session-memory.ts). */
+export async function createSessionSized (graph: Pick<ModelGraph, 'externalDataDir'>, model: onnx.ModelProto,
+  init: SessionInit = {}): Promise<{ session: ort.InferenceSession; bytes: number }> {
+  const serialized = toBinary(onnx.ModelProtoSchema, model)
+  const session = await createSession(graph, serialized, init)
+  return { session, bytes: sessionBytesEstimate(model, serialized.byteLength, init.prepacking === true) }
 }
 
 const ORT_TO_WEFT: Record<string, DType> = {
