@@ -8,6 +8,13 @@ export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'compl
 
 export interface RunResult {
   saves: Record<string, Tensor>
+  /**
+   * who ran the Program: the provider id (`ed25519:…`, the key that signed the receipt) for remote and routed
+   * runs, 'local' for embedded mode
+   */
+  provider: string
+  /** the provider's HTTP base URL (remote and routed runs) */
+  endpoint?: string
   /** present for remote runs: the provider-signed receipt, already verified */
   receipt?: { bytes: Uint8Array; fields: Record<string, unknown> }
   /** present when the provider enforces an egress budget */

@@ -146,6 +146,8 @@ export class RemoteExecutor implements Executor {
     this.lastEgress = egress
     return {
       saves: verified.saves,
+      provider: this.providerId,
+      endpoint: this.http.baseUrl,
       receipt: { bytes: verified.body.receipt, fields: { ...verified.receipt } },
       egress,
       stats: verified.body.stats ?? undefined,
