@@ -26,7 +26,7 @@ const USAGE = `usage: weft provider start --model <folder> [--model <folder> …
   [--p2p-listen <multiaddr> (default /ip4/127.0.0.1/tcp/0)]`
 
 const OPTIONS = {
-  model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' },
+  model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' }, help: { type: 'boolean', short: 'h', default: false },
   'egress-per-day': { type: 'string' }, 'egress-per-key-per-day': { type: 'string' }, 'per-job-cap': { type: 'string' },
   forbid: { type: 'string' }, allow: { type: 'string', multiple: true }, 'operator-key': { type: 'string' },
   register: { type: 'string', multiple: true }, port: { type: 'string', default: '0' }, db: { type: 'string', default: 'weft-provider.db' },
@@ -54,6 +54,7 @@ export const providerCommand = {
   summary: 'run a provider: `provider start --model <folder> [--policy …] [--port N] [--db file]`',
   async run (argv: string[]): Promise<number> {
     const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
+    if (values.help) { console.log(USAGE); return 0 }
     if (positionals[0] !== 'start' || values.model === undefined) { console.error(USAGE); return 2 }
     const operator = values['operator-key'] === undefined ? null : readKeyFile(values['operator-key'])
     const limits: HostInit['limits'] = {
