@@ -162,9 +162,18 @@ describe('summarizePolicies', () => {
     const closed = { name: 'closed-model', egressPerDay: 50e6, egressPerKeyPerDay: 5e6, perJobCap: null, forbiddenOps: ['read_param'], exfiltrationHorizonDays: { 'demo-gpt2': 0.7, 'tiny-llama': null } }
     const stricter = { name: 'allow-list', egressPerDay: 10e6, exfiltrationHorizonDays: { 'demo-gpt2': 3.5 } }
     const summary = summarizePolicies([closed, stricter])
-    expect(summary).toMatchObject({ name: 'closed-model+allow-list', egressPerDay: 10e6, egressPerKeyPerDay: 5e6, exfiltrationHorizonDays: { 'demo-gpt2': 0.7 } })
+    expect(summary).toMatchObject({ name: 'closed-model+allow-list', egressPerDay: 10e6, egressPerKeyPerDay: 5e6, exfiltrationHorizonDays: { 'demo-gpt2': 0.7 }, closed: true, forbiddenOps: ['read_param'] })
     expect(summary).not.toHaveProperty('perJobCap')
+    expect(summary).not.toHaveProperty('maxElementsPerSave')
     expect(summary.policies).toEqual([closed, stricter])
-    expect(summarizePolicies([])).toEqual({ name: 'open', policies: [] })
+    expect(summarizePolicies([])).toEqual({ name: 'open', policies: [], forbiddenOps: [], closed: false })
+  })
+
+  test('routing fields: forbidden ops of every policy, the smallest per-save element limit, closed when anything is guarded', () => {
+    const a = { name: 'closed-model', forbiddenOps: ['param', 'module_call'], requiredReductions: { maxElementsPerSave: 100 } }
+    const b = { name: 'extra', forbiddenOps: ['grad', 'param'], requiredReductions: { maxElementsPerSave: 10 } }
+    expect(summarizePolicies([a, b])).toMatchObject({ forbiddenOps: ['grad', 'module_call', 'param'], maxElementsPerSave: 10, closed: true })
+    expect(summarizePolicies([{ name: 'open', rateLimit: null, quota: null }])).toMatchObject({ forbiddenOps: [], closed: false })
+    expect(summarizePolicies([{ name: 'budget', perJobCap: 1000 }])).toMatchObject({ perJobCap: 1000, closed: true })
   })
 })

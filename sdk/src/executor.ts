@@ -3,6 +3,7 @@
  * implement the same interface, so tracing code changes only in the connect call.
  */
 import type { Manifest, Program, Tensor } from '@weft/core'
+import type { RouteChoice } from './routing/choice.js'
 
 export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'completed' | 'error'; position?: number; detail?: Record<string, unknown> }
 
@@ -22,6 +23,13 @@ export interface RunResult {
   stats?: { runMs?: number; cacheHit?: boolean; saveBytes?: number }
 }
 
+export interface RunOptions {
+  signal?: AbortSignal
+  onProgress?: (event: RunProgress) => void
+  /** routing mode: which providers may run this Program (`require`) and which to try first (`prefer`) */
+  route?: RouteChoice
+}
+
 export interface ModelInfo { name: string; revision: string; family: string }
 
 /** A tokenizer usable synchronously while a trace records, so text invokes become exact token ids client-side. */
@@ -36,7 +44,7 @@ export interface Executor {
   manifest (model: string): Promise<Manifest>
   tokenize (model: string, text: string): Promise<number[]>
   decode (model: string, ids: readonly number[]): Promise<string>
-  run (program: Program, options?: { signal?: AbortSignal; onProgress?: (event: RunProgress) => void }): Promise<RunResult>
+  run (program: Program, options?: RunOptions): Promise<RunResult>
   close (): Promise<void>
   /** optional: a client-side tokenizer for `model` (null when unavailable); without it text invokes are sent as text */
   tokenizer? (model: string): Promise<SyncTokenizer | null>
