@@ -1,9 +1,15 @@
 /** `weft directory start` as a real process: --help, bad flags, then a provider and a client meet through it on loopback. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, test } from 'vitest'
 import { generateKeyPair, toHex } from '@weft/core'
-import { createDirectoryNode, type DirectoryNode } from '@weft/federation'
+import { createDirectoryNode, endorses, verifyEndorsement, type DirectoryNode } from '@weft/federation'
+import { readEndorsementFile } from '@weft/federation/cli'
+import { newKeyFile, writeKeyFile } from '@weft/host/cli'
+import { fromHex, keyId } from '@weft/core'
 import { Weft } from '../src/index.js'
 import { startProvider, testSeed, type TestProvider } from './fixtures/fabric.js'
 
@@ -43,8 +49,6 @@ describe('weft directory start', () => {
     const bad = spawnSync(process.execPath, [WEFT, 'directory', 'start', '--port', 'x'], { encoding: 'utf8' })
     expect(bad.status).toBe(2)
     expect(bad.stderr).toContain("--port must be an integer 0–65535, got 'x'")
-    const top = spawnSync(process.execPath, [WEFT, '--help'], { encoding: 'utf8' })
-    expect(top.stdout).toMatch(/directory\s+run a directory \(bootstrap\) node/)
   }, 30_000)
 
   test('a provider announces through the node and a client discovers and traces through it', async () => {
@@ -71,4 +75,23 @@ describe('weft directory start', () => {
     const code = await new Promise(resolve => directory.child.once('exit', resolve))
     expect(code).toBe(0)
   }, 60_000)
+
+  test('weft endorse signs an endorsement file that verifies under the endorser key', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'weft-endorse-'))
+    const keyFile = path.join(dir, 'endorser.json')
+    const out = path.join(dir, 'provider.endorsement.json')
+    writeKeyFile(keyFile, newKeyFile())
+    const provider = keyId(generateKeyPair().publicKey)
+    const run = spawnSync(process.execPath, [WEFT, 'endorse', '--key', keyFile, '--provider', provider, '--model', 'demo-gpt2@sha256:abc', '--model', 'tiny-llama', '--days', '7', '--out', out], { encoding: 'utf8' })
+    expect(run.stderr).toBe('')
+    expect(run.status).toBe(0)
+    const key = JSON.parse(readFileSync(keyFile, 'utf8')) as { publicKey: string }
+    const endorsement = verifyEndorsement(readEndorsementFile(out), { trusted: [fromHex(key.publicKey)] })
+    expect(endorsement.models).toEqual([{ name: 'demo-gpt2', revision: 'sha256:abc' }, { name: 'tiny-llama' }])
+    expect(endorsement.expiresAt - endorsement.issuedAt).toBe(7 * 86400)
+    expect(endorses(endorsement, provider, 'tiny-llama', 'sha256:any')).toBe(true)
+    const bad = spawnSync(process.execPath, [WEFT, 'endorse', '--key', keyFile, '--provider', 'nobody', '--model', 'x'], { encoding: 'utf8' })
+    expect(bad.status).toBe(2)
+    expect(bad.stderr).toContain('`provider` must be a key id')
+  }, 30_000)
 })

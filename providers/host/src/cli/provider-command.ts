@@ -23,6 +23,7 @@ const USAGE = `usage: weft provider start --model <folder> [--model <folder> …
   [--durability normal|full (default normal: commits survive a process crash; full: also power loss, one fsync per commit)]
   [--identity <key file> (the provider's Ed25519 key; default: one generated once and kept in the database)]
   [--directory <multiaddr> … (announce the provider on the libp2p directory through these bootstrap peers)]
+  [--endorsement <file> … (endorsements from \`weft endorse\` to carry in the directory record)]
   [--p2p-listen <multiaddr> (default /ip4/127.0.0.1/tcp/0)]`
 
 const OPTIONS = {
@@ -33,7 +34,7 @@ const OPTIONS = {
   workers: { type: 'string', default: '1' }, 'batch-window-ms': { type: 'string' }, 'job-timeout-ms': { type: 'string' },
   'max-batch-jobs': { type: 'string' }, isolation: { type: 'string', default: 'thread' }, 'intra-op-threads': { type: 'string', default: '1' },
   durability: { type: 'string', default: 'normal' }, identity: { type: 'string' },
-  directory: { type: 'string', multiple: true }, 'p2p-listen': { type: 'string', default: '/ip4/127.0.0.1/tcp/0' }, 'batch-sizes': { type: 'string', default: 'any' }, 'session-cache': { type: 'string', default: '64' },
+  directory: { type: 'string', multiple: true }, endorsement: { type: 'string', multiple: true }, 'p2p-listen': { type: 'string', default: '/ip4/127.0.0.1/tcp/0' }, 'batch-sizes': { type: 'string', default: 'any' }, 'session-cache': { type: 'string', default: '64' },
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values']
@@ -94,7 +95,7 @@ export const providerCommand = {
     console.log(`provider id: ${host.providerId}`)
     console.log(`models: ${host.context.registry.list().map(m => `${m.name} (${m.manifest.revision.slice(0, 19)}…)`).join(', ')}`)
     console.log(`policy: ${JSON.stringify(host.context.policySummaries())}`)
-    const announced = values.directory === undefined ? null : await announce(identity?.secretKey ?? storedIdentity(host), url, values.directory, values['p2p-listen'])
+    const announced = values.directory === undefined ? null : await announce(identity?.secretKey ?? storedIdentity(host), url, values.directory, values['p2p-listen'], values.endorsement ?? [])
     await new Promise<void>(resolve => {
       // withdraw the directory record first, so clients stop choosing this provider before it goes away
       const stop = (): void => { void (announced?.stop() ?? Promise.resolve()).finally(() => host.close()).then(resolve) }
@@ -113,9 +114,10 @@ function storedIdentity (host: { context: { store: { getSetting: (key: string) =
 }
 
 /** Announces the provider on the libp2p directory (libp2p is loaded only when asked for). */
-async function announce (seed: Uint8Array, endpoint: string, bootstrap: string[], listen: string): Promise<{ stop: () => Promise<void> }> {
+async function announce (seed: Uint8Array, endpoint: string, bootstrap: string[], listen: string, endorsementFiles: string[]): Promise<{ stop: () => Promise<void> }> {
   const { announceProvider } = await import('@weft/federation')
-  const announced = await announceProvider({ seed, endpoint, bootstrap, listen: [listen] })
+  const { readEndorsementFile } = await import('@weft/federation/cli')
+  const announced = await announceProvider({ seed, endpoint, bootstrap, listen: [listen], endorsements: endorsementFiles.map(readEndorsementFile) })
   console.log(`directory: announced as ${announced.node.peerId} via ${bootstrap.join(', ')}`)
   return announced
 }
