@@ -89,6 +89,18 @@ describe('verifyProviderRecord', () => {
 })
 
 describe('RecordSet', () => {
+  test('offerMany takes a whole batch in before any listener hears of it (issue #9 item 8)', async () => {
+    const set = new RecordSet({ clock: fakeClock().now })
+    const seenSizes: number[] = []
+    set.onChange(() => seenSizes.push(set.find('demo-gpt2').length))
+    const batch = await Promise.all([31, 32, 33].map(n => signed(n)))
+    const garbage = new Uint8Array([1, 2, 3])
+    const results = set.offerMany([...batch.map(b => b.bytes), garbage, batch[0]!.bytes])
+    expect(results.filter(r => r.accepted)).toHaveLength(3)
+    expect(results.filter(r => !r.accepted)).toHaveLength(1) // the copy already held is skipped, the garbage refused
+    expect(seenSizes).toEqual([3, 3, 3]) // every change is reported, each listener call sees all three
+  })
+
   test('keeps the newest record per provider and reports changes', async () => {
     const clock = fakeClock()
     const set = new RecordSet({ clock: clock.now })
