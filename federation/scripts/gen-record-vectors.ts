@@ -1,6 +1,7 @@
 /**
- * Generates spec/vectors/records/*.json: provider records signed with fixed seeds at fixed times. Fail vectors are
- * hand-chosen mutations with hand-written expected codes. Run: npx tsx federation/scripts/gen-record-vectors.ts
+ * Generates spec/vectors/records/*.json (provider records) and spec/vectors/endorsements/*.json (endorsements),
+ * signed with fixed seeds at fixed times. Fail vectors are hand-chosen mutations with hand-written expected codes.
+ * Run: npx tsx federation/scripts/gen-record-vectors.ts
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,6 +11,7 @@ import { renderVector } from '../../spec/scripts/gen-vectors.js'
 import type { VectorFile } from '../../spec/scripts/vectors/types.js'
 import { peerIdOfPublicKey } from '../src/identity.js'
 import { PROVIDER_RECORD_CONTENT_TYPE, signProviderRecord, type ProviderRecord } from '../src/provider-record.js'
+import { ENDORSEMENT_CONTENT_TYPE, signEndorsement, type Endorsement } from '../src/endorsement.js'
 
 export const ISSUED_AT = 1767225600 // 2026-01-01T00:00:00Z
 export const LIFETIME = 120
@@ -85,12 +87,66 @@ export function recordVectors (): VectorFile[] {
   return files
 }
 
+const endorser = keyPairFromSeed(seedOf(0x20))
+
+function endorsementOf (over: Partial<Endorsement> = {}): Endorsement {
+  return {
+    v: 1, endorser: keyId(endorser.publicKey), provider: keyId(provider.publicKey), models: [{ name: 'demo-gpt2' }],
+    issuedAt: ISSUED_AT, expiresAt: ISSUED_AT + 30 * 86400, ...over,
+  }
+}
+
+export function endorsementVectors (): VectorFile[] {
+  const verify = { now: ISSUED_AT + 10, skew_seconds: 60, trusted_hex: [toHex(endorser.publicKey)] }
+  const files: VectorFile[] = []
+  const pass = (n: string, title: string, endorsement: Endorsement): void => {
+    const bytes = signEndorsement(endorsement, endorser.secretKey)
+    const [protectedBytes, , payload] = parts(bytes)
+    files.push({
+      path: `endorsements/pass-${n}.json`,
+      body: {
+        title: `endorsements/pass-${n}: ${title}`,
+        input: { key: key(endorser), endorsement: toJsonForm(endorsement), verify },
+        intermediates: { protected_hex: toHex(protectedBytes), payload_hex: toHex(payload), to_be_signed_hex: toHex(sigStructure(protectedBytes, payload)) },
+        output: { cbor_hex: toHex(bytes) },
+      },
+    })
+  }
+  pass('01-model', 'an endorser vouches for a provider serving demo-gpt2 at any revision for 30 days', endorsementOf())
+  pass('02-pinned-revision', 'vouched for one revision only', endorsementOf({ models: [{ name: 'demo-gpt2', revision: 'sha256:c6496eb1485491b74c2a6bebe2c61b7ef7e8a9b29e7596bf6238bc2d12edb06f' }, { name: 'tiny-llama' }] }))
+
+  const good = signEndorsement(endorsementOf(), endorser.secretKey)
+  const [prot, , payload, signature] = parts(good)
+  const flipped = signature.slice()
+  flipped[3] ^= 0x01
+  const raw = (value: Record<string, unknown>, k: KeyPair = endorser, contentType = ENDORSEMENT_CONTENT_TYPE): Uint8Array => signEnvelope({ payload: value, secretKey: k.secretKey, kid: keyId(k.publicKey), contentType })
+  const fail: [string, string, Uint8Array, string, Record<string, unknown>?][] = [
+    ['01', 'signature byte changed', encodeCbor(new CborTag(18, [prot, new Map(), payload, flipped])), 'SIGNATURE_INVALID'],
+    ['02', 'expired: now is 61 s past expiresAt with 60 s skew', good, 'RECORD_EXPIRED', { now: ISSUED_AT + 30 * 86400 + 61 }],
+    ['03', 'signed by a key the verifier does not trust', signEndorsement(endorsementOf({ endorser: keyId(other.publicKey) }), other.secretKey), 'KEY_UNKNOWN'],
+    ['04', 'names another endorser than the key that signed it', raw({ ...endorsementOf(), endorser: keyId(other.publicKey) }), 'RECORD_INVALID'],
+    ['05', 'claims a lifetime over 366 days', raw({ ...endorsementOf(), expiresAt: ISSUED_AT + 366 * 86400 + 1 }), 'RECORD_INVALID'],
+    ['06', 'provider-record content type instead of the endorsement type', raw(endorsementOf() as never, endorser, PROVIDER_RECORD_CONTENT_TYPE), 'ENVELOPE_INVALID'],
+    ['07', 'no models', raw({ ...endorsementOf(), models: [] }), 'RECORD_INVALID'],
+    ['08', 'issued 61 s in the future', good, 'RECORD_INVALID', { now: ISSUED_AT - 61 }],
+  ]
+  for (const [n, title, bytes, code, over] of fail) {
+    files.push({
+      path: `endorsements/fail-${n}.json`,
+      body: { title: `endorsements/fail-${n}: ${title}`, description: `Verifier must reject with ${code}.`, fail: true, expect_error: code, input: { cbor_hex: toHex(bytes), verify: { ...verify, ...over } } },
+    })
+  }
+  return files
+}
+
 export const RECORDS_DIR = fileURLToPath(new URL('../../spec/vectors/records/', import.meta.url))
+export const ENDORSEMENTS_DIR = fileURLToPath(new URL('../../spec/vectors/endorsements/', import.meta.url))
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  mkdirSync(RECORDS_DIR, { recursive: true })
-  for (const name of readdirSync(RECORDS_DIR)) rmSync(join(RECORDS_DIR, name))
-  const files = recordVectors()
-  for (const file of files) writeFileSync(join(RECORDS_DIR, file.path.slice('records/'.length)), renderVector(file))
-  console.log(`wrote ${files.length} vectors to ${RECORDS_DIR}`)
+  for (const [dir, kind, files] of [[RECORDS_DIR, 'records', recordVectors()], [ENDORSEMENTS_DIR, 'endorsements', endorsementVectors()]] as const) {
+    mkdirSync(dir, { recursive: true })
+    for (const name of readdirSync(dir)) rmSync(join(dir, name))
+    for (const file of files) writeFileSync(join(dir, file.path.slice(kind.length + 1)), renderVector(file))
+    console.log(`wrote ${files.length} vectors to ${dir}`)
+  }
 }

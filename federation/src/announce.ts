@@ -15,6 +15,8 @@ export interface AnnounceProviderOptions extends Omit<DirectoryNodeOptions, 'see
   /** an already running node with the same seed (default: one is created and owned) */
   node?: DirectoryNode
   fetch?: typeof fetch
+  /** signed endorsements of this provider (createEndorsement) to carry in every record */
+  endorsements?: Uint8Array[]
 }
 
 export interface AnnouncedProvider {
@@ -35,15 +37,23 @@ const minimum = (values: unknown[]): number | undefined => {
 }
 
 /**
- * One policy summary for the record: the policy names, the tightest published egress limits, the shortest
- * exfiltration horizon per model with the least bytes per parameter it assumes, and every summary as published.
+ * One policy summary for the record (spec/provider-record.md, "Policy summary"): the policy names, whether any
+ * policy guards the weights (`closed`), the union of forbidden ops, the tightest per-save element limit and egress
+ * limits, the shortest exfiltration horizon per model with the least bytes per parameter it assumes, and every summary as published. Clients route on these
+ * fields: a Program one of them refuses is never sent to this provider.
  */
 export function summarizePolicies (policies: PolicyBody['policies']): RecordPolicy {
   const summary: RecordPolicy = { name: policies.length === 0 ? 'open' : policies.map(p => p.name).join('+'), policies }
+  const forbidden = new Set(policies.flatMap(p => Array.isArray(p.forbiddenOps) ? p.forbiddenOps.filter((op): op is string => typeof op === 'string') : []))
+  const maxElementsPerSave = minimum(policies.map(p => (p.requiredReductions as { maxElementsPerSave?: unknown } | null | undefined)?.maxElementsPerSave))
   for (const field of ['egressPerDay', 'egressPerKeyPerDay', 'perJobCap']) {
     const value = minimum(policies.map(p => p[field]))
     if (value !== undefined) summary[field] = value
   }
+  summary.forbiddenOps = [...forbidden].sort()
+  if (maxElementsPerSave !== undefined) summary.maxElementsPerSave = maxElementsPerSave
+  // closed: some policy guards what leaves (forbidden ops, reductions or egress limits), as the closed-model policy does
+  summary.closed = forbidden.size > 0 || maxElementsPerSave !== undefined || ['egressPerDay', 'egressPerKeyPerDay', 'perJobCap'].some(f => summary[f] !== undefined)
   const horizons: Record<string, number> = {}
   for (const policy of policies) {
     const perModel = policy.exfiltrationHorizonDays
@@ -85,10 +95,12 @@ export async function announceProvider (options: AnnounceProviderOptions): Promi
     if (first.provider !== node.provider) {
       throw new WeftError('RECORD_INVALID', `${options.endpoint} is provider ${first.provider}, but the seed is ${node.provider}: pass the host's identity key`, { endpoint: options.endpoint, found: first.provider, expected: node.provider })
     }
+    const endorsements = options.endorsements ?? []
     let pending: RecordInput | null = first
     const record = await node.announce(async () => {
-      if (pending !== null) { const input = pending; pending = null; return input }
-      return await describeProvider(options.endpoint, options.fetch)
+      const input = pending ?? await describeProvider(options.endpoint, options.fetch)
+      pending = null
+      return endorsements.length === 0 ? input : { ...input, endorsements }
     })
     return {
       node, record,

@@ -47,6 +47,22 @@ export class RecordSet {
 
   /** Verifies and keeps a signed record when it is newer than the one held for its provider. Never throws. */
   offer (bytes: Uint8Array, options: { publisher?: string } = {}): OfferResult {
+    const result = this.take(bytes, options)
+    if (result.accepted) this.emit(result.change)
+    return result
+  }
+
+  /**
+   * Offers a batch (a directory exchange): every record is taken in before listeners hear of any change, so a
+   * listener reading the set sees the whole batch, not its first record. Never throws.
+   */
+  offerMany (batch: readonly Uint8Array[]): OfferResult[] {
+    const results = batch.map(bytes => this.holds(bytes) ? null : this.take(bytes))
+    for (const result of results) if (result?.accepted === true) this.emit(result.change)
+    return results.filter((r): r is OfferResult => r !== null)
+  }
+
+  private take (bytes: Uint8Array, options: { publisher?: string } = {}): OfferResult {
     let verified: VerifiedRecord
     try {
       verified = verifyProviderRecord(bytes, { now: this.nowSeconds(), skewSeconds: this.skew, publisher: options.publisher })
@@ -62,9 +78,7 @@ export class RecordSet {
     }
     this.held.set(provider, verified)
     const type: DirectoryChangeType = verified.record.status === 'offline' ? 'withdrawn' : previous === undefined || previous.record.status === 'offline' ? 'added' : 'updated'
-    const change = { type, provider, record: verified }
-    this.emit(change)
-    return { accepted: true, change }
+    return { accepted: true, change: { type, provider, record: verified } }
   }
 
   /** true when exactly these bytes are already held (lets relays skip verifying what they have) */

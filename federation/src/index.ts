@@ -27,6 +27,11 @@ export {
 } from './provider-record.js'
 export type { ProviderRecord, RecordInput, RecordModel, RecordPolicy, RecordCapacity, RecordStatus, VerifiedRecord, RecordVerifyOptions } from './provider-record.js'
 export { recordProblems } from './record-shape.js'
+export {
+  signEndorsement, verifyEndorsement, createEndorsement, endorses, endorsementProblems,
+  ENDORSEMENT_CONTENT_TYPE, ENDORSEMENT_VERSION, MAX_ENDORSEMENT_BYTES, MAX_ENDORSEMENT_LIFETIME_SECONDS,
+} from './endorsement.js'
+export type { Endorsement, EndorsedModel, EndorsementVerifyOptions } from './endorsement.js'
 export { identityFromSeed, peerIdOfPublicKey, publicKeyOfPeerId } from './identity.js'
 export type { NodeIdentity } from './identity.js'
 export { DIRECTORY_PROTOCOL, exchangeRecords } from './sync-protocol.js'

@@ -219,5 +219,5 @@ export async function createDirectoryNode (options: DirectoryNodeOptions = {}): 
 function recordInputOf (bytes: Uint8Array, peer: string, clock: () => number): RecordInput {
   const { record } = verifyProviderRecord(bytes, { now: Math.floor(clock() / 1000) })
   if (record.peer !== peer) throw new WeftError('RECORD_INVALID', `this node (${peer}) can announce only its own record, not one of ${record.peer}`, { peer: record.peer })
-  return { endpoint: record.endpoint, models: record.models, policy: record.policy, capacity: record.capacity, status: record.status }
+  return { endpoint: record.endpoint, models: record.models, policy: record.policy, capacity: record.capacity, status: record.status, endorsements: record.endorsements }
 }

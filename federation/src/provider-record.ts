@@ -38,6 +38,8 @@ export interface ProviderRecord {
   /** seconds since the epoch */
   issuedAt: number
   expiresAt: number
+  /** signed endorsements of this provider (endorsement.ts), for clients that trust their endorsers */
+  endorsements?: Uint8Array[]
 }
 
 /** What an announcing provider supplies; the node fills identity, seq and times. */
@@ -47,6 +49,8 @@ export interface RecordInput {
   policy: RecordPolicy
   capacity: RecordCapacity
   status?: RecordStatus
+  /** signed endorsements to carry in the record */
+  endorsements?: Uint8Array[]
 }
 
 export interface VerifiedRecord {
@@ -142,6 +146,7 @@ export function buildProviderRecord (identity: { provider: string; peer: string 
     policy: withoutUndefined(input.policy) as RecordPolicy,
     capacity: { queueDepth: input.capacity.queueDepth, maxBatch: input.capacity.maxBatch },
     seq: at.seq, issuedAt: at.now, expiresAt: at.now + at.lifetimeSeconds,
+    ...(input.endorsements === undefined || input.endorsements.length === 0 ? {} : { endorsements: [...input.endorsements] }),
   }
 }
 

@@ -5,6 +5,8 @@
 const KID = /^ed25519:[0-9a-f]{32}$/
 const MAX_MODELS = 256
 const MAX_TEXT = 512
+const MAX_ENDORSEMENTS = 8
+const MAX_ENDORSEMENT_BYTES = 4096
 /** a record may claim at most this lifetime (expiresAt − issuedAt) */
 export const MAX_RECORD_LIFETIME_SECONDS = 24 * 3600
 
@@ -57,6 +59,9 @@ export function recordProblems (record: unknown): string[] {
   const capacity = record.capacity
   if (!isMap(capacity) || !isUint(capacity.queueDepth) || !isUint(capacity.maxBatch) || capacity.maxBatch < 1) {
     problems.push('`capacity` must be { queueDepth: uint, maxBatch: uint ≥ 1 }')
+  }
+  if (record.endorsements !== undefined && (!Array.isArray(record.endorsements) || record.endorsements.length > MAX_ENDORSEMENTS || !record.endorsements.every(e => e instanceof Uint8Array && e.length > 0 && e.length <= MAX_ENDORSEMENT_BYTES))) {
+    problems.push(`\`endorsements\` must be at most ${MAX_ENDORSEMENTS} signed endorsements (bstr of at most ${MAX_ENDORSEMENT_BYTES} bytes)`)
   }
   if (!isUint(record.seq)) problems.push('`seq` must be an unsigned integer')
   if (!isUint(record.issuedAt) || !isUint(record.expiresAt)) problems.push('`issuedAt` and `expiresAt` must be unsigned integers (seconds)')

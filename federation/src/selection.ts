@@ -10,6 +10,8 @@ export interface Candidate {
   latencyMs: number
   /** jobs waiting per batch slot (from the probe, else the record) */
   load: number
+  /** jobs waiting (from the probe, else the record) */
+  queued: number
   /** lower is better: latency plus a penalty per batch of queued work */
   score: number
 }
@@ -79,7 +81,7 @@ export class ProviderSelector {
       if (body.provider !== record.provider) throw new Error(`endpoint ${record.endpoint} answers as ${String(body.provider)}, not ${record.provider}`)
       const queued = typeof body.queue?.queued === 'number' ? body.queue.queued : record.capacity.queueDepth
       const load = queued / record.capacity.maxBatch
-      return { record: entry, latencyMs, load, score: latencyMs + this.options.queuePenaltyMs * load }
+      return { record: entry, latencyMs, load, queued, score: latencyMs + this.options.queuePenaltyMs * load }
     } catch (error) {
       this.reportFailure(record.provider, error)
       return null

@@ -43,14 +43,9 @@ function decodeSet (bytes: Uint8Array): Uint8Array[] {
   return value.records as Uint8Array[]
 }
 
-/** Offers each record to the set; returns how many were new. Invalid ones are dropped one by one. */
+/** Offers the batch to the set (listeners hear of it once all is in); returns how many were new. Invalid ones are dropped one by one. */
 function offerAll (set: RecordSet, records: Uint8Array[]): number {
-  let accepted = 0
-  for (const bytes of records) {
-    if (set.holds(bytes)) continue
-    if (set.offer(bytes).accepted) accepted++
-  }
-  return accepted
+  return set.offerMany(records).filter(r => r.accepted).length
 }
 
 /** Serves the exchange on `libp2p`. */

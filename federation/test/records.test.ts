@@ -89,6 +89,18 @@ describe('verifyProviderRecord', () => {
 })
 
 describe('RecordSet', () => {
+  test('offerMany takes a whole batch in before any listener hears of it (issue #9 item 8)', async () => {
+    const set = new RecordSet({ clock: fakeClock().now })
+    const seenSizes: number[] = []
+    set.onChange(() => seenSizes.push(set.find('demo-gpt2').length))
+    const batch = await Promise.all([31, 32, 33].map(n => signed(n)))
+    const garbage = new Uint8Array([1, 2, 3])
+    const results = set.offerMany([...batch.map(b => b.bytes), garbage, batch[0]!.bytes])
+    expect(results.filter(r => r.accepted)).toHaveLength(3)
+    expect(results.filter(r => !r.accepted)).toHaveLength(1) // the copy already held is skipped, the garbage refused
+    expect(seenSizes).toEqual([3, 3, 3]) // every change is reported, each listener call sees all three
+  })
+
   test('keeps the newest record per provider and reports changes', async () => {
     const clock = fakeClock()
     const set = new RecordSet({ clock: clock.now })
@@ -162,9 +174,18 @@ describe('summarizePolicies', () => {
     const closed = { name: 'closed-model', egressPerDay: 50e6, egressPerKeyPerDay: 5e6, perJobCap: null, forbiddenOps: ['read_param'], exfiltrationHorizon: { bytesPerParam: 1, precisionBits: 8 }, exfiltrationHorizonDays: { 'demo-gpt2': 0.7, 'tiny-llama': null } }
     const stricter = { name: 'allow-list', egressPerDay: 10e6, exfiltrationHorizonDays: { 'demo-gpt2': 3.5 } }
     const summary = summarizePolicies([closed, stricter])
-    expect(summary).toMatchObject({ name: 'closed-model+allow-list', egressPerDay: 10e6, egressPerKeyPerDay: 5e6, exfiltrationHorizonDays: { 'demo-gpt2': 0.7 }, exfiltrationBytesPerParam: 1 })
+    expect(summary).toMatchObject({ name: 'closed-model+allow-list', egressPerDay: 10e6, egressPerKeyPerDay: 5e6, exfiltrationHorizonDays: { 'demo-gpt2': 0.7 }, closed: true, forbiddenOps: ['read_param'], exfiltrationBytesPerParam: 1 })
     expect(summary).not.toHaveProperty('perJobCap')
+    expect(summary).not.toHaveProperty('maxElementsPerSave')
     expect(summary.policies).toEqual([closed, stricter])
-    expect(summarizePolicies([])).toEqual({ name: 'open', policies: [] })
+    expect(summarizePolicies([])).toEqual({ name: 'open', policies: [], forbiddenOps: [], closed: false })
+  })
+
+  test('routing fields: forbidden ops of every policy, the smallest per-save element limit, closed when anything is guarded', () => {
+    const a = { name: 'closed-model', forbiddenOps: ['param', 'module_call'], requiredReductions: { maxElementsPerSave: 100 } }
+    const b = { name: 'extra', forbiddenOps: ['grad', 'param'], requiredReductions: { maxElementsPerSave: 10 } }
+    expect(summarizePolicies([a, b])).toMatchObject({ forbiddenOps: ['grad', 'module_call', 'param'], maxElementsPerSave: 10, closed: true })
+    expect(summarizePolicies([{ name: 'open', rateLimit: null, quota: null }])).toMatchObject({ forbiddenOps: [], closed: false })
+    expect(summarizePolicies([{ name: 'budget', perJobCap: 1000 }])).toMatchObject({ perJobCap: 1000, closed: true })
   })
 })

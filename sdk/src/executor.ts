@@ -3,16 +3,31 @@
  * implement the same interface, so tracing code changes only in the connect call.
  */
 import type { Manifest, Program, Tensor } from '@weft/core'
+import type { RouteChoice } from './routing/choice.js'
 
 export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'completed' | 'error'; position?: number; detail?: Record<string, unknown> }
 
 export interface RunResult {
   saves: Record<string, Tensor>
+  /**
+   * who ran the Program: the provider id (`ed25519:…`, the key that signed the receipt) for remote and routed
+   * runs, 'local' for embedded mode
+   */
+  provider: string
+  /** the provider's HTTP base URL (remote and routed runs) */
+  endpoint?: string
   /** present for remote runs: the provider-signed receipt, already verified */
   receipt?: { bytes: Uint8Array; fields: Record<string, unknown> }
   /** present when the provider enforces an egress budget */
   egress?: { bytes: number; remainingToday?: number | null }
   stats?: { runMs?: number; cacheHit?: boolean; saveBytes?: number }
+}
+
+export interface RunOptions {
+  signal?: AbortSignal
+  onProgress?: (event: RunProgress) => void
+  /** routing mode: which providers may run this Program (`require`) and which to try first (`prefer`) */
+  route?: RouteChoice
 }
 
 export interface ModelInfo { name: string; revision: string; family: string }
@@ -29,7 +44,7 @@ export interface Executor {
   manifest (model: string): Promise<Manifest>
   tokenize (model: string, text: string): Promise<number[]>
   decode (model: string, ids: readonly number[]): Promise<string>
-  run (program: Program, options?: { signal?: AbortSignal; onProgress?: (event: RunProgress) => void }): Promise<RunResult>
+  run (program: Program, options?: RunOptions): Promise<RunResult>
   close (): Promise<void>
   /** optional: a client-side tokenizer for `model` (null when unavailable); without it text invokes are sent as text */
   tokenizer? (model: string): Promise<SyncTokenizer | null>

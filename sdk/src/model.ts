@@ -4,6 +4,7 @@
  */
 import { WeftError, type Manifest, type Program, type ValueType } from '@weft/core'
 import type { Executor, RunProgress, RunResult, SyncTokenizer } from './executor.js'
+import type { RouteChoice } from './routing/choice.js'
 import { Recorder } from './trace/recorder.js'
 import { moduleTree } from './trace/module-tree.js'
 import { rootEnvoy, type Envoy } from './trace/envoy.js'
@@ -43,11 +44,15 @@ export class Model<T = Envoy> {
   /** edits every Program of this model applies before its own nodes (see `edit`) */
   private edits: readonly Edit<T>[] = []
 
-  constructor (executor: Executor, name: string, manifest: Manifest, tokenizer: SyncTokenizer | null) {
+  /** routing mode: which providers run this model's Programs (`weft.model(name, { require, prefer })`) */
+  readonly route: RouteChoice | undefined
+
+  constructor (executor: Executor, name: string, manifest: Manifest, tokenizer: SyncTokenizer | null, route?: RouteChoice) {
     this.executor = executor
     this.name = name
     this.manifest = manifest
     this.tokenizer = tokenizer
+    this.route = route
   }
 
   /** Records a Program without running it (to inspect, sign, share or batch it yourself). */
@@ -100,7 +105,7 @@ export class Model<T = Envoy> {
   edit (fn: EditFn<T>, options: EditOptions = {}): Model<T> {
     const edit = makeEdit(this.manifest, fn, options.inplace === true)
     if (edit.inplace) { this.edits = [...this.edits, edit]; return this }
-    const edited = new Model<T>(this.executor, this.name, this.manifest, this.tokenizer)
+    const edited = new Model<T>(this.executor, this.name, this.manifest, this.tokenizer, this.route)
     edited.edits = [...this.edits.map((e) => ({ ...e, inplace: false })), edit]
     return edited
   }
@@ -136,9 +141,12 @@ export class Model<T = Envoy> {
     return (await this.run(program, options)).saves
   }
 
-  /** Runs a recorded Program as given (Programs from `record` already hold the edits); saves come back as SDK Tensors. */
+  /**
+   * Runs a recorded Program as given (Programs from `record` already hold the edits); saves come back as SDK
+   * Tensors, with the receipt and `provider` (the id of the provider that ran it, or 'local').
+   */
   async run (program: Program, options?: TraceOptions): Promise<RunResult & { saves: Record<string, Tensor> }> {
-    const result = await this.executor.run(program, options)
+    const result = await this.executor.run(program, this.route === undefined ? options : { ...options, route: this.route })
     const saves = Object.fromEntries(Object.entries(result.saves).map(([name, tensor]) => [name, Tensor.from(tensor)]))
     return { ...result, saves }
   }

@@ -7,6 +7,7 @@ import { LocalExecutor, type LocalOptions } from './local/local-executor.js'
 import { Model } from './model.js'
 import type { Envoy } from './trace/envoy.js'
 import type { DiscoverOptions } from './routing/index.js'
+import type { RouteChoice } from './routing/choice.js'
 
 /** What `Weft.connect` takes: the provider URL, your key (bytes, hex, `{ secretKey }` or `{ file }`), options. */
 export type RemoteConnectOptions = Parameters<typeof import('./remote/index.js').connectRemote>[0]
@@ -49,18 +50,21 @@ export class Weft {
 
   /**
    * A model by name. Pass its envoy tree type for compile-time module names, e.g. `weft.model<GPT2>('demo-gpt2')`;
-   * without one, any module name type-checks and unknown names throw while recording.
+   * without one, any module name type-checks and unknown names throw while recording. In routing mode,
+   * `{ require, prefer }` choose the providers its Programs run on (e.g. `{ require: { policy: 'open' } }`,
+   * `{ prefer: { provider: 'ed25519:…' } }`, `{ require: { maxQueue: 4 } }`); other modes ignore them.
    */
-  async model<T = Envoy> (name: string): Promise<Model<T>> {
-    let pending = this.models.get(name)
+  async model<T = Envoy> (name: string, route?: RouteChoice): Promise<Model<T>> {
+    const key = route === undefined ? name : `${name}\n${JSON.stringify(route)}`
+    let pending = this.models.get(key)
     if (pending === undefined) {
       pending = (async () => {
         const manifest = await this.executor.manifest(name)
         const tokenizer = (await this.executor.tokenizer?.(name)) ?? null
-        return new Model<unknown>(this.executor, name, manifest, tokenizer)
+        return new Model<unknown>(this.executor, name, manifest, tokenizer, route)
       })()
-      pending.catch(() => this.models.delete(name))
-      this.models.set(name, pending)
+      pending.catch(() => this.models.delete(key))
+      this.models.set(key, pending)
     }
     return pending as Promise<Model<T>>
   }

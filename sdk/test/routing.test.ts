@@ -5,7 +5,7 @@ import { createHost, openPolicy, type Host } from '@weft/host'
 import { announceProvider, createDirectoryNode, type AnnouncedProvider, type DirectoryNode } from '@weft/federation'
 import { Weft } from '../src/index.js'
 import { connectRemote } from '../src/remote/index.js'
-import { shouldFailover, type RouteEvent, type RoutingExecutor } from '../src/routing/index.js'
+import { isRefusal, shouldFailover, type RouteEvent, type RoutingExecutor } from '../src/routing/index.js'
 import { DEMO, onnxBackendInline, tempDb } from '../../providers/host/test/helpers.js'
 
 const providerSeed = Uint8Array.from({ length: 32 }, (_, i) => 0x90 + i)
@@ -99,5 +99,11 @@ describe('routing mode', () => {
     expect(shouldFailover(new WeftError('PROGRAM_INVALID', 'bad', { status: 400 }))).toBe(false)
     expect(shouldFailover(new WeftError('POLICY_DENIED', 'no', { status: 403 }))).toBe(false)
     expect(shouldFailover(new TypeError('fetch failed'), aborted.signal)).toBe(false)
+    // a provider's refusal is not a failure, but another provider may accept: the run moves on without a ban
+    expect(isRefusal(new WeftError('POLICY_DENIED', 'no', { status: 403 }))).toBe(true)
+    expect(isRefusal(new WeftError('EGRESS_BUDGET_EXCEEDED', 'no', { status: 403 }))).toBe(true)
+    expect(isRefusal(new WeftError('KEY_UNKNOWN', 'who?', { status: 401 }))).toBe(true)
+    expect(isRefusal(new WeftError('POLICY_DENIED', 'judged client-side'))).toBe(false)
+    expect(isRefusal(new WeftError('PROGRAM_INVALID', 'bad', { status: 400 }))).toBe(false)
   })
 })

@@ -20,6 +20,15 @@ describe('verifyResult', () => {
     expect(Array.from(saves.h!.data as Float32Array)).toEqual([1, 2])
   })
 
+  test('the receipt must name the model and the revision the client validated with (issue #9 item 10)', () => {
+    const good = body({ h: tensor([1, 2]) }, 8)
+    expect(() => verifyResult(good, { ...expected, model: 'm', revision: 'r' })).not.toThrow()
+    expect(() => verifyResult(good, { ...expected, model: 'm', revision: 'sha256:other' }))
+      .toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID', message: expect.stringContaining('receipt names model revision r, but the Program was validated against revision sha256:other') }))
+    expect(() => verifyResult(good, { ...expected, model: 'other-model', revision: 'r' }))
+      .toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID', message: expect.stringContaining('receipt is for model m') }))
+  })
+
   test('signed saves that are not a map of tensors raise DECODE_FAILED, not a TypeError', () => {
     for (const bad of [{ h: 1 }, [tensor([1])], 5]) {
       let error: unknown

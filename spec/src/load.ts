@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 
-export type VectorKind = 'cbor' | 'programs' | 'envelope' | 'ops' | 'records'
+export type VectorKind = 'cbor' | 'programs' | 'envelope' | 'ops' | 'records' | 'endorsements'
 
 export interface Vector {
   /** file name without .json */

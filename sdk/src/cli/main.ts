@@ -3,6 +3,8 @@ type Command = { summary: string; run: (argv: string[]) => Promise<number> }
 
 const commands: Record<string, () => Promise<Command>> = {
   cache: async () => (await import('@weft/onnx/cli')).cacheCommand,
+  directory: async () => (await import('@weft/federation/cli')).directoryCommand,
+  endorse: async () => (await import('@weft/federation/cli')).endorseCommand,
   inspect: async () => (await import('@weft/onnx/cli')).inspectCommand,
   keys: async () => (await import('@weft/host/cli')).keysCommand,
   provider: async () => (await import('@weft/host/cli')).providerCommand,

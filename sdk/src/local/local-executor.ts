@@ -78,7 +78,7 @@ export class LocalExecutor implements Executor {
       throw WeftError.fromWire(result.error)
     }
     options.onProgress?.({ stage: 'completed' })
-    return { saves: result.saves, stats: result.stats }
+    return { saves: result.saves, provider: 'local', stats: result.stats }
   }
 
   async close (): Promise<void> {

@@ -42,7 +42,7 @@ export class RemoteExecutor implements Executor {
   readonly kind = 'remote' as const
   readonly kid: string
   private readonly secretKey: Uint8Array
-  private readonly manifests = new Map<string, Promise<Manifest>>()
+  private readonly manifests = new Map<string, Promise<{ manifest: Manifest; digest: string }>>()
   private readonly tokenizers = new Map<string, Promise<SyncTokenizer | null>>()
   /** egress reported with the latest result (null until a budgeted provider answered) */
   lastEgress: RunResult['egress'] | null = null
@@ -69,10 +69,21 @@ export class RemoteExecutor implements Executor {
     return models.map(m => ({ name: m.name, revision: m.revision, family: m.family }))
   }
 
-  manifest (model: string): Promise<Manifest> {
+  async manifest (model: string): Promise<Manifest> {
+    return (await this.fetchManifest(model)).manifest
+  }
+
+  /** SHA-256 of the manifest's deterministic CBOR as served: what provider records name as `manifestDigest`. */
+  async manifestDigest (model: string): Promise<string> {
+    return (await this.fetchManifest(model)).digest
+  }
+
+  private fetchManifest (model: string): Promise<{ manifest: Manifest; digest: string }> {
     let pending = this.manifests.get(model)
     if (pending === undefined) {
-      pending = this.http.bytes(`/v1/models/${encodeURIComponent(model)}/manifest`, { headers: { Accept: 'application/cbor' } }).then(bytes => decodeCbor(bytes) as Manifest)
+      // the strict decoder accepts only deterministic CBOR, so the digest of these bytes is the manifest's digest
+      pending = this.http.bytes(`/v1/models/${encodeURIComponent(model)}/manifest`, { headers: { Accept: 'application/cbor' } })
+        .then(bytes => ({ manifest: decodeCbor(bytes) as Manifest, digest: sha256Digest(bytes) }))
       pending.catch(() => this.manifests.delete(model))
       this.manifests.set(model, pending)
     }
@@ -128,7 +139,9 @@ export class RemoteExecutor implements Executor {
       response = await this.submit(envelope, wait, options.signal)
     } catch (error) {
       if (!WeftError.is(error, 'KEY_UNKNOWN') || this.options.register === false) throw error
-      await this.register() // open providers: register with proof of possession, then sign afresh (the nonce was spent)
+      // open providers: register with proof of possession, then sign afresh (the nonce was spent); providers that
+      // register keys only through their operator refuse, and the answer stays KEY_UNKNOWN
+      try { await this.register() } catch (refused) { throw new WeftError('KEY_UNKNOWN', `${error.message} (self-registration refused: ${(refused as Error).message})`, error.details, { cause: refused }) }
       envelope = this.sign(program)
       response = await this.submit(envelope, wait, options.signal)
     }
@@ -141,11 +154,15 @@ export class RemoteExecutor implements Executor {
       options.onProgress?.({ stage: 'queued', position: accepted.position })
       bytes = await this.follow(accepted.job, options)
     }
-    const verified = verifyResult(bytes, { providerId: this.providerId, publicKey: this.providerKey, envelope, job: job || undefined })
+    // the receipt must name the model revision the Program was recorded and validated against
+    const revision = program.model.revision ?? (await this.manifest(program.model.name)).revision
+    const verified = verifyResult(bytes, { providerId: this.providerId, publicKey: this.providerKey, envelope, job: job || undefined, model: program.model.name, revision })
     const egress = { bytes: verified.receipt.egressBytes, remainingToday: verified.body.egress?.remainingToday ?? null }
     this.lastEgress = egress
     return {
       saves: verified.saves,
+      provider: this.providerId,
+      endpoint: this.http.baseUrl,
       receipt: { bytes: verified.body.receipt, fields: { ...verified.receipt } },
       egress,
       stats: verified.body.stats ?? undefined,

@@ -1,6 +1,7 @@
 /**
  * Checks a provider's result before the SDK hands it out: the receipt verifies under the provider's published key,
- * names this provider and job, binds the digest of exactly the envelope we sent and of exactly the tensors we got.
+ * names this provider, job, model and the model revision the client validated with, binds the digest of exactly
+ * the envelope we sent and of exactly the tensors we got.
  */
 import { WeftError, decodeCbor, isTensor, requestDigest, sha256Digest, verifyReceipt, type Receipt, type Tensor } from '@weft/core'
 
@@ -21,7 +22,18 @@ function fail (message: string, details: Record<string, unknown> = {}): never {
   throw new WeftError('SIGNATURE_INVALID', `result rejected: ${message}`, details)
 }
 
-export function verifyResult (bytes: Uint8Array, expected: { providerId: string; publicKey: Uint8Array; envelope: Uint8Array; job?: string }): VerifiedResult {
+export interface ExpectedResult {
+  providerId: string
+  publicKey: Uint8Array
+  envelope: Uint8Array
+  job?: string
+  /** the model the Program names */
+  model?: string
+  /** the model revision the client validated the Program with (its manifest's revision) */
+  revision?: string
+}
+
+export function verifyResult (bytes: Uint8Array, expected: ExpectedResult): VerifiedResult {
   const body = decodeCbor(bytes, RESULT_LIMITS) as ResultBody
   if (typeof body !== 'object' || body === null || !(body.saves instanceof Uint8Array) || !(body.receipt instanceof Uint8Array)) {
     throw new WeftError('DECODE_FAILED', 'result body is not {job, saves, receipt, egress, stats}')
@@ -29,6 +41,10 @@ export function verifyResult (bytes: Uint8Array, expected: { providerId: string;
   const receipt = verifyReceipt(body.receipt, expected.publicKey)
   if (receipt.provider !== expected.providerId) fail(`receipt names provider ${receipt.provider}, expected ${expected.providerId}`)
   if (receipt.job !== body.job || (expected.job !== undefined && receipt.job !== expected.job)) fail(`receipt is for job ${receipt.job}, not ${expected.job ?? body.job}`)
+  if (expected.model !== undefined && receipt.model !== expected.model) fail(`receipt is for model ${receipt.model}, the Program ran on ${expected.model}`, { expected: expected.model, got: receipt.model })
+  if (expected.revision !== undefined && receipt.modelRevision !== expected.revision) {
+    fail(`receipt names model revision ${receipt.modelRevision}, but the Program was validated against revision ${expected.revision}`, { expected: expected.revision, got: receipt.modelRevision })
+  }
   const sent = requestDigest(expected.envelope)
   if (receipt.requestDigest !== sent) fail(`receipt binds request ${receipt.requestDigest}, but we sent ${sent}`, { expected: sent, got: receipt.requestDigest })
   // the strict decoder accepts only deterministic CBOR, so hashing the received bytes equals core's resultDigest(saves)

@@ -14,8 +14,12 @@ import { WeftError, fromHex } from '@weft/core'
 import type { DirectoryNodeOptions } from '@weft/federation'
 import { RoutingExecutor, type DirectoryLike, type RoutingOptions } from './routing-executor.js'
 
-export { RoutingExecutor, shouldFailover } from './routing-executor.js'
-export type { DirectoryLike, RoutingOptions, RouteEvent, ConnectProvider } from './routing-executor.js'
+export { RoutingExecutor, shouldFailover, isRefusal } from './routing-executor.js'
+export type { DirectoryLike, RoutingOptions, RouteEvent, ConnectProvider, ProviderExecutor } from './routing-executor.js'
+export { policyRefusal, programFacts, choiceMismatch, isClosed } from './choice.js'
+export type { ProviderChoice, RouteChoice, ProgramFacts } from './choice.js'
+export { TrustPolicy } from './trust.js'
+export type { TrustOptions } from './trust.js'
 
 export interface DiscoverOptions extends Omit<RoutingOptions, 'directory' | 'key'> {
   /** the researcher's signing key: bytes, hex, `{ secretKey }` or `{ file }` (written by `weft keys new`) */

@@ -29,17 +29,18 @@ const USAGE = `usage: weft provider start --model <folder> [--model <folder> …
   [--durability normal|full (default normal: commits survive a process crash; full: also power loss, one fsync per commit)]
   [--identity <key file> (the provider's Ed25519 key; default: one generated once and kept in the database)]
   [--directory <multiaddr> … (announce the provider on the libp2p directory through these bootstrap peers)]
+  [--endorsement <file> … (endorsements from \`weft endorse\` to carry in the directory record)]
   [--p2p-listen <multiaddr> (default /ip4/127.0.0.1/tcp/0)]`
 
 const OPTIONS = {
-  model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' },
+  model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' }, help: { type: 'boolean', short: 'h', default: false },
   'egress-per-day': { type: 'string' }, 'egress-per-key-per-day': { type: 'string' }, 'per-job-cap': { type: 'string' },
   forbid: { type: 'string' }, allow: { type: 'string', multiple: true }, 'operator-key': { type: 'string' },
   register: { type: 'string', multiple: true }, port: { type: 'string', default: '0' }, db: { type: 'string', default: 'weft-provider.db' },
   workers: { type: 'string', default: '1' }, 'batch-window-ms': { type: 'string' }, 'job-timeout-ms': { type: 'string' },
   'max-batch-jobs': { type: 'string' }, isolation: { type: 'string', default: 'thread' }, 'intra-op-threads': { type: 'string', default: '1' },
   durability: { type: 'string', default: 'normal' }, identity: { type: 'string' },
-  directory: { type: 'string', multiple: true }, 'p2p-listen': { type: 'string', default: '/ip4/127.0.0.1/tcp/0' }, 'batch-sizes': { type: 'string', default: 'any' }, 'session-cache': { type: 'string', default: '64' },
+  directory: { type: 'string', multiple: true }, endorsement: { type: 'string', multiple: true }, 'p2p-listen': { type: 'string', default: '/ip4/127.0.0.1/tcp/0' }, 'batch-sizes': { type: 'string', default: 'any' }, 'session-cache': { type: 'string', default: '64' },
   'max-result-bytes': { type: 'string' }, 'max-result-bytes-in-flight': { type: 'string' }, 'max-saves': { type: 'string' },
   'max-text-bytes': { type: 'string' }, 'max-envelope-lifetime': { type: 'string' },
   'session-cache-bytes': { type: 'string', default: '2GiB' },
@@ -71,6 +72,7 @@ export const providerCommand = {
   summary: 'run a provider: `provider start --model <folder> [--policy …] [--port N] [--db file]`',
   async run (argv: string[]): Promise<number> {
     const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
+    if (values.help) { console.log(USAGE); return 0 }
     if (positionals[0] !== 'start' || values.model === undefined) { console.error(USAGE); return 2 }
     const operator = values['operator-key'] === undefined ? null : readKeyFile(values['operator-key'])
     const limits: HostInit['limits'] = {
@@ -120,7 +122,7 @@ export const providerCommand = {
     console.log(`provider id: ${host.providerId}`)
     console.log(`models: ${host.context.registry.list().map(m => `${m.name} (${m.manifest.revision.slice(0, 19)}…)`).join(', ')}`)
     console.log(`policy: ${JSON.stringify(host.context.policySummaries())}`)
-    const announced = values.directory === undefined ? null : await announce(identity?.secretKey ?? storedIdentity(host), url, values.directory, values['p2p-listen'])
+    const announced = values.directory === undefined ? null : await announce(identity?.secretKey ?? storedIdentity(host), url, values.directory, values['p2p-listen'], values.endorsement ?? [])
     await new Promise<void>(resolve => {
       // withdraw the directory record first, so clients stop choosing this provider before it goes away
       const stop = (): void => { void (announced?.stop() ?? Promise.resolve()).finally(() => host.close()).then(resolve) }
@@ -139,9 +141,10 @@ function storedIdentity (host: { context: { store: { getSetting: (key: string) =
 }
 
 /** Announces the provider on the libp2p directory (libp2p is loaded only when asked for). */
-async function announce (seed: Uint8Array, endpoint: string, bootstrap: string[], listen: string): Promise<{ stop: () => Promise<void> }> {
+async function announce (seed: Uint8Array, endpoint: string, bootstrap: string[], listen: string, endorsementFiles: string[]): Promise<{ stop: () => Promise<void> }> {
   const { announceProvider } = await import('@weft/federation')
-  const announced = await announceProvider({ seed, endpoint, bootstrap, listen: [listen] })
+  const { readEndorsementFile } = await import('@weft/federation/cli')
+  const announced = await announceProvider({ seed, endpoint, bootstrap, listen: [listen], endorsements: endorsementFiles.map(readEndorsementFile) })
   console.log(`directory: announced as ${announced.node.peerId} via ${bootstrap.join(', ')}`)
   return announced
 }
