@@ -34,10 +34,10 @@ export { halfToNumber } from './tensor/half.js'
 export type { NestedArray } from './tensor/create.js'
 
 // op table
-export { OPS, OP_NAMES, getOp, isOpName, isModelOp } from './ops/table.js'
-export type { OpName } from './ops/table.js'
+export { OPS, OP_NAMES, getOp, isOpName, isModelOp, isTensorOp } from './ops/table.js'
+export type { OpName, TensorOpName } from './ops/table.js'
 export { SYMBOLIC_DIM_ESTIMATE } from './ops/types.js'
-export type { OpDef, OpFlag, OpExample, AttrSchema, AttrKind, ValueType, Dim, InferContext, Nested } from './ops/types.js'
+export type { OpDef, TensorOpDef, Kernel, OpFlag, OpExample, AttrSchema, AttrKind, ValueType, Dim, InferContext, Nested } from './ops/types.js'
 export { sliceRange } from './ops/index-spec.js'
 export { DTYPES } from './ops/elementwise.js'
 
@@ -67,6 +67,4 @@ export type { Receipt } from './cose/receipt.js'
 // reference interpreter
 export { evalOp, interpretProgram } from './reference/interpret.js'
 export type { AccessResolver } from './reference/interpret.js'
-export { KERNELS } from './reference/kernels.js'
-export type { Kernel, TensorOpName } from './reference/kernels.js'
 export { toJsonForm, fromJsonForm } from './cbor/json-form.js'

@@ -1,6 +1,7 @@
 /** Model-access and control ops: read, write, module_call, param, const, stop, save. */
 import type { Tensor } from '../tensor/tensor.js'
-import type { OpDef, ValueType } from './types.js'
+import type { OpDef, TensorOpDef, ValueType } from './types.js'
+import { identity } from '../reference/kernels.js'
 import { broadcastShapes, fail, fmtShape, numelEstimate, isFloat } from './rules.js'
 import { findModule, siteType, featureRank, concreteShape } from './sites.js'
 import { indexedShape } from './index-spec.js'
@@ -94,7 +95,8 @@ export const param: OpDef = {
   examples: [],
 }
 
-export const constant: OpDef = {
+export const constant: TensorOpDef = {
+  eval: (attrs) => attrs.value as unknown as Tensor,
   name: 'const',
   arity: 0,
   attrs: { value: { kind: 'tensor', required: true, doc: 'the constant tensor' } },
@@ -119,7 +121,8 @@ export const stop: OpDef = {
   examples: [],
 }
 
-export const save: OpDef = {
+export const save: TensorOpDef = {
+  eval: identity,
   name: 'save',
   arity: 1,
   attrs: { name: { kind: 'string', required: true, doc: 'result name, unique in the Program' } },
@@ -129,3 +132,5 @@ export const save: OpDef = {
   doc: 'Identity that marks its input as a result under `name`. Only saved values leave the provider.',
   examples: [{ name: 'save-identity', attrs: { name: 'h' }, inputs: [[1, 2]], output: [1, 2] }],
 }
+
+export const ACCESS_OPS = { read, write, module_call: moduleCall, param, const: constant, stop, save } as const

@@ -39,6 +39,8 @@ export const grad: OpDef = {
   examples: [],
 }
 
+export const GRAD_OPS = { grad } as const
+
 /** Graph-level rules for `grad` nodes (what `infer` cannot see): wrt's op, no gradient under `of`, trace mode only. */
 export function gradIssues (program: Program): { node: number; op: string; message: string }[] {
   const issues: { node: number; op: string; message: string }[] = []

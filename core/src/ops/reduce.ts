@@ -1,6 +1,10 @@
 /** Linear algebra, reductions and normalisations: matmul, sum/mean/max/min, argmax, topk, norm, softmax. */
-import type { DType } from '../tensor/tensor.js'
-import type { OpDef, Dim, ValueType } from './types.js'
+import type { Attrs } from '../ir/program.js'
+import type { DType, Tensor } from '../tensor/tensor.js'
+import { numel } from '../tensor/tensor.js'
+import type { Dim, Kernel, OpDef, TensorOpDef, ValueType } from './types.js'
+import { alongAxis, reduce } from '../reference/kernels.js'
+import { broadcastMap, values } from '../reference/views.js'
 import { attr, isFloat, broadcastShapes, expectRank, fail, floatOf, fmtShape, normAxes, normAxis, numelEstimate, promote, reducedShape } from './rules.js'
 
 function matmulShape (a: readonly Dim[], b: readonly Dim[]): Dim[] {
@@ -17,7 +21,8 @@ function matmulShape (a: readonly Dim[], b: readonly Dim[]): Dim[] {
   return out
 }
 
-export const matmul: OpDef = {
+export const matmul: TensorOpDef = {
+  eval: matmulKernel,
   name: 'matmul',
   arity: 2,
   attrs: {},
@@ -36,9 +41,10 @@ const reduceAttrs = {
   keepdims: { kind: 'bool', default: false, doc: 'keep reduced dims as size 1' },
 } as const
 
-function reduction (name: string, doc: string, dtype: (x: DType) => DType, examples: OpDef['examples']): OpDef {
+function reduction (name: string, doc: string, dtype: (x: DType) => DType, kernel: Kernel, examples: OpDef['examples']): TensorOpDef {
   return {
     name,
+    eval: kernel,
     arity: 1,
     attrs: reduceAttrs,
     flags: ['reduction', 'differentiable'],
@@ -52,21 +58,22 @@ function reduction (name: string, doc: string, dtype: (x: DType) => DType, examp
   }
 }
 
-export const sum = reduction('sum', 'Sum over axes (bool and integers sum in int64).', d => isFloat(d) ? d : 'int64', [
+export const sum = reduction('sum', 'Sum over axes (bool and integers sum in int64).', d => isFloat(d) ? d : 'int64', reduce(0, (acc, x) => acc + x), [
   { name: 'sum-axis', attrs: { axes: [1] }, inputs: [[[1, 2, 3], [4, 5, 6]]], output: [6, 15] },
   { name: 'sum-all-keepdims', attrs: { axes: null, keepdims: true }, inputs: [[[1, 2], [3, 4]]], output: [[10]] },
 ])
-export const mean = reduction('mean', 'Arithmetic mean over axes (integers give float32).', floatOf, [
+export const mean = reduction('mean', 'Arithmetic mean over axes (integers give float32).', floatOf, reduce(0, (acc, x) => acc + x, (acc, count) => acc / count), [
   { name: 'mean-last', attrs: { axes: [-1] }, inputs: [[[1, 2], [3, 5]]], output: [1.5, 4] },
 ])
-export const max = reduction('max', 'Maximum over axes.', d => d, [
+export const max = reduction('max', 'Maximum over axes.', d => d, reduce(-Infinity, (acc, x) => Number.isNaN(x) || x > acc ? x : acc), [
   { name: 'max-axis0', attrs: { axes: [0] }, inputs: [[[1, 5], [3, 2]]], output: [3, 5] },
 ])
-export const min = reduction('min', 'Minimum over axes.', d => d, [
+export const min = reduction('min', 'Minimum over axes.', d => d, reduce(Infinity, (acc, x) => Number.isNaN(x) || x < acc ? x : acc), [
   { name: 'min-all', attrs: {}, inputs: [[[1, 5], [3, -2]]], output: -2 },
 ])
 
-export const argmax: OpDef = {
+export const argmax: TensorOpDef = {
+  eval: (attrs, [x]) => alongAxis(x!, attrs.axis, line => [topkLine(1, true)(line)[0]!], 1),
   name: 'argmax',
   arity: 1,
   attrs: {
@@ -84,7 +91,8 @@ export const argmax: OpDef = {
   examples: [{ name: 'argmax-tie', attrs: { axis: -1 }, inputs: [[[1, 3, 3], [7, 0, 2]]], output: [1, 0], outputDtype: 'int64' }],
 }
 
-export const topk: OpDef = {
+export const topk: TensorOpDef = {
+  eval: (attrs, [x]) => alongAxis(x!, attrs.axis, topkLine(attrs.k as number, attrs.output === 'indices'), attrs.k as number),
   name: 'topk',
   arity: 1,
   attrs: {
@@ -111,7 +119,10 @@ export const topk: OpDef = {
   ],
 }
 
-export const norm: OpDef = {
+export const norm: TensorOpDef = {
+  eval: (attrs, inputs, outShape) => (attrs.ord === 1
+    ? reduce(0, (acc, x) => acc + Math.abs(x))
+    : reduce(0, (acc, x) => acc + x * x, acc => Math.sqrt(acc)))(attrs, inputs, outShape),
   name: 'norm',
   arity: 1,
   attrs: { ...reduceAttrs, ord: { kind: 'enum', values: [1, 2], default: 2, doc: '1 = sum of |x|, 2 = Euclidean' } },
@@ -125,9 +136,10 @@ export const norm: OpDef = {
   examples: [{ name: 'norm-l2', attrs: { axes: [-1] }, inputs: [[[3, 4], [0, 1]]], output: [5, 1] }],
 }
 
-function softmaxLike (name: string, doc: string, examples: OpDef['examples']): OpDef {
+function softmaxLike (name: string, doc: string, line: (values: number[]) => number[], examples: OpDef['examples']): TensorOpDef {
   return {
     name,
+    eval: (attrs, [x]) => alongAxis(x!, attrs.axis, line),
     arity: 1,
     attrs: { axis: { kind: 'int', default: -1, doc: 'axis to normalise' } },
     flags: ['nn', 'differentiable'],
@@ -142,9 +154,57 @@ function softmaxLike (name: string, doc: string, examples: OpDef['examples']): O
   }
 }
 
-export const softmax = softmaxLike('softmax', 'exp(x) / sum(exp(x)) along an axis (numerically stable).', [
+export const softmax = softmaxLike('softmax', 'exp(x) / sum(exp(x)) along an axis (numerically stable).', softmaxLine, [
   { name: 'softmax-uniform', attrs: {}, inputs: [[[0, 0], [5, 5]]], output: [[0.5, 0.5], [0.5, 0.5]] },
 ])
-export const logSoftmax = softmaxLike('log_softmax', 'x − logsumexp(x) along an axis.', [
+export const logSoftmax = softmaxLike('log_softmax', 'x − logsumexp(x) along an axis.', logSoftmaxLine, [
   { name: 'log_softmax-uniform', attrs: {}, inputs: [[2, 2]], output: [-0.6931471805599453, -0.6931471805599453] },
 ])
+
+export const REDUCE_OPS = { matmul, sum, mean, max, min, argmax, topk, norm, softmax, log_softmax: logSoftmax } as const
+
+function matmulKernel (_attrs: Attrs, [a, b]: Tensor[], outShape: number[]): Float64Array {
+  const aShape = a!.shape.length === 1 ? [1, a!.shape[0]!] : [...a!.shape]
+  const bShape = b!.shape.length === 1 ? [b!.shape[0]!, 1] : [...b!.shape]
+  const [m, k] = aShape.slice(-2) as [number, number]
+  const n = bShape.at(-1)!
+  const batchShape = outShape.slice(0, outShape.length - (a!.shape.length > 1 ? 1 : 0) - (b!.shape.length > 1 ? 1 : 0))
+  const aMap = broadcastMap(aShape.slice(0, -2), batchShape)
+  const bMap = broadcastMap(bShape.slice(0, -2), batchShape)
+  const av = values(a!)
+  const bv = values(b!)
+  const out = new Float64Array(numel(batchShape) * m * n)
+  for (let batch = 0; batch < numel(batchShape); batch++) {
+    const ao = aMap[batch]! * m * k
+    const bo = bMap[batch]! * k * n
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = 0
+        for (let p = 0; p < k; p++) acc += av[ao + i * k + p]! * bv[bo + p * n + j]!
+        out[(batch * m + i) * n + j] = acc
+      }
+    }
+  }
+  return out
+}
+
+/** The k largest of a line (or their indices), largest first; ties keep the lower index first. */
+export function topkLine (k: number, wantIndices: boolean) {
+  return (line: number[]): number[] => {
+    const order = line.map((_, i) => i).sort((p, q) => (line[q]! - line[p]!) || p - q).slice(0, k)
+    return wantIndices ? order : order.map(i => line[i]!)
+  }
+}
+
+export function softmaxLine (line: number[]): number[] {
+  const top = Math.max(...line)
+  const exps = line.map(x => Math.exp(x - top))
+  const total = exps.reduce((s, x) => s + x, 0)
+  return exps.map(x => x / total)
+}
+
+function logSoftmaxLine (line: number[]): number[] {
+  const top = Math.max(...line)
+  const lse = top + Math.log(line.reduce((s, x) => s + Math.exp(x - top), 0))
+  return line.map(x => x - lse)
+}

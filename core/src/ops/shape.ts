@@ -1,11 +1,16 @@
 /** Shape ops: index, reshape, transpose, concat, stack. */
-import type { OpDef, Dim, ValueType } from './types.js'
+import type { Attrs } from '../ir/program.js'
+import type { Tensor } from '../tensor/tensor.js'
+import { numel } from '../tensor/tensor.js'
+import type { Dim, TensorOpDef, ValueType } from './types.js'
 import { fail, fmtShape, normAxis, numelEstimate, promote } from './rules.js'
-import { indexedShape } from './index-spec.js'
+import { indexedShape, sliceRange } from './index-spec.js'
+import { aroundAxis, strides, values } from '../reference/views.js'
 
 const copyCost = (_attrs: unknown, inputs: ValueType[]): number => inputs.reduce((n, t) => n + numelEstimate(t.shape), 0)
 
-export const index: OpDef = {
+export const index: TensorOpDef = {
+  eval: indexKernel,
   name: 'index',
   arity: 1,
   attrs: { index: { kind: 'index_spec', required: true, doc: 'one item per leading dim: int (drops the dim), `[start, stop, step]` (each may be null), or null (`:`)' } },
@@ -45,7 +50,8 @@ function inferReshape (target: unknown, x: ValueType): Dim[] {
   return target.map(d => d === -1 ? (ratio === 1 ? sym : `${sym}*${ratio}`) : d)
 }
 
-export const reshape: OpDef = {
+export const reshape: TensorOpDef = {
+  eval: (_attrs, [x]) => values(x!),
   name: 'reshape',
   arity: 1,
   attrs: { shape: { kind: 'ints', required: true, doc: 'target shape; one entry may be -1 (inferred)' } },
@@ -56,7 +62,8 @@ export const reshape: OpDef = {
   examples: [{ name: 'reshape-heads', attrs: { shape: [2, -1] }, inputs: [[1, 2, 3, 4, 5, 6]], output: [[1, 2, 3], [4, 5, 6]] }],
 }
 
-export const transpose: OpDef = {
+export const transpose: TensorOpDef = {
+  eval: transposeKernel,
   name: 'transpose',
   arity: 1,
   attrs: { perm: { kind: 'ints', required: true, doc: 'a permutation of the axes' } },
@@ -81,7 +88,8 @@ function sameDims (op: string, inputs: ValueType[], skip: number | null): void {
   }
 }
 
-export const concat: OpDef = {
+export const concat: TensorOpDef = {
+  eval: concatKernel,
   name: 'concat',
   arity: 'variadic',
   attrs: { axis: { kind: 'int', required: true, doc: 'axis to join along' } },
@@ -102,7 +110,8 @@ export const concat: OpDef = {
   examples: [{ name: 'concat-rows', attrs: { axis: 0 }, inputs: [[[1, 2]], [[3, 4], [5, 6]]], output: [[1, 2], [3, 4], [5, 6]] }],
 }
 
-export const stack: OpDef = {
+export const stack: TensorOpDef = {
+  eval: stackKernel,
   name: 'stack',
   arity: 'variadic',
   attrs: { axis: { kind: 'int', required: true, doc: 'position of the new axis' } },
@@ -118,4 +127,62 @@ export const stack: OpDef = {
   cost: copyCost,
   doc: 'Stacks one or more values of equal shape along a new axis.',
   examples: [{ name: 'stack-last', attrs: { axis: -1 }, inputs: [[1, 2], [3, 4]], output: [[1, 3], [2, 4]] }],
+}
+
+export const SHAPE_OPS = { index, reshape, transpose, concat, stack } as const
+
+function indexKernel (attrs: Attrs, [x]: Tensor[], outShape: number[]): Float64Array {
+  const spec = attrs.index as unknown[]
+  const perAxis = x!.shape.map((size, axis) => {
+    const item = spec[axis] ?? null
+    if (item === null) return Array.from({ length: size }, (_, i) => i)
+    if (typeof item === 'number') return [item < 0 ? item + size : item]
+    const [start, stop, step] = item as [number | null, number | null, number | null]
+    const r = sliceRange(start, stop, step, size)
+    return Array.from({ length: r.length }, (_, i) => r.start + i * r.step)
+  })
+  const st = strides(x!.shape)
+  const v = values(x!)
+  const out: number[] = []
+  const walk = (axis: number, offset: number): void => {
+    if (axis === perAxis.length) { out.push(v[offset]!); return }
+    for (const i of perAxis[axis]!) walk(axis + 1, offset + i * st[axis]!)
+  }
+  walk(0, 0)
+  if (out.length !== numel(outShape)) throw new Error('index kernel: size mismatch')
+  return Float64Array.from(out)
+}
+
+function transposeKernel (attrs: Attrs, [x]: Tensor[], outShape: number[]): Float64Array {
+  const perm = (attrs.perm as number[]).map(a => normAxis('', a, x!.shape.length))
+  const inStrides = strides(x!.shape)
+  const v = values(x!)
+  const outStrides = strides(outShape)
+  const out = new Float64Array(v.length)
+  for (let flat = 0; flat < out.length; flat++) {
+    let src = 0
+    for (let axis = 0; axis < outShape.length; axis++) src += Math.floor(flat / outStrides[axis]!) % outShape[axis]! * inStrides[perm[axis]!]!
+    out[flat] = v[src]!
+  }
+  return out
+}
+
+function concatKernel (attrs: Attrs, inputs: Tensor[], outShape: number[]): Float64Array {
+  const axis = normAxis('', attrs.axis as number, outShape.length)
+  const { outer, inner } = aroundAxis(outShape, axis)
+  const out: number[] = []
+  const vals = inputs.map(values)
+  for (let o = 0; o < outer; o++) {
+    inputs.forEach((t, k) => {
+      const chunk = t.shape[axis]! * inner
+      for (let i = 0; i < chunk; i++) out.push(vals[k]![o * chunk + i]!)
+    })
+  }
+  return Float64Array.from(out)
+}
+
+function stackKernel (attrs: Attrs, inputs: Tensor[], outShape: number[]): Float64Array {
+  const axis = normAxis('', attrs.axis as number, outShape.length)
+  const expanded = inputs.map(t => { const shape = [...t.shape]; shape.splice(axis, 0, 1); return { ...t, shape } })
+  return concatKernel({ axis }, expanded, outShape)
 }

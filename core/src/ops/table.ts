@@ -1,27 +1,37 @@
-/** The op table: every op of Program v1, once. Validation, the SDK, engines and spec/ops.md derive from it. */
+/**
+ * The op table: every op of Program v1, once, built from the groups (access.ts, shape.ts, elementwise.ts, reduce.ts,
+ * grad.ts). Validation, the reference interpreter (`eval`), the SDK, engines and spec/ops.md derive from it.
+ */
 import { WeftError } from '../errors/weft-error.js'
-import type { OpDef } from './types.js'
-import { read, write, moduleCall, param, constant, stop, save } from './access.js'
-import { index, reshape, transpose, concat, stack } from './shape.js'
-import { add, sub, mul, div, pow, neg, exp, log, sqrt, abs, tanh, relu, eq, ne, lt, le, gt, ge, where, cast } from './elementwise.js'
-import { matmul, sum, mean, max, min, argmax, topk, norm, softmax, logSoftmax } from './reduce.js'
-import { grad } from './grad.js'
+import type { OpDef, TensorOpDef } from './types.js'
+import { ACCESS_OPS } from './access.js'
+import { SHAPE_OPS } from './shape.js'
+import { ELEMENTWISE_OPS } from './elementwise.js'
+import { REDUCE_OPS } from './reduce.js'
+import { GRAD_OPS } from './grad.js'
 
 export const OPS = {
-  read, write, module_call: moduleCall, param, const: constant, stop, save,
-  index, reshape, transpose, concat, stack,
-  add, sub, mul, div, pow, neg, exp, log, sqrt, abs, tanh, relu,
-  eq, ne, lt, le, gt, ge, where, cast,
-  matmul, sum, mean, max, min, argmax, topk, norm, softmax, log_softmax: logSoftmax,
-  grad,
+  ...ACCESS_OPS,
+  ...SHAPE_OPS,
+  ...ELEMENTWISE_OPS,
+  ...REDUCE_OPS,
+  ...GRAD_OPS,
 } as const satisfies Record<string, OpDef>
 
 export type OpName = keyof typeof OPS
+
+/** Ops whose definition carries a reference kernel: they run without a model. */
+export type TensorOpName = { [K in OpName]: (typeof OPS)[K] extends TensorOpDef ? K : never }[OpName]
 
 export const OP_NAMES = Object.keys(OPS) as OpName[]
 
 export function isOpName (name: unknown): name is OpName {
   return typeof name === 'string' && Object.hasOwn(OPS, name)
+}
+
+/** Whether the op carries a reference kernel (runs without a model). */
+export function isTensorOp (name: string): name is TensorOpName {
+  return isOpName(name) && OPS[name].eval !== undefined
 }
 
 /** The op's definition; throws PROGRAM_INVALID for an unknown op. */

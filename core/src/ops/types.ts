@@ -1,5 +1,5 @@
 /** Types of the op table: value types with symbolic dims, attribute schemas, and one op definition. */
-import type { DType } from '../tensor/tensor.js'
+import type { DType, Tensor } from '../tensor/tensor.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { Attrs } from '../ir/program.js'
 
@@ -58,7 +58,18 @@ export interface OpDef {
   cost (attrs: Attrs, inputs: ValueType[], ctx?: InferContext): number
   doc: string
   examples: OpExample[]
+  /** The reference kernel (the op's executable semantics); absent for ops that need a model. */
+  eval?: Kernel
 }
+
+/**
+ * A reference kernel: values in float64 (rounded to the inferred dtype by the interpreter), or a finished tensor.
+ * `outShape` is the shape `infer` gave; attrs arrive with their schema defaults filled in.
+ */
+export type Kernel = (attrs: Attrs, inputs: Tensor[], outShape: number[]) => Float64Array | Tensor
+
+/** An op the reference interpreter can run without a model: its definition carries the kernel. */
+export interface TensorOpDef extends OpDef { eval: Kernel }
 
 /** How large a symbolic dim is assumed to be when estimating cost. */
 export const SYMBOLIC_DIM_ESTIMATE = 1024

@@ -3,20 +3,15 @@ import { WeftError } from '../errors/weft-error.js'
 import type { Attrs, Program } from '../ir/program.js'
 import type { Tensor } from '../tensor/tensor.js'
 import { allocData, setElement } from '../tensor/create.js'
-import { getOp } from '../ops/table.js'
+import { getOp, isTensorOp } from '../ops/table.js'
 import type { InferContext, ValueType } from '../ops/types.js'
-import { KERNELS, type TensorOpName } from './kernels.js'
 
 const noModel: InferContext = {
   manifest: { name: '', revision: '', family: '', config: {}, parameters: 0, modules: [], tokenizer: null, vocabSize: 0, maxPositions: null },
   seqLen: () => { throw new WeftError('BACKEND_CAPABILITY_MISSING', 'the reference interpreter has no model') },
 }
 
-function isTensorOp (name: string): name is TensorOpName {
-  return Object.hasOwn(KERNELS, name)
-}
-
-/** Evaluates one tensor op (shape/dtype from the op table, values from the reference kernel). */
+/** Evaluates one tensor op (shape/dtype and values from its definition in the op table). */
 export function evalOp (name: string, attrs: Attrs, inputs: Tensor[]): Tensor {
   const def = getOp(name)
   if (!isTensorOp(name)) throw new WeftError('BACKEND_CAPABILITY_MISSING', `${name}: needs a model; the reference interpreter runs tensor ops only`)
@@ -25,7 +20,7 @@ export function evalOp (name: string, attrs: Attrs, inputs: Tensor[]): Tensor {
     if (withDefaults[key] === undefined && schema.default !== undefined) withDefaults[key] = schema.default as Attrs[string]
   }
   const type: ValueType = def.infer(withDefaults, inputs.map(t => ({ shape: [...t.shape], dtype: t.dtype })), noModel)
-  const result = KERNELS[name](withDefaults, inputs, type.shape as number[])
+  const result = def.eval!(withDefaults, inputs, type.shape as number[])
   if (!(result instanceof Float64Array)) return result
   if (type.dtype === 'float16' || type.dtype === 'bfloat16') throw new WeftError('BACKEND_CAPABILITY_MISSING', `${name}: the reference interpreter does not compute in ${type.dtype}`)
   const data = allocData(type.dtype, result.length)

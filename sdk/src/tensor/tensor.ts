@@ -2,7 +2,7 @@
  * Tensor: the SDK's result tensor — core's `{ dtype, shape, data }` plus the small helpers researchers reach
  * for when reading results (indexing, argmax, topk, softmax, nested arrays). Computation stays in Programs.
  */
-import { WeftError, numel, type DType, type Tensor as CoreTensor, type TensorData, type IndexSpec } from '@weft/core'
+import { WeftError, evalOp, numel, type Attrs, type DType, type Tensor as CoreTensor, type TensorData, type IndexSpec } from '@weft/core'
 import { resolveIndex } from './indexing.js'
 
 export type NestedArray = number | NestedArray[]
@@ -98,53 +98,31 @@ export class Tensor implements CoreTensor {
 
   /** Index of the largest value along `axis` (default: last; the axis is dropped unless keepdims), as int64. */
   argmax (axis = -1, options: { keepdims?: boolean } = {}): Tensor {
-    const a = normalizeAxis(axis, this.rank)
-    const kept = this.reduceAlong(a, (values) => {
-      let best = 0
-      for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i
-      return [best]
-    }, 1, 'int64')
-    return options.keepdims === true ? kept : kept.reshape(...this.shape.filter((_, d) => d !== a))
+    return this.kernel('argmax', { axis: this.axis(axis), keepdims: options.keepdims === true }, 'int64')
   }
 
   /** The k largest values along `axis` (default: last), largest first, and their indices. */
   topk (k: number, axis = -1): { values: Tensor; indices: Tensor } {
-    const order = (values: number[]): number[] => values.map((_, i) => i).sort((a, b) => values[b]! - values[a]! || a - b).slice(0, k)
+    const a = this.axis(axis)
     return {
-      values: this.reduceAlong(axis, (values) => order(values).map((i) => values[i]!), k, 'float32'),
-      indices: this.reduceAlong(axis, order, k, 'int64'),
+      values: this.kernel('topk', { k, axis: a, output: 'values' }, 'float32'),
+      indices: this.kernel('topk', { k, axis: a, output: 'indices' }, 'int64'),
     }
   }
 
   /** Softmax along `axis` (default: last), computed in float64, returned as float32. */
-  softmax (axis = -1): Tensor {
-    const size = this.shape[normalizeAxis(axis, this.rank)]!
-    return this.reduceAlong(axis, (values) => {
-      const max = Math.max(...values)
-      const exps = values.map((v) => Math.exp(v - max))
-      const total = exps.reduce((a, b) => a + b, 0)
-      return exps.map((v) => v / total)
-    }, size, 'float32')
-  }
+  softmax (axis = -1): Tensor { return this.kernel('softmax', { axis: this.axis(axis) }, 'float32') }
 
-  /** Applies `fn` to every 1-D lane along `axis`; `fn` returns `width` numbers, which replace that axis. */
-  private reduceAlong (axis: number, fn: (values: number[]) => number[], width: number, dtype: 'float32' | 'int64'): Tensor {
-    const a = normalizeAxis(axis, this.rank)
-    const size = this.shape[a]!
-    const inner = numel(this.shape.slice(a + 1))
-    const outer = numel(this.shape.slice(0, a))
-    const outShape = [...this.shape.slice(0, a), width, ...this.shape.slice(a + 1)]
-    const out = new Float64Array(outer * width * inner)
-    for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < inner; i++) {
-        const lane = Array.from({ length: size }, (_, j) => Number(this.data[(o * size + j) * inner + i]))
-        const result = fn(lane)
-        for (let j = 0; j < width; j++) out[(o * width + j) * inner + i] = result[j]!
-      }
-    }
+  private axis (axis: number): number { return normalizeAxis(axis, this.rank) }
+
+  /** Runs the op's reference kernel from core's op table (float64 arithmetic), returned as `dtype`. */
+  private kernel (op: 'argmax' | 'topk' | 'softmax', attrs: Attrs, dtype: 'float32' | 'int64'): Tensor {
+    const out = evalOp(op, attrs, [this.dtype === 'float32' ? this : { dtype: 'float64', shape: this.shape, data: Float64Array.from(this.toFlat()) }])
+    if (out.dtype === dtype) return Tensor.from(out)
+    const flat = Array.from(out.data as ArrayLike<number | bigint>, Number)
     return dtype === 'int64'
-      ? new Tensor('int64', outShape, BigInt64Array.from(out, (v) => BigInt(v)))
-      : new Tensor('float32', outShape, Float32Array.from(out))
+      ? new Tensor('int64', out.shape, BigInt64Array.from(flat, (v) => BigInt(v)))
+      : new Tensor('float32', out.shape, Float32Array.from(flat))
   }
 
   toString (): string { return `Tensor(${this.dtype}, [${this.shape.join(', ')}])` }

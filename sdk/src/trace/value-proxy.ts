@@ -2,8 +2,11 @@
  * ValueProxy: a symbolic value inside a trace (one Program node). Methods record ops; nothing runs until the
  * trace ends. Every proxy knows its shape and dtype, so mistakes surface while recording.
  */
-import { WeftError, type Attrs, type DType, type Tensor as CoreTensor, type Dim } from '@weft/core'
+import { WeftError, type Attrs, type DType, type Tensor as CoreTensor, type Dim, type OpName } from '@weft/core'
 import type { Recorder } from './recorder.js'
+import type { SiteProxy } from './site-proxy.js'
+import type { ModuleEnvoy } from './envoy.js'
+import type { Tracer } from './tracer.js'
 import { toIndexSpec, type IndexArg } from '../tensor/indexing.js'
 import { callerLocation } from './location.js'
 
@@ -198,3 +201,63 @@ export function stack (values: readonly [ValueProxy, ...Operand[]], axis = 0): V
 
 /** `cond ? a : b` elementwise. */
 export function where (cond: ValueProxy, a: Operand, b: Operand): ValueProxy { return cond.where(a, b) }
+
+/** Where an op is recorded in the tracing API: the class (or interface) and the member that adds its node. */
+export type OpMethodRow =
+  | { readonly on: 'ValueProxy'; readonly method: keyof ValueProxy }
+  | { readonly on: 'SiteProxy'; readonly method: keyof SiteProxy }
+  | { readonly on: 'ModuleEnvoy'; readonly method: keyof ModuleEnvoy }
+  | { readonly on: 'Tracer'; readonly method: keyof Tracer }
+
+const value = <M extends keyof ValueProxy>(method: M) => ({ on: 'ValueProxy', method }) as const
+
+/**
+ * Every op of core's table and the SDK member that records it. `satisfies Record<OpName, …>`: an op added to the
+ * table without a row here, or a row naming a member that does not exist, fails `tsc` (sdk/test/op-methods.test-d.ts).
+ */
+export const OP_METHODS = {
+  read: { on: 'ModuleEnvoy', method: 'output' },
+  write: { on: 'SiteProxy', method: 'set' },
+  module_call: { on: 'ModuleEnvoy', method: 'call' },
+  param: { on: 'Tracer', method: 'param' },
+  const: value('lift'),
+  stop: { on: 'Tracer', method: 'stop' },
+  save: value('save'),
+  index: value('at'),
+  reshape: value('reshape'),
+  transpose: value('transpose'),
+  concat: value('concat'),
+  stack: value('stack'),
+  add: value('add'),
+  sub: value('sub'),
+  mul: value('mul'),
+  div: value('div'),
+  pow: value('pow'),
+  neg: value('neg'),
+  exp: value('exp'),
+  log: value('log'),
+  sqrt: value('sqrt'),
+  abs: value('abs'),
+  tanh: value('tanh'),
+  relu: value('relu'),
+  eq: value('eq'),
+  ne: value('ne'),
+  lt: value('lt'),
+  le: value('le'),
+  gt: value('gt'),
+  ge: value('ge'),
+  where: value('where'),
+  cast: value('cast'),
+  matmul: value('matmul'),
+  sum: value('sum'),
+  mean: value('mean'),
+  max: value('max'),
+  min: value('min'),
+  argmax: value('argmax'),
+  topk: value('topk'),
+  norm: value('norm'),
+  softmax: value('softmax'),
+  log_softmax: value('logSoftmax'),
+  grad: value('grad'),
+} as const satisfies Record<OpName, OpMethodRow>
+
