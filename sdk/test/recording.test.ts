@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { WeftError, type Program } from '@weft/core'
-import { Model, type Executor, type GPT2 } from '../src/index.js'
+import { Model, ValueProxy, type Executor, type GPT2 } from '../src/index.js'
 import { gpt2Manifest } from './fixtures/gpt2-manifest.js'
 
 const PARIS = [328, 370, 293, 3606, 297] // "The capital of France is" (reference token_ids, prompt 0)
@@ -140,6 +140,52 @@ describe('recording errors throw at the line that made them', () => {
     expect(thrown(() => model.record([1, 99999], (m) => m.lm_head.output)).message).toContain('outside the vocabulary')
     expect(thrown(() => model.record(PARIS, (m) => [m.lm_head.output.save('a'), m.transformer.ln_f.output.save('a')])).message)
       .toContain("already saved as 'a'")
+  })
+})
+
+describe('mistakes that used to pass silently throw at the line, saying what to write instead', () => {
+  test('`if (proxy > 0)` (a proxy compared or converted to a number)', () => {
+    const error = thrown(() => model.record(PARIS, (m) => {
+      const h = m.transformer.h[0].output
+      // @ts-expect-error comparing a proxy with a number is the mistake under test
+      if (h > 0) h.save() // compare-line
+    }))
+    expect(error.code).toBe('PROGRAM_INVALID')
+    expect(error.message).toContain('x.gt(0)')
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// compare-line')}:`)
+    expect(thrown(() => model.record(PARIS, (m) => Number(m.lm_head.output))).message).toContain('cannot be compared or converted to a number')
+    expect(thrown(() => model.record(PARIS, (m) => m.lm_head.output.valueOf())).message).toContain('x.add(1)')
+    // string conversion stays allowed (error messages, logging)
+    expect(model.record(PARIS, (m) => { expect(`${m.lm_head.output}`).toMatch(/^SiteProxy\(lm_head\.output@0/); return m.lm_head.output }).program.nodes.length).toBe(2)
+  })
+
+  test("NNsight's `output[0]` says to write `.output`", () => {
+    const error = thrown(() => model.record(PARIS, (m) => {
+      return (m.transformer.h[2].output as unknown as Record<number, unknown>)[0] // tuple-line
+    }))
+    expect(error.code).toBe('PROGRAM_INVALID')
+    expect(error.message).toContain('write `.output` instead of `.output[0]`')
+    expect(error.message).toContain('`.at(0)`')
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// tuple-line')}:`)
+  })
+
+  test('a proxy from an earlier trace is stale', () => {
+    let kept: ValueProxy | undefined
+    model.record(PARIS, (m) => { kept = m.transformer.h[0].output; return kept })
+    const error = thrown(() => kept!.add(1)) // stale-line
+    expect(error.code).toBe('PROGRAM_INVALID')
+    expect(error.message).toContain('stale proxy')
+    expect(error.message).toContain('save it there and use the resulting Tensor')
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// stale-line')}:`)
+    // into another trace: still the cross-trace error
+    expect(thrown(() => model.record(PARIS, (m) => m.transformer.h[1].output.add(kept!))).message).toContain('another trace')
+  })
+
+  test('`.item()` inside a trace', () => {
+    const error = thrown(() => model.record(PARIS, (m) => m.lm_head.output.max().item())) // item-line
+    expect(error.code).toBe('PROGRAM_INVALID')
+    expect(error.message).toContain('call `.item()` on the resulting Tensor after the trace')
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// item-line')}:`)
   })
 })
 
