@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
-import { WeftError, type Program } from '@weft/core'
+import { WeftError, resolveAlias, type Manifest, type Program } from '@weft/core'
 import { Model, ValueProxy, type Executor, type GPT2 } from '../src/index.js'
 import { gpt2Manifest } from './fixtures/gpt2-manifest.js'
 
@@ -140,6 +140,46 @@ describe('recording errors throw at the line that made them', () => {
     expect(thrown(() => model.record([1, 99999], (m) => m.lm_head.output)).message).toContain('outside the vocabulary')
     expect(thrown(() => model.record(PARIS, (m) => [m.lm_head.output.save('a'), m.transformer.ln_f.output.save('a')])).message)
       .toContain("already saved as 'a'")
+  })
+})
+
+describe('standard names and skip', () => {
+  test('layers[i], .attn, .mlp, embed, ln_final and lm_head record the same Program as the HF paths', () => {
+    const standard = model.record(PARIS, (m) => {
+      m.layers[2].mlp.output.set(0)
+      return { a: m.layers[-1].attn.probs.output, e: m.embed.output, f: m.ln_final.output, l: m.lm_head.call(m.layers[3].output) }
+    }).program
+    const hf = model.record(PARIS, (m) => {
+      m.transformer.h[2].mlp.output.set(0)
+      return { a: m.transformer.h[5].attn.probs.output, e: m.transformer.wte.output, f: m.transformer.ln_f.output, l: m.lm_head.call(m.transformer.h[3].output) }
+    }).program
+    expect(standard.nodes).toEqual(hf.nodes)
+    expect(standard.nodes[0]).toEqual(['const', expect.anything(), []])
+    expect(loose.record(PARIS, (m) => m.layers.length === 6 ? m.layers[0]!.output : m.lm_head.output).program.nodes[0]![1]).toMatchObject({ site: 'transformer.h.0' })
+    // iteration and the error listing still show the HF names only
+    expect(Object.keys(loose.record(PARIS, (m) => { expect(Object.keys(m)).toEqual(['transformer', 'lm_head']); return m.lm_head.output }).types)).toEqual(['result'])
+  })
+
+  test('core resolves standard names per family (GPT-NeoX: lm_head is embed_out)', () => {
+    const neox = { family: 'gpt_neox', modules: ['gpt_neox.embed_in', 'gpt_neox.layers', 'gpt_neox.final_layer_norm', 'embed_out'].map((path) => ({ path })) } as unknown as Manifest
+    expect(resolveAlias(neox, 'lm_head')).toBe('embed_out')
+    expect(resolveAlias(neox, 'layers.3.attn.probs')).toBe('gpt_neox.layers.3.attention.probs')
+    expect(resolveAlias(neox, 'embed_out')).toBe('embed_out')
+    const llama = { family: 'llama', modules: ['model.embed_tokens', 'model.layers', 'model.norm', 'lm_head'].map((path) => ({ path })) } as unknown as Manifest
+    expect(resolveAlias(llama, 'layers.0.attn')).toBe('model.layers.0.self_attn')
+    expect(resolveAlias(llama, 'ln_final')).toBe('model.norm')
+    expect(resolveAlias({ family: 'onnx', modules: [] } as unknown as Manifest, 'layers.0')).toBe('layers.0')
+  })
+
+  test('skip() records output.set(input); modules whose shape changes refuse it', () => {
+    const { program } = model.record(PARIS, (m) => { m.layers[3].skip(); return m.lm_head.output })
+    expect(ops(program).slice(0, 3)).toEqual(['read', 'write', 'read'])
+    expect(program.nodes[0]).toEqual(['read', { site: 'transformer.h.3', port: 'input', invoke: 0 }, []])
+    expect(program.nodes[1]).toEqual(['write', { site: 'transformer.h.3', port: 'output', invoke: 0 }, [0]])
+    const error = thrown(() => model.record(PARIS, (m) => { m.transformer.h[0].mlp.c_fc.skip(); return m.lm_head.output })) // skip-line
+    expect(error.message).toContain("cannot skip 'transformer.h.0.mlp.c_fc'")
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// skip-line')}:`)
+    expect(thrown(() => model.record(PARIS, (m) => { m.transformer.h[0].attn.probs.skip(); return m.lm_head.output })).message).toContain('no input and output sites')
   })
 })
 

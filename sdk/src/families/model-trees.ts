@@ -25,7 +25,18 @@ export interface GPT2Block extends ModuleEnvoy {
   readonly mlp: GPT2MLP
 }
 
-export interface GPT2 extends ModuleEnvoy {
+/**
+ * The standard names every built family answers to beside its HF names (core `familyAliases`, nnterp's set):
+ * `embed`, `layers[i]` (with `.attn` and `.mlp`), `ln_final`, `lm_head`. They resolve to the HF paths while recording.
+ */
+export interface StandardNames<Layer extends ModuleEnvoy> {
+  readonly embed: ModuleEnvoy
+  readonly layers: ListEnvoy<Layer>
+  readonly ln_final: ModuleEnvoy
+  readonly lm_head: ModuleEnvoy
+}
+
+export interface GPT2 extends ModuleEnvoy, StandardNames<GPT2Block> {
   readonly transformer: ModuleEnvoy & {
     readonly wte: ModuleEnvoy
     readonly wpe: ModuleEnvoy
@@ -55,11 +66,13 @@ export interface LlamaMLP extends ModuleEnvoy {
 export interface LlamaDecoderLayer extends ModuleEnvoy {
   readonly input_layernorm: ModuleEnvoy
   readonly self_attn: LlamaAttention
+  /** standard name for `self_attn` */
+  readonly attn: LlamaAttention
   readonly post_attention_layernorm: ModuleEnvoy
   readonly mlp: LlamaMLP
 }
 
-export interface Llama extends ModuleEnvoy {
+export interface Llama extends ModuleEnvoy, StandardNames<LlamaDecoderLayer> {
   readonly model: ModuleEnvoy & {
     readonly embed_tokens: ModuleEnvoy
     readonly layers: ListEnvoy<LlamaDecoderLayer>

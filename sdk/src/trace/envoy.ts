@@ -21,6 +21,11 @@ export interface ModuleEnvoy {
   readonly output: SiteProxy
   /** the module's first positional input for this invoke */
   readonly input: SiteProxy
+  /**
+   * Skips the module for this invoke: its output becomes its input (for a block, the hidden states pass through
+   * unchanged). Recorded as `output.set(input)`; needs a module whose input and output have the same shape.
+   */
+  skip (): void
   /** applies the module, with the model's weights, to any tensor of its input signature (`module_call`) */
   call (x: Operand): ValueProxy
   /** a child by name, for names that collide with envoy members */
@@ -42,7 +47,7 @@ export type Envoy = ModuleEnvoy & ListEnvoy<Envoy> & { readonly [name: string]: 
 /** Property names that JavaScript machinery probes on arbitrary objects: answer undefined, never throw. */
 const PROBES = new Set(['then', 'toJSON', 'asymmetricMatch', '$$typeof', 'nodeType', 'constructor', 'prototype', 'inspect', '@@__IMMUTABLE_ITERABLE__@@', '_isMockFunction'])
 
-const MEMBERS = new Set(['path', 'entry', 'invoke', 'output', 'input', 'call', 'child', 'modules', 'length', 'at', 'toString'])
+const MEMBERS = new Set(['path', 'entry', 'invoke', 'output', 'input', 'skip', 'call', 'child', 'modules', 'length', 'at', 'toString'])
 
 class EnvoyTarget {
   constructor (readonly recorder: Recorder, readonly node: TreeNode, readonly invoke: number, readonly cache: Map<string, Envoy>) {}
@@ -57,7 +62,7 @@ class EnvoyTarget {
   }
 
   child (name: string): Envoy {
-    let found = this.node.children.get(name)
+    let found = this.node.children.get(name) ?? this.node.aliases.get(name)
     if (found === undefined && this.node.isList && /^-\d+$/.test(name)) {
       const index = Number(name) + this.node.children.size
       if (index >= 0) found = this.node.children.get(String(index))
@@ -73,6 +78,19 @@ class EnvoyTarget {
     return new SiteProxy(this.recorder, { site: this.node.path, port, invoke: this.invoke })
   }
 
+  skip (): void {
+    const entry = this.node.entry
+    const location = callerLocation()
+    if (entry?.input === undefined || entry.output === undefined) {
+      throw this.recorder.error(`cannot skip '${this.node.path || '<model>'}': it has no input and output sites (skip a module, e.g. a layer, attn or mlp)`, location, { path: this.node.path })
+    }
+    if (entry.input.shape.join(',') !== entry.output.shape.join(',')) {
+      throw this.recorder.error(`cannot skip '${this.node.path}': its output [${entry.output.shape.join(', ')}] is not shaped like its input ` +
+        `[${entry.input.shape.join(', ')}]; write \`.output.set(…)\` with a value of the output's shape instead`, location, { path: this.node.path })
+    }
+    this.site('output').set(this.site('input'))
+  }
+
   call (x: Operand): ValueProxy {
     const input = liftInto(this.recorder, x)
     return new ValueProxy(this.recorder, this.recorder.add('module_call', { module: this.node.path }, [input]))
@@ -85,6 +103,7 @@ class EnvoyTarget {
       case 'invoke': return this.invoke
       case 'output': return this.site('output')
       case 'input': return this.site('input')
+      case 'skip': return () => this.skip()
       case 'call': return (x: Operand) => this.call(x)
       case 'child': return (childName: string) => this.child(childName)
       case 'modules': return () => [...this.node.children.values()].map((c) => this.envoyFor(c))
@@ -103,12 +122,12 @@ function makeEnvoy (target: EnvoyTarget): Envoy {
         if (property === Symbol.iterator) return function * () { for (const c of t.node.children.values()) yield t.envoyFor(c) }
         return undefined
       }
-      if (t.node.children.has(property)) return t.child(property)
+      if (t.node.children.has(property) || t.node.aliases.has(property)) return t.child(property)
       if (MEMBERS.has(property)) return t.member(property)
       if (PROBES.has(property)) return undefined
       return t.child(property)
     },
-    has (t, property) { return typeof property === 'string' && (t.node.children.has(property) || MEMBERS.has(property)) },
+    has (t, property) { return typeof property === 'string' && (t.node.children.has(property) || t.node.aliases.has(property) || MEMBERS.has(property)) },
     set () { throw new TypeError('Envoys are read-only: use `.output.set(value)` to replace a value') },
     ownKeys (t) { return [...t.node.children.keys()] },
     getOwnPropertyDescriptor (t, property) {
