@@ -9,6 +9,14 @@ export interface GPT2Attention extends ModuleEnvoy {
   readonly c_proj: ModuleEnvoy
   /** attention probabilities after softmax, [1, heads, seq, seq] */
   readonly probs: ModuleEnvoy
+  /** per-head queries, keys, values [1, heads, seq, head_dim] */
+  readonly q: ModuleEnvoy
+  readonly k: ModuleEnvoy
+  readonly v: ModuleEnvoy
+  /** q·kᵀ/√head_dim before the causal mask, [1, heads, seq, seq] */
+  readonly scores: ModuleEnvoy
+  /** per-head attention output before c_proj, [1, seq, heads, head_dim] */
+  readonly heads: ModuleEnvoy
 }
 
 export interface GPT2MLP extends ModuleEnvoy {
@@ -21,6 +29,8 @@ export interface GPT2MLP extends ModuleEnvoy {
 export interface GPT2Block extends ModuleEnvoy {
   readonly ln_1: ModuleEnvoy
   readonly attn: GPT2Attention
+  /** the residual stream between attention and MLP (ln_2's input; a write reaches the MLP and the residual) */
+  readonly resid_mid: ModuleEnvoy
   readonly ln_2: ModuleEnvoy
   readonly mlp: GPT2MLP
 }
@@ -54,6 +64,14 @@ export interface LlamaAttention extends ModuleEnvoy {
   readonly v_proj: ModuleEnvoy
   readonly o_proj: ModuleEnvoy
   readonly probs: ModuleEnvoy
+  /** per-head queries [1, heads, seq, head_dim] and keys, values [1, kv_heads, seq, head_dim], q and k after rotary */
+  readonly q: ModuleEnvoy
+  readonly k: ModuleEnvoy
+  readonly v: ModuleEnvoy
+  /** q·kᵀ/√head_dim before the causal mask, [1, heads, seq, seq] */
+  readonly scores: ModuleEnvoy
+  /** per-head attention output before o_proj, [1, seq, heads, head_dim] */
+  readonly heads: ModuleEnvoy
 }
 
 export interface LlamaMLP extends ModuleEnvoy {
@@ -68,6 +86,8 @@ export interface LlamaDecoderLayer extends ModuleEnvoy {
   readonly self_attn: LlamaAttention
   /** standard name for `self_attn` */
   readonly attn: LlamaAttention
+  /** the residual stream between attention and MLP */
+  readonly resid_mid: ModuleEnvoy
   readonly post_attention_layernorm: ModuleEnvoy
   readonly mlp: LlamaMLP
 }
