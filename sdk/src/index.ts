@@ -21,7 +21,7 @@ export type { TraceOptions, TraceResult, Recorded, SingleFn, MultiFn, TopToken }
 export type { EditFn, EditOptions } from './edit/edit.js'
 export { Tensor } from './tensor/tensor.js'
 export { Steps, GenerateTracer } from './generate/steps.js'
-export type { GenerateOptions, Generated, GeneratedBatch, GenerateFn, GenerateBatchFn } from './generate/generate.js'
+export type { GenerateOptions, Generated, GeneratedBatch, GenerateFn, GenerateBatchFn, GeneratedToken } from './generate/generate.js'
 export type { NestedArray } from './tensor/tensor.js'
 export type { IndexArg } from './tensor/indexing.js'
 export { ValueProxy, concat, stack, where } from './trace/value-proxy.js'

@@ -36,7 +36,10 @@ export class OnnxModelHandle implements ModelHandleV1 {
     private readonly onDispose?: () => void) {
     this.manifest = loaded.graph.manifest
     this.plans = new ProgramPlans(this.manifest)
-    this.generator = new Generator({ manifest: this.manifest, buildKvGraph: loaded.buildKvGraph, tokenize: text => this.tokenize(text) }, init)
+    this.generator = new Generator({
+      manifest: this.manifest, buildKvGraph: loaded.buildKvGraph, tokenize: text => this.tokenize(text),
+      decode: loaded.tokenizer === null ? undefined : ids => this.decode(ids),
+    }, init)
   }
 
   tokenize (text: string): number[] {
