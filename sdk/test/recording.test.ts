@@ -171,6 +171,21 @@ describe('standard names and skip', () => {
     expect(resolveAlias({ family: 'onnx', modules: [] } as unknown as Manifest, 'layers.0')).toBe('layers.0')
   })
 
+  test('.inputs by HF argument name: hidden_states (the input port) and attention_mask; unknown names throw', () => {
+    const { program, types } = model.record(PARIS, (m) => ({
+      h: m.layers[1].attn.inputs.hidden_states, mask: m.layers[1].attn.inputs.attention_mask, x: m.transformer.h[0].attn.c_attn.inputs.x,
+    }))
+    expect(program.nodes[0]).toEqual(['read', { site: 'transformer.h.1.attn', port: 'input', invoke: 0 }, []])
+    expect(program.nodes[1]).toEqual(['read', { site: 'transformer.h.1.attn.inputs.attention_mask', port: 'output', invoke: 0 }, []])
+    expect(types.mask).toEqual({ shape: [1, 1, 5, 5], dtype: 'float32' })
+    expect(Object.keys(loose.record(PARIS, (m) => { expect(Object.keys(m.transformer.h[1]!.attn!.inputs)).toEqual(['hidden_states', 'attention_mask']); return m.lm_head.output }).types)).toEqual(['result'])
+    // the inputs container is not a submodule
+    expect(loose.record(PARIS, (m) => { expect(m.transformer.h[1]!.attn!.modules().map((e) => e.path)).not.toContain('transformer.h.1.attn.inputs'); return m.lm_head.output }).program.nodes.length).toBe(2)
+    const error = thrown(() => model.record(PARIS, (m) => m.layers[1].attn.inputs.position_ids)) // inputs-line
+    expect(error.message).toContain("'transformer.h.1.attn' has no input 'position_ids' (inputs: hidden_states, attention_mask)")
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// inputs-line')}:`)
+  })
+
   test('skip() records output.set(input); modules whose shape changes refuse it', () => {
     const { program } = model.record(PARIS, (m) => { m.layers[3].skip(); return m.lm_head.output })
     expect(ops(program).slice(0, 3)).toEqual(['read', 'write', 'read'])

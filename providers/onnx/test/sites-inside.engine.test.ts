@@ -132,6 +132,35 @@ describe("against the float64 oracle's attention math", () => {
   })
 })
 
+describe('named inputs: attention_mask', () => {
+  test('tiny-llama: the mask reads as the causal pattern; masking key 1 in layer 1 only matches the oracle with those scores masked', async () => {
+    const a = 'model.layers.1.self_attn'
+    const mask = (await readSites('tiny-llama', [`${a}.inputs.attention_mask`]))[`${a}.inputs.attention_mask`]!
+    expect(Array.from(mask, (x) => x === 0 ? 0 : 1)).toEqual(Array.from({ length: SEQ * SEQ }, (_, r) => (r % SEQ) > Math.floor(r / SEQ) ? 1 : 0))
+    expect(Math.min(...mask)).toBeLessThan(-1e38)
+    const nodes: ProgramNode[] = [
+      ['const', { value: { dtype: 'float32', shape: [], data: Float32Array.of(-3.4028234663852886e38) } as never }, []],
+      ['write', { site: `${a}.inputs.attention_mask`, port: 'output', invoke: 0, index: [null, null, null, 1] }, [0]],
+      ['read', { site: 'lm_head', port: 'output', invoke: 0 }, []],
+      ['save', { name: 'logits' }, [2]],
+      ['read', { site: 'model.layers.0.self_attn.probs', port: 'output', invoke: 0 }, []],
+      ['save', { name: 'probs0' }, [4]],
+    ]
+    const saves = await run('tiny-llama', nodes)
+    const { config, weights } = models['tiny-llama']!
+    const hook: ReferenceHook = (path, value) => {
+      if (path !== `${a}.scores`) return undefined
+      const data = Float64Array.from(value.data)
+      for (let r = 0; r < value.rows; r++) data[r * SEQ + 1] = -1e30
+      return { ...value, data }
+    }
+    const oracle = referenceForwardWeights(config, weights, P0, { hook })
+    expect(relativeError(saves.logits!.data as Float32Array, oracle.get('logits')!.data)).toBeLessThanOrEqual(1e-4)
+    // layer 0 keeps its own, unedited mask
+    expect(relativeError(saves.probs0!.data as Float32Array, oracle.get('model.layers.0.self_attn.probs')!.data)).toBeLessThanOrEqual(1e-5)
+  })
+})
+
 describe('gradients of the causal-LM loss w.r.t. the new sites, against float64 finite differences', () => {
   test.each([
     ['demo-gpt2', 'transformer.h.2.attn.scores', [[3 * SEQ * SEQ + 4 * SEQ + 2], [0 * SEQ * SEQ + 3 * SEQ + 1]]],

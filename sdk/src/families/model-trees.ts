@@ -3,6 +3,15 @@
  * gives completion and compile-time checks for `m.transformer.h[3].attn.probs.output`.
  */
 import type { ListEnvoy, ModuleEnvoy } from '../trace/envoy.js'
+import type { SiteProxy } from '../trace/site-proxy.js'
+
+/** An attention module's inputs by HF argument name. */
+export interface AttentionInputs {
+  readonly [name: string]: SiteProxy
+  readonly hidden_states: SiteProxy
+  /** the additive causal + padding mask this module receives, [1, 1, seq, seq] (0 or the float32 minimum) */
+  readonly attention_mask: SiteProxy
+}
 
 export interface GPT2Attention extends ModuleEnvoy {
   readonly c_attn: ModuleEnvoy
@@ -17,6 +26,7 @@ export interface GPT2Attention extends ModuleEnvoy {
   readonly scores: ModuleEnvoy
   /** per-head attention output before c_proj, [1, seq, heads, head_dim] */
   readonly heads: ModuleEnvoy
+  readonly inputs: AttentionInputs
 }
 
 export interface GPT2MLP extends ModuleEnvoy {
@@ -72,6 +82,7 @@ export interface LlamaAttention extends ModuleEnvoy {
   readonly scores: ModuleEnvoy
   /** per-head attention output before o_proj, [1, seq, heads, head_dim] */
   readonly heads: ModuleEnvoy
+  readonly inputs: AttentionInputs
 }
 
 export interface LlamaMLP extends ModuleEnvoy {

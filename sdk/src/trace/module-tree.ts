@@ -10,6 +10,8 @@ export interface TreeNode {
   isList: boolean
   /** standard names (`layers`, `embed`, `ln_final`, `lm_head`; `attn`, `mlp` under a layer) → the HF node */
   aliases: Map<string, TreeNode>
+  /** the module's named inputs beyond the first (`<path>.inputs.<name>` sites, e.g. `attention_mask`) */
+  inputs: Map<string, TreeNode>
 }
 
 const cache = new WeakMap<Manifest, TreeNode>()
@@ -17,19 +19,20 @@ const cache = new WeakMap<Manifest, TreeNode>()
 export function moduleTree (manifest: Manifest): TreeNode {
   const cached = cache.get(manifest)
   if (cached !== undefined) return cached
-  const root: TreeNode = { name: '', path: '', entry: undefined, children: new Map(), isList: false, aliases: new Map() }
+  const root: TreeNode = { name: '', path: '', entry: undefined, children: new Map(), isList: false, aliases: new Map(), inputs: new Map() }
   for (const entry of manifest.modules) {
     let node = root
     for (const part of entry.path.split('.')) {
       let child = node.children.get(part)
       if (child === undefined) {
-        child = { name: part, path: node.path === '' ? part : `${node.path}.${part}`, entry: undefined, children: new Map(), isList: false, aliases: new Map() }
+        child = { name: part, path: node.path === '' ? part : `${node.path}.${part}`, entry: undefined, children: new Map(), isList: false, aliases: new Map(), inputs: new Map() }
         node.children.set(part, child)
       }
       node = child
     }
     node.entry = entry
   }
+  liftInputs(root)
   markLists(root)
   addAliases(root, manifest)
   cache.set(manifest, root)
@@ -44,6 +47,16 @@ function markLists (node: TreeNode): void {
     node.children = new Map(sorted.map((child) => [child.name, child]))
   }
   for (const child of node.children.values()) markLists(child)
+}
+
+/** Moves each `inputs` container (its children are `<module>.inputs.<name>` sites) out of the child list into `inputs`. */
+function liftInputs (node: TreeNode): void {
+  const inputs = node.children.get('inputs')
+  if (inputs !== undefined && inputs.entry === undefined) {
+    node.children.delete('inputs')
+    node.inputs = inputs.children
+  }
+  for (const child of node.children.values()) liftInputs(child)
 }
 
 /** The family's standard names (core `familyAliases`) as extra lookups; iteration and `modules()` still list HF names only. */

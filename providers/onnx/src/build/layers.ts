@@ -137,15 +137,17 @@ export function splitHeads (g: GraphBuilder, x: string, heads: number, headDim: 
 
 /**
  * softmax(q·kᵀ·scale + bias)·v for the attention module `attnPath`, merged to [batch, seq, heads·headDim]. Exposes
- * sites `<attnPath>.scores` (q·kᵀ·scale before the mask), `.probs` and `.heads` (the per-head output
+ * sites `<attnPath>.inputs.attention_mask` (the additive mask this module receives), `<attnPath>.scores` (q·kᵀ·scale before the mask), `.probs` and `.heads` (the per-head output
  * [batch, seq, heads, headDim], HF eager attention's `attn_output` before the reshape and output projection).
  */
 export function attend (ctx: BuildContext, q: string, k: string, v: string, bias: string, scale: number,
   attnPath: string, heads: number, headDim: number): string {
   const { g } = ctx
+  // HF passes the additive mask to every attention module as its `attention_mask` argument: a per-module site
+  const mask = site(ctx, `${attnPath}.inputs.attention_mask`, 'input:attention_mask', bias, ['batch', 1, 'seq', 'seq'])
   const raw = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.f32(scale)])
   const scores = site(ctx, `${attnPath}.scores`, 'attention_scores', raw, ['batch', heads, 'seq', 'seq'])
-  const probs = g.op('Softmax', [g.op('Add', [scores, bias])], { axis: -1 })
+  const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 })
   const named = site(ctx, `${attnPath}.probs`, 'attention_probs', probs, ['batch', heads, 'seq', 'seq'])
   const perHead = g.op('Transpose', [g.op('MatMul', [named, v])], { perm: [0, 2, 1, 3] })
   const output = site(ctx, `${attnPath}.heads`, 'attention_heads', perHead, ['batch', 'seq', heads, headDim])
