@@ -111,3 +111,46 @@ export interface Llama extends ModuleEnvoy, StandardNames<LlamaDecoderLayer> {
   }
   readonly lm_head: ModuleEnvoy
 }
+
+/** Qwen2ForCausalLM: Llama's tree (q/k/v carry biases). */
+export type Qwen2 = Llama
+
+export interface GPTNeoXAttention extends ModuleEnvoy {
+  readonly query_key_value: ModuleEnvoy
+  readonly dense: ModuleEnvoy
+  readonly probs: ModuleEnvoy
+  /** per-head queries, keys, values [1, heads, seq, head_dim], q and k after (partial) rotary */
+  readonly q: ModuleEnvoy
+  readonly k: ModuleEnvoy
+  readonly v: ModuleEnvoy
+  readonly scores: ModuleEnvoy
+  readonly heads: ModuleEnvoy
+  readonly inputs: AttentionInputs
+}
+
+export interface GPTNeoXMLP extends ModuleEnvoy {
+  readonly dense_h_to_4h: ModuleEnvoy
+  readonly act: ModuleEnvoy
+  readonly dense_4h_to_h: ModuleEnvoy
+}
+
+export interface GPTNeoXLayer extends ModuleEnvoy {
+  readonly input_layernorm: ModuleEnvoy
+  readonly attention: GPTNeoXAttention
+  /** standard name for `attention` */
+  readonly attn: GPTNeoXAttention
+  /** only with `use_parallel_residual: false` (the parallel residual has no point between the halves) */
+  readonly resid_mid: ModuleEnvoy
+  readonly post_attention_layernorm: ModuleEnvoy
+  readonly mlp: GPTNeoXMLP
+}
+
+export interface GPTNeoX extends ModuleEnvoy, StandardNames<GPTNeoXLayer> {
+  readonly gpt_neox: ModuleEnvoy & {
+    readonly embed_in: ModuleEnvoy
+    readonly layers: ListEnvoy<GPTNeoXLayer>
+    readonly final_layer_norm: ModuleEnvoy
+  }
+  /** Weft's (and transformers 4's) name for the head; `lm_head` (transformers 5) is the same module */
+  readonly embed_out: ModuleEnvoy
+}
