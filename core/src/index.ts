@@ -27,6 +27,7 @@ export type { Manifest, ModuleEntry, SiteSignature, SymDim, TokenizerInfo } from
 export type { BackendV1, ModelHandleV1, ModelSource, BatchJob, JobResult, JobStats, ScanEntry, RunOptions, AbortOptions } from './plugin/backend-v1.js'
 export type { PolicyV1, PolicySummary, AdmissionRequest, Decision } from './plugin/policy-v1.js'
 export type { ParamEntry } from './manifest/manifest.js'
+export { familyAliases, resolveAlias, type FamilyAliases } from './manifest/aliases.js'
 
 // tensors
 export { tensor, toNested, isTensor, getNumber } from './tensor/create.js'

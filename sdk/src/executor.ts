@@ -5,7 +5,7 @@
 import type { Manifest, Program, Tensor } from '@weft/core'
 import type { RouteChoice } from './routing/choice.js'
 
-export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'completed' | 'error'; position?: number; detail?: Record<string, unknown> }
+export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'token' | 'completed' | 'error'; position?: number; detail?: Record<string, unknown> }
 
 export interface RunResult {
   saves: Record<string, Tensor>

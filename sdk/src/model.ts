@@ -11,7 +11,7 @@ import { rootEnvoy, type Envoy } from './trace/envoy.js'
 import { Tracer, collectSaves, saveLookup, toInvoke, type Resolved, type Scanned, type TraceInput } from './trace/tracer.js'
 import { Tensor } from './tensor/tensor.js'
 import { applyEdits, editedHost, makeEdit, type Edit, type EditFn, type EditOptions } from './edit/edit.js'
-import { generate, type GenerateBatchFn, type GenerateFn, type GenerateOptions, type Generated, type GeneratedBatch } from './generate/generate.js'
+import { generate, type GenerateBatchFn, type GenerateFn, type GenerateOptions, type Generated, type GeneratedBatch, type GeneratedToken } from './generate/generate.js'
 
 export interface TraceOptions {
   signal?: AbortSignal
@@ -95,6 +95,30 @@ export class Model<T = Envoy> {
   async generate<R> (options: GenerateOptions, fn: GenerateBatchFn<T, R>): Promise<GeneratedBatch<R>>
   async generate (first: TraceInput | GenerateOptions, second: GenerateOptions | GenerateBatchFn<T, unknown>, third?: GenerateFn<T, unknown>): Promise<unknown> {
     return generate<T>(editedHost(this, this.edits), first, second, third)
+  }
+
+  /**
+   * Token streaming as an async iterator: `for await (const t of model.stream(prompt, { maxNewTokens: 8 })) …` yields
+   * each new token as it is chosen; `.result` resolves to what `generate` returns (and rejects with its error).
+   */
+  stream<R = void> (input: TraceInput, options: GenerateOptions, fn?: GenerateFn<T, R>): AsyncIterable<GeneratedToken> & { result: Promise<Generated<R>> } {
+    const queue: GeneratedToken[] = []
+    let wake: (() => void) | null = null
+    let finished = false
+    const notify = (): void => { const w = wake; wake = null; w?.() }
+    const result = this.generate<R>(input, {
+      ...options, onToken: (token) => { options.onToken?.(token); queue.push(token); notify() },
+    }, fn).finally(() => { finished = true; notify() })
+    result.catch(() => {}) // the iterator rethrows it; `.result` keeps the rejection for whoever awaits it
+    async function * tokens (): AsyncGenerator<GeneratedToken> {
+      for (;;) {
+        const next = queue.shift()
+        if (next !== undefined) { yield next; continue }
+        if (finished) { await result; return }
+        await new Promise<void>((resolve) => { wake = resolve })
+      }
+    }
+    return { [Symbol.asyncIterator]: tokens, result }
   }
 
   /**

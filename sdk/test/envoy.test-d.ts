@@ -11,6 +11,11 @@ export async function typed (): Promise<void> {
     expectTypeOf(m.transformer.h[3].output).toEqualTypeOf<SiteProxy>()
     expectTypeOf(m.transformer.h.at(-1).attn.probs.output).toEqualTypeOf<SiteProxy>()
     expectTypeOf(m.lm_head.call(m.transformer.h[0].output)).toEqualTypeOf<ValueProxy>()
+    expectTypeOf(m.layers[2].attn.scores.output).toEqualTypeOf<SiteProxy>()
+    expectTypeOf(m.layers[2].attn.inputs.attention_mask).toEqualTypeOf<SiteProxy>()
+    expectTypeOf(m.ln_final.output).toEqualTypeOf<SiteProxy>()
+    expectTypeOf(m.transformer.h[1].resid_mid.output).toEqualTypeOf<SiteProxy>()
+    m.layers[4].skip()
     // @ts-expect-error: GPT-2 blocks have no `mlpp`
     void m.transformer.h[3].mlpp
     return { h: m.transformer.h[3].output.save(), layers: [...m.transformer.h].map((b) => b.output.at(0, -1)), n: 3 }

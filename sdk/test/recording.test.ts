@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
-import { WeftError, type Program } from '@weft/core'
-import { Model, type Executor, type GPT2 } from '../src/index.js'
+import { WeftError, resolveAlias, type Manifest, type Program } from '@weft/core'
+import { Model, ValueProxy, type Executor, type GPT2 } from '../src/index.js'
 import { gpt2Manifest } from './fixtures/gpt2-manifest.js'
 
 const PARIS = [328, 370, 293, 3606, 297] // "The capital of France is" (reference token_ids, prompt 0)
@@ -140,6 +140,107 @@ describe('recording errors throw at the line that made them', () => {
     expect(thrown(() => model.record([1, 99999], (m) => m.lm_head.output)).message).toContain('outside the vocabulary')
     expect(thrown(() => model.record(PARIS, (m) => [m.lm_head.output.save('a'), m.transformer.ln_f.output.save('a')])).message)
       .toContain("already saved as 'a'")
+  })
+})
+
+describe('standard names and skip', () => {
+  test('layers[i], .attn, .mlp, embed, ln_final and lm_head record the same Program as the HF paths', () => {
+    const standard = model.record(PARIS, (m) => {
+      m.layers[2].mlp.output.set(0)
+      return { a: m.layers[-1].attn.probs.output, e: m.embed.output, f: m.ln_final.output, l: m.lm_head.call(m.layers[3].output) }
+    }).program
+    const hf = model.record(PARIS, (m) => {
+      m.transformer.h[2].mlp.output.set(0)
+      return { a: m.transformer.h[5].attn.probs.output, e: m.transformer.wte.output, f: m.transformer.ln_f.output, l: m.lm_head.call(m.transformer.h[3].output) }
+    }).program
+    expect(standard.nodes).toEqual(hf.nodes)
+    expect(standard.nodes[0]).toEqual(['const', expect.anything(), []])
+    expect(loose.record(PARIS, (m) => m.layers.length === 6 ? m.layers[0]!.output : m.lm_head.output).program.nodes[0]![1]).toMatchObject({ site: 'transformer.h.0' })
+    // iteration and the error listing still show the HF names only
+    expect(Object.keys(loose.record(PARIS, (m) => { expect(Object.keys(m)).toEqual(['transformer', 'lm_head']); return m.lm_head.output }).types)).toEqual(['result'])
+  })
+
+  test('core resolves standard names per family (GPT-NeoX: lm_head is embed_out)', () => {
+    const neox = { family: 'gpt_neox', modules: ['gpt_neox.embed_in', 'gpt_neox.layers', 'gpt_neox.final_layer_norm', 'embed_out'].map((path) => ({ path })) } as unknown as Manifest
+    expect(resolveAlias(neox, 'lm_head')).toBe('embed_out')
+    expect(resolveAlias(neox, 'layers.3.attn.probs')).toBe('gpt_neox.layers.3.attention.probs')
+    expect(resolveAlias(neox, 'embed_out')).toBe('embed_out')
+    const llama = { family: 'llama', modules: ['model.embed_tokens', 'model.layers', 'model.norm', 'lm_head'].map((path) => ({ path })) } as unknown as Manifest
+    expect(resolveAlias(llama, 'layers.0.attn')).toBe('model.layers.0.self_attn')
+    expect(resolveAlias(llama, 'ln_final')).toBe('model.norm')
+    expect(resolveAlias({ family: 'onnx', modules: [] } as unknown as Manifest, 'layers.0')).toBe('layers.0')
+  })
+
+  test('.inputs by HF argument name: hidden_states (the input port) and attention_mask; unknown names throw', () => {
+    const { program, types } = model.record(PARIS, (m) => ({
+      h: m.layers[1].attn.inputs.hidden_states, mask: m.layers[1].attn.inputs.attention_mask, x: m.transformer.h[0].attn.c_attn.inputs.x,
+    }))
+    expect(program.nodes[0]).toEqual(['read', { site: 'transformer.h.1.attn', port: 'input', invoke: 0 }, []])
+    expect(program.nodes[1]).toEqual(['read', { site: 'transformer.h.1.attn.inputs.attention_mask', port: 'output', invoke: 0 }, []])
+    expect(types.mask).toEqual({ shape: [1, 1, 5, 5], dtype: 'float32' })
+    expect(Object.keys(loose.record(PARIS, (m) => { expect(Object.keys(m.transformer.h[1]!.attn!.inputs)).toEqual(['hidden_states', 'attention_mask']); return m.lm_head.output }).types)).toEqual(['result'])
+    // the inputs container is not a submodule
+    expect(loose.record(PARIS, (m) => { expect(m.transformer.h[1]!.attn!.modules().map((e) => e.path)).not.toContain('transformer.h.1.attn.inputs'); return m.lm_head.output }).program.nodes.length).toBe(2)
+    const error = thrown(() => model.record(PARIS, (m) => m.layers[1].attn.inputs.position_ids)) // inputs-line
+    expect(error.message).toContain("'transformer.h.1.attn' has no input 'position_ids' (inputs: hidden_states, attention_mask)")
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// inputs-line')}:`)
+  })
+
+  test('skip() records output.set(input); modules whose shape changes refuse it', () => {
+    const { program } = model.record(PARIS, (m) => { m.layers[3].skip(); return m.lm_head.output })
+    expect(ops(program).slice(0, 3)).toEqual(['read', 'write', 'read'])
+    expect(program.nodes[0]).toEqual(['read', { site: 'transformer.h.3', port: 'input', invoke: 0 }, []])
+    expect(program.nodes[1]).toEqual(['write', { site: 'transformer.h.3', port: 'output', invoke: 0 }, [0]])
+    const error = thrown(() => model.record(PARIS, (m) => { m.transformer.h[0].mlp.c_fc.skip(); return m.lm_head.output })) // skip-line
+    expect(error.message).toContain("cannot skip 'transformer.h.0.mlp.c_fc'")
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// skip-line')}:`)
+    expect(thrown(() => model.record(PARIS, (m) => { m.transformer.h[0].attn.probs.skip(); return m.lm_head.output })).message).toContain('no input and output sites')
+  })
+})
+
+describe('mistakes that used to pass silently throw at the line, saying what to write instead', () => {
+  test('`if (proxy > 0)` (a proxy compared or converted to a number)', () => {
+    const error = thrown(() => model.record(PARIS, (m) => {
+      const h = m.transformer.h[0].output
+      // @ts-expect-error comparing a proxy with a number is the mistake under test
+      if (h > 0) h.save() // compare-line
+    }))
+    expect(error.code).toBe('PROGRAM_INVALID')
+    expect(error.message).toContain('x.gt(0)')
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// compare-line')}:`)
+    expect(thrown(() => model.record(PARIS, (m) => Number(m.lm_head.output))).message).toContain('cannot be compared or converted to a number')
+    expect(thrown(() => model.record(PARIS, (m) => m.lm_head.output.valueOf())).message).toContain('x.add(1)')
+    // string conversion stays allowed (error messages, logging)
+    expect(model.record(PARIS, (m) => { expect(`${m.lm_head.output}`).toMatch(/^SiteProxy\(lm_head\.output@0/); return m.lm_head.output }).program.nodes.length).toBe(2)
+  })
+
+  test("NNsight's `output[0]` says to write `.output`", () => {
+    const error = thrown(() => model.record(PARIS, (m) => {
+      return (m.transformer.h[2].output as unknown as Record<number, unknown>)[0] // tuple-line
+    }))
+    expect(error.code).toBe('PROGRAM_INVALID')
+    expect(error.message).toContain('write `.output` instead of `.output[0]`')
+    expect(error.message).toContain('`.at(0)`')
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// tuple-line')}:`)
+  })
+
+  test('a proxy from an earlier trace is stale', () => {
+    let kept: ValueProxy | undefined
+    model.record(PARIS, (m) => { kept = m.transformer.h[0].output; return kept })
+    const error = thrown(() => kept!.add(1)) // stale-line
+    expect(error.code).toBe('PROGRAM_INVALID')
+    expect(error.message).toContain('stale proxy')
+    expect(error.message).toContain('save it there and use the resulting Tensor')
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// stale-line')}:`)
+    // into another trace: still the cross-trace error
+    expect(thrown(() => model.record(PARIS, (m) => m.transformer.h[1].output.add(kept!))).message).toContain('another trace')
+  })
+
+  test('`.item()` inside a trace', () => {
+    const error = thrown(() => model.record(PARIS, (m) => m.lm_head.output.max().item())) // item-line
+    expect(error.code).toBe('PROGRAM_INVALID')
+    expect(error.message).toContain('call `.item()` on the resulting Tensor after the trace')
+    expect(error.message).toContain(`recording.test.ts:${lineOf('// item-line')}:`)
   })
 })
 

@@ -67,6 +67,17 @@ describe('interventions', () => {
     expect(maxAbsDiff(flat(out.h4.at(0, '0:4')), ref('p0.module.transformer.h.4').data.subarray(0, 4 * 256))).toBeLessThan(1e-4)
   })
 
+  test('skip(): a skipped block passes its input through (h.3 = the reference h.2), standard names included', async () => {
+    const out = await model.trace(tokenIds[1]!, (m) => {
+      m.layers[3].skip()
+      return { h3: m.transformer.h[3].output, h2: m.layers[2].output, logits: m.lm_head.output }
+    })
+    expect(maxAbsDiff(flat(out.h3), ref('p1.module.transformer.h.2').data)).toBeLessThan(1e-4)
+    expect(flat(out.h3)).toEqual(flat(out.h2))
+    // the rest of the model runs on: logits differ from the unskipped reference
+    expect(maxAbsDiff(flat(out.logits), ref('p1.logits').data)).toBeGreaterThan(1e-2)
+  })
+
   test('invokes are independent rows; values cross invokes (patching France into Japan)', async () => {
     const out = await model.trace((t) => {
       const france = t.invoke(prompts[0]!, (m) => m.transformer.h[5].output)

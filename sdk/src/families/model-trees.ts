@@ -3,12 +3,30 @@
  * gives completion and compile-time checks for `m.transformer.h[3].attn.probs.output`.
  */
 import type { ListEnvoy, ModuleEnvoy } from '../trace/envoy.js'
+import type { SiteProxy } from '../trace/site-proxy.js'
+
+/** An attention module's inputs by HF argument name. */
+export interface AttentionInputs {
+  readonly [name: string]: SiteProxy
+  readonly hidden_states: SiteProxy
+  /** the additive causal + padding mask this module receives, [1, 1, seq, seq] (0 or the float32 minimum) */
+  readonly attention_mask: SiteProxy
+}
 
 export interface GPT2Attention extends ModuleEnvoy {
   readonly c_attn: ModuleEnvoy
   readonly c_proj: ModuleEnvoy
   /** attention probabilities after softmax, [1, heads, seq, seq] */
   readonly probs: ModuleEnvoy
+  /** per-head queries, keys, values [1, heads, seq, head_dim] */
+  readonly q: ModuleEnvoy
+  readonly k: ModuleEnvoy
+  readonly v: ModuleEnvoy
+  /** q·kᵀ/√head_dim before the causal mask, [1, heads, seq, seq] */
+  readonly scores: ModuleEnvoy
+  /** per-head attention output before c_proj, [1, seq, heads, head_dim] */
+  readonly heads: ModuleEnvoy
+  readonly inputs: AttentionInputs
 }
 
 export interface GPT2MLP extends ModuleEnvoy {
@@ -21,11 +39,24 @@ export interface GPT2MLP extends ModuleEnvoy {
 export interface GPT2Block extends ModuleEnvoy {
   readonly ln_1: ModuleEnvoy
   readonly attn: GPT2Attention
+  /** the residual stream between attention and MLP (ln_2's input; a write reaches the MLP and the residual) */
+  readonly resid_mid: ModuleEnvoy
   readonly ln_2: ModuleEnvoy
   readonly mlp: GPT2MLP
 }
 
-export interface GPT2 extends ModuleEnvoy {
+/**
+ * The standard names every built family answers to beside its HF names (core `familyAliases`, nnterp's set):
+ * `embed`, `layers[i]` (with `.attn` and `.mlp`), `ln_final`, `lm_head`. They resolve to the HF paths while recording.
+ */
+export interface StandardNames<Layer extends ModuleEnvoy> {
+  readonly embed: ModuleEnvoy
+  readonly layers: ListEnvoy<Layer>
+  readonly ln_final: ModuleEnvoy
+  readonly lm_head: ModuleEnvoy
+}
+
+export interface GPT2 extends ModuleEnvoy, StandardNames<GPT2Block> {
   readonly transformer: ModuleEnvoy & {
     readonly wte: ModuleEnvoy
     readonly wpe: ModuleEnvoy
@@ -43,6 +74,15 @@ export interface LlamaAttention extends ModuleEnvoy {
   readonly v_proj: ModuleEnvoy
   readonly o_proj: ModuleEnvoy
   readonly probs: ModuleEnvoy
+  /** per-head queries [1, heads, seq, head_dim] and keys, values [1, kv_heads, seq, head_dim], q and k after rotary */
+  readonly q: ModuleEnvoy
+  readonly k: ModuleEnvoy
+  readonly v: ModuleEnvoy
+  /** q·kᵀ/√head_dim before the causal mask, [1, heads, seq, seq] */
+  readonly scores: ModuleEnvoy
+  /** per-head attention output before o_proj, [1, seq, heads, head_dim] */
+  readonly heads: ModuleEnvoy
+  readonly inputs: AttentionInputs
 }
 
 export interface LlamaMLP extends ModuleEnvoy {
@@ -55,15 +95,62 @@ export interface LlamaMLP extends ModuleEnvoy {
 export interface LlamaDecoderLayer extends ModuleEnvoy {
   readonly input_layernorm: ModuleEnvoy
   readonly self_attn: LlamaAttention
+  /** standard name for `self_attn` */
+  readonly attn: LlamaAttention
+  /** the residual stream between attention and MLP */
+  readonly resid_mid: ModuleEnvoy
   readonly post_attention_layernorm: ModuleEnvoy
   readonly mlp: LlamaMLP
 }
 
-export interface Llama extends ModuleEnvoy {
+export interface Llama extends ModuleEnvoy, StandardNames<LlamaDecoderLayer> {
   readonly model: ModuleEnvoy & {
     readonly embed_tokens: ModuleEnvoy
     readonly layers: ListEnvoy<LlamaDecoderLayer>
     readonly norm: ModuleEnvoy
   }
   readonly lm_head: ModuleEnvoy
+}
+
+/** Qwen2ForCausalLM: Llama's tree (q/k/v carry biases). */
+export type Qwen2 = Llama
+
+export interface GPTNeoXAttention extends ModuleEnvoy {
+  readonly query_key_value: ModuleEnvoy
+  readonly dense: ModuleEnvoy
+  readonly probs: ModuleEnvoy
+  /** per-head queries, keys, values [1, heads, seq, head_dim], q and k after (partial) rotary */
+  readonly q: ModuleEnvoy
+  readonly k: ModuleEnvoy
+  readonly v: ModuleEnvoy
+  readonly scores: ModuleEnvoy
+  readonly heads: ModuleEnvoy
+  readonly inputs: AttentionInputs
+}
+
+export interface GPTNeoXMLP extends ModuleEnvoy {
+  readonly dense_h_to_4h: ModuleEnvoy
+  readonly act: ModuleEnvoy
+  readonly dense_4h_to_h: ModuleEnvoy
+}
+
+export interface GPTNeoXLayer extends ModuleEnvoy {
+  readonly input_layernorm: ModuleEnvoy
+  readonly attention: GPTNeoXAttention
+  /** standard name for `attention` */
+  readonly attn: GPTNeoXAttention
+  /** only with `use_parallel_residual: false` (the parallel residual has no point between the halves) */
+  readonly resid_mid: ModuleEnvoy
+  readonly post_attention_layernorm: ModuleEnvoy
+  readonly mlp: GPTNeoXMLP
+}
+
+export interface GPTNeoX extends ModuleEnvoy, StandardNames<GPTNeoXLayer> {
+  readonly gpt_neox: ModuleEnvoy & {
+    readonly embed_in: ModuleEnvoy
+    readonly layers: ListEnvoy<GPTNeoXLayer>
+    readonly final_layer_norm: ModuleEnvoy
+  }
+  /** Weft's (and transformers 4's) name for the head; `lm_head` (transformers 5) is the same module */
+  readonly embed_out: ModuleEnvoy
 }

@@ -21,7 +21,15 @@ export interface GenerateOptions {
   stopTokenIds?: number[]
   signal?: AbortSignal
   onProgress?: (event: RunProgress) => void
+  /**
+   * Token streaming: called with each new token as soon as the engine chooses it (embedded and remote, over the
+   * provider's `job-token` SSE events), before the run ends. Tokens after a prompt's stop token are not reported.
+   */
+  onToken?: (token: GeneratedToken) => void
 }
+
+/** One streamed token: the invoke (prompt) it belongs to, its step, id and decoded text (null without a tokenizer). */
+export interface GeneratedToken { invoke: number; step: number; id: number; text: string | null }
 
 /** What a generate callback's return value becomes: objects spread into the result, anything else under `result`. */
 export type Spread<R> = [R] extends [void | undefined] ? unknown
@@ -39,7 +47,7 @@ export type GenerateBatchFn<T, R> = (tracer: GenerateTracer<T>) => R
 /** What `generate` needs of a Model. */
 export interface GenerateHost {
   readonly manifest: Manifest
-  readonly tokenizer: { encode (text: string): number[] } | null
+  readonly tokenizer: { encode (text: string): number[]; decode? (ids: readonly number[]): string } | null
   run (program: Program, options?: { signal?: AbortSignal; onProgress?: (event: RunProgress) => void }): Promise<RunResult & { saves: Record<string, Tensor> }>
   decode (ids: readonly number[]): Promise<string>
 }
@@ -95,7 +103,7 @@ function locate (program: Program, node: number): NonNullable<Program['locations
 
 /** Runs a recorded generation; `tokens`/`text` per invoke. */
 export async function runGeneration (host: GenerateHost, recorded: RecordedGeneration, options: GenerateOptions): Promise<{ tokens: number[][]; text: string[]; saves: Record<string, Tensor>; rest: Record<string, unknown> }> {
-  const { saves } = await host.run(recorded.program, { signal: options.signal, onProgress: options.onProgress })
+  const { saves } = await host.run(recorded.program, { signal: options.signal, onProgress: streaming(host, options) })
   const tokens = recorded.program.invokes.map((_, k) => {
     const tensor = saves[generatedSaveName(k)]
     if (tensor === undefined) throw new WeftError('EXECUTION_FAILED', `the run returned no tokens for invoke ${k}`)
@@ -103,6 +111,21 @@ export async function runGeneration (host: GenerateHost, recorded: RecordedGener
   })
   const text = await Promise.all(tokens.map(ids => host.decode(ids)))
   return { tokens, text, saves, rest: recorded.resolve(saves) }
+}
+
+/** The run's progress callback: token events go to `onToken` (decoded client-side when the engine sent no text). */
+function streaming (host: GenerateHost, options: GenerateOptions): ((event: RunProgress) => void) | undefined {
+  const { onToken, onProgress } = options
+  if (onToken === undefined) return onProgress
+  return (event) => {
+    if (event.stage === 'token') {
+      const detail = event.detail ?? {}
+      const id = Number(detail.id)
+      const text = typeof detail.text === 'string' ? detail.text : host.tokenizer?.decode?.([id]) ?? null
+      onToken({ invoke: Number(detail.invoke), step: Number(detail.step), id, text })
+    }
+    onProgress?.(event)
+  }
 }
 
 /** `model.generate(prompt, options, (m, steps) => …)` and `model.generate(options, g => { g.invoke(…) })`. */

@@ -193,6 +193,7 @@ export class RemoteExecutor implements Executor {
       for await (const message of readSse(stream)) {
         const data = JSON.parse(message.data) as Record<string, unknown>
         if (message.event === 'job-queued') options.onProgress?.({ stage: 'queued', position: data.position as number })
+        else if (message.event === 'job-token') options.onProgress?.({ stage: 'token', detail: data })
         else if (message.event === 'job-start' || message.event === 'job-progress') options.onProgress?.({ stage: 'running', detail: data })
         else if (message.event === 'job-end') { options.onProgress?.({ stage: 'completed', detail: data }); break }
         else if (message.event === 'job-error') {

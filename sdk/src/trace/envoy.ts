@@ -21,6 +21,17 @@ export interface ModuleEnvoy {
   readonly output: SiteProxy
   /** the module's first positional input for this invoke */
   readonly input: SiteProxy
+  /**
+   * The module's inputs by their HF argument names: the first positional one (`hidden_states`, or `input` for torch
+   * layers) plus those the manifest exposes as `<path>.inputs.<name>` sites (attention modules: `attention_mask`,
+   * the additive mask [1, 1, seq, seq]). Each access is a fresh read; `set` replaces that input for this module only.
+   */
+  readonly inputs: { readonly [name: string]: SiteProxy }
+  /**
+   * Skips the module for this invoke: its output becomes its input (for a block, the hidden states pass through
+   * unchanged). Recorded as `output.set(input)`; needs a module whose input and output have the same shape.
+   */
+  skip (): void
   /** applies the module, with the model's weights, to any tensor of its input signature (`module_call`) */
   call (x: Operand): ValueProxy
   /** a child by name, for names that collide with envoy members */
@@ -42,7 +53,7 @@ export type Envoy = ModuleEnvoy & ListEnvoy<Envoy> & { readonly [name: string]: 
 /** Property names that JavaScript machinery probes on arbitrary objects: answer undefined, never throw. */
 const PROBES = new Set(['then', 'toJSON', 'asymmetricMatch', '$$typeof', 'nodeType', 'constructor', 'prototype', 'inspect', '@@__IMMUTABLE_ITERABLE__@@', '_isMockFunction'])
 
-const MEMBERS = new Set(['path', 'entry', 'invoke', 'output', 'input', 'call', 'child', 'modules', 'length', 'at', 'toString'])
+const MEMBERS = new Set(['path', 'entry', 'invoke', 'output', 'input', 'inputs', 'skip', 'call', 'child', 'modules', 'length', 'at', 'toString'])
 
 class EnvoyTarget {
   constructor (readonly recorder: Recorder, readonly node: TreeNode, readonly invoke: number, readonly cache: Map<string, Envoy>) {}
@@ -57,7 +68,7 @@ class EnvoyTarget {
   }
 
   child (name: string): Envoy {
-    let found = this.node.children.get(name)
+    let found = this.node.children.get(name) ?? this.node.aliases.get(name)
     if (found === undefined && this.node.isList && /^-\d+$/.test(name)) {
       const index = Number(name) + this.node.children.size
       if (index >= 0) found = this.node.children.get(String(index))
@@ -73,6 +84,41 @@ class EnvoyTarget {
     return new SiteProxy(this.recorder, { site: this.node.path, port, invoke: this.invoke })
   }
 
+  inputs (): { readonly [name: string]: SiteProxy } {
+    const names = new Map<string, () => SiteProxy>()
+    if (this.node.entry?.input !== undefined) names.set(firstInputName(this.node.entry.type), () => this.site('input'))
+    for (const [name, site] of this.node.inputs) {
+      names.set(name, () => new SiteProxy(this.recorder, { site: site.path, port: 'output', invoke: this.invoke }))
+    }
+    const path = this.node.path
+    const recorder = this.recorder
+    return new Proxy({}, {
+      get (_t, name) {
+        if (typeof name !== 'string') return undefined
+        const make = names.get(name)
+        if (make !== undefined) return make()
+        if (PROBES.has(name)) return undefined
+        throw recorder.error(`'${path || '<model>'}' has no input '${name}' (inputs: ${[...names.keys()].join(', ') || 'none'})`, callerLocation(), { path })
+      },
+      has (_t, name) { return typeof name === 'string' && names.has(name) },
+      ownKeys () { return [...names.keys()] },
+      getOwnPropertyDescriptor (_t, name) { return typeof name === 'string' && names.has(name) ? { configurable: true, enumerable: true, get: names.get(name) } : undefined },
+    })
+  }
+
+  skip (): void {
+    const entry = this.node.entry
+    const location = callerLocation()
+    if (entry?.input === undefined || entry.output === undefined) {
+      throw this.recorder.error(`cannot skip '${this.node.path || '<model>'}': it has no input and output sites (skip a module, e.g. a layer, attn or mlp)`, location, { path: this.node.path })
+    }
+    if (entry.input.shape.join(',') !== entry.output.shape.join(',')) {
+      throw this.recorder.error(`cannot skip '${this.node.path}': its output [${entry.output.shape.join(', ')}] is not shaped like its input ` +
+        `[${entry.input.shape.join(', ')}]; write \`.output.set(…)\` with a value of the output's shape instead`, location, { path: this.node.path })
+    }
+    this.site('output').set(this.site('input'))
+  }
+
   call (x: Operand): ValueProxy {
     const input = liftInto(this.recorder, x)
     return new ValueProxy(this.recorder, this.recorder.add('module_call', { module: this.node.path }, [input]))
@@ -85,6 +131,8 @@ class EnvoyTarget {
       case 'invoke': return this.invoke
       case 'output': return this.site('output')
       case 'input': return this.site('input')
+      case 'inputs': return this.inputs()
+      case 'skip': return () => this.skip()
       case 'call': return (x: Operand) => this.call(x)
       case 'child': return (childName: string) => this.child(childName)
       case 'modules': return () => [...this.node.children.values()].map((c) => this.envoyFor(c))
@@ -103,12 +151,13 @@ function makeEnvoy (target: EnvoyTarget): Envoy {
         if (property === Symbol.iterator) return function * () { for (const c of t.node.children.values()) yield t.envoyFor(c) }
         return undefined
       }
-      if (t.node.children.has(property)) return t.child(property)
+      if (property === 'inputs') return t.member(property)
+      if (t.node.children.has(property) || t.node.aliases.has(property)) return t.child(property)
       if (MEMBERS.has(property)) return t.member(property)
       if (PROBES.has(property)) return undefined
       return t.child(property)
     },
-    has (t, property) { return typeof property === 'string' && (t.node.children.has(property) || MEMBERS.has(property)) },
+    has (t, property) { return typeof property === 'string' && (t.node.children.has(property) || t.node.aliases.has(property) || MEMBERS.has(property)) },
     set () { throw new TypeError('Envoys are read-only: use `.output.set(value)` to replace a value') },
     ownKeys (t) { return [...t.node.children.keys()] },
     getOwnPropertyDescriptor (t, property) {
@@ -116,6 +165,13 @@ function makeEnvoy (target: EnvoyTarget): Envoy {
         ? { configurable: true, enumerable: true, value: t.child(property) } : undefined
     },
   }) as unknown as Envoy
+}
+
+/** HF's name for a module's first positional argument: torch layers call it `input` (Conv1D `x`), HF modules `hidden_states`. */
+function firstInputName (type: string): string {
+  if (type === 'Conv1D') return 'x'
+  if (/^(Linear|LayerNorm|Embedding|Dropout)$/.test(type) || type.endsWith('Activation')) return 'input'
+  return 'hidden_states'
 }
 
 /** The root envoy (the whole model) for one invoke of a trace. */

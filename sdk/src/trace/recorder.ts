@@ -18,6 +18,8 @@ export class Recorder {
   private readonly locations: (SourceLocation | null)[] = []
   private readonly saveNames = new Map<string, number>()
   private readonly context: InferContext
+  /** set by `finish`: proxies of a finished trace are stale and record nothing more */
+  private finished = false
 
   constructor (manifest: Manifest) {
     this.manifest = manifest
@@ -47,6 +49,10 @@ export class Recorder {
   /** Appends a node after inferring its type; errors carry the caller's location. */
   add (op: string, attrs: Attrs, inputs: number[]): number {
     const location = callerLocation()
+    if (this.finished) {
+      throw this.error(`${op}: this value belongs to a trace that has already ended (a stale proxy); ` +
+        'use it inside its own trace callback, or save it there and use the resulting Tensor afterwards', location, { op })
+    }
     const definition = (() => {
       try { return getOp(op) } catch (error) { throw this.rethrow(error, op, location) }
     })()
@@ -113,6 +119,7 @@ export class Recorder {
 
   /** The finished Program: unused pure nodes (e.g. a read that was only `set`) are dropped and indices renumbered. */
   finish (model: { name: string; revision: string | null }): Program {
+    this.finished = true
     const keep = new Array<boolean>(this.nodes.length).fill(false)
     for (let i = this.nodes.length - 1; i >= 0; i--) {
       if (EFFECTS.has(this.nodes[i]![0])) keep[i] = true

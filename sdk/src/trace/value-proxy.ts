@@ -140,6 +140,24 @@ export class ValueProxy {
 
   toString (): string { return `ValueProxy(#${this.node} ${this.dtype} [${this.shape.join(', ')}])` }
 
+  /** Values inside a trace are symbolic: `proxy > 0`, `+proxy`, `if (proxy.gt(0))` cannot be decided while recording. */
+  [Symbol.toPrimitive] (hint: string): string {
+    if (hint === 'string') return this.toString()
+    throw symbolic(this.recorder, 'compared or converted to a number',
+      'record the comparison as an op (`x.gt(0)`, `x.where(a, b)`) or save the value and branch on the Tensor after the trace')
+  }
+
+  valueOf (): never {
+    throw symbolic(this.recorder, 'converted to a number',
+      'record the arithmetic as ops (`x.add(1)`, `x.gt(0)`) or save the value and read the Tensor after the trace')
+  }
+
+  /** NNsight's `.item()`: there is no number while recording. */
+  item (): never {
+    throw symbolic(this.recorder, 'read as a number with .item()',
+      'save it (`x.save()` or return it from the callback) and call `.item()` on the resulting Tensor after the trace')
+  }
+
   protected withLocation (error: unknown): unknown {
     return WeftError.is(error) ? this.recorder.error(error.message, callerLocation(), error.details) : error
   }
@@ -147,6 +165,27 @@ export class ValueProxy {
   private reduce (op: string, axes: number | number[] | null, options: ReduceOptions): ValueProxy {
     return this.op(op, { axes: toAxes(axes), keepdims: options.keepdims ?? false })
   }
+}
+
+/** The error for a symbolic value used as if it were a number, at the researcher's line. */
+function symbolic (recorder: Recorder, what: string, instead: string): WeftError {
+  return recorder.error(`a traced value has no value while recording and cannot be ${what}; ${instead}`, callerLocation(), { mistake: what })
+}
+
+/**
+ * NNsight's habit `output[0]` (HF modules return tuples): Weft's `.output` is already the primary output, so a
+ * numeric index on a traced value throws instead of quietly giving undefined. Use `.at(i)` to index the tensor.
+ */
+for (let i = 0; i < 8; i++) {
+  Object.defineProperty(ValueProxy.prototype, String(i), {
+    configurable: true,
+    enumerable: false,
+    get (this: ValueProxy) {
+      throw this.recorder.error(`a traced value cannot be indexed with [${i}]: \`.output\` is already the module's primary output ` +
+        `(the first element of HF's tuple), so write \`.output\` instead of \`.output[${i}]\`; to index the tensor, write \`.at(${i})\``,
+      callerLocation(), { mistake: 'tuple-index' })
+    },
+  })
 }
 
 /** Turns an operand into a node of `recorder`'s Program (constants become `const` nodes). */

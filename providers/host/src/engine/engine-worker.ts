@@ -74,7 +74,8 @@ function progressSender (id: number, reportStart: boolean): { event: (event: { s
   const flush = (): void => { for (const event of held.splice(0)) send({ type: 'progress', id, event }) }
   return {
     event: event => {
-      if (first || performance.now() - started >= PROGRESS_HOLD_MS) { first = false; flush(); send({ type: 'progress', id, event }); return }
+      // streamed tokens are never held: their point is to arrive before the result
+      if (first || event.stage === 'token' || performance.now() - started >= PROGRESS_HOLD_MS) { first = false; flush(); send({ type: 'progress', id, event }); return }
       held.push(event)
     },
     flush,

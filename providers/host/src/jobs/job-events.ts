@@ -1,5 +1,5 @@
 /** In-process fan-out of job lifecycle events to SSE streams and waiting requests (the store holds the truth). */
-export type JobEventName = 'job-received' | 'job-queued' | 'job-start' | 'job-progress' | 'job-end' | 'job-error'
+export type JobEventName = 'job-received' | 'job-queued' | 'job-start' | 'job-progress' | 'job-token' | 'job-end' | 'job-error'
 
 export interface JobEvent { event: JobEventName; data: Record<string, unknown> }
 

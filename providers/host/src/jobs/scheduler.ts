@@ -251,6 +251,12 @@ export class Scheduler {
         onProgress: event => {
           onEngineStart()
           if (event.stage === ENGINE_STARTED) return // the worker's start signal, not an engine stage
+          if (event.stage === 'token') {
+            // a generated token belongs to one job: never fan it out to the batch's co-tenants
+            const owner = rows.find(row => row.id === event.detail?.job)
+            if (owner !== undefined) this.deps.events.emit(owner.id, { event: 'job-token', data: { ...event.detail, job: owner.id } })
+            return
+          }
           for (const row of rows) this.deps.events.emit(row.id, { event: 'job-progress', data: { job: row.id, ...event } })
         },
       })

@@ -38,7 +38,10 @@ export class OnnxModelHandle implements ModelHandleV1 {
     private readonly onDispose?: () => void, generatorLimits?: SessionCacheLimits) {
     this.manifest = loaded.graph.manifest
     this.plans = new ProgramPlans(this.manifest)
-    this.generator = new Generator({ manifest: this.manifest, buildKvGraph: loaded.buildKvGraph, tokenize: text => this.tokenize(text) }, init, generatorLimits)
+    this.generator = new Generator({
+      manifest: this.manifest, buildKvGraph: loaded.buildKvGraph, tokenize: text => this.tokenize(text),
+      decode: loaded.tokenizer === null ? undefined : ids => this.decode(ids),
+    }, init, generatorLimits)
   }
 
   tokenize (text: string): number[] {

@@ -3,7 +3,7 @@
  * `gelu_new`, attention scaled by 1/√head_dim, causal + padding mask, tied lm_head.
  */
 import { WeftError } from '@weft/core'
-import { activation, attend, layerNorm, linear, mergeHeads, moduleScope, splitHeads, type BuildContext } from './layers.js'
+import { activation, attend, layerNorm, linear, moduleScope, qkvSites, residMid, splitHeads, type BuildContext } from './layers.js'
 import type { FamilyBuild } from './family.js'
 import { withCache } from './kv-cache.js'
 import { baseModelOutput, causalLmInputs, configNumbers, embedding, lmHead } from './causal-lm.js'
@@ -41,11 +41,12 @@ function block (ctx: BuildContext, c: Gpt2Config, i: number, x: string, bias: st
       const [q, k, v] = g.opN('Split', [qkv, g.i64([c.d, c.d, c.d])], { axis: -1 }, g.names('Split', 3))
       let scale = c.scaleAttn ? 1 / Math.sqrt(hd) : 1
       if (c.inverseLayerScale) scale /= i + 1
-      const [keys, values] = withCache(ctx, i, splitHeads(g, k!, c.heads, hd), splitHeads(g, v!, c.heads, hd), c.heads, hd)
-      const context = attend(ctx, splitHeads(g, q!, c.heads, hd), keys, values, bias, scale, `${p}.attn.probs`, c.heads)
-      return linear(ctx, `${p}.attn.c_proj`, mergeHeads(g, context, c.d), { type: 'Conv1D', inDim: c.d, outDim: c.d, transposeWeight: false, bias: true })
+      const [qs, ks, vs] = qkvSites(ctx, `${p}.attn`, splitHeads(g, q!, c.heads, hd), splitHeads(g, k!, c.heads, hd), splitHeads(g, v!, c.heads, hd), c.heads, c.heads, hd)
+      const [keys, values] = withCache(ctx, i, ks, vs, c.heads, hd)
+      const context = attend(ctx, qs, keys, values, bias, scale, `${p}.attn`, c.heads, hd)
+      return linear(ctx, `${p}.attn.c_proj`, context, { type: 'Conv1D', inDim: c.d, outDim: c.d, transposeWeight: false, bias: true })
     })
-    const mid = g.op('Add', [input, attn])
+    const mid = residMid(ctx, p, g.op('Add', [input, attn]), c.d)
     const ln2 = layerNorm(ctx, `${p}.ln_2`, mid, c.d, c.eps)
     const mlp = moduleScope(ctx, `${p}.mlp`, { type: 'GPT2MLP', callable: true, inShape: [...shape], outShape: [...shape] }, ln2, (h) => {
       const fc = linear(ctx, `${p}.mlp.c_fc`, h, { type: 'Conv1D', inDim: c.d, outDim: c.inner, transposeWeight: false, bias: true })

@@ -3,7 +3,7 @@
  * partial rotary (`rotary_pct` / `partial_rotary_factor`), parallel or sequential residual, `embed_out` head.
  */
 import { WeftError } from '@weft/core'
-import { activation, attend, layerNorm, mergeHeads, moduleScope, type BuildContext } from './layers.js'
+import { activation, attend, layerNorm, moduleScope, qkvSites, residMid, type BuildContext } from './layers.js'
 import { applyRotary, ropeSettings, rotaryTables, type RopeSettings } from './rotary.js'
 import type { FamilyBuild } from './family.js'
 import { withCache } from './kv-cache.js'
@@ -36,11 +36,14 @@ function layer (ctx: BuildContext, c: NeoxConfig, i: number, x: string, bias: st
       // view(batch, seq, heads, 3·head_dim).transpose(1, 2).chunk(3, -1)
       const perHead = g.op('Transpose', [g.op('Reshape', [qkv, g.i64([0, 0, c.heads, 3 * c.headDim])])], { perm: [0, 2, 1, 3] })
       const [q, k, v] = g.opN('Split', [perHead, g.i64([c.headDim, c.headDim, c.headDim])], { axis: -1 }, g.names('Split', 3))
-      const [keys, values] = withCache(ctx, i, applyRotary(g, k!, cos, sin, rotary, c.headDim), v!, c.heads, c.headDim)
-      const context = attend(ctx, applyRotary(g, q!, cos, sin, rotary, c.headDim), keys, values, bias, 1 / Math.sqrt(c.headDim), `${a}.probs`, c.heads)
-      return dense(ctx, `${a}.dense`, mergeHeads(g, context, c.d), c.d, c.d)
+      const [qs, ks, vs] = qkvSites(ctx, a, applyRotary(g, q!, cos, sin, rotary, c.headDim), applyRotary(g, k!, cos, sin, rotary, c.headDim), v!,
+        c.heads, c.heads, c.headDim)
+      const [keys, values] = withCache(ctx, i, ks, vs, c.heads, c.headDim)
+      const context = attend(ctx, qs, keys, values, bias, 1 / Math.sqrt(c.headDim), a, c.heads, c.headDim)
+      return dense(ctx, `${a}.dense`, context, c.d, c.d)
     })
-    const mlpInput = c.parallel ? input : g.op('Add', [attn, input])
+    // the parallel residual has no point between the halves: resid_mid exists only for the sequential one
+    const mlpInput = c.parallel ? input : residMid(ctx, p, g.op('Add', [attn, input]), c.d)
     const h2 = layerNorm(ctx, `${p}.post_attention_layernorm`, mlpInput, c.d, c.eps)
     const mlp = moduleScope(ctx, `${p}.mlp`, { type: 'GPTNeoXMLP', callable: true, inShape: [...shape], outShape: [...shape] }, h2, (h) => {
       const up = dense(ctx, `${p}.mlp.dense_h_to_4h`, h, c.d, c.inner)

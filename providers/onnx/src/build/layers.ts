@@ -134,17 +134,37 @@ export function splitHeads (g: GraphBuilder, x: string, heads: number, headDim: 
   return g.op('Transpose', [g.op('Reshape', [x, g.i64([0, 0, heads, headDim])])], { perm: [0, 2, 1, 3] })
 }
 
-/** [batch, heads, seq, dim] → [batch, seq, heads·dim] */
-export function mergeHeads (g: GraphBuilder, x: string, width: number): string {
-  return g.op('Reshape', [g.op('Transpose', [x], { perm: [0, 2, 1, 3] }), g.i64([0, 0, width])])
+
+/**
+ * softmax(q·kᵀ·scale + bias)·v for the attention module `attnPath`, merged to [batch, seq, heads·headDim]. Exposes
+ * sites `<attnPath>.inputs.attention_mask` (the additive mask this module receives), `<attnPath>.scores` (q·kᵀ·scale before the mask), `.probs` and `.heads` (the per-head output
+ * [batch, seq, heads, headDim], HF eager attention's `attn_output` before the reshape and output projection).
+ */
+export function attend (ctx: BuildContext, q: string, k: string, v: string, bias: string, scale: number,
+  attnPath: string, heads: number, headDim: number): string {
+  const { g } = ctx
+  // HF passes the additive mask to every attention module as its `attention_mask` argument: a per-module site
+  const mask = site(ctx, `${attnPath}.inputs.attention_mask`, 'input:attention_mask', bias, ['batch', 1, 'seq', 'seq'])
+  const raw = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.f32(scale)])
+  const scores = site(ctx, `${attnPath}.scores`, 'attention_scores', raw, ['batch', heads, 'seq', 'seq'])
+  const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 })
+  const named = site(ctx, `${attnPath}.probs`, 'attention_probs', probs, ['batch', heads, 'seq', 'seq'])
+  const perHead = g.op('Transpose', [g.op('MatMul', [named, v])], { perm: [0, 2, 1, 3] })
+  const output = site(ctx, `${attnPath}.heads`, 'attention_heads', perHead, ['batch', 'seq', heads, headDim])
+  return g.op('Reshape', [output, g.i64([0, 0, heads * headDim])])
 }
 
-/** softmax(q·kᵀ·scale + bias)·v, exposing the probabilities as site `probsPath`. */
-export function attend (ctx: BuildContext, q: string, k: string, v: string, bias: string, scale: number,
-  probsPath: string, heads: number): string {
-  const { g } = ctx
-  const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.f32(scale)])
-  const probs = g.op('Softmax', [g.op('Add', [scores, bias])], { axis: -1 })
-  const named = site(ctx, probsPath, 'attention_probs', probs, ['batch', heads, 'seq', 'seq'])
-  return g.op('MatMul', [named, v])
+/** Sites `<attnPath>.q`, `.k`, `.v`: per-head projections [batch, heads, seq, headDim] (after rotary where applied). */
+export function qkvSites (ctx: BuildContext, attnPath: string, q: string, k: string, v: string,
+  heads: number, kvHeads: number, headDim: number): [string, string, string] {
+  return [
+    site(ctx, `${attnPath}.q`, 'attention_query', q, ['batch', heads, 'seq', headDim]),
+    site(ctx, `${attnPath}.k`, 'attention_key', k, ['batch', kvHeads, 'seq', headDim]),
+    site(ctx, `${attnPath}.v`, 'attention_value', v, ['batch', kvHeads, 'seq', headDim]),
+  ]
+}
+
+/** Site `<block>.resid_mid`: the residual stream between a block's attention and MLP halves. */
+export function residMid (ctx: BuildContext, block: string, x: string, width: number): string {
+  return site(ctx, `${block}.resid_mid`, 'residual', x, ['batch', 'seq', width])
 }

@@ -3,7 +3,7 @@
  * embeddings, grouped-query attention, SwiGLU MLP, tied or untied lm_head. Biases follow weight presence.
  */
 import { WeftError } from '@weft/core'
-import { activation, attend, mergeHeads, moduleScope, rmsNorm, splitHeads, type BuildContext } from './layers.js'
+import { activation, attend, moduleScope, qkvSites, residMid, rmsNorm, splitHeads, type BuildContext } from './layers.js'
 import { applyRotary, ropeSettings, rotaryTables, type RopeSettings } from './rotary.js'
 import type { FamilyBuild } from './family.js'
 import { withCache } from './kv-cache.js'
@@ -52,12 +52,13 @@ function layer (ctx: BuildContext, c: LlamaConfig, f: LlamaFlavour, i: number, x
       const q = splitHeads(g, proj(ctx, `${a}.q_proj`, h, c.d, c.heads * c.headDim), c.heads, c.headDim)
       const k = splitHeads(g, proj(ctx, `${a}.k_proj`, h, c.d, c.kvHeads * c.headDim), c.kvHeads, c.headDim)
       const v = splitHeads(g, proj(ctx, `${a}.v_proj`, h, c.d, c.kvHeads * c.headDim), c.kvHeads, c.headDim)
-      const [keys, values] = withCache(ctx, i, applyRotary(g, k, cos, sin, rotary, c.headDim), v, c.kvHeads, c.headDim)
-      const context = attend(ctx, applyRotary(g, q, cos, sin, rotary, c.headDim), repeatKv(ctx, keys, c),
-        repeatKv(ctx, values, c), bias, 1 / Math.sqrt(c.headDim), `${a}.probs`, c.heads)
-      return proj(ctx, `${a}.o_proj`, mergeHeads(g, context, c.heads * c.headDim), c.heads * c.headDim, c.d)
+      const [qs, ks, vs] = qkvSites(ctx, a, applyRotary(g, q, cos, sin, rotary, c.headDim), applyRotary(g, k, cos, sin, rotary, c.headDim), v,
+        c.heads, c.kvHeads, c.headDim)
+      const [keys, values] = withCache(ctx, i, ks, vs, c.kvHeads, c.headDim)
+      const context = attend(ctx, qs, repeatKv(ctx, keys, c), repeatKv(ctx, values, c), bias, 1 / Math.sqrt(c.headDim), a, c.heads, c.headDim)
+      return proj(ctx, `${a}.o_proj`, context, c.heads * c.headDim, c.d)
     })
-    const mid = g.op('Add', [input, attn])
+    const mid = residMid(ctx, p, g.op('Add', [input, attn]), c.d)
     const h2 = rmsNorm(ctx, `${p}.post_attention_layernorm`, mid, c.d, c.eps, `${f.prefix}RMSNorm`)
     const mlp = moduleScope(ctx, `${p}.mlp`, { type: `${f.prefix}MLP`, callable: true, inShape: [...shape], outShape: [...shape] }, h2, (h) => {
       const gate = proj(ctx, `${p}.mlp.gate_proj`, h, c.d, c.inner)

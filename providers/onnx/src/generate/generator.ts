@@ -27,6 +27,8 @@ export interface GeneratorSource {
   /** builds the KV-cache variant of the model graph (null: this model cannot generate) */
   buildKvGraph: (() => ModelGraph) | null
   tokenize (text: string): number[]
+  /** decodes token ids to text for streamed token events (absent: events carry ids only) */
+  decode?: (ids: readonly number[]) => string
 }
 
 export class Generator {
@@ -54,14 +56,14 @@ export class Generator {
 
   async run (job: BatchJob, options: RunOptions = {}): Promise<JobResult> {
     try {
-      return { id: job.id, ok: true, ...await this.generate(job.program, options) }
+      return { id: job.id, ok: true, ...await this.generate(job.program, options, job.id) }
     } catch (error) {
       const wrapped = WeftError.is(error) ? error : new WeftError('EXECUTION_FAILED', `generation failed: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error })
       return { id: job.id, ok: false, error: wrapped.toWire() }
     }
   }
 
-  private async generate (input: Program, options: RunOptions): Promise<Omit<Extract<JobResult, { ok: true }>, 'id' | 'ok'>> {
+  private async generate (input: Program, options: RunOptions, jobId: string): Promise<Omit<Extract<JobResult, { ok: true }>, 'id' | 'ok'>> {
     const started = performance.now()
     const { program, types } = this.prepare(input)
     const gen = this.generation()
@@ -116,6 +118,10 @@ export class Generator {
         if (done[r]) continue
         generated[r]!.push(token)
         if (stops.has(token)) done[r] = true
+        // token streaming: each new token as soon as it is chosen, for the job that owns the row
+        if (options.onProgress !== undefined) {
+          options.onProgress({ stage: 'token', detail: { job: jobId, invoke: r, step, id: token, ...this.tokenText(token) } })
+        }
       }
     }
     generated.forEach((tokens, k) => {
@@ -123,6 +129,11 @@ export class Generator {
     })
     const saveBytes = Object.values(saves).reduce((n, t) => n + t.data.byteLength, 0)
     return { saves, stats: { runMs: performance.now() - started, cacheHit: allHits, saveBytes } }
+  }
+
+  private tokenText (token: number): { text?: string } {
+    if (this.source.decode === undefined) return {}
+    try { return { text: this.source.decode([token]) } } catch { return {} }
   }
 
   async dispose (): Promise<void> { await this.sessions.clear() }

@@ -1,13 +1,13 @@
 /**
  * Plain-TypeScript float64 reference forward (the test oracle) for gpt2, llama, qwen2 and gpt_neox checkpoints,
  * following the transformers modeling code. Returns every module output keyed by HF module path (batch dim
- * squeezed, as in reference_activations.safetensors), `<attention path>.probs` [heads, seq, seq] and `logits`.
+ * squeezed, as in reference_activations.safetensors), the attention sites `<attention path>.q/.k/.v/.scores/.probs/.heads`, `<block>.resid_mid` and `logits`.
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { WeftError } from '@weft/core'
 import { readCheckpointWeights, type Tensor64 } from './safetensors.js'
-import { activation, add, applyRope, causalAttention, columns, layerNorm, linear, map, mat, mul, rmsNorm, ropeTables, setColumns, type Mat } from './math.js'
+import { activation, add, applyRope, columns, layerNorm, linear, map, mat, mul, rmsNorm, ropeTables, setColumns, type Mat } from './math.js'
 
 export type Activations = Map<string, { shape: number[]; data: Float64Array }>
 type Config = Record<string, any>
@@ -43,20 +43,69 @@ function embed (table: Float64Array, width: number, ids: number[], vocab: number
   return y
 }
 
-/** Multi-head (grouped-query when kvHeads < heads) causal attention over per-head column blocks. */
-function attention (q: Mat, k: Mat, v: Mat, heads: number, kvHeads: number, headDim: number, rotate: (x: Mat) => Mat): { out: Mat; probs: Float64Array } {
+interface AttentionResult { out: Mat }
+
+/**
+ * Multi-head (grouped-query when kvHeads < heads) causal attention of module `a` over per-head column blocks, as
+ * transformers' eager attention computes it. Records (and lets the hook replace) the finer sites: `.q` [heads, seq, hd]
+ * and `.k`, `.v` [kvHeads, seq, hd] after rotary, `.scores` [heads, seq, seq] = q·kᵀ/√hd before the causal mask,
+ * `.probs`, and `.heads` [seq, heads, hd] (= `out`, the merged [seq, heads·hd] input of the output projection).
+ */
+function attention (out: Activations, a: string, q: Mat, k: Mat, v: Mat, heads: number, kvHeads: number, headDim: number, rotate: (x: Mat) => Mat): AttentionResult {
   const seq = q.rows
-  const out = mat(seq, heads * headDim)
-  const probs = new Float64Array(heads * seq * seq)
+  const scale = 1 / Math.sqrt(headDim)
   const group = heads / kvHeads
+  const stacked = (x: Mat, count: number, rot: boolean): Mat => {
+    const y = mat(count * seq, headDim)
+    for (let h = 0; h < count; h++) {
+      const block = columns(x, h * headDim, headDim)
+      y.data.set((rot ? rotate(block) : block).data, h * seq * headDim)
+    }
+    return y
+  }
+  const qs = site(out, `${a}.q`, stacked(q, heads, true), [heads, seq, headDim])
+  const ks = site(out, `${a}.k`, stacked(k, kvHeads, true), [kvHeads, seq, headDim])
+  const vs = site(out, `${a}.v`, stacked(v, kvHeads, false), [kvHeads, seq, headDim])
+  const raw = mat(heads * seq, seq)
   for (let h = 0; h < heads; h++) {
     const kv = Math.floor(h / group)
-    const result = causalAttention(rotate(columns(q, h * headDim, headDim)), rotate(columns(k, kv * headDim, headDim)),
-      columns(v, kv * headDim, headDim), 1 / Math.sqrt(headDim))
-    setColumns(out, h * headDim, result.out)
-    probs.set(result.probs.data, h * seq * seq)
+    for (let i = 0; i < seq; i++) {
+      for (let j = 0; j < seq; j++) {
+        let dot = 0
+        for (let c = 0; c < headDim; c++) dot += qs.data[(h * seq + i) * headDim + c]! * ks.data[(kv * seq + j) * headDim + c]!
+        raw.data[(h * seq + i) * seq + j] = dot * scale
+      }
+    }
   }
-  return { out, probs }
+  const scores = site(out, `${a}.scores`, raw, [heads, seq, seq])
+  const weights = mat(heads * seq, seq)
+  for (let r = 0; r < heads * seq; r++) {
+    const i = r % seq
+    let max = -Infinity
+    for (let j = 0; j <= i; j++) max = Math.max(max, scores.data[r * seq + j]!)
+    let total = 0
+    for (let j = 0; j <= i; j++) total += (weights.data[r * seq + j] = Math.exp(scores.data[r * seq + j]! - max))
+    for (let j = 0; j <= i; j++) weights.data[r * seq + j]! /= total
+  }
+  const probs = site(out, `${a}.probs`, weights, [heads, seq, seq])
+  const merged = mat(seq, heads * headDim)
+  for (let h = 0; h < heads; h++) {
+    const kv = Math.floor(h / group)
+    for (let i = 0; i < seq; i++) {
+      for (let j = 0; j <= i; j++) {
+        const p = probs.data[(h * seq + i) * seq + j]!
+        for (let c = 0; c < headDim; c++) merged.data[i * heads * headDim + h * headDim + c]! += p * vs.data[(kv * seq + j) * headDim + c]!
+      }
+    }
+  }
+  return { out: site(out, `${a}.heads`, merged, [seq, heads, headDim]) }
+}
+
+/** Like `record`, for a finer site whose value has more than two dims (the hook still sees rows × features). */
+function site (out: Activations, path: string, m: Mat, shape: number[]): Mat {
+  const value = activeHook?.(path, m) ?? m
+  out.set(path, { shape, data: value.data })
+  return value
 }
 
 function gpt2Forward (config: Config, w: Weights, ids: number[]): Activations {
@@ -74,10 +123,10 @@ function gpt2Forward (config: Config, w: Weights, ids: number[]): Activations {
     const p = `transformer.h.${l}`
     const ln1 = record(out, `${p}.ln_1`, layerNorm(hidden, w.get(`${p}.ln_1.weight`), w.get(`${p}.ln_1.bias`), eps))
     const qkv = record(out, `${p}.attn.c_attn`, linear(ln1, w.get(`${p}.attn.c_attn.weight`), 3 * d, w.get(`${p}.attn.c_attn.bias`), 'in_out'))
-    const { out: merged, probs } = attention(columns(qkv, 0, d), columns(qkv, d, d), columns(qkv, 2 * d, d), heads, heads, d / heads, (x) => x)
-    out.set(`${p}.attn.probs`, { shape: [heads, ids.length, ids.length], data: probs })
+    const attended = attention(out, `${p}.attn`, columns(qkv, 0, d), columns(qkv, d, d), columns(qkv, 2 * d, d), heads, heads, d / heads, (x) => x)
+    const merged = attended.out
     const attn = record(out, `${p}.attn`, record(out, `${p}.attn.c_proj`, linear(merged, w.get(`${p}.attn.c_proj.weight`), d, w.get(`${p}.attn.c_proj.bias`), 'in_out')))
-    hidden = add(hidden, attn)
+    hidden = record(out, `${p}.resid_mid`, add(hidden, attn))
     const ln2 = record(out, `${p}.ln_2`, layerNorm(hidden, w.get(`${p}.ln_2.weight`), w.get(`${p}.ln_2.bias`), eps))
     const fc = record(out, `${p}.mlp.c_fc`, linear(ln2, w.get(`${p}.mlp.c_fc.weight`), inner, w.get(`${p}.mlp.c_fc.bias`), 'in_out'))
     const mlp = record(out, `${p}.mlp`, record(out, `${p}.mlp.c_proj`, linear(record(out, `${p}.mlp.act`, map(fc, act)), w.get(`${p}.mlp.c_proj.weight`), d, w.get(`${p}.mlp.c_proj.bias`), 'in_out')))
@@ -120,10 +169,10 @@ function llamaForward (config: Config, w: Weights, ids: number[]): Activations {
     const q = record(out, `${a}.q_proj`, linear(x, w.get(`${a}.q_proj.weight`), heads * headDim, w.maybe(`${a}.q_proj.bias`), 'out_in'))
     const k = record(out, `${a}.k_proj`, linear(x, w.get(`${a}.k_proj.weight`), kvHeads * headDim, w.maybe(`${a}.k_proj.bias`), 'out_in'))
     const v = record(out, `${a}.v_proj`, linear(x, w.get(`${a}.v_proj.weight`), kvHeads * headDim, w.maybe(`${a}.v_proj.bias`), 'out_in'))
-    const { out: merged, probs } = attention(q, k, v, heads, kvHeads, headDim, (head) => applyRope(head, cos, sin))
-    out.set(`${a}.probs`, { shape: [heads, ids.length, ids.length], data: probs })
+    const attended = attention(out, a, q, k, v, heads, kvHeads, headDim, (head) => applyRope(head, cos, sin))
+    const merged = attended.out
     const attn = record(out, a, record(out, `${a}.o_proj`, linear(merged, w.get(`${a}.o_proj.weight`), d, w.maybe(`${a}.o_proj.bias`), 'out_in')))
-    hidden = add(hidden, attn)
+    hidden = record(out, `${p}.resid_mid`, add(hidden, attn))
     const y = record(out, `${p}.post_attention_layernorm`, rmsNorm(hidden, w.get(`${p}.post_attention_layernorm.weight`), eps))
     const inner = config.intermediate_size as number
     const gate = record(out, `${p}.mlp.gate_proj`, linear(y, w.get(`${p}.mlp.gate_proj.weight`), inner, w.maybe(`${p}.mlp.gate_proj.bias`), 'out_in'))
@@ -165,10 +214,10 @@ function neoxForward (config: Config, w: Weights, ids: number[]): Activations {
       setColumns(k, h * headDim, columns(qkv, (3 * h + 1) * headDim, headDim))
       setColumns(v, h * headDim, columns(qkv, (3 * h + 2) * headDim, headDim))
     }
-    const { out: merged, probs } = attention(q, k, v, heads, heads, headDim, rotate)
-    out.set(`${p}.attention.probs`, { shape: [heads, ids.length, ids.length], data: probs })
+    const attended = attention(out, `${p}.attention`, q, k, v, heads, heads, headDim, rotate)
+    const merged = attended.out
     const attn = record(out, `${p}.attention`, record(out, `${p}.attention.dense`, linear(merged, w.get(`${p}.attention.dense.weight`), d, w.maybe(`${p}.attention.dense.bias`), 'out_in')))
-    const mlpInput = config.use_parallel_residual === false ? add(attn, hidden) : hidden
+    const mlpInput = config.use_parallel_residual === false ? record(out, `${p}.resid_mid`, add(attn, hidden)) : hidden
     const ln2 = record(out, `${p}.post_attention_layernorm`, layerNorm(mlpInput, w.get(`${p}.post_attention_layernorm.weight`), w.get(`${p}.post_attention_layernorm.bias`), eps))
     const up = record(out, `${p}.mlp.dense_h_to_4h`, linear(ln2, w.get(`${p}.mlp.dense_h_to_4h.weight`), config.intermediate_size, w.get(`${p}.mlp.dense_h_to_4h.bias`), 'out_in'))
     const down = linear(record(out, `${p}.mlp.act`, map(up, act)), w.get(`${p}.mlp.dense_4h_to_h.weight`), d, w.get(`${p}.mlp.dense_4h_to_h.bias`), 'out_in')
