@@ -15,6 +15,8 @@
  */
 export { PROGRAM_VERSION } from './ir/program.js'
 export type { Program, ProgramNode, ProgramMode, ModelRef, Invoke, IndexItem, IndexSpec, Attrs, AttrValue, SourceLocation, SitePort, GenerateOptions, GenerateStrategy, Step } from './ir/program.js'
+export type { Trace, ParamDecl, ParamInit, OptimizerKind, OptimizerSpec, TrainSpec, KeepSpec } from './ir/program.js'
+export { TRAIN_LOSS_SAVE, MAX_TRAIN_STEPS, MAX_PARAM_ELEMENTS, NAME_PATTERN, trainSteps, trainBatch, traceCount, traceProgram, normalInit, initParam, splitmix64 } from './ir/session.js'
 export { nodeSteps, checkGenerate, generatedSaveName, MAX_SEED } from './ir/generate.js'
 export type { NodeStep } from './ir/generate.js'
 export type { DType, Tensor, TensorData } from './tensor/tensor.js'
@@ -24,7 +26,7 @@ export type { ErrorCode } from './errors/codes.js'
 export { WeftError } from './errors/weft-error.js'
 export type { WireError } from './errors/weft-error.js'
 export type { Manifest, ModuleEntry, SiteSignature, SymDim, TokenizerInfo } from './manifest/manifest.js'
-export type { BackendV1, ModelHandleV1, ModelSource, BatchJob, JobResult, JobStats, ScanEntry, RunOptions, AbortOptions } from './plugin/backend-v1.js'
+export type { BackendV1, ModelHandleV1, ModelSource, BatchJob, JobResult, JobStats, ScanEntry, RunOptions, AbortOptions, TrainingReport } from './plugin/backend-v1.js'
 export type { PolicyV1, PolicySummary, AdmissionRequest, Decision } from './plugin/policy-v1.js'
 export type { ParamEntry } from './manifest/manifest.js'
 
@@ -41,7 +43,7 @@ export type { OpDef, OpFlag, OpExample, AttrSchema, AttrKind, ValueType, Dim, In
 export { sliceRange } from './ops/index-spec.js'
 
 // validation
-export { validateProgram, assertValidProgram, inferProgramTypes, analyzeProgram, programCost, inferContext } from './ir/validate.js'
+export { validateProgram, assertValidProgram, inferProgramTypes, analyzeProgram, programCost, trainingCost, inferContext } from './ir/validate.js'
 export type { ValidationIssue, ProgramAnalysis } from './ir/validate.js'
 export { siteTimes } from './ir/causality.js'
 export { programStructureProblems } from './ir/structure.js'

@@ -11,7 +11,7 @@ import { sliceRange } from '../ops/index-spec.js'
 import { aroundAxis, broadcastMap, reduceMap, strides, values } from './views.js'
 
 export type Kernel = (attrs: Attrs, inputs: Tensor[], outShape: number[]) => Float64Array | Tensor
-export type TensorOpName = Exclude<OpName, 'read' | 'write' | 'module_call' | 'param' | 'stop' | 'grad'>
+export type TensorOpName = Exclude<OpName, 'read' | 'write' | 'module_call' | 'param' | 'stop' | 'grad' | 'trainable' | 'from'>
 
 function elementwise (fn: (...xs: number[]) => number): Kernel {
   return (_attrs, inputs, outShape) => {
