@@ -62,7 +62,7 @@ describe('steering vector trained by Adam (acceptance)', () => {
     const want = ref.steering_vector.loss_per_step
     expect(r.training).toMatchObject({ steps: 30, completed: 30, cancelled: false })
     r.training!.losses.forEach((loss, k) => expect(rel(loss, want[k]!), `step ${k}: ${loss} vs ${want[k]}`).toBeLessThanOrEqual(1e-4))
-    expect(Array.from(r.saves['train.loss']!.data)).toEqual(r.training!.losses.map(Math.fround))
+    expect(Array.from(r.saves['train.loss']!.data as Float32Array)).toEqual(r.training!.losses.map(Math.fround))
     expect(events.map(e => e.step)).toEqual(Array.from({ length: 30 }, (_, k) => k + 1))
     const v = r.params!.v!.data as Float32Array
     let worst = 0
