@@ -73,3 +73,43 @@ describe('steering vector trained by Adam (acceptance)', () => {
     expect(r.stats.cacheHit).toBe(false)
   })
 })
+
+describe('training runs, cancellation and params', () => {
+  test('cancelling after step 3 keeps 3 losses and the params of step 3 (equal to a 3-step run)', async () => {
+    const controller = new AbortController()
+    const program = steeringProgram(ref.prompts.slice(0, 2), ref.target_id)
+    const [cut] = await handle.run([{ id: 'cut', program }], {
+      signal: controller.signal,
+      onProgress: e => { if (e.stage === 'train-step' && (e.detail as { step: number }).step === 3) controller.abort() },
+    })
+    const r = ok(cut!)
+    expect(r.training).toMatchObject({ steps: 30, completed: 3, cancelled: true })
+    expect(r.saves['train.loss']!.shape).toEqual([3])
+    expect(r.saves.loss_after).toBeUndefined()
+    const [three] = await handle.run([{ id: 'three', program: { ...program, train: { ...program.train!, steps: 3 } } }])
+    expect(Array.from(r.params!.v!.data)).toEqual(Array.from(ok(three!).params!.v!.data))
+  })
+
+  test('an abort before the first step is JOB_CANCELLED; an unresolved adapter init is a typed refusal', async () => {
+    const controller = new AbortController()
+    controller.abort()
+    const [early] = await handle.run([{ id: 'early', program: steeringProgram(ref.prompts.slice(0, 1), ref.target_id) }], { signal: controller.signal })
+    expect(early).toMatchObject({ ok: false, error: { code: 'JOB_CANCELLED' } })
+    const program = steeringProgram(ref.prompts.slice(0, 1), ref.target_id, { params: { v: { shape: [256], dtype: 'float32', init: { adapter: { name: 'mine', param: 'v' } } } } })
+    const [refused] = await handle.run([{ id: 'adapter', program }])
+    expect(refused).toMatchObject({ ok: false, error: { code: 'BACKEND_CAPABILITY_MISSING' } })
+    expect((refused as { error: { message: string } }).error.message).toContain("init.adapter ('mine'.'v') must be resolved")
+  })
+
+  test('a normal init is the specified generator\'s; params without training come back unchanged; a bad session is PROGRAM_INVALID', async () => {
+    const base = steeringProgram(ref.prompts.slice(0, 1), ref.target_id)
+    const { train: _t, ...plain } = base
+    const program: Program = { ...plain, params: { v: { shape: [256], dtype: 'float32', init: { normal: { mean: 0, std: 0.01, seed: 42 } } } } }
+    const [r] = await handle.run([{ id: 'normal', program }])
+    const v = ok(r!).params!.v!.data as Float32Array
+    const { normalInit } = await import('@weft/core')
+    expect(Array.from(v)).toEqual(Array.from(normalInit([256], 0, 0.01, 42)))
+    const [bad] = await handle.run([{ id: 'bad', program: { ...base, train: { ...base.train!, loss: 1 } } }])
+    expect(bad).toMatchObject({ ok: false, error: { code: 'PROGRAM_INVALID' } })
+  })
+})
