@@ -87,7 +87,7 @@ describe('training runs, cancellation and params', () => {
     expect(r.saves['train.loss']!.shape).toEqual([3])
     expect(r.saves.loss_after).toBeUndefined()
     const [three] = await handle.run([{ id: 'three', program: { ...program, train: { ...program.train!, steps: 3 } } }])
-    expect(Array.from(r.params!.v!.data)).toEqual(Array.from(ok(three!).params!.v!.data))
+    expect(Array.from(r.params!.v!.data as Float32Array)).toEqual(Array.from(ok(three!).params!.v!.data as Float32Array))
   })
 
   test('an abort before the first step is JOB_CANCELLED; an unresolved adapter init is a typed refusal', async () => {
