@@ -30,7 +30,7 @@ describe('op examples on the reference interpreter', () => {
 })
 
 test('the inventory of the contract, each with docs', () => {
-  expect(OP_NAMES).toHaveLength(43)
+  expect(OP_NAMES).toHaveLength(46)
   for (const name of OP_NAMES) {
     const op = getOp(name)
     expect(op.name).toBe(name)
@@ -74,9 +74,15 @@ describe('every op encodes, decodes and validates', () => {
       ]
       const shifted: ProgramNode = [node[0], node[1], node[2].map(i => i)]
       // grad needs a scalar `of`: d(sum(h0))/d(h0) on its own prefix
-      const program = name === 'grad'
+      let program = name === 'grad'
         ? programOf([prefix[0]!, ['sum', {}, [0]], ['grad', {}, [1, 0]], ['save', { name: 'out' }, [2]]])
         : programOf([...prefix, shifted, ['save', { name: 'out' }, [name === 'stop' ? 0 : 3]]])
+      // session ops: a declared param; a value of an earlier trace
+      if (name === 'trainable') program = { ...programOf([...prefix, ['trainable', { name: 'v' }, []], ['save', { name: 'out' }, [3]]]), params: { v: { shape: [256], dtype: 'float32', init: { zeros: true } } } }
+      if (name === 'from') {
+        const first = programOf([...prefix, ['save', { name: 'first' }, [0]]])
+        program = { ...first, then: [{ mode: 'trace', invokes: first.invokes, nodes: [['from', { trace: 0, node: 2 }, []], ['save', { name: 'out' }, [0]]] }] }
+      }
       const issues = validateProgram(program, manifest)
       expect(issues, JSON.stringify(issues)).toEqual([])
       const bytes = encodeProgram(program)

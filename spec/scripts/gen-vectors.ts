@@ -6,6 +6,7 @@ import { encodeCbor, fromJsonForm, toHex } from '@weft/core'
 import { cborVectors, CBOR_EXPECTED } from './vectors/cbor.js'
 import { programVectors, manifestFile } from './vectors/programs.js'
 import { generateVectors } from './vectors/generate.js'
+import { sessionVectors } from './vectors/sessions.js'
 import { envelopeVectors } from './vectors/envelope.js'
 import { opVectors } from './vectors/ops.js'
 import type { VectorFile } from './vectors/types.js'
@@ -17,7 +18,7 @@ export function buildVectors (): VectorFile[] {
     const value = fromJsonForm((file?.body.input as { value: unknown }).value)
     if (toHex(encodeCbor(value)) !== hex) throw new Error(`cbor ${id}: encoder gives ${toHex(encodeCbor(value))}, hand-checked ${hex}`)
   }
-  return [...cbor, ...programVectors(), ...generateVectors(), manifestFile(), ...envelopeVectors(), ...opVectors()]
+  return [...cbor, ...programVectors(), ...generateVectors(), ...sessionVectors(), manifestFile(), ...envelopeVectors(), ...opVectors()]
 }
 
 /** Pretty JSON with arrays of scalars kept on one line (tensors and token ids stay readable). */

@@ -68,6 +68,78 @@ export interface Program {
   nodes: ProgramNode[]
   /** optional debugging info, not part of the Program's meaning but part of its digest when present */
   locations?: (SourceLocation | null)[]
+  /** trainable tensors the Program owns, by name; `['trainable', { name }, []]` uses one (spec/program.md, Sessions and training) */
+  params?: Record<string, ParamDecl>
+  /** a declarative training loop over this (first) trace; runs entirely on the host */
+  train?: TrainSpec
+  /** keep the final params as a named adapter on the host (the host persists them; they leave only if saved) */
+  keep?: KeepSpec
+  /** later traces of the same session: they see the final params and may use earlier traces' values with `from` */
+  then?: Trace[]
+}
+
+/** One later trace of a session: a Program's own parts; model, version and params are the session's. */
+export interface Trace {
+  mode: ProgramMode
+  generate?: GenerateOptions
+  invokes: Invoke[]
+  nodes: ProgramNode[]
+  locations?: (SourceLocation | null)[]
+}
+
+/** A trainable tensor: float32 only in version 1. */
+export interface ParamDecl {
+  shape: number[]
+  dtype: 'float32'
+  init: ParamInit
+}
+
+/**
+ * Initial value. `normal` is drawn by the specified generator (SplitMix64 + Box–Muller, spec/program.md) so every
+ * host computes the same numbers. `adapter` names a kept adapter of the caller: the host (or the local executor)
+ * replaces it with `{ tensor }` before the engine sees the Program.
+ */
+export type ParamInit =
+  | { zeros: true }
+  | { tensor: Tensor }
+  | { normal: { mean: number; std: number; seed: number } }
+  | { adapter: { name: string; param: string } }
+
+export type OptimizerKind = 'sgd' | 'adam' | 'adamw'
+
+/** PyTorch's torch.optim semantics and defaults (SGD: momentum 0, dampening 0; Adam: betas [0.9, 0.999], eps 1e-8; AdamW: weightDecay 0.01). */
+export interface OptimizerSpec {
+  kind: OptimizerKind
+  lr: number
+  betas?: [number, number]
+  eps?: number
+  weightDecay?: number
+  momentum?: number
+  dampening?: number
+  nesterov?: boolean
+  maximize?: boolean
+}
+
+export interface TrainSpec {
+  /** names of declared params to update (the others stay fixed) */
+  params: string[]
+  /** index of a node of the first trace holding a scalar float: the loss minimised */
+  loss: number
+  optimizer: OptimizerSpec
+  /**
+   * the invokes of each step (each batch has exactly `invokes.length` invokes, so node `invoke` attrs keep their
+   * meaning); absent = every step uses the Program's `invokes` (full batch)
+   */
+  batches?: Invoke[][]
+  /** passes over `batches` (default 1); steps = epochs × batches (or `steps` when given) */
+  epochs?: number
+  /** total optimizer steps; default epochs × number of batches (1 batch when `batches` is absent) */
+  steps?: number
+}
+
+export interface KeepSpec {
+  /** adapter name: 1–64 chars of [A-Za-z0-9._-] */
+  adapter: string
 }
 
 /** Ports of a site. `output` is a module's primary output (first tuple element); `input` its first positional input. */

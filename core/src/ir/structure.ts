@@ -4,10 +4,11 @@ import type { Program } from './program.js'
 import { PROGRAM_VERSION } from './program.js'
 import { generateFieldProblems } from './generate.js'
 import { isInt, isObject } from './plain.js'
+import { sessionFieldProblems, traceKeyProblems } from './session.js'
 
 export interface StructureProblem { node: number | null; message: string }
 
-const TOP_KEYS = new Set(['version', 'model', 'mode', 'generate', 'invokes', 'nodes', 'locations'])
+const TOP_KEYS = new Set(['version', 'model', 'mode', 'generate', 'invokes', 'nodes', 'locations', 'params', 'train', 'keep', 'then'])
 
 function checkInvokes (invokes: unknown, problems: StructureProblem[]): void {
   if (!Array.isArray(invokes) || invokes.length === 0) {
@@ -61,6 +62,18 @@ export function programStructureProblems (value: unknown): StructureProblem[] {
     const ok = Array.isArray(value.locations) && Array.isArray(value.nodes) && value.locations.length === value.nodes.length &&
       value.locations.every(l => l === null || isObject(l))
     if (!ok) problems.push({ node: null, message: 'locations must be a list of maps or nulls, one per node' })
+  }
+  problems.push(...sessionFieldProblems(value))
+  if (value.then !== undefined) {
+    if (!Array.isArray(value.then) || value.then.length === 0) problems.push({ node: null, message: 'then must be a non-empty list of traces' })
+    else {
+      value.then.forEach((trace, t) => {
+        const keys = traceKeyProblems(trace, t)
+        if (keys.length > 0) return problems.push(...keys)
+        const inner = programStructureProblems({ version: value.version, model: value.model, ...(trace as Record<string, unknown>) })
+        for (const p of inner) problems.push({ node: p.node, message: `then[${t}]: ${p.message}` })
+      })
+    }
   }
   return problems
 }

@@ -3,20 +3,25 @@ import { WeftError } from '../errors/weft-error.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { Program, SourceLocation } from './program.js'
 import type { InferContext, ValueType } from '../ops/types.js'
+import { SYMBOLIC_DIM_ESTIMATE } from '../ops/types.js'
 import { OPS, isOpName } from '../ops/table.js'
 import { checkArity, checkAttrs } from '../ops/attrs.js'
 import { programStructureProblems } from './structure.js'
 import { checkCausality } from './causality.js'
 import { checkGenerate } from './generate.js'
 import { gradIssues } from '../ops/grad.js'
+import { TRAIN_LOSS_SAVE, traceCount, traceProgram, trainSteps } from './session.js'
 
-export interface ValidationIssue { node: number | null; op: string | null; message: string; location?: SourceLocation }
+/** `trace`: which trace of a session the node belongs to (absent = trace 0, the Program's own nodes). */
+export interface ValidationIssue { node: number | null; op: string | null; message: string; location?: SourceLocation; trace?: number }
 
-export interface ProgramAnalysis { issues: ValidationIssue[]; types: (ValueType | null)[] }
+/** `types`: trace 0's node types; `traces`: every trace's (a session's later traces after the first). */
+export interface ProgramAnalysis { issues: ValidationIssue[]; types: (ValueType | null)[]; traces?: (ValueType | null)[][] }
 
 export function inferContext (program: Program, manifest: Manifest): InferContext {
   return {
     manifest,
+    ...(program.params === undefined ? {} : { params: program.params }),
     seqLen (invoke: number): number | string {
       const entry = program.invokes[invoke]
       if (!Number.isInteger(invoke) || entry === undefined) {
@@ -59,7 +64,7 @@ function inferNode (program: Program, i: number, types: (ValueType | null)[], ct
   }
 }
 
-function checkSaves (program: Program, issues: ValidationIssue[]): void {
+function checkSaves (program: Program, issues: ValidationIssue[], requireSave = true): void {
   const seen = new Map<string, number>()
   program.nodes.forEach(([op, attrs], i) => {
     if (op !== 'save' || typeof attrs.name !== 'string') return
@@ -68,7 +73,7 @@ function checkSaves (program: Program, issues: ValidationIssue[]): void {
     else seen.set(attrs.name, i)
   })
   // a generate Program always returns its tokens (generated.<k>)
-  if (program.mode !== 'generate' && !program.nodes.some(([op]) => op === 'save')) issues.push({ node: null, op: null, message: 'program saves nothing: add at least one save node' })
+  if (requireSave && program.mode !== 'generate' && !program.nodes.some(([op]) => op === 'save')) issues.push({ node: null, op: null, message: 'program saves nothing: add at least one save node' })
 }
 
 /** Validates and infers; never throws for bad programs. */
@@ -76,12 +81,68 @@ export function analyzeProgram (program: unknown, manifest: Manifest): ProgramAn
   const structure = programStructureProblems(program)
   if (structure.length > 0) return { issues: structure.map(p => ({ ...p, op: null })), types: [] }
   const p = program as Program
+  if (p.then === undefined && p.train === undefined) return analyzeTrace(p, manifest, undefined, true)
+  return analyzeSession(p, manifest)
+}
+
+/** A session (several traces) or a training Program: every trace, `from` references, the loss, save names across traces. */
+function analyzeSession (p: Program, manifest: Manifest): ProgramAnalysis {
+  const issues: ValidationIssue[] = []
+  const traces: (ValueType | null)[][] = []
+  const count = traceCount(p)
+  for (let t = 0; t < count; t++) {
+    const program = traceProgram(p, t)
+    const fromValue = t === 0 ? undefined : (trace: number, node: number): ValueType => {
+      if (!Number.isInteger(trace) || trace < 0 || trace >= t) throw new WeftError('PROGRAM_INVALID', `from: trace ${trace} is not an earlier trace (0..${t - 1})`)
+      const source = traceProgram(p, trace)
+      if (source.mode !== 'trace') throw new WeftError('PROGRAM_INVALID', `from: trace ${trace} is a ${source.mode} trace; only values of trace-mode traces can be used`)
+      const entry = source.nodes[node]
+      if (!Number.isInteger(node) || entry === undefined) throw new WeftError('PROGRAM_INVALID', `from: trace ${trace} has no node ${node}`)
+      if (entry[0] === 'stop') throw new WeftError('PROGRAM_INVALID', `from: node ${node} of trace ${trace} is a stop node, which has no value`)
+      const type = traces[trace]![node]
+      if (type === null || type === undefined) throw new WeftError('PROGRAM_INVALID', `from: node ${node} of trace ${trace} has no valid value (see its own issue)`)
+      return type
+    }
+    const analysis = analyzeTrace(program, manifest, fromValue, false)
+    traces.push(analysis.types)
+    for (const issue of analysis.issues) issues.push(t === 0 ? issue : { ...issue, trace: t, message: `then[${t - 1}]: ${issue.message}` })
+  }
+  const train = p.train
+  if (train !== undefined) {
+    const type = traces[0]![train.loss]
+    const op = p.nodes[train.loss]![0]
+    if (type !== null && type !== undefined && (!['float32', 'float64', 'float16', 'bfloat16'].includes(type.dtype) || !type.shape.every(d => d === 1))) {
+      issues.push({ node: train.loss, op, message: `train.loss: node ${train.loss} must be a scalar float (shape [] or all dims 1), got ${type.dtype} [${type.shape.join(', ')}]: reduce it first (mean, sum)` })
+    }
+    if (p.nodes.some(([o]) => o === 'stop')) issues.push({ node: null, op: null, message: 'train: a training Program may not stop early (the backward pass needs the whole forward)' })
+  }
+  const seen = new Map<string, number>()
+  let saves = 0
+  for (let t = 0; t < count; t++) {
+    traceProgram(p, t).nodes.forEach(([op, attrs], i) => {
+      if (op !== 'save' || typeof attrs.name !== 'string') return
+      saves++
+      if (attrs.name === TRAIN_LOSS_SAVE) issues.push({ node: i, op, message: `save: the name '${TRAIN_LOSS_SAVE}' is reserved for the loss curve`, ...(t === 0 ? {} : { trace: t }) })
+      const first = seen.get(attrs.name)
+      if (first !== undefined && first !== t) issues.push({ node: i, op, message: `save: save name '${attrs.name}' is also used by trace ${first}; names are unique across a session`, ...(t === 0 ? {} : { trace: t }) })
+      else seen.set(attrs.name, t)
+    })
+  }
+  const generates = [0, ...(p.then ?? []).map((_, k) => k + 1)].some(t => traceProgram(p, t).mode === 'generate')
+  if (saves === 0 && train === undefined && !generates) issues.push({ node: null, op: null, message: 'session saves nothing: add at least one save node' })
+  issues.sort((a, b) => ((a.trace ?? 0) - (b.trace ?? 0)) || ((a.node ?? -1) - (b.node ?? -1)))
+  return { issues, types: traces[0]!, traces }
+}
+
+/** One trace (a plain Program): op types, saves, causality, generate rules, gradients. */
+function analyzeTrace (p: Program, manifest: Manifest, fromValue: InferContext['fromValue'], requireSave: boolean): ProgramAnalysis {
   const issues: ValidationIssue[] = []
   checkIds(p, manifest, issues)
   const ctx = inferContext(p, manifest)
+  if (fromValue !== undefined) ctx.fromValue = fromValue
   const types: (ValueType | null)[] = []
   p.nodes.forEach((_, i) => types.push(inferNode(p, i, types, ctx, issues)))
-  checkSaves(p, issues)
+  checkSaves(p, issues, requireSave)
   if (p.mode !== 'generate') issues.push(...checkCausality(p, manifest))
   issues.push(...checkGenerate(p, manifest))
   issues.push(...gradIssues(p))
@@ -120,9 +181,36 @@ export function inferProgramTypes (program: Program, manifest: Manifest): ValueT
   return types as ValueType[]
 }
 
-/** Sum of the op cost estimates of a valid program (for host-side cost limits). */
+/**
+ * Sum of the op cost estimates of a valid program (for host-side cost limits). A session sums its traces; a
+ * training Program adds `trainingCost` (steps × (forward + backward)).
+ */
 export function programCost (program: Program, manifest: Manifest): number {
+  const analysis = analyzeProgram(program, manifest)
+  if (analysis.issues.length > 0) throwIssues(analysis.issues)
+  const traces = analysis.traces ?? [analysis.types]
+  let total = 0
+  traces.forEach((types, t) => {
+    const trace = traceProgram(program, t)
+    const ctx = inferContext(trace, manifest)
+    total += trace.nodes.reduce((sum, [op, attrs, inputs]) => sum + OPS[op as keyof typeof OPS].cost(attrs, inputs.map(n => types[n]!), ctx), 0)
+  })
+  return total + trainingCost(program, manifest)
+}
+
+/**
+ * Estimated float ops of a training loop: per step, the forward of the model over the step's tokens (2 × parameters
+ * × tokens), its backward (2× the forward) and the first trace's own ops; 0 without `train`. Text invokes count as
+ * SYMBOLIC_DIM_ESTIMATE tokens.
+ */
+export function trainingCost (program: Program, manifest: Manifest): number {
+  const steps = trainSteps(program)
+  if (steps === 0) return 0
+  const tokens = (invokes: Program['invokes']): number => invokes.reduce((n, inv) => n + ('ids' in inv ? inv.ids.length : SYMBOLIC_DIM_ESTIMATE), 0)
+  const batches = program.train!.batches ?? [program.invokes]
+  const perEpoch = batches.reduce((n, b) => n + tokens(b), 0) / batches.length
   const types = inferProgramTypes(program, manifest)
   const ctx = inferContext(program, manifest)
-  return program.nodes.reduce((total, [op, attrs, inputs]) => total + OPS[op as keyof typeof OPS].cost(attrs, inputs.map(n => types[n]!), ctx), 0)
+  const ops = program.nodes.reduce((sum, [op, attrs, inputs]) => sum + OPS[op as keyof typeof OPS].cost(attrs, inputs.map(n => types[n]!), ctx), 0)
+  return Math.ceil(steps * (3 * 2 * manifest.parameters * perEpoch + 2 * ops))
 }

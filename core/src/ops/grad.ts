@@ -8,7 +8,7 @@ import { SYMBOLIC_DIM_ESTIMATE } from './types.js'
 import { fail, fmtShape, isFloat } from './rules.js'
 
 /** Ops a `grad` may differentiate with respect to. */
-export const GRAD_WRT_OPS: readonly string[] = ['read', 'param']
+export const GRAD_WRT_OPS: readonly string[] = ['read', 'param', 'trainable']
 
 export const grad: OpDef = {
   name: 'grad',
@@ -52,7 +52,7 @@ export function gradIssues (program: Program): { node: number; op: string; messa
     const [of, wrt] = inputs as [number, number]
     const wrtOp = program.nodes[wrt]?.[0]
     if (wrtOp !== undefined && wrt < i && !GRAD_WRT_OPS.includes(wrtOp)) {
-      issues.push({ node: i, op, message: `grad: wrt (node ${wrt}) must be a read or param node, got ${wrtOp}; take the gradient of the whole site and index the result` })
+      issues.push({ node: i, op, message: `grad: wrt (node ${wrt}) must be a read, param or trainable node, got ${wrtOp}; take the gradient of the whole site and index the result` })
     }
     if (of < i && fromGrad[of] === true) issues.push({ node: i, op, message: `grad: of (node ${of}) depends on a gradient; higher-order gradients are not supported` })
     if (program.mode !== 'trace') issues.push({ node: i, op, message: `grad: only trace-mode Programs take gradients (mode is '${program.mode}')` })

@@ -9,6 +9,7 @@ import { SHAPE_OPS } from './shape.js'
 import { ELEMENTWISE_OPS } from './elementwise.js'
 import { REDUCE_OPS } from './reduce.js'
 import { GRAD_OPS } from './grad.js'
+import { SESSION_OPS } from './session-ops.js'
 
 export const OPS = {
   ...ACCESS_OPS,
@@ -16,6 +17,7 @@ export const OPS = {
   ...ELEMENTWISE_OPS,
   ...REDUCE_OPS,
   ...GRAD_OPS,
+  ...SESSION_OPS,
 } as const satisfies Record<string, OpDef>
 
 export type OpName = keyof typeof OPS

@@ -1,7 +1,7 @@
 /** Types of the op table: value types with symbolic dims, attribute schemas, and one op definition. */
 import type { DType, Tensor } from '../tensor/tensor.js'
 import type { Manifest } from '../manifest/manifest.js'
-import type { Attrs } from '../ir/program.js'
+import type { Attrs, ParamDecl } from '../ir/program.js'
 
 /** A dimension: a concrete size, or a symbol ('seq@0' = the token count of invoke 0 when only its text is known). */
 export type Dim = number | string
@@ -12,6 +12,10 @@ export interface InferContext {
   manifest: Manifest
   /** concrete when the invoke has ids, else the symbol `seq@<invoke>`; throws PROGRAM_INVALID for a bad invoke */
   seqLen (invoke: number): number | string
+  /** the Program's declared params (for `trainable`) */
+  params?: Record<string, ParamDecl>
+  /** a later trace of a session: the type of node `node` of earlier trace `trace`; throws PROGRAM_INVALID when it has none */
+  fromValue? (trace: number, node: number): ValueType
 }
 
 export type AttrKind =

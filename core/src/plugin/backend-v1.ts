@@ -36,8 +36,28 @@ export interface JobStats {
   saveBytes: number
 }
 
+/** What a training loop did (Programs with `train`). */
+export interface TrainingReport {
+  /** optimizer steps asked for */
+  steps: number
+  /** steps completed (each one's update applied); fewer than `steps` when cancelled */
+  completed: number
+  /** the loss of every completed step, computed before its update (also saved as `train.loss`) */
+  losses: number[]
+  /** true when RunOptions.signal stopped the loop: `params` then hold the last completed step's values */
+  cancelled: boolean
+}
+
 export type JobResult =
-  | { id: string; ok: true; saves: Record<string, Tensor>; stats: JobStats }
+  | {
+    id: string; ok: true; saves: Record<string, Tensor>; stats: JobStats
+    /**
+     * Programs with `params`: every declared param's final value. The host persists them when the Program has
+     * `keep`; they are not part of the client's result (only saves leave).
+     */
+    params?: Record<string, Tensor>
+    training?: TrainingReport
+  }
   | { id: string; ok: false; error: WireError }
 
 export interface ScanEntry { name: string; shape: number[]; dtype: string }

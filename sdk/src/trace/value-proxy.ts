@@ -7,11 +7,13 @@ import type { Recorder } from './recorder.js'
 import type { SiteProxy } from './site-proxy.js'
 import type { ModuleEnvoy } from './envoy.js'
 import type { Tracer } from './tracer.js'
+import type { SessionBuilder } from '../session/session.js'
 import { toIndexSpec, type IndexArg } from '../tensor/indexing.js'
 import { callerLocation } from './location.js'
+import { isParamRef, type ParamRef } from './param-ref.js'
 
 /** What an arithmetic method accepts: another proxy, a number, nested arrays, or a tensor. */
-export type Operand = ValueProxy | number | boolean | readonly unknown[] | CoreTensor
+export type Operand = ValueProxy | number | boolean | readonly unknown[] | CoreTensor | ParamRef
 
 /** Optional reduce arguments. */
 export interface ReduceOptions { keepdims?: boolean }
@@ -61,6 +63,8 @@ export class ValueProxy {
   lift (value: Operand): number { return liftInto(this.recorder, value) }
 
   add (other: Operand): ValueProxy { return this.op('add', {}, [other]) }
+  /** The same value with no gradient (PyTorch's `detach`): `h.set(h.detach())` zeroes the gradient through a site. */
+  detach (): ValueProxy { return this.op('detach', {}) }
   sub (other: Operand): ValueProxy { return this.op('sub', {}, [other]) }
   mul (other: Operand): ValueProxy { return this.op('mul', {}, [other]) }
   div (other: Operand): ValueProxy { return this.op('div', {}, [other]) }
@@ -124,7 +128,7 @@ export class ValueProxy {
    */
   grad (of: ValueProxy): ValueProxy {
     const op = this.recorder.opOf(this.node)
-    if (op !== 'read' && op !== 'param') {
+    if (op !== 'read' && op !== 'param' && op !== 'trainable') {
       throw this.recorder.error(`grad: gradients are taken w.r.t. a site (.output/.input) or a parameter, not a computed value (${op}); ` +
         'take the site\'s gradient and index that instead: h.grad(loss).at(…)', callerLocation(), { op: 'grad' })
     }
@@ -190,7 +194,10 @@ for (let i = 0; i < 8; i++) {
 
 /** Turns an operand into a node of `recorder`'s Program (constants become `const` nodes). */
 export function liftInto (recorder: Recorder, value: Operand): number {
+  if (isParamRef(value)) return recorder.add('trainable', { name: value.name }, [])
   if (value instanceof ValueProxy) {
+    const carried = value.recorder === recorder ? undefined : recorder.carry?.(value)
+    if (carried !== undefined) return carried
     if (value.recorder !== recorder) throw recorder.error('a value from another trace cannot be used here; save it and pass the Tensor instead', callerLocation())
     return value.node
   }
@@ -247,6 +254,7 @@ export type OpMethodRow =
   | { readonly on: 'SiteProxy'; readonly method: keyof SiteProxy }
   | { readonly on: 'ModuleEnvoy'; readonly method: keyof ModuleEnvoy }
   | { readonly on: 'Tracer'; readonly method: keyof Tracer }
+  | { readonly on: 'SessionBuilder'; readonly method: keyof SessionBuilder }
 
 const value = <M extends keyof ValueProxy>(method: M) => ({ on: 'ValueProxy', method }) as const
 
@@ -298,5 +306,10 @@ export const OP_METHODS = {
   softmax: value('softmax'),
   log_softmax: value('logSoftmax'),
   grad: value('grad'),
+  // a `s.param(…)` handle used inside a session's trace records `trainable`
+  trainable: { on: 'SessionBuilder', method: 'param' },
+  // a value of an earlier trace of the session used in a later `s.trace(…)` records `from`
+  from: { on: 'SessionBuilder', method: 'trace' },
+  detach: value('detach'),
 } as const satisfies Record<OpName, OpMethodRow>
 

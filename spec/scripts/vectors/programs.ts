@@ -95,7 +95,7 @@ const fail: FailCase[] = [
     ["softmax: attribute 'axis' must be an integer"]],
   ['grad-wrt-index', 'a gradient w.r.t. an indexed read (take the gradient of the site, then index it)',
     program([read('lm_head'), ['index', { index: [0, -1] }, [0]], ['sum', {}, [1]], ['grad', {}, [2, 1]], ['save', { name: 'x' }, [3]]]),
-    ['grad: wrt (node 1) must be a read or param node, got index']],
+    ['grad: wrt (node 1) must be a read, param or trainable node, got index']],
   ['grad-not-scalar', 'a gradient of a non-scalar value', program([read('lm_head'), read('transformer.h.0'), ['grad', {}, [0, 1]], ['save', { name: 'x' }, [2]]]),
     ['grad: of must be a scalar (shape [] or all dims 1), got [1,5,4096]']],
   ['grad-write', 'writing a gradient back into the forward pass', program([read('lm_head'), ['sum', {}, [0]], read('transformer.h.5'), ['grad', {}, [1, 2]],
