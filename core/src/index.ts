@@ -27,7 +27,7 @@ export { WeftError } from './errors/weft-error.js'
 export type { WireError } from './errors/weft-error.js'
 export type { Manifest, ModuleEntry, SiteSignature, SymDim, TokenizerInfo } from './manifest/manifest.js'
 export type { BackendV1, ModelHandleV1, ModelSource, BatchJob, JobResult, JobStats, ScanEntry, RunOptions, AbortOptions, TrainingReport } from './plugin/backend-v1.js'
-export type { PolicyV1, PolicySummary, AdmissionRequest, Decision } from './plugin/policy-v1.js'
+export type { PolicyV1, PolicySummary, AdmissionRequest, DownloadRequest, Decision } from './plugin/policy-v1.js'
 export type { ParamEntry } from './manifest/manifest.js'
 
 // tensors

@@ -5,9 +5,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import {
-  WeftError, assertValidProgram, openRequestEnvelope, programCost,
+  WeftError, assertValidProgram, openRequestEnvelope, programCost, trainSteps,
   type PolicyV1, type Program, type ScanEntry,
 } from '@weft/core'
+import type { Adapters } from '../adapters/adapters.js'
+import type { EngineSpeed } from './engine-speed.js'
 import { DTYPE_BYTES } from '../policy/components.js'
 import { runPolicies } from '../policy/run-policies.js'
 import { digestOf, type ModelRegistry, type ServedModel } from '../models/model-registry.js'
@@ -26,8 +28,12 @@ export interface AdmissionDeps {
   pendingNonces: Set<string>
   /** one per host (`serialLock()`): admissions' checks of committed state and their commit, one at a time */
   serially: SerialLock
+  /** kept adapters: `init: {adapter}` params are resolved (owner-checked) at admission */
+  adapters?: Adapters
+  /** engine speeds: a session or training Program that cannot finish within its time limit is refused */
+  speed?: EngineSpeed
   /** the scheduler's fast path: start the job before its admission commits (then it is committed as running) */
-  startNow?: (row: JobRow, program: Program) => boolean
+  startNow?: (row: JobRow, program: Program, cost: number) => boolean
   /** undo `startNow` when the admission commit fails */
   abandon?: (id: string) => void
 }
@@ -59,7 +65,18 @@ export function estimateBytes (saves: readonly ScanEntry[]): number {
   return saves.reduce((total, s) => total + s.shape.reduce((a, b) => a * b, 1) * (DTYPE_BYTES[s.dtype] ?? 8), 0)
 }
 
-export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }> {
+/**
+ * What admission hands on: the committed row and the Program that runs — as signed, except that `init: {adapter}`
+ * params are resolved into the owner's stored tensors — with its cost estimate.
+ */
+export interface Admitted { admitted: AdmittedJob; row: JobRow; program: Program; cost: number }
+
+/** A Program that runs alone in its batch and is judged as a whole: it trains, declares params or has several traces. */
+export function isSession (program: Program): boolean {
+  return program.train !== undefined || program.params !== undefined || program.then !== undefined
+}
+
+export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise<Admitted> {
   const { store, limits } = deps
   const now = deps.now()
   const opened = openRequestEnvelope(bytes, {
@@ -96,15 +113,19 @@ export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise
 
 interface Verified { kid: string; program: Program; programBytes: Uint8Array; programDigest: string; nonce: string; nonceExpiry: number; now: number }
 
-async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: Verified): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }> {
+async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: Verified): Promise<Admitted> {
   const { store, limits } = deps
-  const { kid, program, now } = verified
-  const model = deps.registry.get(program.model.name)
-  checkShape(program, model, limits)
-  assertValidProgram(program, model.manifest)
-  checkCapabilities(program, deps.registry, model)
-  const cost = programCost(program, model.manifest)
-  if (cost > limits.maxProgramCost) throw new WeftError('PAYLOAD_TOO_LARGE', `program cost ${cost.toExponential(2)} exceeds this provider's limit ${limits.maxProgramCost.toExponential(2)}; split it into smaller jobs`, { cost, maxProgramCost: limits.maxProgramCost })
+  const { kid, now } = verified
+  const model = deps.registry.get(verified.program.model.name)
+  checkShape(verified.program, model, limits)
+  assertValidProgram(verified.program, model.manifest)
+  checkCapabilities(verified.program, deps.registry, model)
+  const steps = trainSteps(verified.program)
+  if (steps > limits.maxTrainSteps) throw new WeftError('PAYLOAD_TOO_LARGE', `the training loop asks for ${steps} steps; this provider runs at most ${limits.maxTrainSteps} per job`, { limit: 'maxTrainSteps', steps, maxTrainSteps: limits.maxTrainSteps })
+  const cost = programCost(verified.program, model.manifest)
+  if (cost > limits.maxProgramCost) throw new WeftError('PAYLOAD_TOO_LARGE', `program cost ${cost.toExponential(2)} exceeds this provider's limit ${limits.maxProgramCost.toExponential(2)}; split it into smaller jobs`, { limit: 'maxProgramCost', cost, maxProgramCost: limits.maxProgramCost })
+  // adapters named by params are the caller's own (another key's are "not found"), of this model revision
+  const program = deps.adapters?.resolve(kid, verified.program, { name: model.name, revision: model.manifest.revision }) ?? verified.program
   const saves = model.handle.scan(applyEdits(program, deps.registry.edits(model.name)))
   const estimatedEgressBytes = estimateBytes(saves)
   // the checks below count committed jobs and egress (active jobs, the ledger's reservations, quotas) and the commit
@@ -115,16 +136,29 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
       throw new WeftError('RATE_LIMITED', `key ${kid} already has ${limits.maxConcurrentJobsPerKey} queued or running jobs; wait for one to end`, { kid, maxConcurrentJobsPerKey: limits.maxConcurrentJobsPerKey })
     }
     const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves }, limits.policyTimeoutMs)
-    const row = queueJob(deps, { kid, program, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
+    if (isSession(program)) checkFits(deps, model, program, cost, Math.min(limits.jobTimeoutMs, admission.timeoutMs ?? Infinity))
+    const row = queueJob(deps, { kid, program, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified, cost })
     return {
       row,
       program,
+      cost,
       admitted: {
         job: row.id, state: 'queued' as const, position: store.queuePosition(row), model: model.name, revision: model.manifest.revision,
         programDigest: row.programDigest, requestDigest: row.requestDigest, estimatedEgressBytes,
       },
     }
   })
+}
+
+/** A session or training Program whose estimated engine time exceeds its time limit is refused before it runs. */
+function checkFits (deps: AdmissionDeps, model: ServedModel, program: Program, cost: number, timeoutMs: number): void {
+  const kind = program.train === undefined ? 'plain' : 'train'
+  const estimatedMs = deps.speed?.estimateMs(model.name, kind, cost) ?? null
+  if (estimatedMs === null || estimatedMs <= timeoutMs) return
+  const steps = trainSteps(program)
+  throw new WeftError('PAYLOAD_TOO_LARGE',
+    `this ${steps > 0 ? `${steps}-step training run` : 'session'} needs at least ~${Math.ceil(estimatedMs)} ms of engine time (cost ${cost.toExponential(2)} at ${deps.speed!.rate(model.name, kind)!.toExponential(2)} per ms) but its time limit is ${timeoutMs} ms; ask for fewer steps or traces`,
+    { limit: 'jobTimeoutMs', timeoutMs, estimatedMs: Math.ceil(estimatedMs), cost, steps })
 }
 
 function checkShape (program: Program, model: ServedModel, limits: HostLimits): void {
@@ -152,6 +186,7 @@ interface QueueInput {
   kid: string; program: Program; programBytes: Uint8Array; programDigest: string; model: ServedModel; bytes: Uint8Array; estimatedEgressBytes: number
   admission: { maxEgressBytes: number | null; timeoutMs: number | null }; now: number
   nonce: { nonce: string; nonceExpiry: number }
+  cost: number
 }
 
 function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
@@ -165,7 +200,7 @@ function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
     timeoutMs: Math.min(limits.jobTimeoutMs, input.admission.timeoutMs ?? Infinity),
     submittedAt: input.now, startedAt: null, endedAt: null,
   } satisfies JobRow as JobRow
-  const started = deps.startNow?.(row, input.program) ?? false
+  const started = deps.startNow?.(row, input.program, input.cost) ?? false
   if (started) Object.assign(row, { state: 'running', attempts: 1, startedAt: input.now })
   try {
     store.transaction(() => {

@@ -16,6 +16,12 @@ export interface ClosedModelPolicyInit {
   requiredReductions?: { maxElementsPerSave: number }
   /** bytes per weight when computing the horizon (default 4: float32) */
   bytesPerParameter?: number
+  /**
+   * Kept adapters' values: 'host-only' (default) — they never leave, a download is POLICY_DENIED (they can still be
+   * used by their owner's later Programs); 'counted' — a download is allowed within the same egress budgets as
+   * results (per job cap, per key per day, per day) and charged to the ledger.
+   */
+  adapterDownloads?: 'host-only' | 'counted'
 }
 
 export function defaultForbiddenOps (): string[] {
@@ -34,6 +40,7 @@ export function closedModelPolicy (init: ClosedModelPolicyInit = {}): PolicyFact
   const perJob = init.perJobCap === undefined ? null : parseBytes(init.perJobCap)
   const forbidden = new Set(init.forbiddenOps ?? defaultForbiddenOps())
   const bytesPerParameter = init.bytesPerParameter ?? DTYPE_BYTES.float32!
+  const adapterDownloads = init.adapterDownloads ?? 'host-only'
 
   return (components: PolicyComponents): PolicyV1 => ({
     specificationVersion: 'v1',
@@ -46,8 +53,12 @@ export function closedModelPolicy (init: ClosedModelPolicyInit = {}): PolicyFact
       forbiddenOps: [...forbidden].sort(),
       requiredReductions: init.requiredReductions ?? null,
       exfiltrationHorizonDays: Object.fromEntries(components.models().map(m => [m.name, exfiltrationHorizonDays(m, perDay, bytesPerParameter)])),
+      adapterDownloads,
     }),
     admit: request => forbiddenOps(request, forbidden) ?? reductions(request, init.requiredReductions) ?? budgets(request, components, perKey, perDay, perJob),
+    admitDownload: request => adapterDownloads === 'host-only'
+      ? { allow: false, code: 'POLICY_DENIED', reason: `adapters stay on this closed-model provider (host-only): '${request.adapter}' can be used by your later Programs but its values cannot be downloaded`, details: { adapterDownloads, adapter: request.adapter } }
+      : budgets({ keyId: request.keyId, now: request.now, estimatedEgressBytes: request.bytes }, components, perKey, perDay, perJob),
   })
 }
 
@@ -69,7 +80,7 @@ function reductions (request: AdmissionRequest, rule: ClosedModelPolicyInit['req
   }
 }
 
-function budgets (request: AdmissionRequest, components: PolicyComponents, perKey: number | null, perDay: number | null, perJob: number | null): Decision {
+function budgets (request: Pick<AdmissionRequest, 'keyId' | 'now' | 'estimatedEgressBytes'>, components: PolicyComponents, perKey: number | null, perDay: number | null, perJob: number | null): Decision {
   const estimate = request.estimatedEgressBytes
   const remaining: number[] = []
   const refuse = (limit: string, cap: number, left: number): Decision => ({
