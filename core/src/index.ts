@@ -64,6 +64,8 @@ export { createRequestEnvelope, openRequestEnvelope, requestDigest, REQUEST_CONT
 export type { RequestInput, OpenedRequest } from './cose/request.js'
 export { signReceipt, verifyReceipt, resultDigest, RECEIPT_CONTENT_TYPE } from './cose/receipt.js'
 export type { Receipt } from './cose/receipt.js'
+export { signRequest, requestSignatureMessage, parseRequestSignature, REQUEST_SIGNATURE_HEADERS } from './cose/signed-request.js'
+export type { RequestSignaturePurpose, RequestSignatureInput, ParsedRequestSignature } from './cose/signed-request.js'
 
 // reference interpreter
 export { evalOp, interpretProgram } from './reference/interpret.js'

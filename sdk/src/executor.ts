@@ -4,7 +4,24 @@
  */
 import type { Manifest, Program, Tensor } from '@weft/core'
 
-export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'completed' | 'error'; position?: number; detail?: Record<string, unknown> }
+/**
+ * Where a run is. `train-step`: one optimizer step of a training loop completed; `detail` is
+ * `{ step, steps, epoch, loss }` (step counts completed steps from 1; loss is that step's, before its update).
+ */
+export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'train-step' | 'completed' | 'error'; position?: number; detail?: Record<string, unknown> }
+
+/** How a training loop ended (Programs with `train`). */
+export interface TrainingOutcome {
+  steps: number
+  completed: number
+  /** stopped early (cancelled, or at the time limit) after `completed` steps */
+  cancelled: boolean
+  finalLoss: number | null
+  stopped?: 'cancelled' | 'time-limit'
+}
+
+/** An adapter a run kept on the provider (Programs with `keep`): its values stayed there. */
+export interface KeptAdapter { name: string; id: string; digest: string; bytes: number; replaced: boolean }
 
 export interface RunResult {
   saves: Record<string, Tensor>
@@ -13,6 +30,10 @@ export interface RunResult {
   /** present when the provider enforces an egress budget */
   egress?: { bytes: number; remainingToday?: number | null }
   stats?: { runMs?: number; cacheHit?: boolean; saveBytes?: number }
+  /** Programs with `train`: how the loop ended (the loss curve is the save `train.loss`) */
+  training?: TrainingOutcome
+  /** Programs with `keep` run remotely: the adapter the provider kept */
+  adapter?: KeptAdapter
 }
 
 export interface ModelInfo { name: string; revision: string; family: string }

@@ -4,60 +4,34 @@
  * registered, unrevoked key) authenticates a key's own resources (its kept adapters). `operatorHeaders` and
  * `keyHeaders` build them for clients.
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { WeftError, fromHex, keyId, publicKeyOf, signBytes, toHex, verifyBytes } from '@weft/core'
+import { WeftError, parseRequestSignature, requestSignatureMessage, signRequest, verifyBytes, type ParsedRequestSignature, type RequestSignatureInput, type RequestSignaturePurpose } from '@weft/core'
 import type { HostContext } from './host-context.js'
 
 export const OPERATOR_HEADER = 'Weft-Operator'
 export const KEY_HEADER = 'Weft-Key'
 
-/** The first line of the signed message: which kind of signed request this is (a signature for one is not valid as the other). */
-type Purpose = 'weft-operator-v1' | 'weft-key-v1'
-
-function message (purpose: Purpose, providerId: string, method: string, path: string, ts: number, nonce: string, body: Uint8Array): Uint8Array {
-  const digest = createHash('sha256').update(body).digest('hex')
-  return new TextEncoder().encode([purpose, providerId, method.toUpperCase(), path, String(ts), nonce, digest].join('\n'))
-}
-
-interface SignInput { secretKey: Uint8Array; providerId: string; method: string; path: string; body?: Uint8Array; now?: number }
-
-function signedHeader (purpose: Purpose, input: SignInput): string {
-  const kid = keyId(publicKeyOf(input.secretKey))
-  const ts = Math.floor((input.now ?? Date.now()) / 1000)
-  const nonce = toHex(randomBytes(12))
-  const sig = signBytes(message(purpose, input.providerId, input.method, input.path, ts, nonce, input.body ?? new Uint8Array()), input.secretKey)
-  return `kid=${kid}; ts=${ts}; nonce=${nonce}; sig=${toHex(sig)}`
-}
+type Purpose = RequestSignaturePurpose
+type ParsedHeader = ParsedRequestSignature
 
 /** Headers that authenticate one operator request. `path` is the URL path (e.g. `/v1/keys`), without the query. */
-export function operatorHeaders (input: SignInput): Record<string, string> {
-  return { [OPERATOR_HEADER]: signedHeader('weft-operator-v1', input) }
+export function operatorHeaders (input: RequestSignatureInput): Record<string, string> {
+  return { [OPERATOR_HEADER]: signRequest('weft-operator-v1', input) }
 }
 
 /** Headers that authenticate one request of a key about its own resources (e.g. `GET /v1/adapters`). */
-export function keyHeaders (input: SignInput): Record<string, string> {
-  return { [KEY_HEADER]: signedHeader('weft-key-v1', input) }
+export function keyHeaders (input: RequestSignatureInput): Record<string, string> {
+  return { [KEY_HEADER]: signRequest('weft-key-v1', input) }
 }
-
-interface ParsedHeader { kid: string; ts: number; nonce: string; signature: Uint8Array }
 
 function parseHeader (name: string, header: string | undefined, missing: string): ParsedHeader {
   if (header === undefined) throw new WeftError('SIGNATURE_INVALID', missing, { header: name })
-  const fields = Object.fromEntries(header.split(';').map(part => part.trim().split('=', 2) as [string, string]))
-  const { kid, nonce, sig } = fields
-  const ts = Number(fields.ts)
-  if (kid === undefined || nonce === undefined || sig === undefined || !Number.isInteger(ts)) {
-    throw new WeftError('ENVELOPE_INVALID', `${name} must be 'kid=…; ts=…; nonce=…; sig=…'`)
-  }
-  let signature: Uint8Array
-  try { signature = fromHex(sig) } catch { throw new WeftError('ENVELOPE_INVALID', `${name} sig is not hex`) }
-  return { kid, ts, nonce, signature }
+  return parseRequestSignature(name, header)
 }
 
 /** Signature, time window and replay checks shared by both kinds of signed request. */
 function verifySigned (host: HostContext, purpose: Purpose, name: string, parsed: ParsedHeader, publicKey: Uint8Array, method: string, path: string, body: Uint8Array): void {
   const { kid, ts, nonce } = parsed
-  if (!verifyBytes(parsed.signature, message(purpose, host.providerId, method, path, ts, nonce, body), publicKey)) {
+  if (!verifyBytes(parsed.signature, requestSignatureMessage(purpose, host.providerId, method, path, ts, nonce, body), publicKey)) {
     throw new WeftError('SIGNATURE_INVALID', `${name} signature does not verify under key ${kid}`, { kid })
   }
   const now = host.now()
