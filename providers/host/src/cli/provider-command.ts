@@ -16,6 +16,8 @@ import { readKeyFile } from './key-file.js'
 
 const USAGE = `usage: weft provider start --model <folder> [--model <folder> …] [--policy open|allow-list|closed]
   [--egress-per-day 50MB] [--egress-per-key-per-day 5MB] [--per-job-cap 1MB] [--forbid op,op]
+  [--adapter-downloads host-only|counted (closed policy: kept adapters never leave (default) / leave within the budgets)]
+  [--max-train-steps N] [--adapter-dir <dir> (kept adapters' files; default <db>.adapters)]
   [--allow <kid> …] [--operator-key <key file>] [--register <public key hex> …]
   [--port N] [--db file] [--workers N] [--isolation thread|process] [--intra-op-threads N (default 1: leave cores to the HTTP thread)] [--batch-window-ms N] [--max-batch-jobs N] [--job-timeout-ms N]
   [--batch-sizes any|pow2 (default any: every queued job; pow2: 1, 2, 4, … jobs, fewer graphs to compile)]
@@ -28,7 +30,8 @@ const USAGE = `usage: weft provider start --model <folder> [--model <folder> …
 const OPTIONS = {
   model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' },
   'egress-per-day': { type: 'string' }, 'egress-per-key-per-day': { type: 'string' }, 'per-job-cap': { type: 'string' },
-  forbid: { type: 'string' }, allow: { type: 'string', multiple: true }, 'operator-key': { type: 'string' },
+  forbid: { type: 'string' }, 'adapter-downloads': { type: 'string', default: 'host-only' }, 'max-train-steps': { type: 'string' }, 'adapter-dir': { type: 'string' },
+  allow: { type: 'string', multiple: true }, 'operator-key': { type: 'string' },
   register: { type: 'string', multiple: true }, port: { type: 'string', default: '0' }, db: { type: 'string', default: 'weft-provider.db' },
   workers: { type: 'string', default: '1' }, 'batch-window-ms': { type: 'string' }, 'job-timeout-ms': { type: 'string' },
   'max-batch-jobs': { type: 'string' }, isolation: { type: 'string', default: 'thread' }, 'intra-op-threads': { type: 'string', default: '1' },
@@ -45,6 +48,7 @@ function policiesOf (values: Values): NonNullable<HostInit['policies']> {
     return [closedModelPolicy({
       egressPerDay: values['egress-per-day'], egressPerKeyPerDay: values['egress-per-key-per-day'], perJobCap: values['per-job-cap'],
       ...(values.forbid === undefined ? {} : { forbiddenOps: values.forbid.split(',').map(s => s.trim()).filter(Boolean) }),
+      adapterDownloads: values['adapter-downloads'] === 'counted' ? 'counted' : 'host-only',
     })]
   }
   throw new Error(`unknown --policy '${values.policy}' (open, allow-list or closed)`)
@@ -60,7 +64,9 @@ export const providerCommand = {
       ...(values['batch-window-ms'] === undefined ? {} : { batchWindowMs: Number(values['batch-window-ms']) }),
       ...(values['job-timeout-ms'] === undefined ? {} : { jobTimeoutMs: Number(values['job-timeout-ms']) }),
       ...(values['max-batch-jobs'] === undefined ? {} : { maxBatchJobs: Number(values['max-batch-jobs']) }),
+      ...(values['max-train-steps'] === undefined ? {} : { maxTrainSteps: Number(values['max-train-steps']) }),
     }
+    if (values['adapter-downloads'] !== 'host-only' && values['adapter-downloads'] !== 'counted') { console.error(`--adapter-downloads is 'host-only' or 'counted', not '${values['adapter-downloads']}'`); return 2 }
     const workers = Number(values.workers)
     const isolation = values.isolation === 'process' ? 'process' : 'thread'
     if (values.durability !== 'normal' && values.durability !== 'full') { console.error(`--durability is 'normal' or 'full', not '${values.durability}'`); return 2 }
@@ -68,6 +74,7 @@ export const providerCommand = {
     const identity = values.identity === undefined ? undefined : { secretKey: readKeyFile(values.identity).secretKey }
     const host = await createHost({
       dbPath: values.db,
+      ...(values['adapter-dir'] === undefined ? {} : { adapterDir: values['adapter-dir'] }),
       ...(identity === undefined ? {} : { identity }),
       durability: values.durability,
       backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: { intraOpThreads: Number(values['intra-op-threads']), sessionCacheSize: Number(values['session-cache']) }, workers, isolation }) },
