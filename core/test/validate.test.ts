@@ -120,3 +120,18 @@ test('programCost sums the op estimates (matmul of [1,5,256] by [256,4096] = 2·
   ])
   expect(programCost(program, manifest)).toBe(4096 * 256 + 4096 * 256 + 2 * 5 * 4096 * 256)
 })
+
+describe('sessions and training (issue #11)', () => {
+  test('the normal init generator: SplitMix64 + Box-Muller, fixed values and moments', async () => {
+    const { normalInit, splitmix64 } = await import('@weft/core')
+    // SplitMix64 reference outputs for state 0 (the generator of Steele et al., as in java.util.SplittableRandom)
+    expect(splitmix64(0n).toString(16)).toBe('e220a8397b1dcdaf')
+    const a = normalInit([4], 0, 1, 0)
+    expect(Array.from(normalInit([4], 0, 1, 0))).toEqual(Array.from(a))
+    const big = normalInit([20000], 1, 2, 123)
+    const mean = big.reduce((s, x) => s + x, 0) / big.length
+    const sd = Math.sqrt(big.reduce((s, x) => s + (x - mean) ** 2, 0) / big.length)
+    expect(Math.abs(mean - 1)).toBeLessThan(0.05)
+    expect(Math.abs(sd - 2)).toBeLessThan(0.05)
+  })
+})

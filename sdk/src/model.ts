@@ -10,6 +10,7 @@ import { rootEnvoy, type Envoy } from './trace/envoy.js'
 import { Tracer, collectSaves, saveLookup, toInvoke, type Resolved, type Scanned, type TraceInput } from './trace/tracer.js'
 import { Tensor } from './tensor/tensor.js'
 import { applyEdits, editedHost, makeEdit, type Edit, type EditFn, type EditOptions } from './edit/edit.js'
+import { SessionBuilder, lossCurve } from './session/session.js'
 import { generate, type GenerateBatchFn, type GenerateFn, type GenerateOptions, type Generated, type GeneratedBatch } from './generate/generate.js'
 
 export interface TraceOptions {
@@ -31,6 +32,15 @@ export interface Recorded<R> {
 
 export type SingleFn<T, R> = (model: T, tracer: Tracer<T>) => R
 export type MultiFn<T, R> = (tracer: Tracer<T>) => R
+
+/** What a session returns: every trace's saves (one map), the loss curve of its training run, the run's receipt and stats. */
+export interface SessionResult extends Omit<RunResult, 'saves'> {
+  saves: Record<string, Tensor>
+  /** the loss of every completed training step (empty without `s.train`) */
+  losses: number[]
+  /** the Program that ran (one signed request remotely) */
+  program: Program
+}
 
 export interface TopToken { id: number; token: string; logit: number; prob: number }
 
@@ -109,6 +119,19 @@ export class Model<T = Envoy> {
   clearEdits (): this {
     this.edits = this.edits.filter((e) => !e.inplace)
     return this
+  }
+
+  /**
+   * NNsight's `model.session()`: records several traces (and a training loop) in `fn`, then runs them as ONE
+   * Program: values passed from one trace to a later one stay on the executor; only saves come back, with one receipt.
+   */
+  async session (fn: (s: SessionBuilder<T>) => void, options?: TraceOptions): Promise<SessionResult> {
+    const builder = new SessionBuilder<T>(this.manifest, this.tokenizeFn())
+    const returned = fn(builder) as unknown
+    if (returned instanceof Promise) throw new WeftError('PROGRAM_INVALID', 'the session callback records synchronously: do not await inside it (nothing runs until it returns)')
+    const program = builder.build()
+    const result = await this.run(program, options)
+    return { ...result, losses: lossCurve(result.saves), program }
   }
 
   /** Shapes and dtypes of what the callback returns, inferred from the manifest without running anything. */

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   NONCE_REPLAYED: { status: 401, retryable: false, meaning: 'The nonce was already used: a replayed request.' },
   POLICY_DENIED: { status: 403, retryable: false, meaning: 'The provider policy refuses this request.' },
   MODEL_NOT_FOUND: { status: 404, retryable: false, meaning: 'No such model (or revision) on this host.' },
+  ADAPTER_NOT_FOUND: { status: 404, retryable: false, meaning: 'No adapter of that name is kept for this key (adapters of other keys are invisible).' },
   JOB_NOT_FOUND: { status: 404, retryable: false, meaning: 'No such job.' },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false, meaning: 'The body or Program exceeds a size or cost limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, meaning: 'Wrong content type.' },

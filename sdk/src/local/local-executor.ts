@@ -3,7 +3,7 @@
  * loading models lazily from a models folder. `simulate: true` round-trips every Program through core's
  * deterministic CBOR first, so tests exercise the wire format without a server.
  */
-import { WeftError, decodeProgram, encodeProgram, type BackendV1, type Manifest, type ModelHandleV1, type Program } from '@weft/core'
+import { WeftError, decodeProgram, encodeProgram, type BackendV1, type Manifest, type ModelHandleV1, type Program, type Tensor } from '@weft/core'
 import type { Executor, ModelInfo, RunProgress, RunResult, SyncTokenizer } from '../executor.js'
 import { defaultModelsDir, listModelNames, resolveModelPath } from './model-files.js'
 
@@ -63,9 +63,25 @@ export class LocalExecutor implements Executor {
     return { encode: (text) => handle.tokenize(text), decode: (ids) => handle.decode(ids) }
   }
 
+  /** Adapters kept by sessions (`s.keep(name)`), by name: the embedded counterpart of a provider's adapter store. */
+  readonly adapters = new Map<string, Record<string, Tensor>>()
+
+  /** `{adapter}` param inits replaced by the kept tensors (as a host does before its engine runs the Program). */
+  private resolveAdapters (program: Program): Program {
+    if (program.params === undefined) return program
+    const params = Object.fromEntries(Object.entries(program.params).map(([name, decl]) => {
+      if (!('adapter' in decl.init)) return [name, decl]
+      const { name: adapter, param } = decl.init.adapter
+      const tensor = this.adapters.get(adapter)?.[param]
+      if (tensor === undefined) throw new WeftError('ADAPTER_NOT_FOUND', `no kept adapter '${adapter}' with a param '${param}'`, { adapter, param })
+      return [name, { ...decl, init: { tensor } }]
+    }))
+    return { ...program, params }
+  }
+
   async run (program: Program, options: { signal?: AbortSignal; onProgress?: (event: RunProgress) => void } = {}): Promise<RunResult> {
     const handle = await this.handle(program.model.name)
-    const wire = this.kind === 'simulate' ? decodeProgram(encodeProgram(program)) : program
+    const wire = this.resolveAdapters(this.kind === 'simulate' ? decodeProgram(encodeProgram(program)) : program)
     const id = `local-${++jobCounter}`
     options.onProgress?.({ stage: 'running' })
     const [result] = await handle.run([{ id, program: wire }], {
@@ -77,6 +93,7 @@ export class LocalExecutor implements Executor {
       options.onProgress?.({ stage: 'error', detail: { code: result.error.code } })
       throw WeftError.fromWire(result.error)
     }
+    if (program.keep !== undefined && result.params !== undefined) this.adapters.set(program.keep.adapter, result.params)
     options.onProgress?.({ stage: 'completed' })
     return { saves: result.saves, stats: result.stats }
   }

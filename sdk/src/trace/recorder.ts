@@ -18,10 +18,17 @@ export class Recorder {
   private readonly locations: (SourceLocation | null)[] = []
   private readonly saveNames = new Map<string, number>()
   private readonly context: InferContext
+  /** nodes kept by `finish` even when unused in this trace (a later trace of the session uses them) */
+  private readonly pinned = new Set<number>()
+  /** after `finish`: recorded node index → index in the finished Program */
+  renumbered: ReadonlyMap<number, number> = new Map()
+  /** session recorders: turns a value of an earlier trace into a `from` node of this one (undefined: not allowed) */
+  carry: ((value: { recorder: Recorder; node: number }) => number | undefined) | undefined
 
-  constructor (manifest: Manifest) {
+  constructor (manifest: Manifest, session: Pick<InferContext, 'params' | 'fromValue'> = {}) {
     this.manifest = manifest
     this.context = {
+      ...session,
       manifest,
       seqLen: (invoke: number) => {
         if (!Number.isInteger(invoke) || invoke < 0 || invoke >= this.invokes.length) {
@@ -66,6 +73,9 @@ export class Recorder {
     this.locations.push(location)
     return this.nodes.length - 1
   }
+
+  /** Keeps node `node` (and what it depends on) in the finished Program. */
+  pin (node: number): void { this.typeOf(node); this.pinned.add(node) }
 
   /** The op of a recorded node. */
   opOf (node: number): string {
@@ -115,7 +125,7 @@ export class Recorder {
   finish (model: { name: string; revision: string | null }): Program {
     const keep = new Array<boolean>(this.nodes.length).fill(false)
     for (let i = this.nodes.length - 1; i >= 0; i--) {
-      if (EFFECTS.has(this.nodes[i]![0])) keep[i] = true
+      if (EFFECTS.has(this.nodes[i]![0]) || this.pinned.has(i)) keep[i] = true
       if (keep[i]) for (const input of this.nodes[i]![2]) keep[input] = true
     }
     const renumber = new Map<number, number>()
@@ -127,6 +137,7 @@ export class Recorder {
       nodes.push([op, attrs, inputs.map((input) => renumber.get(input)!)])
       locations.push(this.locations[i] ?? null)
     })
+    this.renumbered = renumber
     const program: Program = { version: PROGRAM_VERSION, model, mode: 'trace', invokes: this.invokes, nodes }
     if (locations.some((l) => l !== null)) program.locations = locations
     return program

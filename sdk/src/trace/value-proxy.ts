@@ -6,9 +6,10 @@ import { WeftError, type Attrs, type DType, type Tensor as CoreTensor, type Dim 
 import type { Recorder } from './recorder.js'
 import { toIndexSpec, type IndexArg } from '../tensor/indexing.js'
 import { callerLocation } from './location.js'
+import { isParamRef, type ParamRef } from './param-ref.js'
 
 /** What an arithmetic method accepts: another proxy, a number, nested arrays, or a tensor. */
-export type Operand = ValueProxy | number | boolean | readonly unknown[] | CoreTensor
+export type Operand = ValueProxy | number | boolean | readonly unknown[] | CoreTensor | ParamRef
 
 /** Optional reduce arguments. */
 export interface ReduceOptions { keepdims?: boolean }
@@ -121,7 +122,7 @@ export class ValueProxy {
    */
   grad (of: ValueProxy): ValueProxy {
     const op = this.recorder.opOf(this.node)
-    if (op !== 'read' && op !== 'param') {
+    if (op !== 'read' && op !== 'param' && op !== 'trainable') {
       throw this.recorder.error(`grad: gradients are taken w.r.t. a site (.output/.input) or a parameter, not a computed value (${op}); ` +
         'take the site\'s gradient and index that instead: h.grad(loss).at(…)', callerLocation(), { op: 'grad' })
     }
@@ -148,7 +149,10 @@ export class ValueProxy {
 
 /** Turns an operand into a node of `recorder`'s Program (constants become `const` nodes). */
 export function liftInto (recorder: Recorder, value: Operand): number {
+  if (isParamRef(value)) return recorder.add('trainable', { name: value.name }, [])
   if (value instanceof ValueProxy) {
+    const carried = value.recorder === recorder ? undefined : recorder.carry?.(value)
+    if (carried !== undefined) return carried
     if (value.recorder !== recorder) throw recorder.error('a value from another trace cannot be used here; save it and pass the Tensor instead', callerLocation())
     return value.node
   }

@@ -13,6 +13,7 @@ import { createSession, fromOrt, toOrt, type SessionInit } from '../runtime/sess
 import { ProgramPlans, type PreparedJob } from './prepare.js'
 import { resolveProgram } from './resolve-job.js'
 import { Generator } from '../generate/generator.js'
+import { SessionRunner, isSessionProgram } from './session-runner.js'
 
 export interface CompiledSession {
   compiled: CompiledProgram
@@ -30,6 +31,8 @@ export class OnnxModelHandle implements ModelHandleV1 {
   readonly plans: ProgramPlans
   /** runs `mode: 'generate'` jobs (generate/generator.ts), one job at a time */
   readonly generator: Generator
+  /** runs Programs with params, training or later traces (backend/session-runner.ts), one job at a time */
+  readonly sessionRunner: SessionRunner
 
   /** `onDispose`: called once the handle is disposed (the backend forgets it, so a disposed model's graph is not kept alive) */
   constructor (readonly loaded: LoadedModel, readonly sessions: SessionCache<CompiledSession>, private readonly init: SessionInit,
@@ -37,6 +40,21 @@ export class OnnxModelHandle implements ModelHandleV1 {
     this.manifest = loaded.graph.manifest
     this.plans = new ProgramPlans(this.manifest)
     this.generator = new Generator({ manifest: this.manifest, buildKvGraph: loaded.buildKvGraph, tokenize: text => this.tokenize(text) }, init)
+    this.sessionRunner = new SessionRunner({
+      manifest: this.manifest,
+      tokenize: text => this.tokenize(text),
+      runTrace: program => this.runAlone(program),
+      runGenerate: (program, options) => this.generator.run({ id: 'session', program }, options),
+    })
+  }
+
+  /** One trace-mode Program as its own batch: its saves (throws the job's typed error). */
+  private async runAlone (program: Program): Promise<{ saves: Record<string, Tensor>; cacheHit: boolean }> {
+    const results: JobResult[] = [undefined as never]
+    await this.execute([{ index: 0, id: 'session', job: this.plans.prepare(program, text => this.tokenize(text)) }], results, {})
+    const result = results[0]!
+    if (!result.ok) throw new WeftError(result.error.code, result.error.message, result.error.details ?? {})
+    return { saves: result.saves, cacheHit: result.stats.cacheHit }
   }
 
   tokenize (text: string): number[] {
@@ -63,7 +81,9 @@ export class OnnxModelHandle implements ModelHandleV1 {
     const results: JobResult[] = new Array(jobs.length)
     const pending: Pending[] = []
     const generating: number[] = []
+    const sessions: number[] = []
     jobs.forEach((job, index) => {
+      if (job.program !== null && typeof job.program === 'object' && isSessionProgram(job.program)) { sessions.push(index); return }
       if (job.program?.mode === 'generate') { generating.push(index); return }
       try {
         pending.push({ index, id: job.id, job: this.plans.prepare(job.program, text => this.tokenize(text)) })
@@ -73,6 +93,7 @@ export class OnnxModelHandle implements ModelHandleV1 {
     })
     for (const group of this.chunks(pending, results)) await this.runGroup(group, results, options)
     for (const index of generating) results[index] = await this.generator.run(jobs[index]!, options)
+    for (const index of sessions) results[index] = await this.sessionRunner.run(jobs[index]!, options)
     return results
   }
 

@@ -52,6 +52,7 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
   const feeds: FeedSpec[] = []
   const saves: SaveSpec[] = []
   let readsWeights = false
+  const paramInputs = new Map<string, string>()
   const allTypes = jobs.map(job => job.types ?? inferProgramTypes(job.program, graph.manifest))
   const shared = planSharedCalls(jobs.map(job => job.program), allTypes, caller, graph.manifest)
   jobs.forEach((job, j) => {
@@ -93,6 +94,20 @@ export function compile (graph: ModelGraph, jobs: readonly CompileJob[], layout:
           const tensor = attrs.value as unknown as Tensor
           value = emit.input(`job${j}.const${i}`, tensor.dtype, tensor.shape.map((_, d) => `weft.job${j}.const${i}.d${d}`))
           feeds.push({ kind: 'const', name: value, job: j, node: i })
+        } else if (op === 'trainable') {
+          const decl = job.program.params?.[attrs.name as string]
+          if (decl === undefined) throw new WeftError('PROGRAM_INVALID', `trainable: '${String(attrs.name)}' is not a declared param`)
+          // every use of one param is the same graph input (so a gradient sums over all of them)
+          const key = `${j}:${attrs.name as string}`
+          const known = paramInputs.get(key)
+          if (known !== undefined) value = known
+          else {
+            value = emit.input(`job${j}.param.${attrs.name as string}`, decl.dtype, [...decl.shape])
+            paramInputs.set(key, value)
+            feeds.push({ kind: 'trainable', name: value, job: j, param: attrs.name as string })
+          }
+        } else if (op === 'from') {
+          throw new WeftError('INTERNAL', 'from: session values are bound by the session runner before compiling')
         } else if (op === 'grad') value = grads.request(j, i, job.program, state.values, types[i]!.dtype)
         else if (op === 'stop') value = ''
         else if (op === 'save') {

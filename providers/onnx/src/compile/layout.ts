@@ -2,7 +2,7 @@
  * Batch layout: every invoke of every job becomes one row, right-padded to the longest; plus the feeds
  * (ids, mask, positions, per-invoke bounds, constants) that bind a compiled graph to one concrete batch.
  */
-import { WeftError, numel, type Program, type Tensor } from '@weft/core'
+import { WeftError, initParam, numel, type Program, type Tensor } from '@weft/core'
 import type { ModelGraph } from '../graph/model-graph.js'
 import { tokenFeeds } from '../runtime/forward.js'
 
@@ -14,6 +14,7 @@ export type FeedSpec =
   | { kind: 'input_ids' | 'attention_mask' | 'position_ids'; name: string }
   | { kind: 'bounds'; name: string; row: number }
   | { kind: 'const'; name: string; job: number; node: number }
+  | { kind: 'trainable'; name: string; job: number; param: string }
 
 /** A plain tensor ready to wrap in an onnxruntime Tensor. */
 export interface FeedTensor { type: string; data: Tensor['data']; dims: number[] }
@@ -54,6 +55,9 @@ export function bindFeeds (graph: ModelGraph, feeds: readonly FeedSpec[], jobs: 
       const bounds = new BigInt64Array(3)
       bounds[0] = BigInt(feed.row); bounds[1] = BigInt(feed.row + 1); bounds[2] = BigInt(length)
       out[feed.name] = { type: 'int64', data: bounds, dims: [3] }
+    } else if (feed.kind === 'trainable') {
+      const value = paramValue(jobs[feed.job]!.program, feed.param)
+      out[feed.name] = { type: value.dtype, data: value.data, dims: [...value.shape] }
     } else if (feed.kind === 'const') {
       const value = jobs[feed.job]!.program.nodes[feed.node]![1].value as unknown as Tensor
       if (value.data.length !== numel(value.shape)) {
@@ -66,4 +70,12 @@ export function bindFeeds (graph: ModelGraph, feeds: readonly FeedSpec[], jobs: 
     }
   }
   return out
+}
+
+/** The value a `trainable` feed binds: the param's tensor init (the session runner resolves every init to one), else its initial value. */
+export function paramValue (program: Program, name: string): Tensor {
+  const decl = program.params?.[name]
+  if (decl === undefined) throw new WeftError('PROGRAM_INVALID', `trainable: '${name}' is not a declared param`)
+  if ('tensor' in decl.init) return decl.init.tensor
+  return initParam(name, decl)
 }

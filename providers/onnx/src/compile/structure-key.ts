@@ -24,6 +24,7 @@ export function structureKey (jobs: readonly { program: Program }[], salt = ''):
   const shape = jobs.map(({ program }) => ({
     invokes: program.invokes.length,
     nodes: program.nodes.map(([op, attrs, inputs]) => [op, strip(attrs), inputs]),
+    params: program.params === undefined ? null : Object.entries(program.params).map(([name, d]) => [name, d.shape, d.dtype]),
   }))
   return bytesToHex(sha256(new TextEncoder().encode(salt + JSON.stringify(shape))))
 }
@@ -38,7 +39,7 @@ export function structureKey (jobs: readonly { program: Program }[], salt = ''):
  */
 export interface ProgramFingerprint { structure: string; sizes: string }
 
-const TOP_FIELDS = new Set(['version', 'model', 'mode', 'invokes', 'nodes', 'locations'])
+const TOP_FIELDS = new Set(['version', 'model', 'mode', 'invokes', 'nodes', 'locations', 'params'])
 
 class Unfingerprintable extends Error {}
 
@@ -56,6 +57,8 @@ export function programFingerprint (program: Program): ProgramFingerprint | null
       sizes.push(String(invoke.ids.length), ',')
     }
     let out = `${serial(p.version, sizes)}|${serial(p.model, sizes)}|${serial(p.mode, sizes)}|${p.invokes.length}|`
+    // params: the compiled graph depends on names, shapes and dtypes (values are fed); ordering is the map's
+    if (p.params !== undefined) out += `P${serial(paramShapes(p.params), sizes)}|`
     for (const node of p.nodes as unknown[]) {
       if (!Array.isArray(node) || node.length !== 3 || typeof node[0] !== 'string' || !isPlainObject(node[1]) || !Array.isArray(node[2])) return null
       out += `${JSON.stringify(node[0])}${serial(node[1], sizes)}${serial(node[2], sizes)};`
@@ -65,6 +68,15 @@ export function programFingerprint (program: Program): ProgramFingerprint | null
     if (error instanceof Unfingerprintable) return null
     throw error
   }
+}
+
+/** Params without their initial values (which are fed at run time). */
+function paramShapes (params: unknown): unknown {
+  if (!isPlainObject(params)) throw new Unfingerprintable()
+  return Object.fromEntries(Object.entries(params).map(([name, decl]) => {
+    if (!isPlainObject(decl)) throw new Unfingerprintable()
+    return [name, { shape: decl.shape, dtype: decl.dtype, init: isPlainObject(decl.init) ? Object.keys(decl.init) : null }]
+  }))
 }
 
 function isPlainObject (value: unknown): value is Record<string, unknown> {

@@ -6,7 +6,7 @@
  */
 import * as ort from 'onnxruntime-node'
 import { WeftError, type Program, type Tensor } from '@weft/core'
-import type { FeedSpec } from '../compile/layout.js'
+import { paramValue, type FeedSpec } from '../compile/layout.js'
 import type { ModelGraph } from '../graph/model-graph.js'
 import type { KvSpec } from '../build/kv-cache.js'
 import { toOrt } from '../runtime/session.js'
@@ -81,6 +81,7 @@ export function stepFeeds (graph: ModelGraph, kv: KvSpec, specs: readonly FeedSp
         break
       }
       case 'const': feeds[feed.name] = toOrt(slice.nodes[feed.node]![1].value as unknown as Tensor); break
+      case 'trainable': feeds[feed.name] = toOrt(paramValue(slice, feed.param)); break
       default: throw new WeftError('INTERNAL', `generation cannot bind feed kind '${(feed as { kind: string }).kind}'`)
     }
   }

@@ -15,7 +15,7 @@ import { backward } from './backward.js'
 
 interface ReadSource { tensor: string; site: string; port: SitePort; row: number }
 interface Copy { tensor: string; perm?: number[] }
-type Target = { kind: 'read'; read: ReadSource } | { kind: 'param'; name: string }
+type Target = { kind: 'read'; read: ReadSource } | { kind: 'param'; name: string } | { kind: 'input'; tensor: string }
 
 interface Request {
   job: number
@@ -76,8 +76,10 @@ export class GradientPlan {
       target = { kind: 'read', read }
     } else if (op === 'param') {
       target = { kind: 'param', name: attrs.name as string }
+    } else if (op === 'trainable') {
+      target = { kind: 'input', tensor: values[wrt!]! }
     } else {
-      throw new WeftError('PROGRAM_INVALID', `grad: wrt must be a read or param node, got ${op}`)
+      throw new WeftError('PROGRAM_INVALID', `grad: wrt must be a read, param or trainable node, got ${op}`)
     }
     const output = this.emit.fresh('grad')
     this.requests.push({ job, node, of: values[of!]!, target, wrtValue: values[wrt!]!, dtype, output, location: program.locations?.[node] ?? null })
@@ -95,7 +97,8 @@ export class GradientPlan {
       const first = group[0]!
       this.emit.origin = `${first.job}:${first.node}`
       try {
-        const copies = group.map(r => r.target.kind === 'read' ? [{ tensor: r.target.read.tensor }] as Copy[] : paramCopies(this.graph, r.target.name, names))
+        const copies = group.map(r => r.target.kind === 'read' ? [{ tensor: r.target.read.tensor }] as Copy[]
+          : r.target.kind === 'input' ? [{ tensor: r.target.tensor }] : paramCopies(this.graph, r.target.name, names))
         const grads = backward({ nodes: forward, b, of, wrt: [...new Set(copies.flat().map(c => c.tensor))] })
         group.forEach((r, k) => {
           const parts = copies[k]!.flatMap(c => {
