@@ -6,7 +6,8 @@ import type { Manifest, Program, Tensor } from '@weft/core'
 
 /**
  * Where a run is. `train-step`: one optimizer step of a training loop completed; `detail` is
- * `{ step, steps, epoch, loss }` (step counts completed steps from 1; loss is that step's, before its update).
+ * `{ engineStage: 'train-step', step, steps, epoch, loss }` (step counts completed steps from 1; loss is that
+ * step's, before its update), the same embedded and remote.
  */
 export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'train-step' | 'completed' | 'error'; position?: number; detail?: Record<string, unknown> }
 

@@ -86,7 +86,7 @@ export class LocalExecutor implements Executor {
     options.onProgress?.({ stage: 'running' })
     const [result] = await handle.run([{ id, program: wire }], {
       signal: options.signal,
-      onProgress: (event) => options.onProgress?.(event.stage === 'train-step' ? { stage: 'train-step', detail: event.detail } : { stage: 'running', detail: { engineStage: event.stage, ...event.detail } }),
+      onProgress: (event) => options.onProgress?.(event.stage === 'train-step' ? { stage: 'train-step', detail: { engineStage: 'train-step', ...event.detail } } : { stage: 'running', detail: { engineStage: event.stage, ...event.detail } }),
     })
     if (result === undefined) throw new WeftError('INTERNAL', `the backend returned no result for job ${id}`)
     if (!result.ok) {

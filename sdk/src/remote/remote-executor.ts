@@ -251,7 +251,7 @@ export class RemoteExecutor implements Executor {
           const step = Number(data.step)
           if (!(step > lastStep)) continue
           lastStep = step
-          options.onProgress?.({ stage: 'train-step', detail: { step, steps: data.steps, epoch: data.epoch, loss: data.loss } })
+          options.onProgress?.({ stage: 'train-step', detail: { engineStage: 'train-step', step, steps: data.steps, epoch: data.epoch, loss: data.loss } })
         } else if (message.event === 'job-queued') options.onProgress?.({ stage: 'queued', position: data.position as number })
         else if (message.event === 'job-start' || message.event === 'job-progress') options.onProgress?.({ stage: 'running', detail: data })
         else if (message.event === 'job-end') { options.onProgress?.({ stage: 'completed', detail: data }); break }

@@ -400,11 +400,13 @@ export class Scheduler {
     discardAll() // prepared adapters of jobs that did not complete
     for (const { row, result, outcome, replaced } of outcomes) {
       adapters?.replaced(replaced)
+      // a training run stopped early did only part of the work its cost estimate counts
+      const summary = summaries.get(row.id)
+      const cost = (this.costs.get(row.id) ?? NaN) * (summary === undefined ? 1 : summary.completed / Math.max(1, summary.steps))
       this.forget(row.id)
       if (!result.ok) { this.fail(row, result.error); continue }
       if (outcome!.ok) {
-        const cost = this.costs.get(row.id)
-        if (cost !== undefined) this.deps.speed?.observe(model.name, programs.get(row.id)?.train === undefined ? 'plain' : 'train', cost, result.stats.runMs)
+        if (Number.isFinite(cost)) this.deps.speed?.observe(model.name, programs.get(row.id)?.train === undefined ? 'plain' : 'train', cost, result.stats.runMs)
         this.deps.onEgress?.(row, outcome!.egressBytes)
         if (this.deps.events.waiting(row.id)) {
           this.fresh.set(row.id, outcome!.stored)
