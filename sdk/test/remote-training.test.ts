@@ -55,11 +55,12 @@ async function connect (user: typeof alice, wire?: Wire): Promise<{ executor: Re
 
 /** Steers every prompt with v at transformer.h.2; mean −log p(" Rome") at the last position. */
 function steeredLoss (t: Tracer<GPT2>, v: ParamRef, prompts: readonly string[]): ValueProxy {
-  return stack(prompts.map(p => t.invoke(p, (m) => {
+  const nll = prompts.map(p => t.invoke(p, (m) => {
     const h = m.transformer.h[2].output
     h.set(h.add(v))
     return m.lm_head.output.at(0, -1).logSoftmax(-1).at(ref.target_id).neg()
-  }))).mean()
+  }))
+  return stack(nll as [ValueProxy, ...ValueProxy[]]).mean()
 }
 
 const tokenize = (text: string): number[] => host.context.registry.get('demo-gpt2').handle.tokenize(text)
@@ -153,7 +154,7 @@ describe('training on the provider', () => {
     // the same training stopped at that many steps by design keeps exactly the same v
     const exact = await executor.run({ ...program, train: { ...program.train!, steps: done }, keep: { adapter: 'exact' } })
     expect([...keptValues(alice.kid, 'partial')]).toEqual([...keptValues(alice.kid, 'exact')])
-    expect(Array.from(cut.saves['train.loss']!.data)).toEqual(Array.from(exact.saves['train.loss']!.data))
+    expect(Array.from(cut.saves['train.loss']!.data as Float32Array)).toEqual(Array.from(exact.saves['train.loss']!.data as Float32Array))
   })
 
   test('refused before running: too many steps, or more engine time than the limit (from the speed the provider observed)', async () => {

@@ -53,10 +53,11 @@ test('kill -9 during a training job: restart, the job ends completed or failed-w
 
     provider = await startProviderProcess(['--model', DEMO, '--db', db, '--policy', 'open'])
     executor = await connect(provider)
-    let end: { state: string; error: { code: string; details: Record<string, unknown> } | null } | null = null
+    type Status = { state: string; error: { code: string; details: Record<string, unknown> } | null }
+    let end: Status | null = null
     const deadline = Date.now() + 90_000
     while (end === null && Date.now() < deadline) {
-      const status = await (await fetch(`${provider.url}/v1/jobs/${job}`)).json() as NonNullable<typeof end>
+      const status = await (await fetch(`${provider.url}/v1/jobs/${job}`)).json() as Status
       if (status.state !== 'queued' && status.state !== 'running') end = status
       else await new Promise(resolve => setTimeout(resolve, 100))
     }
