@@ -30,7 +30,7 @@ describe('op examples on the reference interpreter', () => {
 })
 
 test('the inventory of the contract, each with docs', () => {
-  expect(OP_NAMES).toHaveLength(45)
+  expect(OP_NAMES).toHaveLength(46)
   for (const name of OP_NAMES) {
     const op = getOp(name)
     expect(op.name).toBe(name)

@@ -8,6 +8,7 @@ import { logitLens, lensSvg, lensTable } from '../src/logit-lens.js'
 import { ioiPatching, ioiTables, DEFAULT_IOI } from '../src/ioi-patching.js'
 import { causalTracing, tracingSvg } from '../src/causal-tracing.js'
 import { steering, steeringTable } from '../src/steering.js'
+import { trainSteering, lossCurveSvg, DEFAULT_TRAIN_STEERING } from '../src/train-steering.js'
 
 const MODEL = 'demo-gpt2'
 const { prompts } = referencePrompts(MODEL)
@@ -73,5 +74,15 @@ describe('examples', () => {
     expect(result.completionBefore.startsWith(' Paris')).toBe(true)
     expect(result.completionAfter.startsWith(' Tokyo')).toBe(true)
     expect(steeringTable(result)).toContain('␣Tokyo')
+  })
+
+  test('train-steering: 4 Adam steps in one session match PyTorch\'s first losses; only the curve and one scalar come back', async () => {
+    const ref = JSON.parse(readFileSync(new URL('../../models/demo-gpt2/reference_training.json', import.meta.url), 'utf8')) as { steering_vector: { loss_per_step: number[] } }
+    const result = await trainSteering(model, { ...DEFAULT_TRAIN_STEERING, steps: 4 })
+    const want = ref.steering_vector.loss_per_step
+    result.losses.forEach((l, k) => expect(Math.abs(l - want[k]!) / want[k]!).toBeLessThan(1e-4))
+    expect(Math.abs(result.finalLoss - want[4]!) / want[4]!).toBeLessThan(1e-4)
+    expect(result.resultBytes).toBe(4 * 4 + 4)
+    expect(lossCurveSvg(result.losses, 'loss')).toContain('<polyline')
   })
 })

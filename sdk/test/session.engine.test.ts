@@ -21,7 +21,7 @@ function steeredLoss (t: Tracer<GPT2>, v: ParamRef, prompts: string[]): ValuePro
     h.set(h.add(v))
     return m.lm_head.output.at(0, -1).logSoftmax(-1).at(ref.target_id).neg()
   }))
-  return stack(nll).mean()
+  return stack(nll as [ValueProxy, ...ValueProxy[]]).mean()
 }
 
 test('s.train: Adam on a steering vector matches PyTorch step by step; the trained vector is kept and reused', async () => {

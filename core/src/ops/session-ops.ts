@@ -1,4 +1,4 @@
-/** Session ops: `trainable` (a param the Program declares) and `from` (a value of an earlier trace of the session). */
+/** Session ops: `trainable` (a param the Program declares), `from` (a value of an earlier trace of the session), `detach` (a gradient edit). */
 import type { OpDef } from './types.js'
 import { fail, numelEstimate } from './rules.js'
 
@@ -35,4 +35,16 @@ export const from: OpDef = {
   cost: () => 0,
   doc: "A value computed by an earlier trace of the same session (`then`), used without leaving the host: it moves no bytes and is not charged as egress unless saved. The earlier trace must be a trace-mode trace; the node must have a value (not `stop`).",
   examples: [],
+}
+
+export const detach: OpDef = {
+  name: 'detach',
+  arity: 1,
+  attrs: {},
+  flags: ['elementwise'],
+  infer: (_attrs, [x]) => x!,
+  cost: () => 0,
+  doc: "Identity in the forward pass whose gradient is zero (PyTorch's `x.detach()`): a gradient edit. `write(site, detach(read(site)))` zeroes the gradient " +
+    'flowing back through that site to everything computed before it; `add(detach(x), mul(sub(x, detach(x)), s))` keeps the value of `x` and scales its gradient by `s`.',
+  examples: [{ name: 'detach-identity', attrs: {}, inputs: [[1, -2]], output: [1, -2] }],
 }

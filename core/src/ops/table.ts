@@ -6,7 +6,7 @@ import { index, reshape, transpose, concat, stack } from './shape.js'
 import { add, sub, mul, div, pow, neg, exp, log, sqrt, abs, tanh, relu, eq, ne, lt, le, gt, ge, where, cast } from './elementwise.js'
 import { matmul, sum, mean, max, min, argmax, topk, norm, softmax, logSoftmax } from './reduce.js'
 import { grad } from './grad.js'
-import { trainable, from } from './session-ops.js'
+import { trainable, from, detach } from './session-ops.js'
 
 export const OPS = {
   read, write, module_call: moduleCall, param, const: constant, stop, save,
@@ -15,7 +15,7 @@ export const OPS = {
   eq, ne, lt, le, gt, ge, where, cast,
   matmul, sum, mean, max, min, argmax, topk, norm, softmax, log_softmax: logSoftmax,
   grad,
-  trainable, from,
+  trainable, from, detach,
 } as const satisfies Record<string, OpDef>
 
 export type OpName = keyof typeof OPS

@@ -162,6 +162,7 @@ const b = (v: boolean): number => v ? 1 : 0
 export const KERNELS = {
   const: (attrs) => attrs.value as unknown as Tensor,
   save: identity,
+  detach: identity,
   index: indexKernel,
   reshape: (_attrs, [x]) => values(x!),
   transpose: transposeKernel,

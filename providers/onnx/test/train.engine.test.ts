@@ -87,7 +87,7 @@ describe('training runs, cancellation and params', () => {
     expect(r.saves['train.loss']!.shape).toEqual([3])
     expect(r.saves.loss_after).toBeUndefined()
     const [three] = await handle.run([{ id: 'three', program: { ...program, train: { ...program.train!, steps: 3 } } }])
-    expect(Array.from(r.params!.v!.data)).toEqual(Array.from(ok(three!).params!.v!.data))
+    expect(Array.from(r.params!.v!.data as Float32Array)).toEqual(Array.from(ok(three!).params!.v!.data as Float32Array))
   })
 
   test('an abort before the first step is JOB_CANCELLED; an unresolved adapter init is a typed refusal', async () => {
@@ -111,5 +111,34 @@ describe('training runs, cancellation and params', () => {
     expect(Array.from(v)).toEqual(Array.from(normalInit([256], 0, 0.01, 42)))
     const [bad] = await handle.run([{ id: 'bad', program: { ...base, train: { ...base.train!, loss: 1 } } }])
     expect(bad).toMatchObject({ ok: false, error: { code: 'PROGRAM_INVALID' } })
+  })
+})
+
+describe('gradient edits (detach)', () => {
+  const read = (site: string): ProgramNode => ['read', { site, port: 'output', invoke: 0 }, []]
+  const lossOf = (edit: ProgramNode[]): Program => {
+    const nodes: ProgramNode[] = [read('transformer.h.0'), read('transformer.h.4'), ...edit]
+    const logits = nodes.push(read('lm_head')) - 1
+    nodes.push(['index', { index: [0, -1] }, [logits]], ['log_softmax', { axis: -1 }, [logits + 1]], ['index', { index: [3654] }, [logits + 2]])
+    const loss = nodes.push(['neg', {}, [logits + 3]]) - 1
+    nodes.push(['grad', {}, [loss, 0]], ['grad', {}, [loss, 1]], ['save', { name: 'g0' }, [loss + 1]], ['save', { name: 'g4' }, [loss + 2]], ['save', { name: 'loss' }, [loss]])
+    return { version: PROGRAM_VERSION, model: { name: 'demo-gpt2', revision: null }, mode: 'trace', invokes: [{ ids: [328, 370, 293, 3606, 297] }], nodes }
+  }
+  test('write(h.3, detach(h.3)) zeroes the gradient before block 3 only; detach-scaling halves it', async () => {
+    const [plain, detached, halved] = (await handle.run([
+      { id: 'plain', program: lossOf([]) },
+      { id: 'detached', program: lossOf([read('transformer.h.3'), ['detach', {}, [2]], ['write', { site: 'transformer.h.3', port: 'output', invoke: 0 }, [3]]]) },
+      { id: 'halved', program: lossOf([read('transformer.h.3'), ['detach', {}, [2]], ['sub', {}, [2, 3]],
+        ['const', { value: { dtype: 'float32', shape: [], data: Float32Array.of(0.5) } as never }, []], ['mul', {}, [4, 5]], ['add', {}, [3, 6]],
+        ['write', { site: 'transformer.h.3', port: 'output', invoke: 0 }, [7]]]) },
+    ])).map(ok)
+    const flat = (r: typeof plain, name: string): number[] => Array.from(r!.saves[name]!.data as Float32Array)
+    expect(flat(detached, 'loss')).toEqual(flat(plain, 'loss'))
+    expect(flat(detached, 'g0').every(x => x === 0)).toBe(true)
+    expect(flat(plain, 'g0').some(x => x !== 0)).toBe(true)
+    const close = (a: number[], b: number[], s: number): boolean => a.every((x, i) => Math.abs(x - s * b[i]!) <= 1e-5 * (1 + Math.abs(b[i]!)))
+    expect(close(flat(detached, 'g4'), flat(plain, 'g4'), 1)).toBe(true)
+    expect(close(flat(halved, 'g0'), flat(plain, 'g0'), 0.5)).toBe(true)
+    expect(close(flat(halved, 'loss'), flat(plain, 'loss'), 1)).toBe(true)
   })
 })

@@ -59,6 +59,8 @@ export class ValueProxy {
   lift (value: Operand): number { return liftInto(this.recorder, value) }
 
   add (other: Operand): ValueProxy { return this.op('add', {}, [other]) }
+  /** The same value with no gradient (PyTorch's `detach`): `h.set(h.detach())` zeroes the gradient through a site. */
+  detach (): ValueProxy { return this.op('detach', {}) }
   sub (other: Operand): ValueProxy { return this.op('sub', {}, [other]) }
   mul (other: Operand): ValueProxy { return this.op('mul', {}, [other]) }
   div (other: Operand): ValueProxy { return this.op('div', {}, [other]) }

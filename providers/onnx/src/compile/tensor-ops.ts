@@ -3,7 +3,10 @@
  * inferred types; each lowering casts to the dtype the op table infers and returns the output value name.
  */
 import type { Attrs, DType, TensorOpName } from '@weft/core'
+import { create } from '@bufbuild/protobuf'
+import { onnx } from '../graph/onnx.js'
 import type { Emitter } from './emitter.js'
+import { NO_GRAD_KEY } from './no-grad.js'
 import { lowerIndex } from './index-ops.js'
 
 export interface ValueTypeLike { shape: readonly (number | string)[]; dtype: DType }
@@ -112,6 +115,13 @@ export const TENSOR_LOWERINGS = {
   },
   softmax: softmaxLike('Softmax'),
   log_softmax: softmaxLike('LogSoftmax'),
+  // an Identity the backward pass does not differentiate through (grad/backward.ts: NO_GRAD_KEY)
+  detach: (emit, _attrs, [x]) => {
+    const [out] = emit.node('Identity', [x!.name])
+    const node: onnx.NodeProto = emit.nodes.at(-1)!
+    node.metadataProps.push(create(onnx.StringStringEntryProtoSchema, { key: NO_GRAD_KEY, value: '1' }))
+    return out!
+  },
 } satisfies Record<LoweredOpName, TensorLowering>
 
 /** Every pure tensor op except `const` and `save`, which the compiler handles itself (graph input, output). */

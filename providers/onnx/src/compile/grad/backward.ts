@@ -7,6 +7,7 @@ import type { onnx } from '../../graph/onnx.js'
 import { scopeOf, topoOrder } from '../graph-index.js'
 import type { GradBuilder } from './builder.js'
 import { ruleFor } from './rules.js'
+import { NO_GRAD_KEY } from '../no-grad.js'
 import type { Vjp } from './types.js'
 
 const FLOATS = new Set(['float32', 'float64', 'float16', 'bfloat16'])
@@ -34,6 +35,7 @@ export function backward ({ nodes, b, of, wrt }: BackwardPass): Map<string, stri
   const isFloat = (name: string): boolean => { const d = b.shapes.get(name).dtype; return d === null || FLOATS.has(d) }
   const reach = new Set(wrt)
   for (const node of order) {
+    if (node.metadataProps.some(m => m.key === NO_GRAD_KEY)) continue // detach: its output is a constant to the backward pass
     if (node.input.some(n => reach.has(n))) for (const out of node.output) if (out !== '' && isFloat(out)) reach.add(out)
   }
   const producer = new Map<string, onnx.NodeProto>()
