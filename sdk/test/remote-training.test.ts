@@ -6,9 +6,10 @@
  * cancelling keeps the last completed step; sessions that cannot fit are refused before they run.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { toHex, type Program } from '@weft/core'
+import { createRequestEnvelope, toHex, type Program } from '@weft/core'
 import { Weft, stack, type GPT2, type Model, type ParamRef, type RunProgress, type Tracer, type ValueProxy } from '../src/index.js'
 import { connectRemote, type RemoteExecutor } from '../src/remote/index.js'
+import { readSse } from '../src/remote/sse.js'
 import { createHost, workerBackend, type Host } from '@weft/host'
 import { DEMO, ONNX_BACKEND_MODULE, newUser, onnxBackendInline, tempDb } from '../../providers/host/test/helpers.js'
 import { REFERENCE as ref, adapterLoss, rel, steeredGeneration, steeringTraining } from '../../providers/host/test/training-programs.js'
@@ -17,11 +18,17 @@ let host: Host
 let url: string
 const alice = newUser()
 const bob = newUser()
+/** a key whose jobs a policy limits to 3 s */
+const carol = newUser()
 
 beforeAll(async () => {
   host = await createHost({
     dbPath: tempDb('sdk-training'), models: [{ name: 'demo-gpt2', path: DEMO }], selfRegistration: true, limits: { batchWindowMs: 0 },
     backends: { onnx: workerBackend({ module: ONNX_BACKEND_MODULE, factory: 'onnxBackend' }) },
+    policies: [{
+      specificationVersion: 'v1', name: 'short-jobs-for-carol', summary: () => ({ name: 'short-jobs-for-carol' }),
+      admit: ({ keyId }) => keyId === carol.kid ? { allow: true, limits: { timeoutMs: 3000 } } : { allow: true },
+    }],
   })
   url = (await host.listen({ port: 0 })).url
 })
@@ -158,14 +165,39 @@ describe('training on the provider', () => {
   })
 
   test('refused before running: too many steps, or more engine time than the limit (from the speed the provider observed)', async () => {
-    const { executor } = await connect(alice)
+    const { executor } = await connect(carol)
     await expect(executor.run(steeringTraining(tokenize, { steps: 10_001 }))).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE', details: { limit: 'maxTrainSteps', steps: 10_001 } })
-    // the provider has run 30-step trainings of this shape in about a second: 4 000 steps cannot fit 60 s (the cost
-    // itself is within maxProgramCost)
-    const refused = await executor.run(steeringTraining(tokenize, { steps: 4_000 })).catch((e: unknown) => e)
-    expect(refused).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', details: { limit: 'jobTimeoutMs', timeoutMs: 60_000, steps: 4_000 } })
-    expect((refused as { details: { estimatedMs: number } }).details.estimatedMs).toBeGreaterThan(60_000)
+    // the provider has run trainings of this shape at several ms per step at best: 5 000 steps cannot fit the 3 s
+    // a policy gives this key (the cost itself is within maxProgramCost)
+    const refused = await executor.run(steeringTraining(tokenize, { steps: 5_000 })).catch((e: unknown) => e)
+    expect(refused).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', details: { limit: 'jobTimeoutMs', timeoutMs: 3000, steps: 5_000 } })
+    expect((refused as { details: { estimatedMs: number } }).details.estimatedMs).toBeGreaterThan(3000)
+    // a short run of the same shape fits and runs
+    expect((await executor.run(steeringTraining(tokenize, { steps: 3 }))).training).toMatchObject({ completed: 3 })
     expect((await executor.egress()).reservedBytes).toBe(0) // nothing was queued
+  })
+})
+
+describe('progress events', () => {
+  test('a subscriber that joins a running training job first receives every step so far, then the rest, once each', async () => {
+    await connect(alice) // registers the key
+    const program = steeringTraining(tokenize, { steps: 30 })
+    const envelope = createRequestEnvelope({ program, audience: host.providerId, secretKey: alice.secretKey, kid: alice.kid })
+    const accepted = await fetch(`${url}/v1/jobs`, { method: 'POST', body: envelope, headers: { 'content-type': 'application/cose' } })
+    const { job } = await accepted.json() as { job: string }
+    // wait until some steps are done, then subscribe
+    while ((host.context.scheduler.trainingProgress(job).length) < 5) await new Promise(resolve => setTimeout(resolve, 5))
+    const steps: number[] = []
+    let end: Record<string, unknown> | null = null
+    for await (const message of readSse(await fetch(`${url}/v1/jobs/${job}/events`))) {
+      const data = JSON.parse(message.data) as Record<string, unknown>
+      if (data.stage === 'train-step') steps.push(data.step as number)
+      if (message.event === 'job-end') { end = data; break }
+    }
+    expect(steps.slice(0, 5)).toEqual([1, 2, 3, 4, 5])
+    expect(steps).toEqual(Array.from({ length: 30 }, (_, k) => k + 1))
+    expect(end).toMatchObject({ job, egressBytes: 120, training: { steps: 30, completed: 30, cancelled: false } })
+    expect(host.context.scheduler.trainingProgress(job)).toEqual([]) // forgotten once the job ended
   })
 })
 

@@ -58,6 +58,9 @@ export function jobRoutes (host: HostContext): Hono {
       const write = async (event: JobEvent): Promise<void> => { await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data), id: String(id++) }) }
       // one keep-alive timer per stream, re-armed at each wait (a timer per wait left one pending per event)
       let keepAlive: NodeJS.Timeout | null = null
+      // a step reported between the subscription and the snapshot is in both: send it once
+      const snapshotSteps = snapshot.reduce((last, e) => e.data.stage === 'train-step' ? Math.max(last, Number(e.data.step)) : last, 0)
+      const repeated = (event: JobEvent): boolean => event.data.stage === 'train-step' && Number(event.data.step) <= snapshotSteps
       try {
         for (const event of snapshot) await write(event)
         if (snapshot.some(e => isTerminal(e.event))) return
@@ -72,6 +75,7 @@ export function jobRoutes (host: HostContext): Hono {
             continue
           }
           const event = queue.shift()!
+          if (repeated(event)) continue
           await write(event)
           if (isTerminal(event.event)) return
         }
