@@ -146,6 +146,21 @@ describe('provider-wide edits on sessions', () => {
   })
 })
 
+describe('policies judge a whole session', () => {
+  test('closed-model: a weight-reading op in a later trace is refused like one in the first', async () => {
+    const policy = closedModelPolicy({})({ ledger: { committedToday: () => 0, jobsToday: () => 0 }, models: () => [] })
+    const session: Program = {
+      version: 1, model: { name: 'demo-gpt2', revision: null }, mode: 'trace', invokes: [{ ids: [1] }],
+      nodes: [['read', { site: 'transformer.h.1', invoke: 0 }, []], ['save', { name: 'h' }, [0]]],
+      then: [{ mode: 'trace', invokes: [{ ids: [2] }], nodes: [['const', { value: f32([256], new Array(256).fill(0)) as never }, []], ['module_call', { module: 'lm_head' }, [0]], ['save', { name: 'w' }, [1]]] }],
+    }
+    const request = { keyId: 'k', program: session, manifest: {} as never, estimatedEgressBytes: 0, now: 0 }
+    expect(await policy.admit(request)).toMatchObject({ allow: false, code: 'POLICY_DENIED', details: { forbiddenOps: ['module_call'], nodes: [], traces: [{ trace: 1, node: 1 }] } })
+    const { then: _later, ...first } = session
+    expect(await policy.admit({ ...request, program: first })).toMatchObject({ allow: true })
+  })
+})
+
 describe('adapter routes', () => {
   const hosts: Host[] = []
   afterAll(async () => { for (const h of hosts) await h.close() })

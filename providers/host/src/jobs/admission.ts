@@ -161,9 +161,16 @@ function checkFits (deps: AdmissionDeps, model: ServedModel, program: Program, c
     { limit: 'jobTimeoutMs', timeoutMs, estimatedMs: Math.ceil(estimatedMs), cost, steps })
 }
 
+/** Every trace of a session (the Program itself first); a plain Program is its one trace. */
+const tracesOf = (program: Program): Pick<Program, 'mode' | 'invokes' | 'nodes'>[] => [program, ...(Array.isArray(program.then) ? program.then : [])]
+
 function checkShape (program: Program, model: ServedModel, limits: HostLimits): void {
-  if (program.nodes.length > limits.maxProgramNodes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${program.nodes.length} nodes; this provider accepts at most ${limits.maxProgramNodes}`, { nodes: program.nodes.length, maxProgramNodes: limits.maxProgramNodes })
-  if (program.invokes.length > limits.maxInvokes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${program.invokes.length} invokes; this provider accepts at most ${limits.maxInvokes}`, { invokes: program.invokes.length, maxInvokes: limits.maxInvokes })
+  // a session's limits are the whole session's: every trace's nodes; the largest batch of rows any trace runs
+  const traces = tracesOf(program)
+  const nodes = traces.reduce((n, t) => n + (Array.isArray(t.nodes) ? t.nodes.length : 0), 0)
+  const invokes = Math.max(...traces.map(t => Array.isArray(t.invokes) ? t.invokes.length : 0))
+  if (nodes > limits.maxProgramNodes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${nodes} nodes${traces.length > 1 ? ` in ${traces.length} traces` : ''}; this provider accepts at most ${limits.maxProgramNodes}`, { limit: 'maxProgramNodes', nodes, maxProgramNodes: limits.maxProgramNodes })
+  if (invokes > limits.maxInvokes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${invokes} invokes; this provider accepts at most ${limits.maxInvokes}`, { limit: 'maxInvokes', invokes, maxInvokes: limits.maxInvokes })
   const revision = program.model.revision
   if (revision !== null && revision !== model.manifest.revision) {
     throw new WeftError('MODEL_NOT_FOUND', `model '${model.name}' is served at revision ${model.manifest.revision}, not ${revision}`, { model: model.name, requested: revision, served: model.manifest.revision })
@@ -174,12 +181,13 @@ function checkShape (program: Program, model: ServedModel, limits: HostLimits): 
 function checkCapabilities (program: Program, registry: ModelRegistry, model: ServedModel): void {
   const capabilities = registry.backend(model).capabilities
   if (capabilities.size === 0) return
-  const missing: string[] = []
-  if (!capabilities.has(program.mode)) missing.push(program.mode)
+  const missing = new Set<string>()
+  const traces = tracesOf(program)
+  for (const mode of new Set(traces.map(t => t.mode))) if (!capabilities.has(mode)) missing.add(mode)
   if ([...capabilities].some(c => c.startsWith('op:'))) {
-    for (const op of new Set(program.nodes.map(([name]) => name))) if (!capabilities.has(`op:${op}`)) missing.push(`op:${op}`)
+    for (const op of new Set(traces.flatMap(t => t.nodes.map(([name]) => name)))) if (!capabilities.has(`op:${op}`)) missing.add(`op:${op}`)
   }
-  if (missing.length > 0) throw new WeftError('BACKEND_CAPABILITY_MISSING', `backend '${model.backend}' cannot run ${missing.join(', ')}`, { missing, backend: model.backend })
+  if (missing.size > 0) throw new WeftError('BACKEND_CAPABILITY_MISSING', `backend '${model.backend}' cannot run ${[...missing].join(', ')}`, { missing: [...missing], backend: model.backend })
 }
 
 interface QueueInput {

@@ -63,10 +63,14 @@ export function closedModelPolicy (init: ClosedModelPolicyInit = {}): PolicyFact
 }
 
 function forbiddenOps (request: AdmissionRequest, forbidden: Set<string>): Decision | null {
-  const hits = request.program.nodes.flatMap(([op], node) => forbidden.has(op) ? [{ node, op }] : [])
+  // every trace of a session: a later trace is as able to read weights as the first
+  const traces = [request.program, ...(request.program.then ?? [])]
+  const hits = traces.flatMap((trace, t) => trace.nodes.flatMap(([op], node) => forbidden.has(op) ? [{ trace: t, node, op }] : []))
   if (hits.length === 0) return null
   const ops = [...new Set(hits.map(h => h.op))]
-  return { allow: false, code: 'POLICY_DENIED', reason: `this closed model forbids the op(s) ${ops.join(', ')}; save reduced activations instead`, details: { forbiddenOps: ops, nodes: hits.map(h => h.node) } }
+  const details: Record<string, unknown> = { forbiddenOps: ops, nodes: hits.filter(h => h.trace === 0).map(h => h.node) }
+  if (hits.some(h => h.trace > 0)) details.traces = hits.map(h => ({ trace: h.trace, node: h.node }))
+  return { allow: false, code: 'POLICY_DENIED', reason: `this closed model forbids the op(s) ${ops.join(', ')}; save reduced activations instead`, details }
 }
 
 function reductions (request: AdmissionRequest, rule: ClosedModelPolicyInit['requiredReductions']): Decision | null {
