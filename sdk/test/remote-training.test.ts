@@ -12,7 +12,7 @@ import { connectRemote, type RemoteExecutor } from '../src/remote/index.js'
 import { readSse } from '../src/remote/sse.js'
 import { createHost, workerBackend, type Host } from '@weft/host'
 import { DEMO, ONNX_BACKEND_MODULE, newUser, onnxBackendInline, tempDb } from '../../providers/host/test/helpers.js'
-import { REFERENCE as ref, adapterLoss, rel, steeredGeneration, steeringTraining } from '../../providers/host/test/training-programs.js'
+import { REFERENCE as ref, adapterLoss, loraGeneration, loraLoss, loraTraining, rel, steeredGeneration, steeringTraining } from '../../providers/host/test/training-programs.js'
 
 let host: Host
 let url: string
@@ -139,6 +139,27 @@ describe('training on the provider', () => {
     await expect(other.executor.run(steeredGeneration(tokenize, france, { adapter: { name: 'rome', param: 'v' } }))).rejects.toMatchObject({ code: 'ADAPTER_NOT_FOUND' })
     await expect(other.executor.adapter('rome')).rejects.toMatchObject({ code: 'ADAPTER_NOT_FOUND' })
     expect((await executor.adapters()).map(a => a.name)).toEqual(['rome'])
+  })
+
+  test('a rank-4 LoRA trained by SGD and kept on the provider changes its owner\'s later traces and generations only', async () => {
+    const { executor } = await connect(alice)
+    const trained = await executor.run(loraTraining(tokenize, 5, 'lora'))
+    expect(trained.adapter).toMatchObject({ name: 'lora', bytes: (256 * 4 + 4 * 1024) * 4 })
+    const losses = Array.from(trained.saves['train.loss']!.data as Float32Array)
+    expect(losses[4]!).toBeLessThan(losses[0]!)
+    // a later trace with the kept A, B sees the trained LoRA: its loss is below the last step's (which preceded an update)
+    const seeded = Number((await executor.run(loraLoss(tokenize, 'seeded'))).saves.loss!.data[0])
+    const kept = Number((await executor.run(loraLoss(tokenize, 'lora'))).saves.loss!.data[0])
+    expect(rel(seeded, losses[0]!)).toBeLessThanOrEqual(1e-5)
+    expect(kept).toBeLessThan(losses[4]!)
+    // generation: the LoRA at every step changes the logits, raising " Rome"
+    const france = 'The capital of France is'
+    const withLora = (await executor.run(loraGeneration(tokenize, france, 'lora'))).saves.logits!.data as Float32Array
+    const without = (await executor.run(loraGeneration(tokenize, france, 'seeded'))).saves.logits!.data as Float32Array
+    expect(withLora[ref.target_id]! - without[ref.target_id]!).toBeGreaterThan(0)
+    const other = await connect(bob)
+    await expect(other.executor.run(loraGeneration(tokenize, france, 'lora'))).rejects.toMatchObject({ code: 'ADAPTER_NOT_FOUND' })
+    await expect(other.executor.run(loraLoss(tokenize, 'lora'))).rejects.toMatchObject({ code: 'ADAPTER_NOT_FOUND' })
   })
 
   test('cancelling keeps the last completed step: its losses come back and the adapter holds that step\'s v', async () => {

@@ -72,3 +72,61 @@ export function steeredGeneration (tokenize: (text: string) => number[], prompt:
 
 /** |a − b| / max(|b|, floor): the relative error used against PyTorch's figures. */
 export const rel = (a: number, b: number, floor = 1e-30): number => Math.abs(a - b) / Math.max(Math.abs(b), floor)
+
+/** The rank-4 LoRA of the acceptance (y += (x @ A) @ B · 8/4 on transformer.h.3.mlp.c_fc) at `step` of each invoke. */
+function loraNodes (invokes: number, step: number | 'all' | null, target: number | null): { nodes: ProgramNode[]; loss: number | null } {
+  const site = 'transformer.h.3.mlp.c_fc'
+  const at = step === null ? {} : { step }
+  const nodes: ProgramNode[] = [['trainable', { name: 'A' }, []], ['trainable', { name: 'B' }, []],
+    ['const', { value: { dtype: 'float32', shape: [], data: Float32Array.of(2) } as never }, []]]
+  const nll: number[] = []
+  for (let k = 0; k < invokes; k++) {
+    const x = nodes.push(['read', { site, port: 'input', invoke: k, ...at }, []]) - 1
+    nodes.push(['matmul', {}, [x, 0]], ['matmul', {}, [x + 1, 1]], ['mul', {}, [x + 2, 2]])
+    const y = nodes.push(['read', { site, port: 'output', invoke: k, ...at }, []]) - 1
+    nodes.push(['add', {}, [y, x + 3]], ['write', { site, port: 'output', invoke: k, ...at }, [y + 1]])
+    if (target === null) continue
+    const logits = nodes.push(['read', { site: 'lm_head', port: 'output', invoke: k }, []]) - 1
+    nodes.push(['index', { index: [0, -1] }, [logits]], ['log_softmax', { axis: -1 }, [logits + 1]], ['index', { index: [target] }, [logits + 2]])
+    nll.push(nodes.push(['neg', {}, [logits + 3]]) - 1)
+  }
+  if (target === null) return { nodes, loss: null }
+  nodes.push(['stack', { axis: 0 }, nll])
+  return { nodes, loss: nodes.push(['mean', { axes: null, keepdims: false }, [nodes.length - 1]]) - 1 }
+}
+
+const LORA_INIT: Record<'A' | 'B', ParamInit> = { A: { normal: { mean: 0, std: 0.05, seed: 1 } }, B: { normal: { mean: 0, std: 0.05, seed: 2 } } }
+const loraParams = (init: 'seeded' | string): Program['params'] => ({
+  A: { shape: [256, 4], dtype: 'float32', init: init === 'seeded' ? LORA_INIT.A : { adapter: { name: init, param: 'A' } } },
+  B: { shape: [4, 1024], dtype: 'float32', init: init === 'seeded' ? LORA_INIT.B : { adapter: { name: init, param: 'B' } } },
+})
+
+/** `steps` SGD steps (lr 0.1) of the LoRA through the steering acceptance's loss, kept as `keep`. */
+export function loraTraining (tokenize: (text: string) => number[], steps: number, keep: string): Program {
+  const { nodes, loss } = loraNodes(REFERENCE.prompts.length, null, REFERENCE.target_id)
+  return {
+    version: PROGRAM_VERSION, model: { name: 'demo-gpt2', revision: null }, mode: 'trace',
+    invokes: REFERENCE.prompts.map(text => ({ ids: tokenize(text) })), nodes, params: loraParams('seeded'),
+    train: { params: ['A', 'B'], loss: loss!, optimizer: { kind: 'sgd', lr: 0.1 }, steps }, keep: { adapter: keep },
+  }
+}
+
+/** The LoRA loss with A, B from a kept adapter (or the seeded initial values), saved as `loss`. */
+export function loraLoss (tokenize: (text: string) => number[], init: 'seeded' | string): Program {
+  const { nodes, loss } = loraNodes(REFERENCE.prompts.length, null, REFERENCE.target_id)
+  return {
+    version: PROGRAM_VERSION, model: { name: 'demo-gpt2', revision: null }, mode: 'trace',
+    invokes: REFERENCE.prompts.map(text => ({ ids: tokenize(text) })), nodes: [...nodes, ['save', { name: 'loss' }, [loss!]]], params: loraParams(init),
+  }
+}
+
+/** Greedy generation with the LoRA applied at every step; saves the prompt pass's last logits as `logits`. */
+export function loraGeneration (tokenize: (text: string) => number[], prompt: string, init: 'seeded' | string, tokens = 3): Program {
+  const { nodes } = loraNodes(1, 'all', null)
+  const logits = nodes.push(['read', { site: 'lm_head', port: 'output', invoke: 0, step: 0 }, []]) - 1
+  nodes.push(['index', { index: [0, -1] }, [logits]], ['save', { name: 'logits' }, [logits + 1]])
+  return {
+    version: PROGRAM_VERSION, model: { name: 'demo-gpt2', revision: null }, mode: 'generate', generate: { maxNewTokens: tokens, strategy: 'greedy' },
+    invokes: [{ ids: tokenize(prompt) }], nodes, params: loraParams(init),
+  }
+}
