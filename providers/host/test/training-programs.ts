@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { PROGRAM_VERSION, type ParamInit, type Program, type ProgramNode } from '@weft/core'
+import { PROGRAM_VERSION, type Attrs, type ParamInit, type Program, type ProgramNode } from '@weft/core'
 import { DEMO } from './helpers.js'
 
 export interface TrainingReference {
@@ -76,7 +76,7 @@ export const rel = (a: number, b: number, floor = 1e-30): number => Math.abs(a -
 /** The rank-4 LoRA of the acceptance (y += (x @ A) @ B · 8/4 on transformer.h.3.mlp.c_fc) at `step` of each invoke. */
 function loraNodes (invokes: number, step: number | 'all' | null, target: number | null): { nodes: ProgramNode[]; loss: number | null } {
   const site = 'transformer.h.3.mlp.c_fc'
-  const at = step === null ? {} : { step }
+  const at: Attrs = step === null ? {} : { step }
   const nodes: ProgramNode[] = [['trainable', { name: 'A' }, []], ['trainable', { name: 'B' }, []],
     ['const', { value: { dtype: 'float32', shape: [], data: Float32Array.of(2) } as never }, []]]
   const nll: number[] = []
