@@ -145,6 +145,6 @@ describe('batching', () => {
 
   test('validation refuses a gradient w.r.t. a computed value, naming the node', async () => {
     const nodes: ProgramNode[] = [read('transformer.h.2'), ['mul', {}, [0, 0]], ['sum', {}, [1]], ['grad', {}, [2, 1]], ['save', { name: 'g' }, [3]]]
-    await expect(run(program([P0], nodes))).rejects.toMatchObject({ code: 'PROGRAM_INVALID', message: expect.stringContaining('grad: wrt (node 1) must be a read or param node, got mul') })
+    await expect(run(program([P0], nodes))).rejects.toMatchObject({ code: 'PROGRAM_INVALID', message: expect.stringContaining('grad: wrt (node 1) must be a read, param or trainable node, got mul') })
   })
 })
