@@ -28,7 +28,7 @@ export { WeftError } from './errors/weft-error.js'
 export type { WireError } from './errors/weft-error.js'
 export type { Manifest, ModuleEntry, SiteSignature, SymDim, TokenizerInfo } from './manifest/manifest.js'
 export type { BackendV1, ModelHandleV1, ModelSource, BatchJob, JobResult, JobStats, ScanEntry, RunOptions, AbortOptions, TrainingReport } from './plugin/backend-v1.js'
-export type { PolicyV1, PolicySummary, AdmissionRequest, Decision } from './plugin/policy-v1.js'
+export type { PolicyV1, PolicySummary, AdmissionRequest, DownloadRequest, Decision } from './plugin/policy-v1.js'
 export type { ParamEntry } from './manifest/manifest.js'
 export { familyAliases, resolveAlias, type FamilyAliases } from './manifest/aliases.js'
 
@@ -67,6 +67,8 @@ export { createRequestEnvelope, openRequestEnvelope, requestDigest, REQUEST_CONT
 export type { RequestInput, OpenedRequest, OpenRequestOptions } from './cose/request.js'
 export { signReceipt, verifyReceipt, resultDigest, RECEIPT_CONTENT_TYPE } from './cose/receipt.js'
 export type { Receipt } from './cose/receipt.js'
+export { signRequest, requestSignatureMessage, parseRequestSignature, REQUEST_SIGNATURE_HEADERS } from './cose/signed-request.js'
+export type { RequestSignaturePurpose, RequestSignatureInput, ParsedRequestSignature } from './cose/signed-request.js'
 
 // reference interpreter
 export { evalOp, interpretProgram } from './reference/interpret.js'

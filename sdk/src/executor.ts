@@ -5,7 +5,26 @@
 import type { Manifest, Program, Tensor } from '@weft/core'
 import type { RouteChoice } from './routing/choice.js'
 
-export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'token' | 'completed' | 'error'; position?: number; detail?: Record<string, unknown> }
+/**
+ * Where a run is. `train-step`: one optimizer step of a training loop completed; `detail` is
+ * `{ engineStage: 'train-step', step, steps, epoch, loss }` (step counts completed steps from 1; loss is that
+ * step's, before its update), the same embedded and remote. `token`: generate mode streamed a token
+ * (`detail`: `{ job, invoke, step, id, text? }`).
+ */
+export interface RunProgress { stage: 'received' | 'queued' | 'running' | 'train-step' | 'token' | 'completed' | 'error'; position?: number; detail?: Record<string, unknown> }
+
+/** How a training loop ended (Programs with `train`). */
+export interface TrainingOutcome {
+  steps: number
+  completed: number
+  /** stopped early (cancelled, or at the time limit) after `completed` steps */
+  cancelled: boolean
+  finalLoss: number | null
+  stopped?: 'cancelled' | 'time-limit'
+}
+
+/** An adapter a run kept on the provider (Programs with `keep`): its values stayed there. */
+export interface KeptAdapter { name: string; id: string; digest: string; bytes: number; replaced: boolean }
 
 export interface RunResult {
   saves: Record<string, Tensor>
@@ -21,6 +40,10 @@ export interface RunResult {
   /** present when the provider enforces an egress budget */
   egress?: { bytes: number; remainingToday?: number | null }
   stats?: { runMs?: number; cacheHit?: boolean; saveBytes?: number }
+  /** Programs with `train`: how the loop ended (the loss curve is the save `train.loss`) */
+  training?: TrainingOutcome
+  /** Programs with `keep` run remotely: the adapter the provider kept */
+  adapter?: KeptAdapter
 }
 
 export interface RunOptions {

@@ -37,7 +37,7 @@ export type { GPT2, GPT2Block, GPT2Attention, GPT2MLP, Llama, LlamaDecoderLayer,
 export { LocalExecutor } from './local/local-executor.js'
 export type { LocalOptions } from './local/local-executor.js'
 export { defaultModelsDir } from './local/model-files.js'
-export type { Executor, RunResult, RunOptions, RunProgress, ModelInfo, SyncTokenizer } from './executor.js'
+export type { Executor, RunResult, RunOptions, RunProgress, ModelInfo, SyncTokenizer, TrainingOutcome, KeptAdapter } from './executor.js'
 export { connectRemote, RemoteExecutor } from './remote/index.js'
 export type { ConnectOptions } from './remote/index.js'
 export { connectRouted, RoutingExecutor, shouldFailover } from './routing/index.js'

@@ -17,6 +17,17 @@ export interface AdmissionRequest {
   saves?: ScanEntry[]
 }
 
+/** Values leaving the provider outside a job's result: a kept adapter's values (GET /v1/adapters/:name/values). */
+export interface DownloadRequest {
+  keyId: string
+  /** the model the adapter was trained on */
+  model: string
+  adapter: string
+  /** tensor data bytes that would leave (what the egress ledger charges) */
+  bytes: number
+  now: number
+}
+
 export type Decision =
   | { allow: true; limits?: { maxEgressBytes?: number; timeoutMs?: number } }
   | { allow: false; code: ErrorCode; reason: string; details?: Record<string, unknown> }
@@ -26,6 +37,11 @@ export interface PolicyV1 {
   readonly name: string
   summary (): PolicySummary
   admit (request: AdmissionRequest): Promise<Decision> | Decision
+  /**
+   * Whether a kept adapter's values may leave (its bytes are charged to the egress ledger like a result's).
+   * Absent: the policy does not object. A closed-model policy keeps adapters host-only unless told otherwise.
+   */
+  admitDownload? (request: DownloadRequest): Promise<Decision> | Decision
   /** called after a job ends with the bytes that actually left */
   record? (request: AdmissionRequest, egressBytes: number): Promise<void> | void
 }

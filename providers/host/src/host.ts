@@ -3,7 +3,10 @@
  * factories), limits — loads the models, recovers jobs a crash left behind and returns the hono app plus `listen`.
  */
 import { serve, type ServerType } from '@hono/node-server'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import type { Hono } from 'hono'
+import path from 'node:path'
 import { generateKeyPair, keyId, publicKeyOf, type BackendV1, type PolicySummary, type PolicyV1 } from '@weft/core'
 import { Store, utcDay } from './store/store.js'
 import type { Durability } from './store/open-database.js'
@@ -12,6 +15,9 @@ import { JobEvents } from './jobs/job-events.js'
 import { Scheduler } from './jobs/scheduler.js'
 import { DEFAULT_LIMITS, checkLimits, type HostLimits } from './jobs/limits.js'
 import { admitJob, serialLock } from './jobs/admission.js'
+import { EngineSpeed } from './jobs/engine-speed.js'
+import { Adapters } from './adapters/adapters.js'
+import { runDownloadPolicies } from './policy/run-policies.js'
 import { createApp } from './http/app.js'
 import { TokenizerThread } from './engine/tokenizer-thread.js'
 import type { HostContext } from './http/host-context.js'
@@ -22,6 +28,11 @@ export interface HostInit {
   dbPath: string
   /** 'normal' (default): commits survive a process crash; 'full': also power loss, one fsync per commit (store ADR) */
   durability?: Durability
+  /**
+   * where kept adapters' values live (one file each); default `<dbPath>.adapters` beside the database, or a
+   * temporary directory (deleted on close) for ':memory:'
+   */
+  adapterDir?: string
   backends: Record<string, BackendV1>
   models: ModelConfig[]
   policies?: (PolicyV1 | PolicyFactory)[]
@@ -66,6 +77,12 @@ export async function createHost (init: HostInit): Promise<Host> {
   const secretKey = identityOf(store, init)
   const publicKey = publicKeyOf(secretKey)
   const providerId = keyId(publicKey)
+  const memory = init.dbPath === ':memory:' || init.dbPath === ''
+  const adapterDir = init.adapterDir ?? (memory ? mkdtempSync(path.join(tmpdir(), 'weft-adapters-')) : `${init.dbPath}.adapters`)
+  const adapters = new Adapters(store, adapterDir)
+  // a crash between an adapter file's write and its row's commit left a file nothing names
+  const swept = adapters.sweep()
+  if (swept.length > 0) console.error(`[weft host] removed ${swept.length} adapter file(s) no row names (a crash before their commit)`)
   const registry = new ModelRegistry(init.backends, store)
   try {
     for (const model of init.models) await registry.load(model)
@@ -99,8 +116,10 @@ export async function createHost (init: HostInit): Promise<Host> {
   const tokenizer = new TokenizerThread()
   const pendingNonces = new Set<string>()
   const serially = serialLock()
+  const speed = new EngineSpeed(limits.engineCostPerMs)
   const scheduler = new Scheduler({
     store, registry, events, limits, now, signer: { providerId, secretKey }, batchesPerModel: init.batchesPerModel ?? 1, batchSizes: init.batchSizes,
+    adapters, speed,
     onEgress: (row, bytes) => {
       for (const policy of policies) void policy.record?.({ keyId: row.kid, program: { version: 1, model: { name: row.model, revision: row.revision }, mode: 'trace', invokes: [], nodes: [] }, manifest: registry.get(row.model).manifest, estimatedEgressBytes: row.estimatedEgress, now: now() }, bytes)
     },
@@ -110,9 +129,19 @@ export async function createHost (init: HostInit): Promise<Host> {
     operatorKeys: new Map((init.operatorKeys ?? []).map(key => [keyId(key), key])),
     selfRegistration: init.selfRegistration ?? false,
     admit: async bytes => await admitJob({
-      store, registry, policies, limits, providerId, now, pendingNonces, serially,
-      startNow: (row, program) => scheduler.startNow(row, program), abandon: id => scheduler.abandon(id), tokenizer,
+      store, registry, policies, limits, providerId, now, pendingNonces, serially, adapters, speed, tokenizer,
+      startNow: (row, program, cost) => scheduler.startNow(row, program, cost), abandon: id => scheduler.abandon(id),
     }, bytes),
+    adapters,
+    // policy check and ledger charge one at a time with admissions: budgets see every reservation and download
+    downloadAdapter: async (kid, name) => await serially(async () => {
+      const row = adapters.get(kid, name)
+      const at = now()
+      await runDownloadPolicies(policies, { keyId: kid, model: row.model, adapter: name, bytes: row.bytes, now: at }, limits.policyTimeoutMs)
+      const bytes = adapters.valuesBytes(row)
+      store.chargeEgress({ kid, ref: `adapter:${row.id}`, model: row.model, bytes: row.bytes, action: 'adapter-download', detail: { adapter: name, id: row.id, digest: row.digest } }, at)
+      return { bytes, egressBytes: row.bytes, digest: row.digest }
+    }),
     remainingEgress: kid => remainingEgress(context, ledger, kid, cachedSummaries()),
     policySummaries: freshSummaries,
   }
@@ -138,6 +167,7 @@ export async function createHost (init: HostInit): Promise<Host> {
       await tokenizer.close()
       await registry.close()
       store.close()
+      if (memory && init.adapterDir === undefined) rmSync(adapterDir, { recursive: true, force: true })
     },
   }
 }

@@ -30,6 +30,7 @@ export { leastBytesPerParameter, reachableSaveDtypes, embeddingExactSites, weigh
 export type { ClosedModelPolicyInit } from './policy/closed-model-policy.js'
 export { parseBytes } from './policy/components.js'
 export type { PolicyComponents, PolicyFactory, EgressLedger } from './policy/components.js'
-export { operatorHeaders, OPERATOR_HEADER } from './http/operator-auth.js'
+export { operatorHeaders, keyHeaders, OPERATOR_HEADER, KEY_HEADER } from './http/operator-auth.js'
+export type { AdapterInfo } from './adapters/adapters.js'
 export { registrationMessage } from './http/operator-routes.js'
 export type { JobEventName } from './jobs/job-events.js'

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequestEnvelope, generateKeyPair, keyId, toHex, type KeyPair, type Program } from '@weft/core'
-import { createHost, operatorHeaders, type Host, type HostInit } from '../src/index.js'
+import { createHost, keyHeaders, operatorHeaders, type Host, type HostInit } from '../src/index.js'
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url))
 export const DEMO = path.join(REPO, 'models/demo-gpt2')
@@ -69,4 +69,10 @@ export async function submit (host: Host, envelope: Uint8Array, wait = 0): Promi
     method: 'POST', body: envelope as Uint8Array<ArrayBuffer>,
     headers: { 'content-type': 'application/cose', ...(wait > 0 ? { prefer: `wait=${wait}` } : {}) },
   })
+}
+
+/** A request signed by a researcher key about its own resources (`Weft-Key`), e.g. its kept adapters. */
+export async function keyRequest (host: Host, user: KeyPair, method: string, url: string): Promise<Response> {
+  const headers = keyHeaders({ secretKey: user.secretKey, providerId: host.providerId, method, path: new URL(url, 'http://x').pathname })
+  return await host.app.request(url, { method, headers })
 }

@@ -88,7 +88,9 @@ export class LocalExecutor implements Executor {
       signal: options.signal,
       onProgress: (event) => options.onProgress?.(event.stage === 'token'
         ? { stage: 'token', detail: event.detail }
-        : { stage: 'running', detail: { engineStage: event.stage, ...event.detail } }),
+        : event.stage === 'train-step'
+          ? { stage: 'train-step', detail: { engineStage: 'train-step', ...event.detail } }
+          : { stage: 'running', detail: { engineStage: event.stage, ...event.detail } }),
     })
     if (result === undefined) throw new WeftError('INTERNAL', `the backend returned no result for job ${id}`)
     if (!result.ok) {

@@ -14,7 +14,7 @@ import { fromHex } from '@weft/core'
 import { RemoteExecutor, type ConnectOptions } from './remote-executor.js'
 
 export { RemoteExecutor } from './remote-executor.js'
-export type { ConnectOptions, EgressStatus, RemoteKey } from './remote-executor.js'
+export type { AdapterInfo, AdapterValues, ConnectOptions, EgressStatus, RemoteKey } from './remote-executor.js'
 export { verifyResult } from './verify-result.js'
 export type { ResultBody, VerifiedResult } from './verify-result.js'
 export { registrationProof } from './registration.js'

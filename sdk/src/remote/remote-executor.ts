@@ -2,10 +2,14 @@
  * RemoteExecutor: runs Programs on a provider over HTTP. Signs each Program for the provider's id (COSE_Sign1),
  * submits it, follows SSE status when asked for progress (else one held request), fetches the result and
  * verifies the receipt before returning. Manifests and tokenizers are fetched once and checked against digests.
+ * Training Programs always follow the event stream: every completed step reaches `onProgress` as `train-step`, and
+ * aborting the signal asks the provider to stop after the current step, returning the result of the steps done.
+ * The key's kept adapters are listed, read, downloaded (when the provider's policy allows) and deleted with
+ * requests signed by the same key (`Weft-Key`).
  */
 import { Tokenizer } from '@huggingface/tokenizers'
-import { WeftError, createRequestEnvelope, decodeCbor, fromHex, keyId, publicKeyOf, sha256Digest, type Manifest, type Program } from '@weft/core'
-import type { Executor, ModelInfo, RunProgress, RunResult, SyncTokenizer } from '../executor.js'
+import { WeftError, createRequestEnvelope, decodeCbor, fromHex, isTensor, keyId, publicKeyOf, sha256Digest, signRequest, REQUEST_SIGNATURE_HEADERS, type Manifest, type Program, type Tensor } from '@weft/core'
+import type { Executor, KeptAdapter, ModelInfo, RunProgress, RunResult, SyncTokenizer, TrainingOutcome } from '../executor.js'
 import { ProviderHttp, type BufferedResponse } from './http.js'
 import { readSse } from './sse.js'
 import { verifyResult } from './verify-result.js'
@@ -30,6 +34,24 @@ export interface ConnectOptions {
 }
 
 export interface EgressStatus { kid: string; usedToday: number; reservedBytes: number; remainingToday: number | null }
+
+/** A kept adapter as the provider describes it (spec/provider-protocol.md §3.7); its values stay there unless downloaded. */
+export interface AdapterInfo {
+  name: string
+  id: string
+  model: string
+  revision: string
+  params: Record<string, { shape: number[]; dtype: string }>
+  bytes: number
+  digest: string
+  job: string | null
+  programDigest: string | null
+  training: { steps: number; completed: number; cancelled: boolean; finalLoss: number | null } | null
+  createdAt: number
+}
+
+/** A downloaded adapter: its values (checked against the digest) and what the download cost in egress. */
+export interface AdapterValues { name: string; digest: string; values: Record<string, Tensor>; egress: { bytes: number; remainingToday: number | null } }
 
 type RunOptions = { signal?: AbortSignal; onProgress?: (event: RunProgress) => void }
 
@@ -131,7 +153,9 @@ export class RemoteExecutor implements Executor {
   }
 
   async run (program: Program, options: RunOptions = {}): Promise<RunResult> {
-    const follow = options.onProgress !== undefined || (this.options.waitSeconds ?? 30) === 0
+    // a training run reports its steps and stops softly on abort: it always follows the event stream
+    const trains = program.train !== undefined
+    const follow = trains || options.onProgress !== undefined || (this.options.waitSeconds ?? 30) === 0
     const wait = follow ? 0 : this.options.waitSeconds ?? 30
     let envelope = this.sign(program)
     let response: BufferedResponse
@@ -152,13 +176,14 @@ export class RemoteExecutor implements Executor {
       const accepted = JSON.parse(new TextDecoder().decode(response.body)) as { job: string; position: number }
       options.onProgress?.({ stage: 'received' })
       options.onProgress?.({ stage: 'queued', position: accepted.position })
-      bytes = await this.follow(accepted.job, options)
+      bytes = await this.follow(accepted.job, options, trains)
     }
     // the receipt must name the model revision the Program was recorded and validated against
     const revision = program.model.revision ?? (await this.manifest(program.model.name)).revision
     const verified = verifyResult(bytes, { providerId: this.providerId, publicKey: this.providerKey, envelope, job: job || undefined, model: program.model.name, revision })
     const egress = { bytes: verified.receipt.egressBytes, remainingToday: verified.body.egress?.remainingToday ?? null }
     this.lastEgress = egress
+    const extras = verified.body as { training?: TrainingOutcome; adapter?: KeptAdapter }
     return {
       saves: verified.saves,
       provider: this.providerId,
@@ -166,7 +191,46 @@ export class RemoteExecutor implements Executor {
       receipt: { bytes: verified.body.receipt, fields: { ...verified.receipt } },
       egress,
       stats: verified.body.stats ?? undefined,
+      ...(extras.training === undefined ? {} : { training: extras.training }),
+      ...(extras.adapter === undefined ? {} : { adapter: extras.adapter }),
     }
+  }
+
+  // ── kept adapters (signed by this key) ─────────────────────────────────────
+  /** This key's adapters kept on the provider. */
+  async adapters (): Promise<AdapterInfo[]> {
+    return (await this.keyRequest<{ adapters: AdapterInfo[] }>('GET', '/v1/adapters')).adapters
+  }
+
+  /** One of this key's adapters (ADAPTER_NOT_FOUND when this key keeps none of that name). */
+  async adapter (name: string): Promise<AdapterInfo> {
+    return await this.keyRequest<AdapterInfo>('GET', `/v1/adapters/${encodeURIComponent(name)}`)
+  }
+
+  async deleteAdapter (name: string): Promise<void> {
+    await this.keyRequest('DELETE', `/v1/adapters/${encodeURIComponent(name)}`)
+  }
+
+  /** The adapter's values, if the provider's policy lets them leave (charged as egress); checked against its digest. */
+  async downloadAdapter (name: string): Promise<AdapterValues> {
+    const path = `/v1/adapters/${encodeURIComponent(name)}/values`
+    const response = await this.http.buffered(path, { headers: this.keyHeader('GET', path) })
+    const body = decodeCbor(response.body, { maxBytes: 2 ** 30, maxStringBytes: 2 ** 30 }) as { adapter: string; digest: string; values: Uint8Array; egress: AdapterValues['egress'] }
+    if (typeof body !== 'object' || body === null || !(body.values instanceof Uint8Array)) throw new WeftError('DECODE_FAILED', 'adapter download is not {adapter, digest, values, egress}')
+    const digest = sha256Digest(body.values)
+    if (digest !== body.digest) throw new WeftError('SIGNATURE_INVALID', `adapter '${name}' values digest to ${digest}, the provider said ${body.digest}`, { adapter: name })
+    const values = decodeCbor(body.values, { maxBytes: 2 ** 30, maxStringBytes: 2 ** 30 }) as Record<string, Tensor>
+    if (typeof values !== 'object' || values === null || !Object.values(values).every(isTensor)) throw new WeftError('DECODE_FAILED', `adapter '${name}' values are not a map of tensors`)
+    this.lastEgress = body.egress
+    return { name, digest, values, egress: body.egress }
+  }
+
+  private keyHeader (method: string, path: string): Record<string, string> {
+    return { [REQUEST_SIGNATURE_HEADERS['weft-key-v1']]: signRequest('weft-key-v1', { secretKey: this.secretKey, providerId: this.providerId, method, path }) }
+  }
+
+  private async keyRequest<T = unknown> (method: string, path: string): Promise<T> {
+    return await this.http.json<T>(path, { method, headers: this.keyHeader(method, path) })
   }
 
   private async submit (envelope: Uint8Array, waitSeconds: number, signal?: AbortSignal): Promise<BufferedResponse> {
@@ -184,15 +248,28 @@ export class RemoteExecutor implements Executor {
     await this.http.request('/v1/keys', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(registrationProof(this.providerId, this.secretKey)) })
   }
 
-  /** Follows the job's SSE stream until it ends, reporting progress, then fetches the result. */
-  private async follow (job: string, options: RunOptions): Promise<Uint8Array> {
+  /**
+   * Follows the job's SSE stream until it ends, reporting progress, then fetches the result. `soft` (training runs):
+   * an abort asks the provider to stop after the current step and the stream is followed to the end, so the result
+   * of the completed steps comes back; otherwise an abort cancels and stops reading at once.
+   */
+  private async follow (job: string, options: RunOptions, soft = false): Promise<Uint8Array> {
     const onAbort = (): void => { void this.http.request(`/v1/jobs/${job}`, { method: 'DELETE' }).catch(() => {}) }
-    options.signal?.addEventListener('abort', onAbort, { once: true })
+    if (options.signal?.aborted === true) onAbort()
+    else options.signal?.addEventListener('abort', onAbort, { once: true })
+    const signal = soft ? undefined : options.signal
+    let lastStep = 0
     try {
-      const stream = await this.http.request(`/v1/jobs/${job}/events`, { headers: { Accept: 'text/event-stream' }, signal: options.signal })
+      const stream = await this.http.request(`/v1/jobs/${job}/events`, { headers: { Accept: 'text/event-stream' }, signal })
       for await (const message of readSse(stream)) {
         const data = JSON.parse(message.data) as Record<string, unknown>
-        if (message.event === 'job-queued') options.onProgress?.({ stage: 'queued', position: data.position as number })
+        if (message.event === 'job-progress' && data.stage === 'train-step') {
+          // a late stream replays the steps so far; the same step is reported once
+          const step = Number(data.step)
+          if (!(step > lastStep)) continue
+          lastStep = step
+          options.onProgress?.({ stage: 'train-step', detail: { engineStage: 'train-step', step, steps: data.steps, epoch: data.epoch, loss: data.loss } })
+        } else if (message.event === 'job-queued') options.onProgress?.({ stage: 'queued', position: data.position as number })
         else if (message.event === 'job-token') options.onProgress?.({ stage: 'token', detail: data })
         else if (message.event === 'job-start' || message.event === 'job-progress') options.onProgress?.({ stage: 'running', detail: data })
         else if (message.event === 'job-end') { options.onProgress?.({ stage: 'completed', detail: data }); break }
@@ -201,7 +278,7 @@ export class RemoteExecutor implements Executor {
           throw WeftError.fromWire(data.error as never)
         }
       }
-      return (await this.http.buffered(`/v1/jobs/${job}/result`, { signal: options.signal })).body
+      return (await this.http.buffered(`/v1/jobs/${job}/result`, { signal })).body
     } finally {
       options.signal?.removeEventListener('abort', onAbort)
     }

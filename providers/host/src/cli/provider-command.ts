@@ -17,6 +17,8 @@ import { readKeyFile } from './key-file.js'
 
 const USAGE = `usage: weft provider start --model <folder> [--model <folder> …] [--policy open|allow-list|closed]
   [--egress-per-day 50MB] [--egress-per-key-per-day 5MB] [--per-job-cap 1MB] [--forbid op,op]
+  [--adapter-downloads host-only|counted (closed policy: kept adapters never leave (default) / leave within the budgets)]
+  [--max-train-steps N] [--adapter-dir <dir> (kept adapters' files; default <db>.adapters)]
   [--allow <kid> …] [--operator-key <key file>] [--register <public key hex> …]
   [--max-result-bytes 64MiB (largest estimated result per job)] [--max-result-bytes-in-flight 256MiB (per key, queued + running)]
   [--max-saves 256 (saves per job)] [--max-text-bytes 256KiB (text invokes per job, checked before tokenizing)]
@@ -35,7 +37,8 @@ const USAGE = `usage: weft provider start --model <folder> [--model <folder> …
 const OPTIONS = {
   model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' }, help: { type: 'boolean', short: 'h', default: false },
   'egress-per-day': { type: 'string' }, 'egress-per-key-per-day': { type: 'string' }, 'per-job-cap': { type: 'string' },
-  forbid: { type: 'string' }, allow: { type: 'string', multiple: true }, 'operator-key': { type: 'string' },
+  forbid: { type: 'string' }, 'adapter-downloads': { type: 'string', default: 'host-only' }, 'max-train-steps': { type: 'string' }, 'adapter-dir': { type: 'string' },
+  allow: { type: 'string', multiple: true }, 'operator-key': { type: 'string' },
   register: { type: 'string', multiple: true }, port: { type: 'string', default: '0' }, db: { type: 'string', default: 'weft-provider.db' },
   workers: { type: 'string', default: '1' }, 'batch-window-ms': { type: 'string' }, 'job-timeout-ms': { type: 'string' },
   'max-batch-jobs': { type: 'string' }, isolation: { type: 'string', default: 'thread' }, 'intra-op-threads': { type: 'string', default: '1' },
@@ -58,6 +61,7 @@ function policiesOf (values: Values): NonNullable<HostInit['policies']> {
       ...(values.forbid === undefined ? {} : { forbiddenOps: values.forbid.split(',').map(s => s.trim()).filter(Boolean) }),
       ...(values['forbid-low-precision-casts'] === undefined ? {} : { forbidLowPrecisionCasts: lowPrecisionRule(values['forbid-low-precision-casts']) }),
       forbidEmbeddingReads: values['forbid-embedding-reads'] === true,
+      adapterDownloads: values['adapter-downloads'] === 'counted' ? 'counted' : 'host-only',
     })]
   }
   throw new Error(`unknown --policy '${values.policy}' (open, allow-list or closed)`)
@@ -84,7 +88,9 @@ export const providerCommand = {
       ...(values['max-saves'] === undefined ? {} : { maxSaves: Number(values['max-saves']) }),
       ...(values['max-text-bytes'] === undefined ? {} : { maxTextBytes: parseBytes(values['max-text-bytes']) }),
       ...(values['max-envelope-lifetime'] === undefined ? {} : { maxEnvelopeLifetimeSeconds: Number(values['max-envelope-lifetime']) }),
+      ...(values['max-train-steps'] === undefined ? {} : { maxTrainSteps: Number(values['max-train-steps']) }),
     }
+    if (values['adapter-downloads'] !== 'host-only' && values['adapter-downloads'] !== 'counted') { console.error(`--adapter-downloads is 'host-only' or 'counted', not '${values['adapter-downloads']}'`); return 2 }
     const workers = Number(values.workers)
     const isolation = values.isolation === 'process' ? 'process' : 'thread'
     if (values.durability !== 'normal' && values.durability !== 'full') { console.error(`--durability is 'normal' or 'full', not '${values.durability}'`); return 2 }
@@ -97,6 +103,7 @@ export const providerCommand = {
     const identity = values.identity === undefined ? undefined : { secretKey: readKeyFile(values.identity).secretKey }
     const host = await createHost({
       dbPath: values.db,
+      ...(values['adapter-dir'] === undefined ? {} : { adapterDir: values['adapter-dir'] }),
       ...(identity === undefined ? {} : { identity }),
       durability: values.durability,
       backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: { intraOpThreads: Number(values['intra-op-threads']), sessionCacheSize: Number(values['session-cache']), sessionCacheBytes }, workers, isolation }) },

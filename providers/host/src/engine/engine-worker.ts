@@ -22,6 +22,8 @@ function portOf (): Port {
 
 const port = portOf()
 let handle: ModelHandleV1 | null = null
+/** the signal of each run in progress (a 'stop' message aborts it) */
+const runs = new Map<number, AbortController>()
 function send (message: FromWorker, transfer: ArrayBuffer[] = []): void {
   try { port.postMessage(message, transfer) } catch { port.postMessage(message) } // some engine buffers cannot be detached: copy them
 }
@@ -36,7 +38,7 @@ function transferables (results: JobResult[]): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>()
   for (const result of results) {
     if (!result.ok) continue
-    for (const tensor of Object.values(result.saves)) {
+    for (const tensor of [...Object.values(result.saves), ...Object.values(result.params ?? {})]) {
       if (tensor.data.buffer instanceof ArrayBuffer) buffers.add(tensor.data.buffer)
     }
   }
@@ -51,12 +53,16 @@ port.on('message', (message: ToWorker) => {
       .catch(error => send({ type: 'load-error', error: toWire(error) }))
     return
   }
+  if (message.type === 'stop') { runs.get(message.id)?.abort(); return }
   const { id, jobs } = message
   if (handle === null) { send({ type: 'run-error', id, error: { code: 'PROVIDER_UNAVAILABLE', message: 'engine worker has no model loaded', details: {} } }); return }
   const progress = progressSender(id, message.reportStart !== false)
-  handle.run(jobs, { onProgress: progress.event })
+  const controller = new AbortController()
+  runs.set(id, controller)
+  handle.run(jobs, { onProgress: progress.event, signal: controller.signal })
     .then(results => { progress.flush(); send({ type: 'result', id, results }, transferables(results)) })
     .catch(error => { progress.flush(); send({ type: 'run-error', id, error: toWire(error) }) })
+    .finally(() => runs.delete(id))
 })
 
 /** progress of a run younger than this is held and sent just before its result (one wake-up of the host, not three) */

@@ -13,6 +13,8 @@ export type ToWorker =
   /** reportStart: send the run's first progress event at once (the host starts a time limit on it); false when the
    *  host knows the engine starts this run immediately, so a short run wakes the host only with its result */
   | { type: 'run'; id: number; jobs: BatchJob[]; reportStart?: boolean }
+  /** abort the run's signal: a training loop stops after its current step and returns what it has (soft stop) */
+  | { type: 'stop'; id: number }
 
 export type FromWorker =
   | { type: 'loaded'; manifest: Manifest }

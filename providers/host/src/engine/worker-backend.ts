@@ -3,7 +3,9 @@
  * so onnxruntime's blocking `run()` never stalls the provider. Manifest, tokenize, decode and scan come from a
  * control instance of the same backend in the main thread (cheap, and they must answer while a batch runs).
  * Aborting a run (cancel, time limit): a process is killed and respawned; a thread cannot be stopped safely
- * mid-run, so its run is abandoned (the caller gets JOB_CANCELLED at once, the late result is dropped).
+ * mid-run, so its run is abandoned (the caller gets JOB_CANCELLED at once, the late result is dropped). A run that
+ * trains is first asked to stop (its loop ends after the current step and returns the params and losses so far);
+ * only if it has not answered within `trainStopGraceMs` is it killed or abandoned like any other.
  */
 import { WeftError, type BackendV1, type BatchJob, type JobResult, type ModelHandleV1, type ModelSource, type RunOptions } from '@weft/core'
 import { loadBackend } from './load-backend.js'
@@ -18,6 +20,8 @@ export interface WorkerBackendInit extends BackendSpec {
   /** an engine that fails to load when it is restarted is retried after `initialMs`, doubling up to `maxMs`
    *  (defaults 500 ms and 30 s); meanwhile its runs fail PROVIDER_UNAVAILABLE (retryable) */
   restartBackoff?: { initialMs?: number; maxMs?: number }
+  /** how long a training run asked to stop may take to finish its current step before it is stopped hard (default 10 s) */
+  trainStopGraceMs?: number
 }
 
 /** What `/v1/health` reads from a model handle whose engines run in workers. */
@@ -47,7 +51,8 @@ export function workerBackend (init: WorkerBackendInit): BackendV1 {
       const local = await control.loadModel(source)
       const count = Math.max(1, init.workers ?? 1)
       const backoff: Backoff = { initialMs: init.restartBackoff?.initialMs ?? 500, maxMs: init.restartBackoff?.maxMs ?? 30_000 }
-      const pool = await Promise.all(Array.from({ length: count }, async () => await EngineWorker.start(spec, source, init.isolation ?? 'thread', backoff)))
+      const grace = init.trainStopGraceMs ?? 10_000
+      const pool = await Promise.all(Array.from({ length: count }, async () => await EngineWorker.start(spec, source, init.isolation ?? 'thread', backoff, grace)))
       return new WorkerModelHandle(local, pool)
     },
     async close () { await control?.close?.() },
@@ -102,10 +107,10 @@ class EngineWorker {
   private failures = 0
   private retryTimer: NodeJS.Timeout | null = null
 
-  private constructor (private readonly spec: BackendSpec, private readonly source: ModelSource, private readonly isolation: Isolation, private readonly backoff: Backoff) {}
+  private constructor (private readonly spec: BackendSpec, private readonly source: ModelSource, private readonly isolation: Isolation, private readonly backoff: Backoff, private readonly stopGraceMs: number) {}
 
-  static async start (spec: BackendSpec, source: ModelSource, isolation: Isolation, backoff: Backoff): Promise<EngineWorker> {
-    const engine = new EngineWorker(spec, source, isolation, backoff)
+  static async start (spec: BackendSpec, source: ModelSource, isolation: Isolation, backoff: Backoff, stopGraceMs: number): Promise<EngineWorker> {
+    const engine = new EngineWorker(spec, source, isolation, backoff, stopGraceMs)
     engine.ready = engine.spawn()
     await engine.ready
     return engine
@@ -190,11 +195,21 @@ class EngineWorker {
     // the time limit on the first progress event) and let the engine hold its progress until the result
     const idle = this.calls.size === 0 && this.abandoned.size === 0
     const done = new Promise<JobResult[]>((resolve, reject) => this.calls.set(id, { resolve, reject, onProgress: options.onProgress }))
-    const onAbort = (): void => { void this.abort(id) }
+    const trains = jobs.some(job => job.program.train !== undefined)
+    let hardStop: NodeJS.Timeout | null = null
+    const onAbort = (): void => {
+      if (!trains) { void this.abort(id); return }
+      // a training loop stops after its current step and answers with what it has; a stuck one is stopped hard
+      this.transport?.send({ type: 'stop', id })
+      hardStop = setTimeout(() => { void this.abort(id) }, this.stopGraceMs)
+    }
     options.signal?.addEventListener('abort', onAbort, { once: true })
     this.transport!.send({ type: 'run', id, jobs, reportStart: !idle })
     if (idle) options.onProgress?.({ stage: ENGINE_STARTED })
-    try { return await done } finally { options.signal?.removeEventListener('abort', onAbort) }
+    try { return await done } finally {
+      options.signal?.removeEventListener('abort', onAbort)
+      if (hardStop !== null) clearTimeout(hardStop)
+    }
   }
 
   private async abort (id: number): Promise<void> {

@@ -10,6 +10,7 @@ import { PROTOCOL_VERSIONS, type HostContext } from './host-context.js'
 import { publicRoutes } from './public-routes.js'
 import { jobRoutes } from './job-routes.js'
 import { operatorRoutes } from './operator-routes.js'
+import { adapterRoutes } from './adapter-routes.js'
 
 export function createApp (host: HostContext): Hono {
   const app = new Hono()
@@ -28,6 +29,7 @@ export function createApp (host: HostContext): Hono {
   app.route('/v1', publicRoutes(host))
   app.route('/v1', jobRoutes(host))
   app.route('/v1', operatorRoutes(host))
+  app.route('/v1', adapterRoutes(host))
   app.notFound(c => c.json({ code: 'ROUTE_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}; see GET /v1/version`, details: {} }, 404))
   app.onError((error, c) => {
     if (WeftError.is(error)) return c.json(error.toWire(), ERROR_CODES[error.code].status as ContentfulStatusCode)

@@ -1,11 +1,12 @@
 /** What the HTTP routes need from the host: one object built by createHost, so routes stay thin. */
-import type { PolicyV1, PolicySummary, Program } from '@weft/core'
+import type { PolicyV1, PolicySummary } from '@weft/core'
 import type { ModelRegistry } from '../models/model-registry.js'
 import type { JobEvents } from '../jobs/job-events.js'
 import type { Scheduler } from '../jobs/scheduler.js'
 import type { HostLimits } from '../jobs/limits.js'
-import type { AdmittedJob } from '../jobs/admission.js'
-import type { JobRow, Store } from '../store/store.js'
+import type { Admitted } from '../jobs/admission.js'
+import type { Store } from '../store/store.js'
+import type { Adapters } from '../adapters/adapters.js'
 
 export interface HostContext {
   store: Store
@@ -19,8 +20,15 @@ export interface HostContext {
   publicKey: Uint8Array
   startedAt: number
   now: () => number
-  /** verifies, checks and queues (committed) a signed job; `program` is the decoded Program as submitted */
-  admit (bytes: Uint8Array): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }>
+  /** verifies, checks and queues (committed) a signed job; `program` is the decoded Program as it runs (adapter inits resolved) */
+  admit (bytes: Uint8Array): Promise<Admitted>
+  /** kept adapters (owner-scoped) */
+  adapters: Adapters
+  /**
+   * A kept adapter's values for its owner, if the policies let them leave: checked and charged to the egress
+   * ledger one at a time with admissions (budgets see every reservation). Returns the values file's bytes.
+   */
+  downloadAdapter (kid: string, name: string): Promise<{ bytes: Uint8Array; egressBytes: number; digest: string }>
   /** tightest remaining egress for this key today under the policies' published budgets (null = unbounded) */
   remainingEgress (kid: string): number | null
   policySummaries (): PolicySummary[]

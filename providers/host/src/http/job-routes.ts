@@ -9,7 +9,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { HostContext } from './host-context.js'
 import type { JobRow } from '../store/store.js'
 import { isTerminal, type JobEvent } from '../jobs/job-events.js'
-import type { StoredResult } from '../jobs/complete-job.js'
+import { splitStats, type StoredResult } from '../jobs/complete-job.js'
 
 const MAX_WAIT_SECONDS = 60
 /** a comment line goes out on an event stream idle this long (keeps proxies from closing it) */
@@ -22,10 +22,10 @@ export function jobRoutes (host: HostContext): Hono {
     const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
     if (type !== 'application/cose') throw new WeftError('UNSUPPORTED_MEDIA_TYPE', `POST /v1/jobs takes a COSE_Sign1 envelope as application/cose, not '${type || 'nothing'}'`, { contentType: type })
     const bytes = new Uint8Array(await c.req.arrayBuffer())
-    const { admitted, row, program } = await host.admit(bytes)
+    const { admitted, row, program, cost } = await host.admit(bytes)
     const wait = preferWait(c.req.header('prefer'))
     const ended = wait > 0 ? host.events.waitForEnd(admitted.job, wait * 1000) : null
-    if (row.state === 'queued') host.scheduler.queued(row, program) // else admission already started it
+    if (row.state === 'queued') host.scheduler.queued(row, program, cost) // else admission already started it
     c.header('Location', `/v1/jobs/${admitted.job}`)
     c.header('Weft-Job', admitted.job)
     if (ended !== null && (await ended) !== null) {
@@ -58,6 +58,9 @@ export function jobRoutes (host: HostContext): Hono {
       const write = async (event: JobEvent): Promise<void> => { await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data), id: String(id++) }) }
       // one keep-alive timer per stream, re-armed at each wait (a timer per wait left one pending per event)
       let keepAlive: NodeJS.Timeout | null = null
+      // a step reported between the subscription and the snapshot is in both: send it once
+      const snapshotSteps = snapshot.reduce((last, e) => e.data.stage === 'train-step' ? Math.max(last, Number(e.data.step)) : last, 0)
+      const repeated = (event: JobEvent): boolean => event.data.stage === 'train-step' && Number(event.data.step) <= snapshotSteps
       try {
         for (const event of snapshot) await write(event)
         if (snapshot.some(e => isTerminal(e.event))) return
@@ -72,6 +75,7 @@ export function jobRoutes (host: HostContext): Hono {
             continue
           }
           const event = queue.shift()!
+          if (repeated(event)) continue
           await write(event)
           if (isTerminal(event.event)) return
         }
@@ -109,10 +113,11 @@ export function statusOf (host: HostContext, row: JobRow): Record<string, unknow
 function snapshotEvents (host: HostContext, row: JobRow): JobEvent[] {
   const events: JobEvent[] = [{ event: 'job-received', data: { job: row.id, model: row.model, submittedAt: row.submittedAt } }]
   if (row.state === 'queued') events.push({ event: 'job-queued', data: { job: row.id, position: host.store.queuePosition(row) } })
-  if (row.state === 'running') events.push({ event: 'job-start', data: { job: row.id } })
+  if (row.state === 'running') events.push({ event: 'job-start', data: { job: row.id } }, ...host.scheduler.trainingProgress(row.id))
   if (row.state === 'completed') {
     const result = host.store.getResult(row.id, host.now())
-    events.push({ event: 'job-end', data: { job: row.id, egressBytes: result?.egressBytes ?? null } })
+    const { extras } = splitStats(JSON.parse(result?.stats ?? 'null'))
+    events.push({ event: 'job-end', data: { job: row.id, egressBytes: result?.egressBytes ?? null, ...extras } })
   }
   if (row.state === 'failed' || row.state === 'cancelled') events.push({ event: 'job-error', data: { job: row.id, state: row.state, error: JSON.parse(row.error ?? 'null') } })
   return events
@@ -133,15 +138,17 @@ function resultResponse (c: Context, host: HostContext, row: JobRow): Response {
   return resultBody(c, host, row.id, row.kid, { saves: result.saves, receipt: result.receipt, egressBytes: result.egressBytes, stats: JSON.parse(result.stats ?? 'null') as unknown })
 }
 
-/** 200 `Result` (CBOR): the stored saves bytes and receipt as they are, egress left today, stats. */
+/** 200 `Result` (CBOR): the stored saves bytes and receipt as they are, egress left today, stats (+ training, adapter). */
 function resultBody (c: Context, host: HostContext, job: string, kid: string, result: StoredResult): Response {
   c.header('Weft-Job', job)
+  const { stats, extras } = splitStats(result.stats)
   const body = encodeCbor({
     job,
     saves: plain(result.saves),
     receipt: plain(result.receipt),
     egress: { bytes: result.egressBytes, remainingToday: host.remainingEgress(kid) },
-    stats: result.stats ?? null,
+    stats: stats ?? null,
+    ...extras,
   })
   return c.body(body as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/cbor' })
 }

@@ -1,49 +1,65 @@
 /**
- * Operator authentication: an Ed25519 signature over the request (provider id, method, path, time, nonce, body
- * digest) in the `Weft-Operator` header, by a key with the operator role. `operatorHeaders` builds it for clients.
+ * Signed plain requests: an Ed25519 signature over the request (provider id, method, path, time, nonce, body digest)
+ * in a header. `Weft-Operator` (by a key with the operator role) authenticates operator routes; `Weft-Key` (by any
+ * registered, unrevoked key) authenticates a key's own resources (its kept adapters). `operatorHeaders` and
+ * `keyHeaders` build them for clients.
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { WeftError, fromHex, keyId, publicKeyOf, signBytes, toHex, verifyBytes } from '@weft/core'
+import { WeftError, parseRequestSignature, requestSignatureMessage, signRequest, verifyBytes, type ParsedRequestSignature, type RequestSignatureInput, type RequestSignaturePurpose } from '@weft/core'
 import type { HostContext } from './host-context.js'
 
 export const OPERATOR_HEADER = 'Weft-Operator'
+export const KEY_HEADER = 'Weft-Key'
 
-function message (providerId: string, method: string, path: string, ts: number, nonce: string, body: Uint8Array): Uint8Array {
-  const digest = createHash('sha256').update(body).digest('hex')
-  return new TextEncoder().encode(['weft-operator-v1', providerId, method.toUpperCase(), path, String(ts), nonce, digest].join('\n'))
-}
+type Purpose = RequestSignaturePurpose
+type ParsedHeader = ParsedRequestSignature
 
 /** Headers that authenticate one operator request. `path` is the URL path (e.g. `/v1/keys`), without the query. */
-export function operatorHeaders (input: { secretKey: Uint8Array; providerId: string; method: string; path: string; body?: Uint8Array; now?: number }): Record<string, string> {
-  const kid = keyId(publicKeyOf(input.secretKey))
-  const ts = Math.floor((input.now ?? Date.now()) / 1000)
-  const nonce = toHex(randomBytes(12))
-  const sig = signBytes(message(input.providerId, input.method, input.path, ts, nonce, input.body ?? new Uint8Array()), input.secretKey)
-  return { [OPERATOR_HEADER]: `kid=${kid}; ts=${ts}; nonce=${nonce}; sig=${toHex(sig)}` }
+export function operatorHeaders (input: RequestSignatureInput): Record<string, string> {
+  return { [OPERATOR_HEADER]: signRequest('weft-operator-v1', input) }
+}
+
+/** Headers that authenticate one request of a key about its own resources (e.g. `GET /v1/adapters`). */
+export function keyHeaders (input: RequestSignatureInput): Record<string, string> {
+  return { [KEY_HEADER]: signRequest('weft-key-v1', input) }
+}
+
+function parseHeader (name: string, header: string | undefined, missing: string): ParsedHeader {
+  if (header === undefined) throw new WeftError('SIGNATURE_INVALID', missing, { header: name })
+  return parseRequestSignature(name, header)
+}
+
+/** Signature, time window and replay checks shared by both kinds of signed request. */
+function verifySigned (host: HostContext, purpose: Purpose, name: string, parsed: ParsedHeader, publicKey: Uint8Array, method: string, path: string, body: Uint8Array): void {
+  const { kid, ts, nonce } = parsed
+  if (!verifyBytes(parsed.signature, requestSignatureMessage(purpose, host.providerId, method, path, ts, nonce, body), publicKey)) {
+    throw new WeftError('SIGNATURE_INVALID', `${name} signature does not verify under key ${kid}`, { kid })
+  }
+  const now = host.now()
+  const skew = host.limits.skewSeconds
+  if (Math.abs(now / 1000 - ts) > skew) throw new WeftError('MESSAGE_EXPIRED', `signed request time ${ts} is more than ${skew} s from the provider clock`, { ts, now: Math.floor(now / 1000) })
+  const prefix = purpose === 'weft-operator-v1' ? 'operator' : 'key'
+  if (!host.store.useNonce(kid, `${prefix}:${nonce}`, (ts + 2 * skew) * 1000, now)) throw new WeftError('NONCE_REPLAYED', 'signed request replayed', { kid, nonce })
+}
+
+/** Returns the key id of a registered, unrevoked key that signed this request (`Weft-Key`), or throws a typed error. */
+export function checkKey (host: HostContext, header: string | undefined, method: string, path: string, body: Uint8Array): string {
+  const parsed = parseHeader(KEY_HEADER, header, `this route needs a ${KEY_HEADER} header signed by your registered key`)
+  const stored = host.store.getKey(parsed.kid)
+  if (stored === undefined) throw new WeftError('KEY_UNKNOWN', `key ${parsed.kid} is not registered with this provider`, { kid: parsed.kid })
+  if (stored.revokedAt !== null) throw new WeftError('KEY_REVOKED', `key ${parsed.kid} was revoked by the operator${stored.revokedReason ? `: ${stored.revokedReason}` : ''}`, { kid: parsed.kid })
+  verifySigned(host, 'weft-key-v1', KEY_HEADER, parsed, new Uint8Array(stored.publicKey), method, path, body)
+  return parsed.kid
 }
 
 /** Returns the operator's key id or throws a typed error naming what was wrong. */
 export function checkOperator (host: HostContext, header: string | undefined, method: string, path: string, body: Uint8Array): string {
-  if (header === undefined) throw new WeftError('SIGNATURE_INVALID', `operator routes need a ${OPERATOR_HEADER} header signed by an operator key`, { header: OPERATOR_HEADER })
-  const fields = Object.fromEntries(header.split(';').map(part => part.trim().split('=', 2) as [string, string]))
-  const { kid, nonce, sig } = fields
-  const ts = Number(fields.ts)
-  if (kid === undefined || nonce === undefined || sig === undefined || !Number.isInteger(ts)) {
-    throw new WeftError('ENVELOPE_INVALID', `${OPERATOR_HEADER} must be 'kid=…; ts=…; nonce=…; sig=…'`)
-  }
+  const parsed = parseHeader(OPERATOR_HEADER, header, `operator routes need a ${OPERATOR_HEADER} header signed by an operator key`)
+  const { kid } = parsed
   const stored = host.store.getKey(kid)
-  // a revocation holds for configured operator keys too (DELETE /v1/keys/:kid answered `revoked: true`)
+  // a revocation holds for configured operator keys too (DELETE /v1/keys answered `revoked: true`)
   if (stored !== undefined && stored.revokedAt !== null) throw new WeftError('KEY_REVOKED', `operator key ${kid} was revoked`, { kid })
   const publicKey = host.operatorKeys.get(kid) ?? (stored?.role === 'operator' ? new Uint8Array(stored.publicKey) : undefined)
   if (publicKey === undefined) throw new WeftError(stored === undefined ? 'KEY_UNKNOWN' : 'POLICY_DENIED', `key ${kid} is not an operator key of this provider`, { kid })
-  let signature: Uint8Array
-  try { signature = fromHex(sig) } catch { throw new WeftError('ENVELOPE_INVALID', `${OPERATOR_HEADER} sig is not hex`) }
-  if (!verifyBytes(signature, message(host.providerId, method, path, ts, nonce, body), publicKey)) {
-    throw new WeftError('SIGNATURE_INVALID', `${OPERATOR_HEADER} signature does not verify under operator key ${kid}`, { kid })
-  }
-  const now = host.now()
-  const skew = host.limits.skewSeconds
-  if (Math.abs(now / 1000 - ts) > skew) throw new WeftError('MESSAGE_EXPIRED', `operator request time ${ts} is more than ${skew} s from the provider clock`, { ts, now: Math.floor(now / 1000) })
-  if (!host.store.useNonce(kid, `operator:${nonce}`, (ts + 2 * skew) * 1000, now)) throw new WeftError('NONCE_REPLAYED', 'operator request replayed', { kid, nonce })
+  verifySigned(host, 'weft-operator-v1', OPERATOR_HEADER, parsed, publicKey, method, path, body)
   return kid
 }

@@ -5,9 +5,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import {
-  WeftError, assertValidProgram, openRequestEnvelope, programCost,
+  WeftError, assertValidProgram, openRequestEnvelope, programCost, trainSteps,
   type PolicyV1, type Program, type ScanEntry,
 } from '@weft/core'
+import type { Adapters } from '../adapters/adapters.js'
+import type { EngineSpeed } from './engine-speed.js'
 import { DTYPE_BYTES } from '../policy/components.js'
 import { runPolicies } from '../policy/run-policies.js'
 import { digestOf, type ModelRegistry, type ServedModel } from '../models/model-registry.js'
@@ -27,8 +29,12 @@ export interface AdmissionDeps {
   pendingNonces: Set<string>
   /** one per host (`serialLock()`): admissions' checks of committed state and their commit, one at a time */
   serially: SerialLock
+  /** kept adapters: `init: {adapter}` params are resolved (owner-checked) at admission */
+  adapters?: Adapters
+  /** engine speeds: a session or training Program that cannot finish within its time limit is refused */
+  speed?: EngineSpeed
   /** the scheduler's fast path: start the job before its admission commits (then it is committed as running) */
-  startNow?: (row: JobRow, program: Program) => boolean
+  startNow?: (row: JobRow, program: Program, cost: number) => boolean
   /** undo `startNow` when the admission commit fails */
   abandon?: (id: string) => void
   /** tokenizes text invokes off the HTTP thread (default: the backend's `tokenize`, on this thread) */
@@ -63,20 +69,42 @@ export function estimateBytes (saves: readonly ScanEntry[]): number {
 }
 
 /**
+/**
+ * What admission hands on: the committed row and the Program that runs — as signed, except that text invokes are
+ * tokenized and `init: {adapter}` params are resolved into the owner's stored tensors — with its cost estimate.
+ */
+export interface Admitted { admitted: AdmittedJob; row: JobRow; program: Program; cost: number }
+
+/** A Program that runs alone in its batch and is judged as a whole: it trains, declares params or has several traces. */
+export function isSession (program: Program): boolean {
+  return program.train !== undefined || program.params !== undefined || program.then !== undefined
+}
+
+/** Every trace of a session (the Program itself first); a plain Program is its one trace. */
+const tracesOf = (program: Program): Pick<Program, 'mode' | 'invokes' | 'nodes' | 'generate'>[] =>
+  [program, ...(Array.isArray(program.then) ? program.then : [])]
+
+/** `generated.<k>` saves generate-mode traces add (one per invoke), which the scan does not list. */
+const generatedSaves = (program: Program): number =>
+  tracesOf(program).reduce((n, t) => n + (t.mode === 'generate' && Array.isArray(t.invokes) ? t.invokes.length : 0), 0)
+
+/**
  * Bytes of tensor data the job's result will hold: its saves as scanned plus, in generate mode, the reserved
  * `generated.<k>` save of every invoke (int64 `[1, n]`, n ≤ maxNewTokens), which the scan does not list.
  */
 export function estimateResultBytes (program: Program, saves: readonly ScanEntry[]): number {
-  const generated = program.mode === 'generate' ? program.invokes.length * (program.generate?.maxNewTokens ?? 0) * DTYPE_BYTES.int64! : 0
+  const generated = tracesOf(program).reduce((n, t) => t.mode === 'generate' && Array.isArray(t.invokes)
+    ? n + t.invokes.length * ((t.generate ?? program.generate)?.maxNewTokens ?? 0) * DTYPE_BYTES.int64!
+    : n, 0)
   return estimateBytes(saves) + generated
 }
 
 /** Saves the result will have: the scanned ones plus generate mode's one per invoke. */
 function saveCount (program: Program, saves: readonly ScanEntry[]): number {
-  return saves.length + (program.mode === 'generate' ? program.invokes.length : 0)
+  return saves.length + generatedSaves(program)
 }
 
-export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }> {
+export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise<Admitted> {
   const { store, limits } = deps
   const now = deps.now()
   const opened = openRequestEnvelope(bytes, {
@@ -114,17 +142,22 @@ export async function admitJob (deps: AdmissionDeps, bytes: Uint8Array): Promise
 
 interface Verified { kid: string; program: Program; programBytes: Uint8Array; programDigest: string; nonce: string; nonceExpiry: number; now: number }
 
-async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: Verified): Promise<{ admitted: AdmittedJob; row: JobRow; program: Program }> {
+async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: Verified): Promise<Admitted> {
   const { store, limits } = deps
   const { kid, now } = verified
   const model = deps.registry.get(verified.program.model.name)
   checkShape(verified.program, model, limits)
+  checkShape(verified.program, model, limits)
   // from here on the Program with text invokes tokenized (the stored, signed bytes keep the text)
-  const program = await tokenized(verified.program, model, deps.tokenizer)
-  assertValidProgram(program, model.manifest)
-  checkCapabilities(program, deps.registry, model)
-  const cost = programCost(program, model.manifest)
-  if (cost > limits.maxProgramCost) throw new WeftError('PAYLOAD_TOO_LARGE', `program cost ${cost.toExponential(2)} exceeds this provider's limit ${limits.maxProgramCost.toExponential(2)}; split it into smaller jobs`, { cost, maxProgramCost: limits.maxProgramCost })
+  const tokenizedProgram = await tokenized(verified.program, model, deps.tokenizer)
+  assertValidProgram(tokenizedProgram, model.manifest)
+  checkCapabilities(tokenizedProgram, deps.registry, model)
+  const steps = trainSteps(tokenizedProgram)
+  if (steps > limits.maxTrainSteps) throw new WeftError('PAYLOAD_TOO_LARGE', `the training loop asks for ${steps} steps; this provider runs at most ${limits.maxTrainSteps} per job`, { limit: 'maxTrainSteps', steps, maxTrainSteps: limits.maxTrainSteps })
+  const cost = programCost(tokenizedProgram, model.manifest)
+  if (cost > limits.maxProgramCost) throw new WeftError('PAYLOAD_TOO_LARGE', `program cost ${cost.toExponential(2)} exceeds this provider's limit ${limits.maxProgramCost.toExponential(2)}; split it into smaller jobs`, { limit: 'maxProgramCost', cost, maxProgramCost: limits.maxProgramCost })
+  // adapters named by params are the caller's own (another key's are "not found"), of this model revision
+  const program = deps.adapters?.resolve(kid, tokenizedProgram, { name: model.name, revision: model.manifest.revision }) ?? tokenizedProgram
   const saves = model.handle.scan(applyEdits(program, deps.registry.edits(model.name)))
   const estimatedEgressBytes = estimateResultBytes(program, saves)
   checkResultSize(program, saves, estimatedEgressBytes, limits)
@@ -141,10 +174,12 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
         { kid, limit: 'maxResultBytesInFlightPerKey', limitBytes: limits.maxResultBytesInFlightPerKey, inFlightBytes: inFlight, estimatedBytes: estimatedEgressBytes })
     }
     const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves }, limits.policyTimeoutMs)
-    const row = queueJob(deps, { kid, program, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
+    if (isSession(program)) checkFits(deps, model, program, cost, Math.min(limits.jobTimeoutMs, admission.timeoutMs ?? Infinity))
+    const row = queueJob(deps, { kid, program, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified, cost })
     return {
       row,
       program,
+      cost,
       admitted: {
         job: row.id, state: 'queued' as const, position: store.queuePosition(row), model: model.name, revision: model.manifest.revision,
         programDigest: row.programDigest, requestDigest: row.requestDigest, estimatedEgressBytes,
@@ -154,27 +189,46 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
 }
 
 /**
- * Text invokes become token ids in the tokenizer thread (the model's tokenizer.json, as served), so a large text
- * never holds the event loop; their size was checked first (`checkShape`). A model without tokenizer.json is left to
- * its backend (which refuses text it cannot tokenize).
+ * Text invokes (of every trace) become token ids in the tokenizer thread (the model's tokenizer.json, as served), so
+ * a large text never holds the event loop; their size was checked first (`checkShape`). A model without
+ * tokenizer.json is left to its backend (which refuses text it cannot tokenize).
  */
 async function tokenized (program: Program, model: ServedModel, tokenizer: TokenizerThread | undefined): Promise<Program> {
-  const texts = program.invokes.flatMap(invoke => 'text' in invoke ? [invoke.text] : [])
+  const traces = tracesOf(program)
+  const texts = traces.flatMap(t => Array.isArray(t.invokes) ? t.invokes.flatMap(invoke => 'text' in invoke ? [invoke.text] : []) : [])
   if (texts.length === 0 || tokenizer === undefined || model.tokenizerJson === null) return program
   const key = model.manifest.tokenizer?.digest ?? `${model.name}@${model.manifest.revision}`
   const ids = await tokenizer.tokenize(key, { json: model.tokenizerJson, config: model.tokenizerConfig }, texts)
   let next = 0
-  return { ...program, invokes: program.invokes.map(invoke => 'text' in invoke ? { ids: ids[next++]! } : invoke) }
+  const withIds = <T extends Pick<Program, 'invokes'>>(trace: T): T => ({ ...trace, invokes: trace.invokes.map(invoke => 'text' in invoke ? { ids: ids[next++]! } : invoke) })
+  const first = withIds(program)
+  return Array.isArray(program.then) ? { ...first, then: program.then.map(withIds) } : first
+}
+
+/** A session or training Program whose estimated engine time exceeds its time limit is refused before it runs. */
+function checkFits (deps: AdmissionDeps, model: ServedModel, program: Program, cost: number, timeoutMs: number): void {
+  const kind = program.train === undefined ? 'plain' : 'train'
+  const estimatedMs = deps.speed?.estimateMs(model.name, kind, cost) ?? null
+  if (estimatedMs === null || estimatedMs <= timeoutMs) return
+  const steps = trainSteps(program)
+  throw new WeftError('PAYLOAD_TOO_LARGE',
+    `this ${steps > 0 ? `${steps}-step training run` : 'session'} needs at least ~${Math.ceil(estimatedMs)} ms of engine time (cost ${cost.toExponential(2)} at ${deps.speed!.rate(model.name, kind)!.toExponential(2)} per ms) but its time limit is ${timeoutMs} ms; ask for fewer steps or traces`,
+    { limit: 'jobTimeoutMs', timeoutMs, estimatedMs: Math.ceil(estimatedMs), cost, steps })
 }
 
 function checkShape (program: Program, model: ServedModel, limits: HostLimits): void {
+  const traces = tracesOf(program)
   // text is tokenized later: its size is bounded first, in bytes (the token count is checked against the model after)
-  const textBytes = program.invokes.reduce((n, invoke) => 'text' in invoke ? n + Buffer.byteLength(invoke.text, 'utf8') : n, 0)
-  if (textBytes > limits.maxTextBytes) throw new WeftError('PAYLOAD_TOO_LARGE', `the program's text invokes hold ${textBytes} bytes; this provider tokenizes at most ${limits.maxTextBytes} bytes per job (maxTextBytes): send shorter text or token ids`, { textBytes, maxTextBytes: limits.maxTextBytes })
-  if (program.nodes.length > limits.maxProgramNodes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${program.nodes.length} nodes; this provider accepts at most ${limits.maxProgramNodes}`, { nodes: program.nodes.length, maxProgramNodes: limits.maxProgramNodes })
-  if (program.invokes.length > limits.maxInvokes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${program.invokes.length} invokes; this provider accepts at most ${limits.maxInvokes}`, { invokes: program.invokes.length, maxInvokes: limits.maxInvokes })
-  // before the scan: the save nodes (edits hold none) plus generate mode's one per invoke
-  checkSaveCount(program.nodes.reduce((n, [op]) => op === 'save' ? n + 1 : n, 0) + (program.mode === 'generate' ? program.invokes.length : 0), limits)
+  const textBytes = traces.reduce((n, t) => n + (Array.isArray(t.invokes) ? t.invokes.reduce((m, invoke) => 'text' in invoke && typeof invoke.text === 'string' ? m + Buffer.byteLength(invoke.text, 'utf8') : m, 0) : 0), 0)
+  if (textBytes > limits.maxTextBytes) throw new WeftError('PAYLOAD_TOO_LARGE', `the program's text invokes hold ${textBytes} bytes; this provider tokenizes at most ${limits.maxTextBytes} bytes per job (maxTextBytes): send shorter text or token ids`, { limit: 'maxTextBytes', textBytes, maxTextBytes: limits.maxTextBytes })
+  // a session's limits are the whole session's: every trace's nodes; the largest batch of rows any trace runs
+  const nodes = traces.reduce((n, t) => n + (Array.isArray(t.nodes) ? t.nodes.length : 0), 0)
+  const invokes = Math.max(...traces.map(t => Array.isArray(t.invokes) ? t.invokes.length : 0))
+  if (nodes > limits.maxProgramNodes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${nodes} nodes${traces.length > 1 ? ` in ${traces.length} traces` : ''}; this provider accepts at most ${limits.maxProgramNodes}`, { limit: 'maxProgramNodes', nodes, maxProgramNodes: limits.maxProgramNodes })
+  if (invokes > limits.maxInvokes) throw new WeftError('PAYLOAD_TOO_LARGE', `program has ${invokes} invokes; this provider accepts at most ${limits.maxInvokes}`, { limit: 'maxInvokes', invokes, maxInvokes: limits.maxInvokes })
+  // before the scan: the save nodes of every trace (edits hold none) plus generate mode's one per invoke
+  const saveNodes = traces.reduce((n, t) => n + (Array.isArray(t.nodes) ? t.nodes.reduce((m, node) => Array.isArray(node) && node[0] === 'save' ? m + 1 : m, 0) : 0), 0)
+  checkSaveCount(saveNodes + generatedSaves(program), limits)
   const revision = program.model.revision
   if (revision !== null && revision !== model.manifest.revision) {
     throw new WeftError('MODEL_NOT_FOUND', `model '${model.name}' is served at revision ${model.manifest.revision}, not ${revision}`, { model: model.name, requested: revision, served: model.manifest.revision })
@@ -201,18 +255,20 @@ function checkSaveCount (count: number, limits: HostLimits): void {
 function checkCapabilities (program: Program, registry: ModelRegistry, model: ServedModel): void {
   const capabilities = registry.backend(model).capabilities
   if (capabilities.size === 0) return
-  const missing: string[] = []
-  if (!capabilities.has(program.mode)) missing.push(program.mode)
+  const missing = new Set<string>()
+  const traces = tracesOf(program)
+  for (const mode of new Set(traces.map(t => t.mode))) if (!capabilities.has(mode)) missing.add(mode)
   if ([...capabilities].some(c => c.startsWith('op:'))) {
-    for (const op of new Set(program.nodes.map(([name]) => name))) if (!capabilities.has(`op:${op}`)) missing.push(`op:${op}`)
+    for (const op of new Set(traces.flatMap(t => t.nodes.map(([name]) => name)))) if (!capabilities.has(`op:${op}`)) missing.add(`op:${op}`)
   }
-  if (missing.length > 0) throw new WeftError('BACKEND_CAPABILITY_MISSING', `backend '${model.backend}' cannot run ${missing.join(', ')}`, { missing, backend: model.backend })
+  if (missing.size > 0) throw new WeftError('BACKEND_CAPABILITY_MISSING', `backend '${model.backend}' cannot run ${[...missing].join(', ')}`, { missing: [...missing], backend: model.backend })
 }
 
 interface QueueInput {
   kid: string; program: Program; programBytes: Uint8Array; programDigest: string; model: ServedModel; bytes: Uint8Array; estimatedEgressBytes: number
   admission: { maxEgressBytes: number | null; timeoutMs: number | null }; now: number
   nonce: { nonce: string; nonceExpiry: number }
+  cost: number
 }
 
 function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
@@ -226,7 +282,7 @@ function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
     timeoutMs: Math.min(limits.jobTimeoutMs, input.admission.timeoutMs ?? Infinity),
     submittedAt: input.now, startedAt: null, endedAt: null,
   } satisfies JobRow as JobRow
-  const started = deps.startNow?.(row, input.program) ?? false
+  const started = deps.startNow?.(row, input.program, input.cost) ?? false
   if (started) Object.assign(row, { state: 'running', attempts: 1, startedAt: input.now })
   try {
     store.transaction(() => {

@@ -14,8 +14,26 @@ export interface ReceiptSigner { providerId: string; secretKey: Uint8Array }
 /** What a result response carries, as committed. */
 export interface StoredResult { saves: Uint8Array; receipt: Uint8Array; egressBytes: number; stats: unknown }
 
+/**
+ * What a session or training result says besides its saves, stored with its stats (the `results.stats` JSON holds
+ * `{ ...stats, training?, adapter? }`) and split out again in the Result body.
+ */
+export interface ResultExtras {
+  /** the training loop's outcome; `stopped` says why a run ended early ('cancelled' by its submitter, 'time-limit') */
+  training?: { steps: number; completed: number; cancelled: boolean; finalLoss: number | null; stopped?: 'cancelled' | 'time-limit' }
+  /** the adapter kept from this run (values stay on the provider) */
+  adapter?: { name: string; id: string; digest: string; bytes: number; replaced: boolean }
+}
+
+/** Splits a stored stats JSON value into the engine stats and the extras (rows from before extras existed have none). */
+export function splitStats (stored: unknown): { stats: unknown; extras: ResultExtras } {
+  if (typeof stored !== 'object' || stored === null) return { stats: stored ?? null, extras: {} }
+  const { training, adapter, ...stats } = stored as Record<string, unknown> & ResultExtras
+  return { stats, extras: { ...(training === undefined ? {} : { training }), ...(adapter === undefined ? {} : { adapter }) } }
+}
+
 export type Completion =
-  | { ok: true; egressBytes: number; resultDigest: string; stored: StoredResult }
+  | { ok: true; egressBytes: number; resultDigest: string; stored: StoredResult; extras: ResultExtras }
   | { ok: false; error: WireError | null }
 
 /** Bytes of tensor data that leave the provider: what the egress ledger charges. */
@@ -25,7 +43,7 @@ export function egressBytesOf (saves: Record<string, Tensor>): number {
 
 export function completeJob (
   deps: { store: Store; signer: ReceiptSigner; limits: HostLimits; now: () => number },
-  row: JobRow, result: Extract<JobResult, { ok: true }>, model: ServedModel, edits: string[],
+  row: JobRow, result: Extract<JobResult, { ok: true }>, model: ServedModel, edits: string[], extras: ResultExtras = {},
 ): Completion {
   const now = deps.now()
   const egressBytes = egressBytesOf(result.saves)
@@ -48,9 +66,10 @@ export function completeJob (
     issuedAt: Math.floor(now / 1000),
   }
   const receiptBytes = signReceipt(receipt, deps.signer.secretKey, deps.signer.providerId)
+  const stats = extras.training === undefined && extras.adapter === undefined ? result.stats : { ...result.stats, ...extras }
   const stored = deps.store.completeJob(row, {
-    saves, receipt: receiptBytes, egressBytes, stats: result.stats, edits, revision: model.manifest.revision,
+    saves, receipt: receiptBytes, egressBytes, stats, edits, revision: model.manifest.revision,
   }, now, deps.limits.resultRetentionMs)
   // not stored when the job is no longer running (cancelled meanwhile): nothing leaves, nothing is charged
-  return stored ? { ok: true, egressBytes, resultDigest: digest, stored: { saves, receipt: receiptBytes, egressBytes, stats: result.stats } } : { ok: false, error: null }
+  return stored ? { ok: true, egressBytes, resultDigest: digest, stored: { saves, receipt: receiptBytes, egressBytes, stats }, extras } : { ok: false, error: null }
 }

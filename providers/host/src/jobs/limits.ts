@@ -6,6 +6,14 @@ export interface HostLimits {
   maxInvokes: number
   /** upper bound on the Program's summed op cost estimate (core's `programCost`) */
   maxProgramCost: number
+  /** most optimizer steps one training Program may ask for (PAYLOAD_TOO_LARGE, details.limit 'maxTrainSteps') */
+  maxTrainSteps: number
+  /**
+   * engine speed in cost units (core's `programCost`) per millisecond, used to refuse a session or training Program
+   * whose estimated run time exceeds its time limit before it runs; null (default): learned per model from the jobs
+   * it ran (the fastest observed, so only Programs that surely cannot fit are refused)
+   */
+  engineCostPerMs: number | null
   /** default and largest per-job time limit (a policy may lower it) */
   jobTimeoutMs: number
   /** queued + running jobs one key may have */
@@ -41,6 +49,8 @@ export const DEFAULT_LIMITS: HostLimits = {
   maxProgramNodes: 10_000,
   maxInvokes: 64,
   maxProgramCost: 5e12,
+  maxTrainSteps: 10_000,
+  engineCostPerMs: null,
   jobTimeoutMs: 60_000,
   maxConcurrentJobsPerKey: 16,
   skewSeconds: 60,

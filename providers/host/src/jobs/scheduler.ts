@@ -4,12 +4,16 @@
  * cancellation, and hands each job's outcome to `finishJob`. The store is the queue, so a restart loses nothing.
  */
 import { WeftError, decodeProgram, type BatchJob, type JobResult, type Program, type WireError } from '@weft/core'
+import type { Adapters, PreparedAdapter, TrainingSummary } from '../adapters/adapters.js'
+import type { AdapterRow } from '../store/store.js'
+import { isSession } from './admission.js'
+import type { EngineSpeed } from './engine-speed.js'
 import type { ModelRegistry, ServedModel } from '../models/model-registry.js'
 import { applyEdits } from '../models/edits.js'
 import type { JobRow, Store } from '../store/store.js'
-import type { JobEvents } from './job-events.js'
+import type { JobEvent, JobEvents } from './job-events.js'
 import type { HostLimits } from './limits.js'
-import { completeJob, type ReceiptSigner, type StoredResult } from './complete-job.js'
+import { completeJob, type ResultExtras, type ReceiptSigner, type StoredResult } from './complete-job.js'
 import { ENGINE_STARTED } from '../engine/worker-backend.js'
 
 export interface SchedulerDeps {
@@ -28,7 +32,15 @@ export interface SchedulerDeps {
    */
   batchSizes?: 'powers-of-two' | 'any'
   onEgress?: (row: JobRow, bytes: number) => void
+  /** kept adapters: resolves `init: {adapter}` of jobs read back from the store, persists `keep` */
+  adapters?: Adapters
+  /** learns each model's engine speed from completed jobs (admission refuses sessions that cannot fit) */
+  speed?: EngineSpeed
 }
+
+/** engine progress stage of one completed optimizer step (detail: step, steps, epoch, loss) */
+export const TRAIN_STEP = 'train-step'
+
 
 /** how long an engine may take to begin a batch (model load after a respawn) before the batch is aborted */
 const ENGINE_START_GRACE_MS = 60_000
@@ -38,7 +50,13 @@ const LAUNCH_RETRY_MS = 250
 /** results kept in memory for held submissions, at most (beyond it the oldest not yet taken are dropped) */
 const FRESH_MAX_BYTES = 256 * 2 ** 20
 
-interface RunningBatch { controller: AbortController; ids: Set<string>; released?: boolean }
+interface RunningBatch {
+  controller: AbortController
+  ids: Set<string>
+  released?: boolean
+  /** why the batch was asked to stop: a training run then ends with its last completed step */
+  stopped?: 'cancelled' | 'time-limit'
+}
 
 export class Scheduler {
   private readonly running = new Map<string, RunningBatch[]>()
@@ -61,13 +79,24 @@ export class Scheduler {
   private freshBytes = 0
   /** batches whose engine run has returned and whose completions are being committed */
   private completing = 0
+  /** queued or running jobs that run alone in their batch (sessions, params, training: see isSession) */
+  private readonly solo = new Set<string>()
+  /** running or queued jobs that train: a cancel or time limit stops them after a step and keeps the result */
+  private readonly training = new Set<string>()
+  /** cost estimates from admission (engine speed is learned from them; unknown after a restart) */
+  private readonly costs = new Map<string, number>()
+  /** the train-step events of running training jobs, replayed to late event subscribers */
+  private readonly trainLog = new Map<string, JobEvent[]>()
 
   constructor (private readonly deps: SchedulerDeps) {}
 
   /** Crash recovery, then start running the queue. */
   start (): { requeued: string[]; failed: string[] } {
     const recovered = this.deps.store.recover(this.deps.limits.maxAttempts, this.deps.now())
-    for (const row of this.deps.store.queuedJobs(Number.MAX_SAFE_INTEGER)) this.queue.set(row.id, row)
+    for (const row of this.deps.store.queuedJobs(Number.MAX_SAFE_INTEGER)) {
+      this.queue.set(row.id, row)
+      try { this.classify(row.id, decodeProgram(row.program)) } catch { /* a Program that no longer decodes fails when its batch runs */ }
+    }
     for (const id of recovered.failed) {
       const row = this.deps.store.getJob(id)!
       this.deps.events.emit(id, { event: 'job-error', data: { job: id, error: JSON.parse(row.error ?? 'null') } })
@@ -77,11 +106,21 @@ export class Scheduler {
   }
 
   /** A job admission just committed (its row as stored): queue it, with its decoded Program so the batch does not decode the stored bytes again. */
-  queued (row: JobRow, program: Program): void {
+  queued (row: JobRow, program: Program, cost?: number): void {
     this.queue.set(row.id, row)
     this.admitted.set(row.id, program)
+    this.classify(row.id, program, cost)
     this.kick()
   }
+
+  private classify (id: string, program: Program, cost?: number): void {
+    if (isSession(program)) this.solo.add(id)
+    if (program.train !== undefined) this.training.add(id)
+    if (cost !== undefined) this.costs.set(id, cost)
+  }
+
+  /** The train-step events of a running training job so far (a late subscriber's catch-up). */
+  trainingProgress (id: string): readonly JobEvent[] { return this.trainLog.get(id) ?? [] }
 
   private queuedRows (): JobRow[] {
     const rows = [...this.queue.values()]
@@ -128,7 +167,7 @@ export class Scheduler {
         wait = Math.min(wait, windowLeft)
         continue
       }
-      this.launch(name, rows.slice(0, this.batchSize(rows.length)))
+      this.launch(name, this.takeBatch(rows))
       launched = true
     }
     if (wait !== Infinity && this.windowTimer === null) {
@@ -145,13 +184,14 @@ export class Scheduler {
    * it is written. Until that commit nothing about the job has been acknowledged (no 202, no result), so a crash in
    * between loses no accepted job. Returns false (nothing done) otherwise: admission commits the job as queued.
    */
-  startNow (row: JobRow, program: Program): boolean {
+  startNow (row: JobRow, program: Program, cost?: number): boolean {
     if (this.closed || (this.deps.limits.batchWindowMs > 0 && this.deps.limits.maxBatchJobs > 1)) return false
     if (this.batchesOn(row.model).length >= this.deps.batchesPerModel) return false
     for (const queued of this.queue.values()) if (queued.model === row.model) return false
     let model: ServedModel
     try { model = this.deps.registry.get(row.model) } catch { return false }
     this.admitted.set(row.id, program)
+    this.classify(row.id, program, cost)
     this.startBatch(model, row.model, [row])
     return true
   }
@@ -209,6 +249,14 @@ export class Scheduler {
     })
   }
 
+  /** The next batch from a model's queued rows (in order): a session alone, else plain jobs up to the first session. */
+  private takeBatch (rows: JobRow[]): JobRow[] {
+    if (this.solo.has(rows[0]!.id)) return [rows[0]!]
+    let plain = 1
+    while (plain < rows.length && !this.solo.has(rows[plain]!.id)) plain++
+    return rows.slice(0, this.batchSize(plain))
+  }
+
   private batchSize (queued: number): number {
     const take = Math.max(1, Math.min(queued, this.deps.limits.maxBatchJobs))
     return this.deps.batchSizes === 'powers-of-two' ? 2 ** Math.floor(Math.log2(take)) : take
@@ -226,23 +274,38 @@ export class Scheduler {
   private async runBatch (model: ServedModel, rows: JobRow[], batch: RunningBatch): Promise<void> {
     const edits = this.deps.registry.edits(model.name)
     const labels = edits.map(e => `${e.name}@${e.digest}`)
-    const jobs: BatchJob[] = rows.map(row => {
-      const program = this.admitted.get(row.id) ?? decodeProgram(row.program)
+    const programs = new Map<string, Program>()
+    const jobs: BatchJob[] = []
+    for (const row of rows) {
+      let program: Program
+      try {
+        // a job admitted before a restart is read back as signed: its adapter inits are resolved again (owner-checked)
+        program = this.admitted.get(row.id) ?? this.resolved(row, model)
+      } catch (error) {
+        this.admitted.delete(row.id)
+        batch.ids.delete(row.id)
+        this.fail(row, WeftError.is(error) ? error.toWire() : internal(error))
+        continue
+      }
       this.admitted.delete(row.id)
-      return { id: row.id, program: applyEdits(program, edits) }
-    })
+      programs.set(row.id, program)
+      jobs.push({ id: row.id, program: applyEdits(program, edits) })
+    }
+    if (jobs.length === 0) return
+    const running = rows.filter(row => programs.has(row.id))
     let started = this.deps.now()
-    const limit = Math.min(...rows.map(r => r.timeoutMs))
+    const limit = Math.min(...running.map(r => r.timeoutMs))
+    const overTime = (): void => { batch.stopped ??= 'time-limit'; batch.controller.abort() }
     // the time limit counts engine time: it starts when the engine reports it began this batch (a respawning or
     // still-busy engine does not eat into it); a generous fallback catches an engine that never starts
-    let timer = setTimeout(() => batch.controller.abort(), limit + ENGINE_START_GRACE_MS)
+    let timer = setTimeout(overTime, limit + ENGINE_START_GRACE_MS)
     let engineStarted = false
     const onEngineStart = (): void => {
       if (engineStarted) return
       engineStarted = true
       started = this.deps.now()
       clearTimeout(timer)
-      timer = setTimeout(() => batch.controller.abort(), limit)
+      timer = setTimeout(overTime, limit)
     }
     let results: JobResult[]
     try {
@@ -251,18 +314,19 @@ export class Scheduler {
         onProgress: event => {
           onEngineStart()
           if (event.stage === ENGINE_STARTED) return // the worker's start signal, not an engine stage
+          if (event.stage === TRAIN_STEP) { this.trainStep(running, event.detail ?? {}); return }
           if (event.stage === 'token') {
             // a generated token belongs to one job: never fan it out to the batch's co-tenants
-            const owner = rows.find(row => row.id === event.detail?.job)
+            const owner = running.find(row => row.id === event.detail?.job)
             if (owner !== undefined) this.deps.events.emit(owner.id, { event: 'job-token', data: { ...event.detail, job: owner.id } })
             return
           }
-          for (const row of rows) this.deps.events.emit(row.id, { event: 'job-progress', data: { job: row.id, ...event } })
+          for (const row of running) this.deps.events.emit(row.id, { event: 'job-progress', data: { job: row.id, ...event } })
         },
       })
     } catch (error) {
       clearTimeout(timer)
-      this.batchFailed(rows, error, started)
+      this.batchFailed(running, error, started, batch)
       return
     }
     clearTimeout(timer)
@@ -272,23 +336,86 @@ export class Scheduler {
     try {
       this.release(model.name, batch)
       try { this.pump() } catch (error) { console.error('[weft host] scheduler error', error) }
-      this.complete(model, rows, results, batch, labels)
+      this.complete(model, running, results, batch, labels, programs)
     } finally {
       this.completing--
     }
   }
 
-  private complete (model: ServedModel, rows: JobRow[], results: JobResult[], batch: RunningBatch, labels: string[]): void {
+  /** A job read back from the store (after a restart): decoded, its adapter inits resolved for its owner. */
+  private resolved (row: JobRow, model: ServedModel): Program {
+    const program = decodeProgram(row.program)
+    return this.deps.adapters?.resolve(row.kid, program, { name: model.name, revision: model.manifest.revision }) ?? program
+  }
+
+  /** One completed optimizer step: a `job-progress` event (stage train-step) to the job's streams, kept for late ones. */
+  private trainStep (rows: JobRow[], detail: Record<string, unknown>): void {
+    for (const row of rows) {
+      const event: JobEvent = { event: 'job-progress', data: { job: row.id, stage: TRAIN_STEP, step: detail.step, steps: detail.steps, epoch: detail.epoch, loss: detail.loss } }
+      let log = this.trainLog.get(row.id)
+      if (log === undefined) { log = []; this.trainLog.set(row.id, log) }
+      log.push(event)
+      this.deps.events.emit(row.id, event)
+    }
+  }
+
+  private complete (model: ServedModel, rows: JobRow[], results: JobResult[], batch: RunningBatch, labels: string[], programs: ReadonlyMap<string, Program>): void {
     const byId = new Map(results.map(r => [r.id, r]))
-    // one transaction (one WAL commit) for the whole batch; events go out only after it is durable. A job cancelled
-    // while running has left `batch.ids`: nothing of it is signed, stored or charged.
-    const outcomes = this.deps.store.transaction(() => rows.filter(row => batch.ids.has(row.id)).map(row => {
-      const result = byId.get(row.id) ?? { id: row.id, ok: false as const, error: { code: 'INTERNAL' as const, message: 'the backend returned no result for this job', details: {} } }
-      return { row, result, outcome: result.ok ? completeJob(this.deps, row, result, model, labels) : null }
-    }))
-    for (const { row, result, outcome } of outcomes) {
+    const live = rows.filter(row => batch.ids.has(row.id))
+    const adapters = this.deps.adapters
+    // adapters to keep are written (fsynced, renamed) before the commit that names them; one not committed is deleted
+    const prepared = new Map<string, PreparedAdapter>()
+    const summaries = new Map<string, TrainingSummary>()
+    const now = this.deps.now()
+    const discardAll = (): void => { for (const p of prepared.values()) adapters!.discard(p) }
+    let outcomes
+    try {
+      for (const row of live) {
+        const result = byId.get(row.id)
+        if (result?.ok !== true) continue
+        if (result.training !== undefined) {
+          const losses = result.training.losses
+          summaries.set(row.id, { steps: result.training.steps, completed: result.training.completed, cancelled: result.training.cancelled, finalLoss: losses.length > 0 ? losses[losses.length - 1]! : null })
+        }
+        const keep = programs.get(row.id)?.keep
+        if (keep === undefined || result.params === undefined || adapters === undefined) continue
+        prepared.set(row.id, adapters.prepare({
+          kid: row.kid, name: keep.adapter, model: model.name, revision: model.manifest.revision, values: result.params,
+          jobId: row.id, programDigest: row.programDigest, training: summaries.get(row.id) ?? null, now,
+        }))
+      }
+      // one transaction (one WAL commit) for the whole batch; events go out only after it is durable. A job cancelled
+      // while running has left `batch.ids`: nothing of it is signed, stored or charged.
+      outcomes = this.deps.store.transaction(() => live.map(row => {
+        const result = byId.get(row.id) ?? { id: row.id, ok: false as const, error: { code: 'INTERNAL' as const, message: 'the backend returned no result for this job', details: {} } }
+        if (!result.ok) return { row, result, outcome: null, replaced: undefined }
+        const adapter = prepared.get(row.id)
+        const summary = summaries.get(row.id)
+        const extras: ResultExtras = {}
+        if (summary !== undefined) extras.training = summary.cancelled ? { ...summary, stopped: batch.stopped ?? 'cancelled' } : summary
+        if (adapter !== undefined) {
+          extras.adapter = { name: adapter.row.name, id: adapter.row.id, digest: adapter.row.digest, bytes: adapter.row.bytes, replaced: this.deps.store.getAdapter(row.kid, adapter.row.name) !== undefined }
+        }
+        const outcome = completeJob(this.deps, row, result, model, labels, extras)
+        const stored = outcome.ok && adapter !== undefined
+        const replaced = stored ? adapters!.commit(adapter) : undefined
+        if (stored) prepared.delete(row.id) // committed: no longer to discard
+        return { row, result, outcome, replaced }
+      }))
+    } catch (error) {
+      discardAll()
+      throw error
+    }
+    discardAll() // prepared adapters of jobs that did not complete
+    for (const { row, result, outcome, replaced } of outcomes) {
+      adapters?.replaced(replaced)
+      // a training run stopped early did only part of the work its cost estimate counts
+      const summary = summaries.get(row.id)
+      const cost = (this.costs.get(row.id) ?? NaN) * (summary === undefined ? 1 : summary.completed / Math.max(1, summary.steps))
+      this.forget(row.id)
       if (!result.ok) { this.fail(row, result.error); continue }
       if (outcome!.ok) {
+        if (Number.isFinite(cost)) this.deps.speed?.observe(model.name, programs.get(row.id)?.train === undefined ? 'plain' : 'train', cost, result.stats.runMs)
         this.deps.onEgress?.(row, outcome!.egressBytes)
         if (this.deps.events.waiting(row.id)) {
           this.fresh.set(row.id, outcome!.stored)
@@ -297,13 +424,21 @@ export class Scheduler {
           // so big results are not held (the result stays in the store)
           while (this.fresh.size > 1024 || (this.fresh.size > 1 && this.freshBytes > FRESH_MAX_BYTES)) this.takeFresh(this.fresh.keys().next().value!)
         }
-        this.deps.events.emit(row.id, { event: 'job-end', data: { job: row.id, egressBytes: outcome!.egressBytes, resultDigest: outcome!.resultDigest, runMs: result.stats.runMs } })
+        this.deps.events.emit(row.id, { event: 'job-end', data: { job: row.id, egressBytes: outcome!.egressBytes, resultDigest: outcome!.resultDigest, runMs: result.stats.runMs, ...outcome!.extras } })
       } else if (outcome!.error !== null) this.fail(row, outcome!.error)
     }
   }
 
+  /** Drops what the scheduler kept about a job that ended. */
+  private forget (id: string): void {
+    this.solo.delete(id)
+    this.training.delete(id)
+    this.costs.delete(id)
+    this.trainLog.delete(id)
+  }
+
   /** The whole run failed or was aborted: time-limited/cancelled jobs end, co-runners are requeued once more. */
-  private batchFailed (rows: JobRow[], error: unknown, started: number): void {
+  private batchFailed (rows: JobRow[], error: unknown, started: number, batch: RunningBatch): void {
     const now = this.deps.now()
     for (const row of rows) {
       const current = this.deps.store.getJob(row.id)
@@ -314,6 +449,9 @@ export class Scheduler {
         this.fail(row, error.toWire())
       } else if (now >= started + row.timeoutMs - TIMER_SLACK_MS) {
         this.fail(row, { code: 'JOB_CANCELLED', message: `job exceeded its time limit of ${row.timeoutMs} ms and was stopped`, details: { timeoutMs: row.timeoutMs } }, 'cancelled')
+      } else if (batch.stopped === 'cancelled' && this.training.has(row.id)) {
+        // a training run cancelled by its submitter that the engine stopped before its first step completed
+        this.fail(row, { code: 'JOB_CANCELLED', message: 'job cancelled by its submitter before its first training step completed', details: {} }, 'cancelled')
       } else if (WeftError.is(error, 'JOB_CANCELLED') && current.attempts < this.deps.limits.maxAttempts + 1) {
         this.deps.store.requeue(row.id)
         const requeued = this.deps.store.getJob(row.id)!
@@ -329,6 +467,7 @@ export class Scheduler {
   fail (row: JobRow, error: WireError, state: 'failed' | 'cancelled' = 'failed'): void {
     this.admitted.delete(row.id)
     this.queue.delete(row.id)
+    this.forget(row.id)
     const now = this.deps.now()
     if (!this.deps.store.endJob(row.id, state, error, now)) return
     this.deps.store.log({ at: now, actor: row.kid, action: 'job-error', jobId: row.id, programDigest: row.programDigest, model: row.model, revision: row.revision, egressBytes: 0, detail: JSON.stringify(error) })
@@ -344,9 +483,22 @@ export class Scheduler {
     return stored
   }
 
-  /** DELETE /v1/jobs/:id. A queued job ends at once; a running job alone in its batch is stopped; a co-tenant's result is discarded. */
+  /**
+   * DELETE /v1/jobs/:id. A queued job ends at once; a running job alone in its batch is stopped; a co-tenant's result
+   * is discarded. A running training job is asked to stop after its current step: it then ends completed, with the
+   * losses so far and (if it keeps one) the adapter of its last completed step.
+   */
   cancel (row: JobRow): boolean {
     if (row.state !== 'queued' && row.state !== 'running') return false
+    if (row.state === 'running' && this.training.has(row.id)) {
+      const batch = this.batchesOn(row.model).find(b => b.ids.has(row.id))
+      if (batch !== undefined) {
+        batch.stopped ??= 'cancelled'
+        batch.controller.abort()
+        this.deps.events.emit(row.id, { event: 'job-progress', data: { job: row.id, stage: 'stopping', reason: batch.stopped } })
+        return true
+      }
+    }
     this.fail(row, { code: 'JOB_CANCELLED', message: 'job cancelled by its submitter', details: {} }, 'cancelled')
     this.leaveBatches(row.id, this.batchesOn(row.model))
     return true

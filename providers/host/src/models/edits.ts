@@ -3,7 +3,7 @@
  * The fragment is instantiated once per invoke of the job (read/write/… `invoke` attrs rewritten) and placed
  * before the job's own nodes, so the job's reads see the edited values.
  */
-import { WeftError, type Program, type ProgramNode } from '@weft/core'
+import { WeftError, type Attrs, type Program, type ProgramNode } from '@weft/core'
 
 export interface EditFragment { id: string; name: string; digest: string; nodes: ProgramNode[] }
 
@@ -25,11 +25,30 @@ export function checkFragment (nodes: unknown): ProgramNode[] {
   return nodes as ProgramNode[]
 }
 
-/** The Program that actually runs: every edit, once per invoke, then the job's nodes (indices shifted). */
+/**
+ * The Program that actually runs: in every trace of a session, every edit once per invoke of that trace, then the
+ * trace's own nodes (indices shifted). What points at node indices follows the shift: `train.loss` (a node of trace
+ * 0) and `from` nodes (a node of an earlier trace).
+ */
 export function applyEdits (program: Program, fragments: readonly EditFragment[]): Program {
   if (fragments.length === 0) return program
+  const shifts: number[] = []
+  const edited = (trace: Pick<Program, 'invokes' | 'nodes' | 'locations'>): Pick<Program, 'nodes' | 'locations'> => {
+    const prefix = instantiate(fragments, trace.invokes.length)
+    const shift = prefix.length
+    shifts.push(shift)
+    const nodes: ProgramNode[] = [...prefix, ...trace.nodes.map(([op, attrs, inputs]): ProgramNode => [op, op === 'from' ? fromShifted(attrs, shifts) : attrs, inputs.map(i => i + shift)])]
+    return trace.locations === undefined ? { nodes } : { nodes, locations: [...prefix.map(() => null), ...trace.locations] }
+  }
+  const result: Program = { ...program, ...edited(program) }
+  if (program.train !== undefined) result.train = { ...program.train, loss: program.train.loss + shifts[0]! }
+  if (program.then !== undefined) result.then = program.then.map(trace => ({ ...trace, ...edited(trace) }))
+  return result
+}
+
+function instantiate (fragments: readonly EditFragment[], invokes: number): ProgramNode[] {
   const prefix: ProgramNode[] = []
-  for (let invoke = 0; invoke < program.invokes.length; invoke++) {
+  for (let invoke = 0; invoke < invokes; invoke++) {
     for (const fragment of fragments) {
       const offset = prefix.length
       for (const [op, attrs, inputs] of fragment.nodes) {
@@ -38,11 +57,15 @@ export function applyEdits (program: Program, fragments: readonly EditFragment[]
       }
     }
   }
-  const shift = prefix.length
-  const nodes: ProgramNode[] = [...prefix, ...program.nodes.map(([op, attrs, inputs]): ProgramNode => [op, attrs, inputs.map(i => i + shift)])]
-  const result: Program = { ...program, nodes }
-  if (program.locations !== undefined) result.locations = [...prefix.map(() => null), ...program.locations]
-  return result
+  return prefix
+}
+
+/** A `from` node's attrs with its node index shifted like the earlier trace it names (left as is when out of range: validation reports it). */
+function fromShifted (attrs: Attrs, shifts: readonly number[]): Attrs {
+  const trace = attrs.trace
+  const node = attrs.node
+  if (typeof trace !== 'number' || typeof node !== 'number' || shifts[trace] === undefined || trace >= shifts.length - 1) return attrs
+  return { ...attrs, node: node + shifts[trace]! }
 }
 
 /** How receipts name an edit: `<name>@<digest>`. */

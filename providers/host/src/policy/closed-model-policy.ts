@@ -27,6 +27,12 @@ export interface ClosedModelPolicyInit {
   forbidEmbeddingReads?: boolean
   /** bits per parameter an extractor is assumed to settle for when computing the horizon (default 8: int8 quantization) */
   horizonPrecisionBits?: number
+  /**
+   * Kept adapters' values: 'host-only' (default) — they never leave, a download is POLICY_DENIED (they can still be
+   * used by their owner's later Programs); 'counted' — a download is allowed within the same egress budgets as
+   * results (per job cap, per key per day, per day) and charged to the ledger.
+   */
+  adapterDownloads?: 'host-only' | 'counted'
 }
 
 export function defaultForbiddenOps (): string[] {
@@ -41,6 +47,7 @@ export function closedModelPolicy (init: ClosedModelPolicyInit = {}): PolicyFact
   const lowPrecision = init.forbidLowPrecisionCasts ?? false
   const forbidEmbeddings = init.forbidEmbeddingReads ?? false
   const basis: HorizonBasis = leastBytesPerParameter({ forbiddenOps: forbidden, forbidLowPrecisionCasts: lowPrecision, precisionBits: init.horizonPrecisionBits ?? 8 })
+  const adapterDownloads = init.adapterDownloads ?? 'host-only'
 
   return (components: PolicyComponents): PolicyV1 => ({
     specificationVersion: 'v1',
@@ -56,47 +63,60 @@ export function closedModelPolicy (init: ClosedModelPolicyInit = {}): PolicyFact
       forbidEmbeddingReads: forbidEmbeddings,
       exfiltrationHorizon: basis,
       exfiltrationHorizonDays: Object.fromEntries(components.models().map(m => [m.name, exfiltrationHorizonDays(m, perDay, basis.bytesPerParam)])),
+      adapterDownloads,
     }),
     admit: request => forbiddenOps(request, forbidden) ?? lowPrecisionCasts(request, lowPrecision) ??
       (forbidEmbeddings ? embeddingReads(request) : null) ?? reductions(request, init.requiredReductions) ?? budgets(request, components, perKey, perDay, perJob),
+    admitDownload: request => adapterDownloads === 'host-only'
+      ? { allow: false, code: 'POLICY_DENIED', reason: `adapters stay on this closed-model provider (host-only): '${request.adapter}' can be used by your later Programs but its values cannot be downloaded`, details: { adapterDownloads, adapter: request.adapter } }
+      : budgets({ keyId: request.keyId, now: request.now, estimatedEgressBytes: request.bytes }, components, perKey, perDay, perJob),
   })
 }
 
+/** Every trace of a session, the Program itself first. */
+const tracesOf = (program: AdmissionRequest['program']): Pick<AdmissionRequest['program'], 'nodes'>[] => [program, ...(program.then ?? [])]
+
 function forbiddenOps (request: AdmissionRequest, forbidden: Set<string>): Decision | null {
-  const hits = request.program.nodes.flatMap(([op], node) => forbidden.has(op) ? [{ node, op }] : [])
+  // every trace of a session: a later trace is as able to read weights as the first
+  const hits = tracesOf(request.program).flatMap((trace, t) => trace.nodes.flatMap(([op], node) => forbidden.has(op) ? [{ trace: t, node, op }] : []))
   if (hits.length === 0) return null
   const ops = [...new Set(hits.map(h => h.op))]
-  return { allow: false, code: 'POLICY_DENIED', reason: `this closed model forbids the op(s) ${ops.join(', ')}; save reduced activations instead`, details: { forbiddenOps: ops, nodes: hits.map(h => h.node) } }
+  const details: Record<string, unknown> = { forbiddenOps: ops, nodes: hits.filter(h => h.trace === 0).map(h => h.node) }
+  if (hits.some(h => h.trace > 0)) details.traces = hits.map(h => ({ trace: h.trace, node: h.node }))
+  return { allow: false, code: 'POLICY_DENIED', reason: `this closed model forbids the op(s) ${ops.join(', ')}; save reduced activations instead`, details }
 }
 
 function lowPrecisionCasts (request: AdmissionRequest, rule: false | 'weight-derived' | 'all'): Decision | null {
   if (rule === false) return null
-  const derived = weightDerivedNodes(request.program)
-  const hits = request.program.nodes.flatMap(([op, attrs, inputs], node) =>
-    op === 'cast' && !FULL_PRECISION_DTYPES.includes(attrs.dtype as DType) && (rule === 'all' || inputs.some(i => derived[i] === true))
-      ? [{ node, dtype: attrs.dtype as string }]
-      : [])
+  // every trace of a session (a later trace's `from` values count as weight-derived)
+  const hits = tracesOf(request.program).flatMap((trace, t) => {
+    const derived = weightDerivedNodes(trace)
+    return trace.nodes.flatMap(([op, attrs, inputs], node) =>
+      op === 'cast' && !FULL_PRECISION_DTYPES.includes(attrs.dtype as DType) && (rule === 'all' || inputs.some(i => derived[i] === true))
+        ? [{ trace: t, node, dtype: attrs.dtype as string }]
+        : [])
+  })
   if (hits.length === 0) return null
   return {
     allow: false, code: 'POLICY_DENIED',
     reason: `this closed model forbids low-precision casts of ${rule === 'all' ? 'any value' : 'weight-derived values'} (rule forbidLowPrecisionCasts); cast to float32 or float64 only: ${hits.map(h => `node ${h.node} → ${h.dtype}`).join(', ')}`,
-    details: { rule: 'forbidLowPrecisionCasts', scope: rule, nodes: hits.map(h => h.node), dtypes: [...new Set(hits.map(h => h.dtype))] },
+    details: { rule: 'forbidLowPrecisionCasts', scope: rule, nodes: hits.filter(h => h.trace === 0).map(h => h.node), dtypes: [...new Set(hits.map(h => h.dtype))], ...(hits.some(h => h.trace > 0) ? { traces: hits.map(h => ({ trace: h.trace, node: h.node })) } : {}) },
   }
 }
 
 function embeddingReads (request: AdmissionRequest): Decision | null {
   const sites = embeddingExactSites(request.manifest)
-  const hits = request.program.nodes.flatMap(([op, attrs], node) => {
+  const hits = tracesOf(request.program).flatMap((trace, t) => trace.nodes.flatMap(([op, attrs], node) => {
     if (op !== 'read') return []
     const site = String(attrs.site)
     const port = attrs.port === 'input' ? 'input' : 'output'
-    return (port === 'output' ? sites.outputs : sites.inputs).has(site) ? [{ node, site, port }] : []
-  })
+    return (port === 'output' ? sites.outputs : sites.inputs).has(site) ? [{ trace: t, node, site, port }] : []
+  }))
   if (hits.length === 0) return null
   return {
     allow: false, code: 'POLICY_DENIED',
     reason: `this closed model forbids reads that return embedding rows exactly (rule forbidEmbeddingReads): ${hits.map(h => `${h.site} ${h.port}`).join(', ')}`,
-    details: { rule: 'forbidEmbeddingReads', nodes: hits.map(h => h.node), sites: [...new Set(hits.map(h => h.site))] },
+    details: { rule: 'forbidEmbeddingReads', nodes: hits.filter(h => h.trace === 0).map(h => h.node), sites: [...new Set(hits.map(h => h.site))], ...(hits.some(h => h.trace > 0) ? { traces: hits.map(h => ({ trace: h.trace, node: h.node })) } : {}) },
   }
 }
 
@@ -111,7 +131,7 @@ function reductions (request: AdmissionRequest, rule: ClosedModelPolicyInit['req
   }
 }
 
-function budgets (request: AdmissionRequest, components: PolicyComponents, perKey: number | null, perDay: number | null, perJob: number | null): Decision {
+function budgets (request: Pick<AdmissionRequest, 'keyId' | 'now' | 'estimatedEgressBytes'>, components: PolicyComponents, perKey: number | null, perDay: number | null, perJob: number | null): Decision {
   const estimate = request.estimatedEgressBytes
   const remaining: number[] = []
   const refuse = (limit: string, cap: number, left: number): Decision => ({

@@ -125,10 +125,13 @@ export function embeddingExactSites (manifest: Manifest): { outputs: Set<string>
 }
 
 /** Nodes whose value depends on the weights: site reads, module calls, params, grads, and anything computed from them. */
-export function weightDerivedNodes (program: Program): boolean[] {
+export function weightDerivedNodes (program: Pick<Program, 'nodes'>): boolean[] {
   const derived: boolean[] = []
   for (const [op, , inputs] of program.nodes) {
-    derived.push(op === 'read' || op === 'module_call' || op === 'param' || op === 'grad' || inputs.some(i => derived[i] === true))
+    // `from` (a value of an earlier trace of a session) and `trainable` (a param trained on gradients through the
+    // weights) are counted as weight-derived: the earlier trace or the training may have computed them from weights
+    derived.push(op === 'read' || op === 'module_call' || op === 'param' || op === 'grad' || op === 'from' || op === 'trainable' ||
+      inputs.some(i => derived[i] === true))
   }
   return derived
 }

@@ -1,8 +1,8 @@
 /**
  * Durable provider state (drizzle + better-sqlite3): accounts and keys, jobs, results, egress ledger,
- * audit log, replay nonces, provider-wide edits and model revisions. Migrations in ../../drizzle are generated from this.
+ * audit log, replay nonces, provider-wide edits, model revisions and kept adapters. Migrations in ../../drizzle are generated from this.
  */
-import { sqliteTable, text, integer, blob, primaryKey, index } from 'drizzle-orm/sqlite-core'
+import { sqliteTable, text, integer, blob, primaryKey, index, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
 export const accounts = sqliteTable('accounts', {
   id: text('id').primaryKey(),
@@ -74,7 +74,7 @@ export const audit = sqliteTable('audit', {
   at: integer('at').notNull(),
   /** who: a key id, or 'provider' */
   actor: text('actor').notNull(),
-  /** 'job-accepted' | 'job-end' | 'job-error' | 'key-added' | 'key-revoked' | 'edit-added' | 'edit-removed' | 'revision-swapped' | 'job-refused' */
+  /** 'job-accepted' | 'job-end' | 'job-error' | 'key-added' | 'key-revoked' | 'edit-added' | 'edit-removed' | 'revision-swapped' | 'job-refused' | 'adapter-deleted' | 'adapter-download' */
   action: text('action').notNull(),
   jobId: text('job_id'),
   programDigest: text('program_digest'),
@@ -115,3 +115,31 @@ export const settings = sqliteTable('settings', {
   key: text('key').primaryKey(),
   value: blob('value', { mode: 'buffer' }).notNull(),
 })
+
+/**
+ * Adapters kept on the provider (a training Program's `keep`): owned by one key, bound to the model revision they
+ * were trained on. The values live in a file of the provider's adapter directory (deterministic CBOR map param name →
+ * tensor), written and fsynced under a temporary name and renamed before this row is committed: a row always names
+ * a complete file; a file without a row (a crash in between) is deleted at start.
+ */
+export const adapters = sqliteTable('adapters', {
+  id: text('id').primaryKey(),
+  /** owner: the key id that kept it; every other key is told it does not exist */
+  kid: text('kid').notNull(),
+  name: text('name').notNull(),
+  model: text('model').notNull(),
+  revision: text('revision').notNull(),
+  /** JSON { [param]: { shape, dtype } } */
+  params: text('params').notNull(),
+  /** file name inside the adapter directory */
+  file: text('file').notNull(),
+  /** tensor data bytes (what a download would move) */
+  bytes: integer('bytes').notNull(),
+  /** 'sha256:' + hex of the file */
+  digest: text('digest').notNull(),
+  jobId: text('job_id'),
+  programDigest: text('program_digest'),
+  /** JSON { steps, completed, cancelled, finalLoss } of the run that produced it, or null */
+  training: text('training'),
+  createdAt: integer('created_at').notNull(),
+}, table => [uniqueIndex('adapters_kid_name_idx').on(table.kid, table.name)])

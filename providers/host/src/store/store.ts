@@ -6,7 +6,7 @@ import { WeftError } from '@weft/core'
 import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, sql } from 'drizzle-orm'
 import { openDatabase, type Db, type Durability } from './open-database.js'
 import { BACKSTOP_CHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js'
-import { accounts, audit, edits, egress, jobs, keys, nonces, results, revisions, settings } from './schema.js'
+import { accounts, adapters, audit, edits, egress, jobs, keys, nonces, results, revisions, settings } from './schema.js'
 import type Database from 'better-sqlite3'
 import { STORE_MAX_RESULT_BYTES } from '../jobs/limits.js'
 
@@ -16,6 +16,7 @@ export type KeyRow = typeof keys.$inferSelect
 export type ResultRow = typeof results.$inferSelect
 export type EditRow = typeof edits.$inferSelect
 export type AuditRow = typeof audit.$inferSelect
+export type AdapterRow = typeof adapters.$inferSelect
 export type AuditEntry = Omit<typeof audit.$inferInsert, 'id'>
 
 /** UTC calendar day of a millisecond timestamp: the egress ledger's accounting period. */
@@ -283,6 +284,51 @@ export class Store {
       this.editsCache.set(model, rows)
     }
     return rows
+  }
+
+  // ── kept adapters ──────────────────────────────────────────────────────────
+  /**
+   * Commits an adapter row (its file already written). A key's adapter of the same name is replaced in the same
+   * commit; the replaced row is returned so the caller deletes its file once this commit is done.
+   */
+  putAdapter (row: AdapterRow): AdapterRow | undefined {
+    return this.atomically(() => {
+      const old = this.getAdapter(row.kid, row.name)
+      if (old !== undefined) this.db.delete(adapters).where(eq(adapters.id, old.id)).run()
+      this.db.insert(adapters).values(row).run()
+      return old
+    })
+  }
+
+  /** The key's adapter of that name (another key's adapter is never returned). */
+  getAdapter (kid: string, name: string): AdapterRow | undefined {
+    return this.db.select().from(adapters).where(and(eq(adapters.kid, kid), eq(adapters.name, name))).get()
+  }
+
+  listAdapters (kid: string): AdapterRow[] {
+    return this.db.select().from(adapters).where(eq(adapters.kid, kid)).orderBy(asc(adapters.name)).all()
+  }
+
+  /** Removes the key's adapter row (its file is the caller's to delete after this commit); the row, or undefined. */
+  deleteAdapter (kid: string, name: string): AdapterRow | undefined {
+    return this.atomically(() => {
+      const row = this.getAdapter(kid, name)
+      if (row !== undefined) this.db.delete(adapters).where(eq(adapters.id, row.id)).run()
+      return row
+    })
+  }
+
+  /** file names of every adapter row (the files start-up must keep) */
+  adapterFiles (): Set<string> {
+    return new Set(this.db.select({ file: adapters.file }).from(adapters).all().map(r => r.file))
+  }
+
+  /** Charges bytes that left outside a job result (an adapter download) to the ledger, with its audit entry. */
+  chargeEgress (entry: { kid: string; ref: string; model: string; bytes: number; action: string; detail?: unknown }, now: number): void {
+    this.atomically(() => {
+      this.q.insertEgress.run({ kid: entry.kid, jobId: entry.ref, model: entry.model, bytes: entry.bytes, day: utcDay(now), at: now })
+      this.log({ at: now, actor: entry.kid, action: entry.action, model: entry.model, egressBytes: entry.bytes, detail: entry.detail === undefined ? null : JSON.stringify(entry.detail) })
+    })
   }
 
   recordRevision (model: string, revision: string, path: string, now: number): void {

@@ -158,6 +158,9 @@ export class SessionRunner {
       optimizer.update(params, grads)
       losses.push(loss)
       options.onProgress?.({ stage: 'train-step', detail: { step: step + 1, steps, epoch: Math.floor(step / perEpoch) + 1, loss } })
+      // let the event loop run between steps: onnxruntime's run holds it while it computes, and a stop request (the
+      // host's cancel, an engine worker's 'stop' message) or an HTTP request can only be seen in between
+      await new Promise<void>(resolve => setImmediate(resolve))
     }
     if (losses.length === 0 && cancelled) throw new WeftError('JOB_CANCELLED', 'the training run was cancelled before its first step completed')
     return { steps, completed: losses.length, losses, cancelled }
