@@ -69,3 +69,9 @@ export type { AccessResolver } from './reference/interpret.js'
 export { KERNELS } from './reference/kernels.js'
 export type { Kernel, TensorOpName } from './reference/kernels.js'
 export { toJsonForm, fromJsonForm } from './cbor/json-form.js'
+
+// Files on disk: key files, the Hugging Face hub cache
+export { newKeyFile, writeKeyFile, loadKey, resolveKey, keyFileModeWarning, onKeyFileWarning } from './files/key-file.js'
+export type { KeyFile, LoadedKey, KeyInput } from './files/key-file.js'
+export { hubCacheDir, parseHubName, resolveHubModel, isHubName } from './files/hf-cache.js'
+export type { HubModel } from './files/hf-cache.js'

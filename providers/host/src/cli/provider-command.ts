@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import path from 'node:path'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { WeftError, fromHex, keyId } from '@weft/core'
+import { WeftError, fromHex, isHubName, keyId, resolveHubModel } from '@weft/core'
 import { createHost, type HostInit } from '../host.js'
 import { workerBackend } from '../engine/worker-backend.js'
 import { openPolicy } from '../policy/open-policy.js'
@@ -71,7 +71,7 @@ export const providerCommand = {
       ...(identity === undefined ? {} : { identity }),
       durability: values.durability,
       backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: { intraOpThreads: Number(values['intra-op-threads']), sessionCacheSize: Number(values['session-cache']) }, workers, isolation }) },
-      models: values.model.map(folder => ({ name: path.basename(path.resolve(folder)).replace(/\.onnx$/, ''), path: path.resolve(folder) })),
+      models: values.model.map(modelSource),
       policies: policiesOf(values),
       limits,
       operatorKeys: operator === null ? [] : [operator.publicKey],
@@ -102,6 +102,15 @@ export const providerCommand = {
     })
     return 0
   },
+}
+
+/** `--model`: a checkpoint folder or .onnx file (named after it), or `org/name[@revision]` from the Hugging Face cache. */
+function modelSource (source: string): { name: string; path: string } {
+  if (!existsSync(source) && isHubName(source)) {
+    const hub = resolveHubModel(source)
+    return { name: hub.repo, path: hub.path }
+  }
+  return { name: path.basename(path.resolve(source)).replace(/\.onnx$/, ''), path: path.resolve(source) }
 }
 
 /** The identity createHost generated and kept in the database (the libp2p peer id derives from the same seed). */

@@ -5,7 +5,7 @@
  * Checkpoint files are hard-linked (copied if linking fails) next to it, because ORT resolves every external
  * `location` inside one folder and refuses symlinks that leave it.
  */
-import { closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, lstatSync, mkdirSync, realpathSync, rmSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { create } from '@bufbuild/protobuf'
 import { WeftError, type DType } from '@weft/core'
@@ -114,7 +114,11 @@ export class WeightPlan {
   }
 }
 
-function linkInto (source: string, target: string): void {
+function linkInto (linked: string, target: string): void {
+  // hard-link the file itself: link(2) on a symlink (the Hugging Face cache's snapshots/ → blobs/) would copy
+  // the link, whose relative target means nothing in the cache folder
+  const source = realpathSync(linked)
+  try { if (lstatSync(target).isSymbolicLink()) rmSync(target) } catch { /* no target yet */ }
   if (existsSync(target)) {
     const a = statSync(source); const b = statSync(target)
     if (a.ino === b.ino && a.dev === b.dev) return
