@@ -75,3 +75,5 @@ export { newKeyFile, writeKeyFile, loadKey, resolveKey, keyFileModeWarning, onKe
 export type { KeyFile, LoadedKey, KeyInput } from './files/key-file.js'
 export { hubCacheDir, parseHubName, resolveHubModel, isHubName } from './files/hf-cache.js'
 export type { HubModel } from './files/hf-cache.js'
+export { saveTensors, encodeSafetensors, encodeNpy, flattenTensors, writeParts } from './files/tensor-files.js'
+export type { SavedValues } from './files/tensor-files.js'
