@@ -77,3 +77,4 @@ export { hubCacheDir, parseHubName, resolveHubModel, isHubName } from './files/h
 export type { HubModel } from './files/hf-cache.js'
 export { saveTensors, encodeSafetensors, encodeNpy, flattenTensors, writeParts } from './files/tensor-files.js'
 export type { SavedValues } from './files/tensor-files.js'
+export { UsageError, usageErrorFrom, intFlag } from './cli/usage.js'

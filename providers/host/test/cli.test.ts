@@ -15,7 +15,7 @@ test('keys new --out writes an owner-only Ed25519 key file whose kid matches its
   expect(statSync(file).mode & 0o077).toBe(0)
 })
 
-test('usage errors exit with 2', async () => {
-  expect(await keysCommand.run(['old'])).toBe(2)
-  expect(await providerCommand.run(['start'])).toBe(2)
+test('usage errors are UsageErrors naming the problem (the weft dispatcher prints them and exits 2)', async () => {
+  await expect(keysCommand.run(['old'])).rejects.toThrow(/unknown subcommand 'old'/)
+  await expect(providerCommand.run(['start'])).rejects.toThrow(/missing --model/)
 })

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import path from 'node:path'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { WeftError, fromHex, isHubName, keyId, resolveHubModel } from '@weft/core'
+import { UsageError, WeftError, fromHex, intFlag, isHubName, keyId, resolveHubModel } from '@weft/core'
 import { createHost, type HostInit } from '../host.js'
 import { workerBackend } from '../engine/worker-backend.js'
 import { openPolicy } from '../policy/open-policy.js'
@@ -14,16 +14,31 @@ import { allowListPolicy } from '../policy/allow-list-policy.js'
 import { closedModelPolicy } from '../policy/closed-model-policy.js'
 import { readKeyFile } from './key-file.js'
 
-const USAGE = `usage: weft provider start --model <folder> [--model <folder> …] [--policy open|allow-list|closed]
-  [--egress-per-day 50MB] [--egress-per-key-per-day 5MB] [--per-job-cap 1MB] [--forbid op,op]
-  [--allow <kid> …] [--operator-key <key file>] [--register <public key hex> …]
-  [--port N] [--db file] [--workers N] [--isolation thread|process] [--intra-op-threads N (default 1: leave cores to the HTTP thread)] [--batch-window-ms N] [--max-batch-jobs N] [--job-timeout-ms N]
-  [--batch-sizes any|pow2 (default any: every queued job; pow2: 1, 2, 4, … jobs, fewer graphs to compile)]
-  [--session-cache N (compiled graphs kept per model, default 64: every batch size up to 32 stays compiled)]
-  [--durability normal|full (default normal: commits survive a process crash; full: also power loss, one fsync per commit)]
-  [--identity <key file> (the provider's Ed25519 key; default: one generated once and kept in the database)]
-  [--directory <multiaddr> … (announce the provider on the libp2p directory through these bootstrap peers)]
-  [--p2p-listen <multiaddr> (default /ip4/127.0.0.1/tcp/0)]`
+const USAGE = `usage: weft provider start --model <model> [--model <model> …] [options]
+  --model M                 a checkpoint folder, an .onnx file, or org/name[@revision] from the Hugging Face cache (repeatable)
+  --policy P                open (default), allow-list or closed
+  --allow KID               a key id the allow-list policy admits (repeatable)
+  --egress-per-day SIZE     closed policy: bytes all keys may take out per day (e.g. 50MB)
+  --egress-per-key-per-day SIZE  closed policy: bytes one key may take out per day (e.g. 5MB)
+  --per-job-cap SIZE        closed policy: bytes one job may return (e.g. 1MB)
+  --forbid op,op            closed policy: ops programs may not use
+  --operator-key FILE       the operator's key file (may submit provider-wide edits, revoke keys)
+  --register HEX            register a researcher's public key (repeatable)
+  --identity FILE           the provider's Ed25519 key file (default: one generated once and kept in the database)
+  --port N                  HTTP port on 127.0.0.1 (default 0: any free port)
+  --db FILE                 the SQLite database (default weft-provider.db)
+  --durability D            normal (default: commits survive a process crash) or full (also power loss)
+  --workers N               engine workers (default 1)
+  --isolation I             thread (default) or process
+  --intra-op-threads N      onnxruntime threads per worker (default 1: leave cores to the HTTP thread)
+  --batch-window-ms N       how long the scheduler waits to batch co-tenant jobs
+  --max-batch-jobs N        jobs per batch at most
+  --job-timeout-ms N        a job's time limit
+  --batch-sizes S           any (default: every queued job) or pow2 (1, 2, 4, … jobs: fewer graphs to compile)
+  --session-cache N         compiled graphs kept per model (default 64)
+  --directory MULTIADDR     announce the provider on the libp2p directory through this bootstrap peer (repeatable)
+  --p2p-listen MULTIADDR    the directory node's listen address (default /ip4/127.0.0.1/tcp/0)
+  -h, --help                this text`
 
 const OPTIONS = {
   model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' },
@@ -47,14 +62,23 @@ function policiesOf (values: Values): NonNullable<HostInit['policies']> {
       ...(values.forbid === undefined ? {} : { forbiddenOps: values.forbid.split(',').map(s => s.trim()).filter(Boolean) }),
     })]
   }
-  throw new Error(`unknown --policy '${values.policy}' (open, allow-list or closed)`)
+  throw new UsageError(`--policy is open, allow-list or closed, not '${values.policy}'`)
 }
 
 export const providerCommand = {
-  summary: 'run a provider: `provider start --model <folder> [--policy …] [--port N] [--db file]`',
+  summary: 'run a provider: `provider start --model <model> [--policy …] [--port N] [--db file]`',
+  usage: USAGE,
   async run (argv: string[]): Promise<number> {
     const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
-    if (positionals[0] !== 'start' || values.model === undefined) { console.error(USAGE); return 2 }
+    if (positionals.length === 0) throw new UsageError('missing the subcommand (start)')
+    if (positionals[0] !== 'start') throw new UsageError(`unknown subcommand '${positionals[0]}' (start)`)
+    if (positionals.length > 1) throw new UsageError(`unexpected arguments: ${positionals.slice(1).join(' ')}`)
+    if (values.model === undefined) throw new UsageError('missing --model')
+    for (const name of ['port', 'workers', 'intra-op-threads', 'session-cache', 'batch-window-ms', 'job-timeout-ms', 'max-batch-jobs'] as const) {
+      if (values[name] !== undefined) intFlag(name, values[name])
+    }
+    if (values.isolation !== 'thread' && values.isolation !== 'process') throw new UsageError(`--isolation is thread or process, not '${values.isolation}'`)
+    policiesOf(values)
     const operator = values['operator-key'] === undefined ? null : readKeyFile(values['operator-key'])
     const limits: HostInit['limits'] = {
       ...(values['batch-window-ms'] === undefined ? {} : { batchWindowMs: Number(values['batch-window-ms']) }),
@@ -63,8 +87,8 @@ export const providerCommand = {
     }
     const workers = Number(values.workers)
     const isolation = values.isolation === 'process' ? 'process' : 'thread'
-    if (values.durability !== 'normal' && values.durability !== 'full') { console.error(`--durability is 'normal' or 'full', not '${values.durability}'`); return 2 }
-    if (values['batch-sizes'] !== 'pow2' && values['batch-sizes'] !== 'any') { console.error(`--batch-sizes is 'pow2' or 'any', not '${values['batch-sizes']}'`); return 2 }
+    if (values.durability !== 'normal' && values.durability !== 'full') throw new UsageError(`--durability is normal or full, not '${values.durability}'`)
+    if (values['batch-sizes'] !== 'pow2' && values['batch-sizes'] !== 'any') throw new UsageError(`--batch-sizes is pow2 or any, not '${values['batch-sizes']}'`)
     const identity = values.identity === undefined ? undefined : { secretKey: readKeyFile(values.identity).secretKey }
     const host = await createHost({
       dbPath: values.db,
