@@ -45,6 +45,7 @@ export async function main (argv: string[]): Promise<number> {
     return 2
   }
   const command = await commands[name]!()
+  process.env.WEFT_PROGRESS ??= '1' // progress bars (or percentage lines off a terminal) on stderr; WEFT_PROGRESS=0 hides them
   // `--help` anywhere before a `--` asks for the command's usage
   const end = rest.indexOf('--')
   if ((end === -1 ? rest : rest.slice(0, end)).some(isHelp)) { console.log(command.usage); return 0 }

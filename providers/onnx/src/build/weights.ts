@@ -8,7 +8,7 @@
 import { closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, lstatSync, mkdirSync, realpathSync, rmSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { create } from '@bufbuild/protobuf'
-import { WeftError, type DType } from '@weft/core'
+import { WeftError, progress, type DType } from '@weft/core'
 import { onnx } from '../graph/onnx.js'
 import { readTensorF32, type Checkpoint, type TensorEntry } from '../safetensors/read.js'
 import { FLOAT, type GraphBuilder } from './graph-builder.js'
@@ -101,14 +101,17 @@ export class WeightPlan {
     if (existsSync(layoutPath) && existsSync(target) && readFileSync(layoutPath, 'utf8') === layout) return
     const temp = `${target}.${process.pid}.${Date.now()}.tmp`
     const fd = openSync(temp, 'w')
+    const bar = progress(`building ${path.basename(this.checkpoint.dir)} (transposing weights)`, this.transformedBytes)
     try {
       ftruncateSync(fd, this.transformedBytes)
       for (const item of this.planned) {
         let data = readTensorF32(item.entry)
         if (item.transpose) data = transpose2d(data, item.entry.shape[0]!, item.entry.shape[1]!)
         writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 0, data.byteLength, item.offset)
+        bar.tick(data.byteLength)
       }
     } finally { closeSync(fd) }
+    bar.end()
     renameSync(temp, target)
     writeFileSync(layoutPath, layout)
   }

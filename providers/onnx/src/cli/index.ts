@@ -2,7 +2,7 @@
  * `weft cache` (write every module output, finer site and the logits of one input as safetensors) and
  * `weft inspect` (print a model's module tree with shapes). The dispatcher in sdk/src/cli/main.ts imports these.
  */
-import { WeftError, usageErrorFrom, type ModuleEntry, type Tensor } from '@weft/core'
+import { WeftError, progress, usageErrorFrom, type ModuleEntry, type Tensor } from '@weft/core'
 import { loadModel } from '../load.js'
 import { writeSafetensors } from '../safetensors/write.js'
 import { parseArgs, UsageError, type ParsedArgs } from './args.js'
@@ -68,11 +68,14 @@ export const cacheCommand: CliCommand = {
         tokens = model.tokenizer.encode(text)
       } else tokens = parseIds(ids as string)
       const names = [...model.graph.manifest.modules.filter(m => m.output !== undefined).map(m => m.path), 'logits']
+      const bar = progress(`weft cache: ${names.length} tensors (forward, then write)`, 2, { unit: 'items' })
       const result = await model.forward([tokens], names)
+      bar.tick(1)
       const tensors: Record<string, Tensor> = {}
       for (const name of names) tensors[name] = squeezeBatch(result[name]!)
       const { manifest } = model.graph
       writeSafetensors(out, tensors, { model: manifest.name, revision: manifest.revision, token_ids: JSON.stringify(tokens) })
+      bar.end()
       console.log(`wrote ${names.length} tensors for ${tokens.length} tokens to ${out}`)
       return 0
     } finally { await model.dispose() }
