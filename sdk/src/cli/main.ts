@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs'
 import { WeftError, usageErrorFrom } from '@weft/core'
 
-export type Command = { summary: string; usage: string; run: (argv: string[]) => Promise<number> }
+/** A command: `usage` lists every flag (`weft <command> --help`); without one the summary stands in. */
+export type Command = { summary: string; usage?: string; run: (argv: string[]) => Promise<number> }
 
 export const commands: Record<string, () => Promise<Command>> = {
   cache: async () => (await import('@weft/onnx/cli')).cacheCommand,
@@ -29,6 +30,8 @@ async function overview (): Promise<string> {
   ].join('\n')
 }
 
+const usageOf = (name: string, command: Command): string => command.usage ?? `usage: weft ${name} …  (${command.summary})`
+
 const isHelp = (arg: string): boolean => arg === '--help' || arg === '-h'
 
 export async function main (argv: string[]): Promise<number> {
@@ -36,7 +39,7 @@ export async function main (argv: string[]): Promise<number> {
   if (name === '--version' || name === '-v') { console.log(`weft ${version()}`); return 0 }
   if (name === undefined || isHelp(name) || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined
-    if (topic !== undefined && topic in commands) { console.log((await commands[topic]!()).usage); return 0 }
+    if (topic !== undefined && topic in commands) { console.log(usageOf(topic, await commands[topic]!())); return 0 }
     console.log(await overview()); return 0
   }
   if (!(name in commands)) {
@@ -48,12 +51,12 @@ export async function main (argv: string[]): Promise<number> {
   process.env.WEFT_PROGRESS ??= '1' // progress bars (or percentage lines off a terminal) on stderr; WEFT_PROGRESS=0 hides them
   // `--help` anywhere before a `--` asks for the command's usage
   const end = rest.indexOf('--')
-  if ((end === -1 ? rest : rest.slice(0, end)).some(isHelp)) { console.log(command.usage); return 0 }
+  if ((end === -1 ? rest : rest.slice(0, end)).some(isHelp)) { console.log(usageOf(name, command)); return 0 }
   try {
     return await command.run(rest)
   } catch (error) {
     const usage = usageErrorFrom(error)
-    if (usage !== null) { console.error(`weft ${name}: ${usage.message}\n${command.usage}`); return 2 }
+    if (usage !== null) { console.error(`weft ${name}: ${usage.message}\n${usageOf(name, command)}`); return 2 }
     if (process.env.WEFT_DEBUG === '1') console.error(error)
     if (WeftError.is(error)) { console.error(`weft ${name}: ${error.code}: ${error.message}`); return 1 }
     console.error(`weft ${name}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`)
