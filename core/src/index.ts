@@ -74,3 +74,14 @@ export type { RequestSignaturePurpose, RequestSignatureInput, ParsedRequestSigna
 export { evalOp, interpretProgram } from './reference/interpret.js'
 export type { AccessResolver } from './reference/interpret.js'
 export { toJsonForm, fromJsonForm } from './cbor/json-form.js'
+
+// Files on disk: key files, the Hugging Face hub cache
+export { newKeyFile, writeKeyFile, loadKey, resolveKey, keyFileModeWarning, onKeyFileWarning } from './files/key-file.js'
+export type { KeyFile, LoadedKey, KeyInput } from './files/key-file.js'
+export { hubCacheDir, parseHubName, resolveHubModel, isHubName } from './files/hf-cache.js'
+export type { HubModel } from './files/hf-cache.js'
+export { saveTensors, encodeSafetensors, encodeNpy, flattenTensors, writeParts } from './files/tensor-files.js'
+export type { SavedValues } from './files/tensor-files.js'
+export { UsageError, usageErrorFrom, intFlag } from './cli/usage.js'
+export { progress } from './cli/progress.js'
+export type { Progress, ProgressOptions } from './cli/progress.js'

@@ -15,6 +15,10 @@
  * ```
  */
 export { Weft } from './weft.js'
+export { loadKey, resolveKey, newKeyFile, writeKeyFile } from '@weft/core'
+export type { KeyInput, LoadedKey, KeyFile } from '@weft/core'
+export { saveTensors } from '@weft/core'
+export type { SavedValues } from '@weft/core'
 export type { RemoteConnectOptions } from './weft.js'
 export { Model } from './model.js'
 export type { TraceOptions, TraceResult, Recorded, SingleFn, MultiFn, TopToken, SessionResult } from './model.js'

@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   RECORD_STALE: { status: 409, retryable: false, meaning: 'A provider record is not newer (seq) than the one already held for that provider.' },
   PROVIDER_NOT_FOUND: { status: 404, retryable: true, meaning: 'The directory lists no live provider for the model (yet, or any more).' },
   ADAPTER_MISMATCH: { status: 409, retryable: false, meaning: 'The adapter exists but does not fit the Program: another model or revision, no such param, or another shape.' },
+  KEY_FILE_INVALID: { status: 400, retryable: false, meaning: 'A key (file, hex secret or object) given to the client or CLI is unreadable or inconsistent (kid does not match the secret key).' },
   INTERNAL: { status: 500, retryable: true, meaning: 'A bug on the provider side; the job is not charged.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; meaning: string }>
 

@@ -15,12 +15,12 @@ test('keys new --out writes an owner-only Ed25519 key file whose kid matches its
   expect(statSync(file).mode & 0o077).toBe(0)
 })
 
-test('usage errors exit with 2', async () => {
-  expect(await keysCommand.run(['old'])).toBe(2)
-  expect(await providerCommand.run(['start'])).toBe(2)
+test('usage errors are UsageErrors naming the problem (the weft dispatcher prints them and exits 2)', async () => {
+  await expect(keysCommand.run(['old'])).rejects.toThrow(/unknown subcommand 'old'/)
+  await expect(providerCommand.run(['start'])).rejects.toThrow(/missing --model/)
   // a session-cache memory budget that is not a positive size is refused before anything starts
-  expect(await providerCommand.run(['start', '--model', 'models/demo-gpt2', '--session-cache-bytes', 'lots'])).toBe(2)
-  expect(await providerCommand.run(['start', '--model', 'models/demo-gpt2', '--session-cache-bytes', '0'])).toBe(2)
+  await expect(providerCommand.run(['start', '--model', 'models/demo-gpt2', '--session-cache-bytes', 'lots'])).rejects.toThrow(/--session-cache-bytes/)
+  await expect(providerCommand.run(['start', '--model', 'models/demo-gpt2', '--session-cache-bytes', '0'])).rejects.toThrow(/--session-cache-bytes/)
 })
 
 test('provider start takes the result, text and envelope-lifetime limits as flags and publishes them in /v1/policy', async () => {

@@ -1,10 +1,11 @@
 /**
- * loadModel: a Hugging Face checkpoint folder (built in TypeScript) or an exported .onnx file (imported) →
+ * loadModel: a Hugging Face checkpoint folder (built in TypeScript), an exported .onnx file (imported), or a
+ * hub name `org/name[@revision]` read from the Hugging Face cache (offline) →
  * a LoadedModel with its ModelGraph, tokenizer and forward helpers.
  */
 import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { WeftError, type Tensor } from '@weft/core'
+import { WeftError, isHubName, resolveHubModel, type Tensor } from '@weft/core'
 import type { ModelGraph } from './graph/model-graph.js'
 import { buildModelGraph, type BuildOptions } from './build/checkpoint.js'
 import { importOnnx } from './import/index.js'
@@ -27,6 +28,11 @@ export interface LoadedModel {
 }
 
 export async function loadModel (source: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  if (!existsSync(source) && isHubName(source)) {
+    // `org/name[@revision]`: the snapshot folder in the Hugging Face cache, named after the repo
+    const hub = resolveHubModel(source)
+    return await loadModel(hub.path, { ...options, name: options.name ?? hub.repo })
+  }
   if (!existsSync(source)) throw new WeftError('MODEL_NOT_FOUND', `no such model file or folder: ${source}`, { path: source })
   const isFolder = statSync(source).isDirectory()
   let graph: ModelGraph

@@ -117,14 +117,19 @@ export class LocalExecutor implements Executor {
 
 type OnnxModule = { onnxBackend: () => BackendV1 }
 
-/** `onnxBackend()` from @weft/onnx; falls back to the backend's own file while the package has no index module. */
-async function loadOnnxBackend (): Promise<BackendV1> {
+/**
+ * `onnxBackend()` from @weft/onnx, the local engine: an optional peer of the SDK, loaded only by embedded mode, so
+ * a client that only talks to providers never installs onnxruntime. Missing, it is BACKEND_CAPABILITY_MISSING.
+ */
+export async function loadOnnxBackend (specifier = '@weft/onnx'): Promise<BackendV1> {
+  let module: OnnxModule
   try {
-    return (await import('@weft/onnx' as string) as OnnxModule).onnxBackend()
+    module = await import(specifier) as OnnxModule
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string }
-    const unresolved = code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' || String(message).includes('@weft/onnx')
-    if (!unresolved) throw error
-    return (await import('../../../providers/onnx/src/backend/onnx-backend.js' as string) as OnnxModule).onnxBackend()
+    const missing = (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' || /^Cannot find (package|module)|^Failed to load url/.test(String(message))) && String(message).includes(`${specifier}'`)
+    if (!missing) throw error
+    throw new WeftError('BACKEND_CAPABILITY_MISSING', `embedded mode (Weft.local) needs the local engine: \`npm install ${specifier}\` (or use Weft.connect to run on a provider)`, { package: specifier })
   }
+  return module.onnxBackend()
 }

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { WeftError } from '@weft/core'
+import { WeftError, isHubName, resolveHubModel } from '@weft/core'
 
 /** The models folder embedded mode reads, by the rules above. */
 export function defaultModelsDir (cwd = process.cwd()): string {
@@ -19,8 +19,13 @@ export function defaultModelsDir (cwd = process.cwd()): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '../../../models')
 }
 
-/** The path to hand the backend for `name`: a checkpoint folder (config.json) or an .onnx file. */
+/**
+ * The path to hand the backend for `name`: a checkpoint folder (config.json) or an .onnx file under `modelsDir`,
+ * or for `org/name[@revision]` the snapshot in the Hugging Face cache (HF_HUB_CACHE / HF_HOME, offline).
+ */
 export function resolveModelPath (modelsDir: string, name: string): string {
+  // `org/name[@revision]` comes from the Hugging Face cache unless the models folder has such a folder
+  if (isHubName(name) && !existsSync(join(modelsDir, name, 'config.json'))) return resolveHubModel(name).path
   if (name.includes('..') || name.startsWith('/')) throw new WeftError('MODEL_NOT_FOUND', `model name '${name}' must be a plain folder name under ${modelsDir}`)
   const folder = join(modelsDir, name)
   if (existsSync(join(folder, 'config.json'))) return folder

@@ -9,8 +9,7 @@
  * const weft = new Weft(await connectRemote({ provider: 'http://127.0.0.1:8080', key: secretKeyHex }))
  * ```
  */
-import { readFileSync } from 'node:fs'
-import { fromHex } from '@weft/core'
+import { resolveKey } from '@weft/core'
 import { RemoteExecutor, type ConnectOptions } from './remote-executor.js'
 
 export { RemoteExecutor } from './remote-executor.js'
@@ -19,10 +18,12 @@ export { verifyResult } from './verify-result.js'
 export type { ResultBody, VerifiedResult } from './verify-result.js'
 export { registrationProof } from './registration.js'
 
-/** Connects to a provider. `key` may also be `{ file }`: a key file written by `weft keys new`. */
-export async function connectRemote (options: Omit<ConnectOptions, 'key'> & { key: ConnectOptions['key'] | { file: string } }): Promise<RemoteExecutor> {
-  const key = typeof options.key === 'object' && 'file' in options.key
-    ? fromHex((JSON.parse(readFileSync(options.key.file, 'utf8')) as { secretKey: string }).secretKey)
-    : options.key
+/**
+ * Connects to a provider. `key` is a key object (`loadKey(path)`, `{ secretKey }`, `{ file }`), secret-key bytes,
+ * a hex secret, or the path of a key file written by `weft keys new --out me.json`. A bad key fails here, before
+ * any request, with KEY_FILE_INVALID naming what was wrong.
+ */
+export async function connectRemote (options: ConnectOptions): Promise<RemoteExecutor> {
+  const key = resolveKey(options.key)
   return await RemoteExecutor.connect({ ...options, key })
 }

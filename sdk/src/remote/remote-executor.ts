@@ -8,7 +8,7 @@
  * requests signed by the same key (`Weft-Key`).
  */
 import { Tokenizer } from '@huggingface/tokenizers'
-import { WeftError, createRequestEnvelope, decodeCbor, fromHex, isTensor, keyId, publicKeyOf, sha256Digest, signRequest, REQUEST_SIGNATURE_HEADERS, type Manifest, type Program, type Tensor } from '@weft/core'
+import { WeftError, resolveKey, type KeyInput, createRequestEnvelope, decodeCbor, fromHex, isTensor, keyId, publicKeyOf, sha256Digest, signRequest, REQUEST_SIGNATURE_HEADERS, type Manifest, type Program, type Tensor } from '@weft/core'
 import type { Executor, KeptAdapter, ModelInfo, RunProgress, RunResult, SyncTokenizer, TrainingOutcome } from '../executor.js'
 import { ProviderHttp, type BufferedResponse } from './http.js'
 import { readSse } from './sse.js'
@@ -20,8 +20,8 @@ export interface RemoteKey { secretKey: Uint8Array }
 export interface ConnectOptions {
   /** provider base URL, e.g. http://127.0.0.1:8080 */
   provider: string
-  /** the signing key (secret key bytes, hex, or `{ secretKey }`) */
-  key: RemoteKey | Uint8Array | string
+  /** the signing key: a key object (`loadKey(path)`, `{ secretKey }`, `{ file }`), secret-key bytes, a hex secret or a key-file path */
+  key: KeyInput
   /** expected provider id; when set, connecting to a provider with another key fails (pinning) */
   providerId?: string
   /** seconds the provider may hold a submission open to answer with the result directly (default 30; 0 = always poll via SSE) */
@@ -56,8 +56,7 @@ export interface AdapterValues { name: string; digest: string; values: Record<st
 type RunOptions = { signal?: AbortSignal; onProgress?: (event: RunProgress) => void }
 
 function secretKeyOf (key: ConnectOptions['key']): Uint8Array {
-  if (typeof key === 'string') return fromHex(key)
-  return key instanceof Uint8Array ? key : key.secretKey
+  return resolveKey(key).secretKey
 }
 
 export class RemoteExecutor implements Executor {

@@ -9,8 +9,7 @@
  * const model = await weft.model('demo-gpt2')      // the best live provider of demo-gpt2
  * ```
  */
-import { readFileSync } from 'node:fs'
-import { WeftError, fromHex } from '@weft/core'
+import { WeftError, resolveKey } from '@weft/core'
 import type { DirectoryNodeOptions } from '@weft/federation'
 import { RoutingExecutor, type DirectoryLike, type RoutingOptions } from './routing-executor.js'
 
@@ -22,8 +21,8 @@ export { TrustPolicy } from './trust.js'
 export type { TrustOptions } from './trust.js'
 
 export interface DiscoverOptions extends Omit<RoutingOptions, 'directory' | 'key'> {
-  /** the researcher's signing key: bytes, hex, `{ secretKey }` or `{ file }` (written by `weft keys new`) */
-  key: RoutingOptions['key'] | { file: string }
+  /** the researcher's signing key: a key object (`loadKey(path)`, `{ secretKey }`, `{ file }`), bytes, hex or a key-file path */
+  key: RoutingOptions['key']
   /** bootstrap multiaddrs of directory nodes (with /p2p/…); a client directory node is started and owned */
   bootstrap?: string[]
   /** or an existing directory (e.g. a DirectoryNode the caller runs) */
@@ -33,9 +32,7 @@ export interface DiscoverOptions extends Omit<RoutingOptions, 'directory' | 'key
 }
 
 export async function connectRouted (options: DiscoverOptions): Promise<RoutingExecutor> {
-  const key = typeof options.key === 'object' && 'file' in options.key
-    ? fromHex((JSON.parse(readFileSync(options.key.file, 'utf8')) as { secretKey: string }).secretKey)
-    : options.key
+  const key = resolveKey(options.key).secretKey
   if (options.directory !== undefined) return new RoutingExecutor({ ...options, key, directory: options.directory })
   if (options.bootstrap === undefined || options.bootstrap.length === 0) {
     throw new WeftError('PROVIDER_NOT_FOUND', 'routing needs directory bootstrap multiaddrs (or a directory): e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…')

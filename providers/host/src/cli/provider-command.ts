@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import path from 'node:path'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { WeftError, fromHex, keyId } from '@weft/core'
+import { UsageError, WeftError, fromHex, intFlag, isHubName, keyId, resolveHubModel } from '@weft/core'
 import { createHost, type HostInit } from '../host.js'
 import { workerBackend } from '../engine/worker-backend.js'
 import { openPolicy } from '../policy/open-policy.js'
@@ -15,24 +15,43 @@ import { closedModelPolicy } from '../policy/closed-model-policy.js'
 import { parseBytes } from '../policy/components.js'
 import { readKeyFile } from './key-file.js'
 
-const USAGE = `usage: weft provider start --model <folder> [--model <folder> …] [--policy open|allow-list|closed]
-  [--egress-per-day 50MB] [--egress-per-key-per-day 5MB] [--per-job-cap 1MB] [--forbid op,op]
-  [--adapter-downloads host-only|counted (closed policy: kept adapters never leave (default) / leave within the budgets)]
-  [--max-train-steps N] [--adapter-dir <dir> (kept adapters' files; default <db>.adapters)]
-  [--allow <kid> …] [--operator-key <key file>] [--register <public key hex> …]
-  [--max-result-bytes 64MiB (largest estimated result per job)] [--max-result-bytes-in-flight 256MiB (per key, queued + running)]
-  [--max-saves 256 (saves per job)] [--max-text-bytes 256KiB (text invokes per job, checked before tokenizing)]
-  [--max-envelope-lifetime 3600 (seconds of exp − iat accepted)]
-  [--port N] [--db file] [--workers N] [--isolation thread|process] [--intra-op-threads N (default 1: leave cores to the HTTP thread)] [--batch-window-ms N] [--max-batch-jobs N] [--job-timeout-ms N]
-  [--batch-sizes any|pow2 (default any: every queued job; pow2: 1, 2, 4, … jobs, fewer graphs to compile)]
-  [--session-cache N (compiled graphs kept per model, default 64: every batch size up to 32 stays compiled)]
-  [--session-cache-bytes 2GiB (memory the compiled graphs of one model may hold; least recently used are released beyond it)]
-  [--forbid-low-precision-casts weight-derived|all] [--forbid-embedding-reads] (closed policy: see docs/adding-a-policy.md)
-  [--durability normal|full (default normal: commits survive a process crash; full: also power loss, one fsync per commit)]
-  [--identity <key file> (the provider's Ed25519 key; default: one generated once and kept in the database)]
-  [--directory <multiaddr> … (announce the provider on the libp2p directory through these bootstrap peers)]
-  [--endorsement <file> … (endorsements from \`weft endorse\` to carry in the directory record)]
-  [--p2p-listen <multiaddr> (default /ip4/127.0.0.1/tcp/0)]`
+const USAGE = `usage: weft provider start --model <model> [--model <model> …] [options]
+  --model M                 a checkpoint folder, an .onnx file, or org/name[@revision] from the Hugging Face cache (repeatable)
+  --policy P                open (default), allow-list or closed
+  --allow KID               a key id the allow-list policy admits (repeatable)
+  --egress-per-day SIZE     closed policy: bytes all keys may take out per day (e.g. 50MB)
+  --egress-per-key-per-day SIZE  closed policy: bytes one key may take out per day (e.g. 5MB)
+  --per-job-cap SIZE        closed policy: bytes one job may return (e.g. 1MB)
+  --forbid op,op            closed policy: ops programs may not use
+  --forbid-low-precision-casts R  closed policy: refuse casts below float32 of weight-derived values (weight-derived) or of any value (all)
+  --forbid-embedding-reads  closed policy: refuse reads that return embedding rows exactly
+  --adapter-downloads D     closed policy: kept adapters never leave (host-only, default) or leave within the budgets (counted)
+  --max-train-steps N       optimizer steps one job may run
+  --adapter-dir DIR         kept adapters' files (default <db>.adapters)
+  --max-result-bytes SIZE   largest estimated result per job (default 64MiB)
+  --max-result-bytes-in-flight SIZE  estimated results of one key's queued + running jobs (default 256MiB)
+  --max-saves N             saves per job (default 256)
+  --max-text-bytes SIZE     UTF-8 bytes of a job's text invokes, checked before tokenizing (default 256KiB)
+  --max-envelope-lifetime S seconds of exp − iat a request envelope may span (default 3600)
+  --operator-key FILE       the operator's key file (may submit provider-wide edits, revoke keys)
+  --register HEX            register a researcher's public key (repeatable)
+  --identity FILE           the provider's Ed25519 key file (default: one generated once and kept in the database)
+  --port N                  HTTP port on 127.0.0.1 (default 0: any free port)
+  --db FILE                 the SQLite database (default weft-provider.db)
+  --durability D            normal (default: commits survive a process crash) or full (also power loss)
+  --workers N               engine workers (default 1)
+  --isolation I             thread (default) or process
+  --intra-op-threads N      onnxruntime threads per worker (default 1: leave cores to the HTTP thread)
+  --batch-window-ms N       how long the scheduler waits to batch co-tenant jobs
+  --max-batch-jobs N        jobs per batch at most
+  --job-timeout-ms N        a job's time limit
+  --batch-sizes S           any (default: every queued job) or pow2 (1, 2, 4, … jobs: fewer graphs to compile)
+  --session-cache N         compiled graphs kept per model (default 64)
+  --session-cache-bytes SIZE  memory the compiled graphs of one model may hold (default 2GiB; least recently used released beyond it)
+  --directory MULTIADDR     announce the provider on the libp2p directory through this bootstrap peer (repeatable)
+  --endorsement FILE        an endorsement from weft endorse to carry in the directory record (repeatable)
+  --p2p-listen MULTIADDR    the directory node's listen address (default /ip4/127.0.0.1/tcp/0)
+  -h, --help                this text`
 
 const OPTIONS = {
   model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' }, help: { type: 'boolean', short: 'h', default: false },
@@ -64,20 +83,29 @@ function policiesOf (values: Values): NonNullable<HostInit['policies']> {
       adapterDownloads: values['adapter-downloads'] === 'counted' ? 'counted' : 'host-only',
     })]
   }
-  throw new Error(`unknown --policy '${values.policy}' (open, allow-list or closed)`)
+  throw new UsageError(`--policy is open, allow-list or closed, not '${values.policy}'`)
 }
 
 function lowPrecisionRule (value: string): 'weight-derived' | 'all' {
   if (value === 'weight-derived' || value === 'all') return value
-  throw new Error(`--forbid-low-precision-casts is 'weight-derived' or 'all', not '${value}'`)
+  throw new UsageError(`--forbid-low-precision-casts is weight-derived or all, not '${value}'`)
 }
 
 export const providerCommand = {
-  summary: 'run a provider: `provider start --model <folder> [--policy …] [--port N] [--db file]`',
+  summary: 'run a provider: `provider start --model <model> [--policy …] [--port N] [--db file]`',
+  usage: USAGE,
   async run (argv: string[]): Promise<number> {
     const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
-    if (values.help) { console.log(USAGE); return 0 }
-    if (positionals[0] !== 'start' || values.model === undefined) { console.error(USAGE); return 2 }
+    if (positionals.length === 0) throw new UsageError('missing the subcommand (start)')
+    if (positionals[0] !== 'start') throw new UsageError(`unknown subcommand '${positionals[0]}' (start)`)
+    if (positionals.length > 1) throw new UsageError(`unexpected arguments: ${positionals.slice(1).join(' ')}`)
+    if (values.model === undefined) throw new UsageError('missing --model')
+    for (const name of ['port', 'workers', 'intra-op-threads', 'session-cache', 'batch-window-ms', 'job-timeout-ms', 'max-batch-jobs', 'max-saves', 'max-envelope-lifetime', 'max-train-steps'] as const) {
+      if (values[name] !== undefined) intFlag(name, values[name])
+    }
+    if (values.isolation !== 'thread' && values.isolation !== 'process') throw new UsageError(`--isolation is thread or process, not '${values.isolation}'`)
+    policiesOf(values)
+    if (values['adapter-downloads'] !== 'host-only' && values['adapter-downloads'] !== 'counted') throw new UsageError(`--adapter-downloads is host-only or counted, not '${values['adapter-downloads']}'`)
     const operator = values['operator-key'] === undefined ? null : readKeyFile(values['operator-key'])
     const limits: HostInit['limits'] = {
       ...(values['batch-window-ms'] === undefined ? {} : { batchWindowMs: Number(values['batch-window-ms']) }),
@@ -90,16 +118,15 @@ export const providerCommand = {
       ...(values['max-envelope-lifetime'] === undefined ? {} : { maxEnvelopeLifetimeSeconds: Number(values['max-envelope-lifetime']) }),
       ...(values['max-train-steps'] === undefined ? {} : { maxTrainSteps: Number(values['max-train-steps']) }),
     }
-    if (values['adapter-downloads'] !== 'host-only' && values['adapter-downloads'] !== 'counted') { console.error(`--adapter-downloads is 'host-only' or 'counted', not '${values['adapter-downloads']}'`); return 2 }
     const workers = Number(values.workers)
     const isolation = values.isolation === 'process' ? 'process' : 'thread'
-    if (values.durability !== 'normal' && values.durability !== 'full') { console.error(`--durability is 'normal' or 'full', not '${values.durability}'`); return 2 }
-    if (values['batch-sizes'] !== 'pow2' && values['batch-sizes'] !== 'any') { console.error(`--batch-sizes is 'pow2' or 'any', not '${values['batch-sizes']}'`); return 2 }
+    if (values.durability !== 'normal' && values.durability !== 'full') throw new UsageError(`--durability is normal or full, not '${values.durability}'`)
+    if (values['batch-sizes'] !== 'pow2' && values['batch-sizes'] !== 'any') throw new UsageError(`--batch-sizes is pow2 or any, not '${values['batch-sizes']}'`)
     let sessionCacheBytes: number
     try {
       sessionCacheBytes = parseBytes(values['session-cache-bytes'])
       if (!(sessionCacheBytes > 0)) throw new Error('it must be positive')
-    } catch (error) { console.error(`--session-cache-bytes: ${(error as Error).message}`); return 2 }
+    } catch (error) { throw new UsageError(`--session-cache-bytes: ${(error as Error).message}`) }
     const identity = values.identity === undefined ? undefined : { secretKey: readKeyFile(values.identity).secretKey }
     const host = await createHost({
       dbPath: values.db,
@@ -107,7 +134,7 @@ export const providerCommand = {
       ...(identity === undefined ? {} : { identity }),
       durability: values.durability,
       backends: { onnx: workerBackend({ module: onnxModule(), factory: 'onnxBackend', init: { intraOpThreads: Number(values['intra-op-threads']), sessionCacheSize: Number(values['session-cache']), sessionCacheBytes }, workers, isolation }) },
-      models: values.model.map(folder => ({ name: path.basename(path.resolve(folder)).replace(/\.onnx$/, ''), path: path.resolve(folder) })),
+      models: values.model.map(modelSource),
       policies: policiesOf(values),
       limits,
       operatorKeys: operator === null ? [] : [operator.publicKey],
@@ -138,6 +165,15 @@ export const providerCommand = {
     })
     return 0
   },
+}
+
+/** `--model`: a checkpoint folder or .onnx file (named after it), or `org/name[@revision]` from the Hugging Face cache. */
+function modelSource (source: string): { name: string; path: string } {
+  if (!existsSync(source) && isHubName(source)) {
+    const hub = resolveHubModel(source)
+    return { name: hub.repo, path: hub.path }
+  }
+  return { name: path.basename(path.resolve(source)).replace(/\.onnx$/, ''), path: path.resolve(source) }
 }
 
 /** The identity createHost generated and kept in the database (the libp2p peer id derives from the same seed). */

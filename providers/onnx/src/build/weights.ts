@@ -5,10 +5,10 @@
  * Checkpoint files are hard-linked (copied if linking fails) next to it, because ORT resolves every external
  * `location` inside one folder and refuses symlinks that leave it.
  */
-import { closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, lstatSync, mkdirSync, realpathSync, rmSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { create } from '@bufbuild/protobuf'
-import { WeftError, type DType } from '@weft/core'
+import { WeftError, progress, type DType } from '@weft/core'
 import { onnx } from '../graph/onnx.js'
 import { readTensorF32, type Checkpoint, type TensorEntry } from '../safetensors/read.js'
 import { FLOAT, type GraphBuilder } from './graph-builder.js'
@@ -101,20 +101,27 @@ export class WeightPlan {
     if (existsSync(layoutPath) && existsSync(target) && readFileSync(layoutPath, 'utf8') === layout) return
     const temp = `${target}.${process.pid}.${Date.now()}.tmp`
     const fd = openSync(temp, 'w')
+    const bar = progress(`building ${path.basename(this.checkpoint.dir)} (transposing weights)`, this.transformedBytes)
     try {
       ftruncateSync(fd, this.transformedBytes)
       for (const item of this.planned) {
         let data = readTensorF32(item.entry)
         if (item.transpose) data = transpose2d(data, item.entry.shape[0]!, item.entry.shape[1]!)
         writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 0, data.byteLength, item.offset)
+        bar.tick(data.byteLength)
       }
     } finally { closeSync(fd) }
+    bar.end()
     renameSync(temp, target)
     writeFileSync(layoutPath, layout)
   }
 }
 
-function linkInto (source: string, target: string): void {
+function linkInto (linked: string, target: string): void {
+  // hard-link the file itself: link(2) on a symlink (the Hugging Face cache's snapshots/ → blobs/) would copy
+  // the link, whose relative target means nothing in the cache folder
+  const source = realpathSync(linked)
+  try { if (lstatSync(target).isSymbolicLink()) rmSync(target) } catch { /* no target yet */ }
   if (existsSync(target)) {
     const a = statSync(source); const b = statSync(target)
     if (a.ino === b.ino && a.dev === b.dev) return

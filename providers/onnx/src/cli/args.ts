@@ -1,5 +1,6 @@
 /** Minimal argv parsing for the engine's CLI commands: positionals plus `--flag value` / `--switch`. */
-export class UsageError extends Error {}
+import { UsageError } from '@weft/core'
+export { UsageError }
 
 export interface ParsedArgs { positional: string[]; flags: Map<string, string | true> }
 
@@ -10,7 +11,10 @@ export function parseArgs (argv: string[], valued: string[], switches: string[])
     const arg = argv[i]!
     if (!arg.startsWith('--')) { positional.push(arg); continue }
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
-    if (switches.includes(name)) { flags.set(name, true); continue }
+    if (switches.includes(name)) {
+      if (inline !== undefined) throw new UsageError(`--${name} takes no value`)
+      flags.set(name, true); continue
+    }
     if (!valued.includes(name)) throw new UsageError(`unknown option --${name}`)
     const value = inline ?? argv[++i]
     if (value === undefined) throw new UsageError(`--${name} needs a value`)

@@ -2,21 +2,33 @@
  * `weft cache` (write every module output, finer site and the logits of one input as safetensors) and
  * `weft inspect` (print a model's module tree with shapes). The dispatcher in sdk/src/cli/main.ts imports these.
  */
-import { WeftError, type ModuleEntry, type Tensor } from '@weft/core'
+import { WeftError, progress, usageErrorFrom, type ModuleEntry, type Tensor } from '@weft/core'
 import { loadModel } from '../load.js'
 import { writeSafetensors } from '../safetensors/write.js'
 import { parseArgs, UsageError, type ParsedArgs } from './args.js'
 
-export interface CliCommand { summary: string; run (argv: string[]): Promise<number> }
+export interface CliCommand { summary: string; usage: string; run (argv: string[]): Promise<number> }
 
-const CACHE_USAGE = 'usage: weft cache <model-folder-or-onnx> (--text "..." | --ids 1,2,3) --out acts.safetensors [--cache-dir DIR]'
-const INSPECT_USAGE = 'usage: weft inspect <model-folder-or-onnx> [--json] [--cache-dir DIR]'
+const MODEL_ARG = '  <model>          a checkpoint folder, an .onnx file, or org/name[@revision] from the Hugging Face cache'
+const CACHE_USAGE = `usage: weft cache <model> (--text "..." | --ids 1,2,3) --out acts.safetensors [--cache-dir DIR]
+${MODEL_ARG}
+  --text TEXT      the input, tokenized with the model's tokenizer.json
+  --ids 1,2,3      the input as token ids (instead of --text)
+  --out FILE       the safetensors file to write (required)
+  --cache-dir DIR  where built graphs and transformed weights are kept (default .weft/cache)
+  -h, --help       this text`
+const INSPECT_USAGE = `usage: weft inspect <model> [--json] [--cache-dir DIR]
+${MODEL_ARG}
+  --json           print the manifest as JSON instead of the module tree
+  --cache-dir DIR  where built graphs and transformed weights are kept (default .weft/cache)
+  -h, --help       this text`
 
 async function guarded (name: string, usage: string, body: () => Promise<number>): Promise<number> {
   try {
     return await body()
   } catch (error) {
-    if (error instanceof UsageError) { console.error(`weft ${name}: ${error.message}\n${usage}`); return 2 }
+    const usageError = usageErrorFrom(error)
+    if (usageError !== null) { console.error(`weft ${name}: ${usageError.message}\n${usage}`); return 2 }
     if (WeftError.is(error)) { console.error(`weft ${name}: ${error.code}: ${error.message}`); return 1 }
     throw error
   }
@@ -40,6 +52,7 @@ function modelArg (args: ParsedArgs): string {
 
 export const cacheCommand: CliCommand = {
   summary: 'write every module output, attention map and the logits of one input to a safetensors file',
+  usage: CACHE_USAGE,
   run: argv => guarded('cache', CACHE_USAGE, async () => {
     const args = parseArgs(argv, ['text', 'ids', 'out', 'cache-dir'], [])
     const source = modelArg(args)
@@ -55,11 +68,14 @@ export const cacheCommand: CliCommand = {
         tokens = model.tokenizer.encode(text)
       } else tokens = parseIds(ids as string)
       const names = [...model.graph.manifest.modules.filter(m => m.output !== undefined).map(m => m.path), 'logits']
+      const bar = progress(`weft cache: ${names.length} tensors (forward, then write)`, 2, { unit: 'items' })
       const result = await model.forward([tokens], names)
+      bar.tick(1)
       const tensors: Record<string, Tensor> = {}
       for (const name of names) tensors[name] = squeezeBatch(result[name]!)
       const { manifest } = model.graph
       writeSafetensors(out, tensors, { model: manifest.name, revision: manifest.revision, token_ids: JSON.stringify(tokens) })
+      bar.end()
       console.log(`wrote ${names.length} tensors for ${tokens.length} tokens to ${out}`)
       return 0
     } finally { await model.dispose() }
@@ -99,6 +115,7 @@ export function moduleTree (modules: ModuleEntry[]): string[] {
 
 export const inspectCommand: CliCommand = {
   summary: 'print a model\'s module tree with shapes (--json for the manifest)',
+  usage: INSPECT_USAGE,
   run: argv => guarded('inspect', INSPECT_USAGE, async () => {
     const args = parseArgs(argv, ['cache-dir'], ['json'])
     const source = modelArg(args)

@@ -5,12 +5,13 @@
 import { createHash } from 'node:crypto'
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { progress, type Progress } from '@weft/core'
 
 export function fileDigest (file: string): string {
   return 'sha256:' + createHash('sha256').update(readFileSync(file)).digest('hex')
 }
 
-function hashInto (hash: ReturnType<typeof createHash>, file: string): void {
+function hashInto (hash: ReturnType<typeof createHash>, file: string, bar?: Progress): void {
   const fd = openSync(file, 'r')
   const chunk = Buffer.alloc(8 << 20)
   try {
@@ -19,6 +20,7 @@ function hashInto (hash: ReturnType<typeof createHash>, file: string): void {
       if (n === 0) break
       hash.update(n === chunk.length ? chunk : chunk.subarray(0, n))
       position += n
+      bar?.tick(n)
     }
   } finally { closeSync(fd) }
 }
@@ -35,7 +37,10 @@ export function revisionDigest (dir: string, names: string[], cacheRoot?: string
     try { return readFileSync(memo, 'utf8') } catch { /* not memoised yet */ }
   }
   const hash = createHash('sha256')
-  for (const name of sorted) hashInto(hash, path.join(dir, name))
+  const total = sorted.reduce((sum, name) => sum + statSync(path.join(dir, name)).size, 0)
+  const bar = progress(`hashing ${path.basename(path.resolve(dir))}`, total)
+  for (const name of sorted) hashInto(hash, path.join(dir, name), bar)
+  bar.end()
   const digest = 'sha256:' + hash.digest('hex')
   if (memo !== undefined) {
     mkdirSync(path.dirname(memo), { recursive: true })

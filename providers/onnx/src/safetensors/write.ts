@@ -1,6 +1,5 @@
 /** Safetensors writer (and a whole-file reader into Weft tensors), used by `weft cache` and tests. */
-import { closeSync, openSync, writeSync } from 'node:fs'
-import { numel, WeftError, type DType, type Tensor } from '@weft/core'
+import { WeftError, encodeSafetensors, writeParts, type DType, type Tensor } from '@weft/core'
 import { readSafetensorsHeader, readTensorBytes } from './read.js'
 import type { SafetensorsDType } from './dtype.js'
 
@@ -12,29 +11,7 @@ const FROM_SAFETENSORS: Partial<Record<SafetensorsDType, DType>> = Object.fromEn
 
 /** Writes tensors (in the given key order) to `file` as safetensors; header padded to 8 bytes. */
 export function writeSafetensors (file: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): void {
-  const header: Record<string, unknown> = Object.keys(metadata).length > 0 ? { __metadata__: metadata } : {}
-  let offset = 0
-  const parts: Uint8Array[] = []
-  for (const [name, tensor] of Object.entries(tensors)) {
-    const dtype = TO_SAFETENSORS[tensor.dtype]
-    if (dtype === undefined) throw new WeftError('EXECUTION_FAILED', `cannot write ${tensor.dtype} tensor '${name}' as safetensors`)
-    if (tensor.data.length !== numel(tensor.shape)) throw new Error(`tensor '${name}': data length does not match shape`)
-    const bytes = new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength)
-    header[name] = { dtype, shape: [...tensor.shape], data_offsets: [offset, offset + bytes.byteLength] }
-    parts.push(bytes)
-    offset += bytes.byteLength
-  }
-  let json = JSON.stringify(header)
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8)
-  const jsonBytes = Buffer.from(json, 'utf8')
-  const prefix = Buffer.alloc(8)
-  prefix.writeBigUInt64LE(BigInt(jsonBytes.byteLength))
-  const fd = openSync(file, 'w')
-  try {
-    writeSync(fd, prefix)
-    writeSync(fd, jsonBytes)
-    for (const part of parts) writeSync(fd, part)
-  } finally { closeSync(fd) }
+  writeParts(file, encodeSafetensors(tensors, metadata))
 }
 
 /** Reads a whole safetensors file into Weft tensors (small files: activations, test fixtures). */
