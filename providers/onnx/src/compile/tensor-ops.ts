@@ -1,17 +1,19 @@
 /**
- * Lowerings of the pure tensor ops of Program v1 to ONNX nodes: one row per op. Inputs arrive with their
- * inferred types; each lowering casts to the dtype the op table infers and returns the output value name.
+ * Lowerings of the pure tensor ops of Program v1 to ONNX nodes: one row per op (`satisfies Record<LoweredOpName, …>`:
+ * a core op without a row fails `tsc`). Inputs arrive with their inferred types; each lowering casts to the dtype the
+ * op table infers and returns the output value name. Lowerings emit through `LoweringEmitter`, so every ONNX op they
+ * use has a row, with a VJP rule or no gradient, in the ONNX op table (onnx-ops.ts).
  */
 import type { Attrs, DType, TensorOpName } from '@weft/core'
 import { create } from '@bufbuild/protobuf'
 import { onnx } from '../graph/onnx.js'
-import type { Emitter } from './emitter.js'
+import type { LoweringEmitter, LowerableOnnxOp } from './onnx-ops.js'
 import { NO_GRAD_KEY } from './no-grad.js'
 import { lowerIndex } from './index-ops.js'
 
 export interface ValueTypeLike { shape: readonly (number | string)[]; dtype: DType }
 export interface Lowered { name: string; type: ValueTypeLike }
-export type TensorLowering = (emit: Emitter, attrs: Attrs, inputs: Lowered[], out: ValueTypeLike) => string
+export type TensorLowering = (emit: LoweringEmitter, attrs: Attrs, inputs: Lowered[], out: ValueTypeLike) => string
 
 const FLOATS: readonly DType[] = ['float64', 'float32', 'float16', 'bfloat16']
 const INT_ORDER: readonly DType[] = ['bool', 'uint8', 'int8', 'int32', 'int64']
@@ -26,13 +28,13 @@ export function commonDtype (dtypes: readonly DType[]): DType {
 }
 
 const norm = (axis: number, rank: number): number => axis < 0 ? axis + rank : axis
-const to = (emit: Emitter, x: Lowered, dtype: DType): string => emit.cast(x.name, x.type.dtype, dtype)
+const to = (emit: LoweringEmitter, x: Lowered, dtype: DType): string => emit.cast(x.name, x.type.dtype, dtype)
 
-function binary (opType: string): TensorLowering {
+function binary (opType: LowerableOnnxOp): TensorLowering {
   return (emit, _attrs, [a, b], out) => emit.op(opType, [to(emit, a!, out.dtype), to(emit, b!, out.dtype)])
 }
 
-function compare (opType: string, negate = false): TensorLowering {
+function compare (opType: LowerableOnnxOp, negate = false): TensorLowering {
   return (emit, _attrs, [a, b]) => {
     const dtype = commonDtype([a!.type.dtype, b!.type.dtype])
     const result = emit.op(opType, [to(emit, a!, dtype), to(emit, b!, dtype)])
@@ -40,7 +42,7 @@ function compare (opType: string, negate = false): TensorLowering {
   }
 }
 
-function unary (opType: string): TensorLowering {
+function unary (opType: LowerableOnnxOp): TensorLowering {
   return (emit, _attrs, [x], out) => emit.op(opType, [to(emit, x!, out.dtype)])
 }
 
@@ -50,7 +52,7 @@ function axesOf (attrs: Attrs, rank: number): number[] | null {
   return (axes as number[]).map(a => norm(a, rank))
 }
 
-function reduction (opType: string): TensorLowering {
+function reduction (opType: LowerableOnnxOp & `Reduce${string}`): TensorLowering {
   return (emit, attrs, [x], out) => {
     const axes = axesOf(attrs, x!.type.shape.length)
     const keepdims = attrs.keepdims === true
@@ -60,7 +62,7 @@ function reduction (opType: string): TensorLowering {
   }
 }
 
-function softmaxLike (opType: string): TensorLowering {
+function softmaxLike (opType: LowerableOnnxOp): TensorLowering {
   return (emit, attrs, [x], out) => emit.op(opType, [to(emit, x!, out.dtype)], { axis: norm((attrs.axis as number | undefined) ?? -1, x!.type.shape.length) })
 }
 
