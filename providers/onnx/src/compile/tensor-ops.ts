@@ -8,8 +8,10 @@ import type { Attrs, DType, TensorOpName } from '@weft/core'
 import { create } from '@bufbuild/protobuf'
 import { onnx } from '../graph/onnx.js'
 import type { LoweringEmitter, LowerableOnnxOp } from './onnx-ops.js'
+import type { AttrSpec } from './emitter.js'
 import { NO_GRAD_KEY } from './no-grad.js'
 import { lowerIndex } from './index-ops.js'
+import { ONNX_DTYPE } from './dtypes.js'
 
 export interface ValueTypeLike { shape: readonly (number | string)[]; dtype: DType }
 export interface Lowered { name: string; type: ValueTypeLike }
@@ -44,6 +46,29 @@ function compare (opType: LowerableOnnxOp, negate = false): TensorLowering {
 
 function unary (opType: LowerableOnnxOp): TensorLowering {
   return (emit, _attrs, [x], out) => emit.op(opType, [to(emit, x!, out.dtype)])
+}
+
+/** A rank-0 constant of `dtype` (float32/float64 stored as is, other dtypes cast from float64). */
+function scalar (emit: LoweringEmitter, value: number, dtype: DType): string {
+  const stored: DType = dtype === 'float32' ? 'float32' : 'float64'
+  const name = emit.fresh(`c${stored === 'float32' ? 32 : 64}`)
+  const raw = stored === 'float32' ? new Uint8Array(Float32Array.of(value).buffer) : new Uint8Array(Float64Array.of(value).buffer)
+  emit.initializers.push(create(onnx.TensorProtoSchema, { name, dims: [], dataType: ONNX_DTYPE[stored], rawData: raw }))
+  return emit.cast(name, stored, dtype)
+}
+
+function logical (opType: 'And' | 'Or' | 'Xor' | 'Not'): TensorLowering {
+  return (emit, _attrs, inputs) => emit.op(opType, inputs.map(x => to(emit, x, 'bool')))
+}
+
+/** GELU: 0.5·x·(1 + erf(x/√2)), or with `approximate: 'tanh'` 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+const gelu: TensorLowering = (emit, attrs, [input], out) => {
+  const x = to(emit, input!, out.dtype)
+  const c = (value: number): string => scalar(emit, value, out.dtype)
+  const inner = attrs.approximate === 'tanh'
+    ? emit.op('Tanh', [emit.op('Mul', [c(Math.sqrt(2 / Math.PI)), emit.op('Add', [x, emit.op('Mul', [c(0.044715), emit.op('Mul', [x, emit.op('Mul', [x, x])])])])])])
+    : emit.op('Erf', [emit.op('Mul', [x, c(Math.SQRT1_2)])])
+  return emit.op('Mul', [emit.op('Mul', [x, c(0.5)]), emit.op('Add', [inner, c(1)])])
 }
 
 function axesOf (attrs: Attrs, rank: number): number[] | null {
@@ -87,6 +112,24 @@ export const TENSOR_LOWERINGS = {
   abs: unary('Abs'),
   tanh: unary('Tanh'),
   relu: unary('Relu'),
+  sin: unary('Sin'),
+  cos: unary('Cos'),
+  sigmoid: unary('Sigmoid'),
+  erf: unary('Erf'),
+  gelu,
+  silu: (emit, _attrs, [input], out) => {
+    const x = to(emit, input!, out.dtype)
+    return emit.op('Mul', [x, emit.op('Sigmoid', [x])])
+  },
+  clamp: (emit, attrs, [x], out) => {
+    const bound = (value: unknown): string => typeof value === 'number' ? scalar(emit, value, out.dtype) : ''
+    const max = bound(attrs.max)
+    return emit.op('Clip', [x!.name, bound(attrs.min), ...(max === '' ? [] : [max])])
+  },
+  logical_and: logical('And'),
+  logical_or: logical('Or'),
+  logical_xor: logical('Xor'),
+  logical_not: logical('Not'),
   eq: compare('Equal'),
   ne: compare('Equal', true),
   lt: compare('Less'),
@@ -99,6 +142,18 @@ export const TENSOR_LOWERINGS = {
     return to(emit, x!, out.dtype)
   },
   matmul: binary('MatMul'),
+  einsum: (emit, attrs, inputs, out) => emit.op('Einsum', inputs.map(x => to(emit, x, out.dtype)), { equation: (attrs.equation as string).replace(/\s+/g, '') }),
+  cumsum: (emit, attrs, [x], out) => emit.op('CumSum', [to(emit, x!, out.dtype), emit.int64([norm(attrs.axis as number, x!.type.shape.length)], [])], {
+    exclusive: attrs.exclusive === true ? 1 : 0, reverse: attrs.reverse === true ? 1 : 0,
+  }),
+  gather: (emit, attrs, [x, idx]) => emit.op('GatherElements', [x!.name, to(emit, idx!, 'int64')], { axis: norm(attrs.axis as number, x!.type.shape.length) }),
+  scatter: (emit, attrs, [x, idx, src], out) => {
+    const index = to(emit, idx!, 'int64')
+    const values = emit.op('Expand', [to(emit, src!, out.dtype), emit.op('Shape', [index])])
+    const spec: Record<string, AttrSpec> = { axis: norm(attrs.axis as number, x!.type.shape.length) }
+    if (attrs.reduction === 'add') spec.reduction = 'add' // opset 16+; plain writes stay valid in older opsets
+    return emit.op('ScatterElements', [x!.name, index, values], spec)
+  },
   sum: reduction('ReduceSum'),
   mean: reduction('ReduceMean'),
   max: reduction('ReduceMax'),

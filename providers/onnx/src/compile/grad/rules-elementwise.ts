@@ -5,6 +5,7 @@
  */
 import { ONNX_DTYPE } from '../dtypes.js'
 import type { OnnxOpRow, Vjp, VjpRule } from './types.js'
+import { intAttr } from './dims.js'
 
 /** Gradient of input `i` if needed: `make()` shaped like the output, summed back to the input's shape. */
 function toInput (v: Vjp, i: number, make: () => string): string | null {
@@ -37,6 +38,21 @@ function minMax (win: 'Greater' | 'Less'): VjpRule {
       toInput(v, 1, () => b.op('Mul', [g, share(v.x(1), v.x(0))])),
     ]
   }
+}
+
+/** Clip(x, min?, max?): the gradient passes where min ≤ x ≤ max (PyTorch's clamp); the bounds get none. */
+const clip: VjpRule = (v) => {
+  if (!v.needs(0)) return [null, null, null]
+  const { b } = v
+  const x = v.x(0)
+  const [min, max] = [v.node.input[1] ?? '', v.node.input[2] ?? '']
+  const tests = [
+    ...(min === '' ? [] : [b.op('GreaterOrEqual', [x, min])]),
+    ...(max === '' ? [] : [b.op('LessOrEqual', [x, max])]),
+  ]
+  if (tests.length === 0) return [v.g()!, null, null]
+  const inside = tests.length === 1 ? tests[0]! : b.op('And', tests)
+  return [b.op('Where', [inside, v.g()!, zero(v)]), null, null]
 }
 
 const zeroGradient: VjpRule = v => v.node.input.map(() => null)
@@ -130,5 +146,11 @@ export const ELEMENTWISE_ONNX_OPS = {
   Not: test('same'),
   IsNaN: test('same'),
   IsInf: test('same'),
-  CumSum: { shape: 'same', rowwise: false, vjp: 'none' },
+  Clip: same(clip),
+  // the sum of the gradient over every output that includes x: a cumsum running the other way
+  CumSum: {
+    shape: 'same',
+    rowwise: false,
+    vjp: v => [v.needs(0) ? v.b.op('CumSum', [v.g()!, v.x(1)], { exclusive: intAttr(v.node, 'exclusive', 0), reverse: 1 - intAttr(v.node, 'reverse', 0) }) : null, null],
+  },
 } as const satisfies Record<string, OnnxOpRow>

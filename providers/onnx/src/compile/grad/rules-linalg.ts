@@ -132,6 +132,39 @@ const extremum = reduce((v, g, y, axes) => {
   return b.op('Div', [b.op('Mul', [mask, g]), ties])
 })
 
+/** The subscripts of an Einsum node, when in the subset the rule handles (explicit output, a-z, no repeats). */
+export function einsumTerms (equation: string): { inputs: string[]; output: string } | null {
+  const m = /^([a-z,]*)->([a-z]*)$/.exec(equation.replace(/\s+/g, ''))
+  if (m === null) return null
+  const inputs = m[1]!.split(',')
+  return [...inputs, m[2]!].every(t => new Set(t).size === t.length) ? { inputs, output: m[2]! } : null
+}
+
+/**
+ * Einsum: the gradient of operand i is the einsum of the output gradient with the other operands, onto operand i's
+ * letters; letters only operand i has (summed inside it) are broadcast back.
+ */
+function einsum (v: Vjp): (string | null)[] {
+  const { b } = v
+  const raw = v.node.attribute.find(a => a.name === 'equation')?.s
+  const terms = einsumTerms(raw === undefined ? '' : new TextDecoder().decode(raw))
+  if (terms === null) throw v.unsupported('Einsum outside the subset (explicit output, letters a-z, no ellipsis, no repeated letter)')
+  const g = v.g()!
+  return terms.inputs.map((own, i) => {
+    if (!v.needs(i)) return null
+    const subs: string[] = []
+    const ins: string[] = []
+    if (terms.output !== '') { subs.push(terms.output); ins.push(g) }
+    terms.inputs.forEach((t, k) => { if (k !== i) { subs.push(t); ins.push(v.x(k)) } })
+    const known = new Set(subs.join(''))
+    const keep = [...own].filter(l => known.has(l)).join('')
+    let grad = ins.length === 0 ? g : b.op('Einsum', ins, { equation: `${subs.join(',')}->${keep}` })
+    if (terms.output === '' && ins.length > 0) grad = b.op('Mul', [grad, g])
+    const missing = [...own].flatMap((l, d) => known.has(l) ? [] : [d])
+    return missing.length === 0 ? grad : b.op('Expand', [b.op('Unsqueeze', [grad, b.int64(missing)]), b.shape(v.x(i))])
+  })
+}
+
 function cast (v: Vjp, x: string): string { return v.b.op('Cast', [x], { to: ONNX_DTYPE[v.b.dtype(v.x(0))] }) }
 
 /** A row-wise-on-the-last-axis op with a rule. */
@@ -140,6 +173,7 @@ const lastAxis = <V extends OnnxOpRow['vjp']>(shape: 'same' | 'reduce', vjp: V) 
 export const LINALG_ONNX_OPS = {
   MatMul: { shape: 'own', rowwise: 'weights', vjp: matmul },
   Gemm: { shape: 'own', rowwise: false, vjp: gemm },
+  Einsum: { shape: 'own', rowwise: false, vjp: einsum },
   Softmax: lastAxis('same', (v) => {
     const { b } = v
     const gy = b.op('Mul', [v.g()!, v.y()])

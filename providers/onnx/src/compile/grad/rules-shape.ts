@@ -134,12 +134,14 @@ function scatterND (v: Vjp): (string | null)[] {
 function scatterElements (v: Vjp): (string | null)[] {
   const { b } = v
   const reduction = v.node.attribute.find(a => a.name === 'reduction')?.s
-  if (reduction !== undefined && new TextDecoder().decode(reduction) !== 'none') throw v.unsupported('ScatterElements with a reduction')
+  const mode = reduction === undefined ? 'none' : new TextDecoder().decode(reduction)
+  if (mode !== 'none' && mode !== 'add') throw v.unsupported(`ScatterElements with reduction '${mode}'`)
   const axis = intAttr(v.node, 'axis', 0)
   const [, idx, updates] = [v.x(0), v.x(1), v.x(2)]
   const g = v.g()!
   return [
-    v.needs(0) ? b.op('ScatterElements', [g, idx, b.zerosLike(updates)], { axis }) : null,
+    // written positions lose their gradient; with 'add' every position keeps it
+    v.needs(0) ? (mode === 'add' ? g : b.op('ScatterElements', [g, idx, b.zerosLike(updates)], { axis })) : null,
     null,
     v.needs(2) ? b.op('GatherElements', [g, idx], { axis }) : null,
   ]

@@ -7,6 +7,7 @@ import type { onnx } from '../../graph/onnx.js'
 import { dtypeFromOnnx } from '../dtypes.js'
 import { attrOf, broadcast, intAttr, intsAttr, norm, product, quotient, tensorInfo, type Dim, type Intern, type ShapeFacts, type TensorInfo } from './dims.js'
 import { onnxOp } from '../onnx-ops.js'
+import { einsumTerms } from './rules-linalg.js'
 
 export { intAttr, intsAttr, type Dim, type TensorInfo } from './dims.js'
 
@@ -188,6 +189,17 @@ export class ShapeTable implements ShapeFacts {
     }
     if (op === 'NonZero') return out(s === null ? null : [s.length, `dim(${node.output[0]},1)`])
     if (op === 'GatherElements') return out(this.get(node.input[1]!).shape)
+    if (op === 'Einsum') {
+      const raw = attrOf(node, 'equation')?.s
+      const terms = einsumTerms(raw === undefined ? '' : new TextDecoder().decode(raw))
+      const shapes = node.input.map(n => this.get(n).shape)
+      if (terms === null || shapes.some(v => v === null)) return out(null)
+      const size = (letter: string): Dim => {
+        const k = terms.inputs.findIndex(t => t.includes(letter))
+        return shapes[k]![terms.inputs[k]!.indexOf(letter)]!
+      }
+      return out([...terms.output].map(size))
+    }
     if (op === 'GatherND') {
       const idx = this.get(node.input[1]!).shape
       const k = idx?.at(-1)
