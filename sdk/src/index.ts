@@ -31,6 +31,7 @@ export type { GenerateOptions, Generated, GeneratedBatch, GenerateFn, GenerateBa
 export type { NestedArray } from './tensor/tensor.js'
 export type { IndexArg } from './tensor/indexing.js'
 export { ValueProxy, concat, stack, where } from './trace/value-proxy.js'
+export { einsum, exp, log, sin, cos, tanh, sigmoid, erf, gelu, silu } from './trace/value-proxy.js'
 export type { Operand, ReduceOptions, GradTargets, Gradients } from './trace/value-proxy.js'
 export { SiteProxy, SiteSlice } from './trace/site-proxy.js'
 export type { SiteAddress } from './trace/site-proxy.js'
