@@ -175,7 +175,7 @@ function attachProblems (attach: unknown, declared: Record<string, unknown>, add
     for (const key of spec.params) {
       const name = body[key]
       if (name === undefined) continue
-      if (typeof name !== 'string' || !Object.hasOwn(declared, name)) at(`${kind}.${key}: ${show(name)} is not a declared param`)
+      if (typeof name !== 'string' || !Object.hasOwn(declared, name)) at(typeof name === 'string' ? `${kind}.${key}: '${name}' is not a declared param` : `${kind}.${key} must be a param name, got ${show(name)}`)
     }
   })
 }
