@@ -137,7 +137,7 @@ export class Model<T = Envoy> {
   }
 
   /**
-   * NNsight's `model.edit()`: a model (same executor, manifest, tokenizer) whose every trace, generate, cache, scan
+   * NNsight's `model.edit()`: a model (same executor, manifest, tokenizer) whose every trace, generate, cache, scan, session
    * and record applies `fn` first, for every invoke (in generate mode at every step). `fn` reads and sets sites and
    * returns nothing. With `{ inplace: true }` this model itself is edited (undo with `clearEdits`). Edits compose.
    */
