@@ -226,3 +226,40 @@ test('kept adapters are the executor\'s: unknown names are ADAPTER_NOT_FOUND, an
   const bad: Program = { ...program, params: { A: { shape: [255, 4], dtype: 'float32', init: { zeros: true } }, B: { shape: [4, 1024], dtype: 'float32', init: { zeros: true } } }, keep: { adapter: 'x', attach: [{ lora: { module: MODULE, a: 'A', b: 'B', scale: 1 } }] } }
   await expect(model.run(bad)).rejects.toMatchObject({ code: 'PROGRAM_INVALID', message: expect.stringContaining('keep.attach[0]: lora: a is [255, 4] but the input of') })
 })
+
+test('sessions of a view: from values follow the shifted nodes; training on top keeps both adapters with their attachments', async () => {
+  const tuned = await model.withAdapter('rome')
+  const [france, japan] = ['The capital of France is', 'The capital of Japan is']
+  // trace 1 patches trace 0's (steered) block-3 output into another prompt, without it leaving
+  const out = await tuned.session((s) => {
+    const h = s.trace(france, (m) => m.transformer.h[3].output.at(':', '-1:'))
+    s.trace(japan, (m) => {
+      m.transformer.h[3].output.at(':', '-1:').set(h)
+      return m.lm_head.output.at(0, -1).save('patched')
+    })
+  })
+  const saved = await tuned.trace(france, (m) => m.transformer.h[3].output.at(':', '-1:').save())
+  const direct = await tuned.trace(japan, (m) => {
+    m.transformer.h[3].output.at(':', '-1:').set(saved)
+    return m.lm_head.output.at(0, -1).save()
+  })
+  const [a, b] = [out.saves.patched!.toFlat(), direct.toFlat()]
+  expect(Math.max(...a.map((x, i) => Math.abs(x - b[i]!)))).toBeLessThan(1e-4)
+  expect(out.adaptersUsed).toHaveLength(1)
+
+  // fine-tune on top: a second vector trained with the kept one in place; keeping stores both and both attachments
+  const stacked = await tuned.session((s) => {
+    s.steer('transformer.h.4', { name: 'extra' })
+    s.train((t) => romeLoss(t), { optimizer: { kind: 'sgd', lr: 0.01 }, steps: 1 })
+    s.keep('stacked')
+  })
+  expect(stacked.losses[0]!).toBeLessThan(0.01) // the kept vector already steers the training trace
+  const info = await executor.adapter('stacked')
+  expect(Object.keys(info.params).sort()).toEqual(['extra', 'rome.transformer.h.2.steer'])
+  expect(info.attach).toEqual([
+    { steer: { site: 'transformer.h.2', port: 'output', param: 'rome.transformer.h.2.steer' } },
+    { steer: { site: 'transformer.h.4', port: 'output', param: 'extra' } },
+  ])
+  const both = await (await model.withAdapter('stacked')).trace((t) => romeLoss(t).save('loss'))
+  expect(both.toFlat()[0]!).toBeLessThan(0.01)
+})
