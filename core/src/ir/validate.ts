@@ -81,8 +81,54 @@ export function analyzeProgram (program: unknown, manifest: Manifest): ProgramAn
   const structure = programStructureProblems(program)
   if (structure.length > 0) return { issues: structure.map(p => ({ ...p, op: null })), types: [] }
   const p = program as Program
-  if (p.then === undefined && p.train === undefined) return analyzeTrace(p, manifest, undefined, true)
-  return analyzeSession(p, manifest)
+  const analysis = p.then === undefined && p.train === undefined ? analyzeTrace(p, manifest, undefined, true) : analyzeSession(p, manifest)
+  if (p.keep?.attach !== undefined) analysis.issues.push(...attachIssues(p, manifest))
+  return analysis
+}
+
+/**
+ * `keep.attach` against the model: a LoRA's module has an input and an output whose last dims match `a [in, r]` and
+ * `b [r, out]`; a steering param broadcasts onto its site; a probe's `w [d, k]` reads a site whose last dim is d, its
+ * `b` is `[k]`.
+ */
+function attachIssues (p: Program, manifest: Manifest): ValidationIssue[] {
+  const issues: ValidationIssue[] = []
+  const ctx = inferContext(p, manifest)
+  const shapeOf = (name: string): number[] => p.params![name]!.shape
+  const site = (path: string, port: 'input' | 'output'): ValueType['shape'] | null => {
+    try { return OPS.read.infer({ site: path, port, invoke: 0 }, [], ctx).shape } catch (error) {
+      if (!WeftError.is(error)) throw error
+      return null
+    }
+  }
+  const last = (shape: ValueType['shape']): number | string => shape[shape.length - 1]!
+  p.keep!.attach!.forEach((entry, k) => {
+    const add = (message: string): void => { issues.push({ node: null, op: null, message: `keep.attach[${k}]: ${message}` }) }
+    if ('lora' in entry) {
+      const { module, a, b } = entry.lora
+      const [x, y] = [site(module, 'input'), site(module, 'output')]
+      if (x === null || y === null) return add(`lora: '${module}' is not a module of ${manifest.name} with an input and an output`)
+      const [sa, sb] = [shapeOf(a), shapeOf(b)]
+      if (sa.length !== 2 || sb.length !== 2 || sa[1] !== sb[0]) return add(`lora: a must be [in, rank] and b [rank, out], got a [${sa.join(', ')}], b [${sb.join(', ')}]`)
+      if (last(x) !== sa[0]) add(`lora: a is [${sa.join(', ')}] but the input of '${module}' has ${last(x)} features`)
+      if (last(y) !== sb[1]) add(`lora: b is [${sb.join(', ')}] but the output of '${module}' has ${last(y)} features`)
+    } else if ('steer' in entry) {
+      const { site: path, port, param } = entry.steer
+      const shape = site(path, port)
+      if (shape === null) return add(`steer: '${path}' (${port}) is not a site of ${manifest.name}`)
+      const sp = shapeOf(param)
+      const fits = sp.length <= shape.length && sp.every((d, i) => d === 1 || d === shape[shape.length - sp.length + i])
+      if (!fits) add(`steer: param '${param}' [${sp.join(', ')}] does not broadcast onto '${path}' [${shape.join(', ')}]`)
+    } else {
+      const { site: path, port, w, b } = entry.probe
+      const shape = site(path, port)
+      if (shape === null) return add(`probe: '${path}' (${port}) is not a site of ${manifest.name}`)
+      const sw = shapeOf(w)
+      if (sw.length !== 2 || sw[0] !== last(shape)) return add(`probe: w must be [${last(shape)}, outputs] for '${path}', got [${sw.join(', ')}]`)
+      if (b !== undefined && (shapeOf(b).length !== 1 || shapeOf(b)[0] !== sw[1])) add(`probe: b must be [${sw[1]}], got [${shapeOf(b).join(', ')}]`)
+    }
+  })
+  return issues
 }
 
 /** A session (several traces) or a training Program: every trace, `from` references, the loss, save names across traces. */

@@ -381,7 +381,7 @@ export class Scheduler {
         if (keep === undefined || result.params === undefined || adapters === undefined) continue
         prepared.set(row.id, adapters.prepare({
           kid: row.kid, name: keep.adapter, model: model.name, revision: model.manifest.revision, values: result.params,
-          jobId: row.id, programDigest: row.programDigest, training: summaries.get(row.id) ?? null, now,
+          jobId: row.id, programDigest: row.programDigest, training: summaries.get(row.id) ?? null, ...(keep.attach === undefined ? {} : { attach: keep.attach }), now,
         }))
       }
       // one transaction (one WAL commit) for the whole batch; events go out only after it is durable. A job cancelled
@@ -392,6 +392,8 @@ export class Scheduler {
         const adapter = prepared.get(row.id)
         const summary = summaries.get(row.id)
         const extras: ResultExtras = {}
+        const used = adapters?.usedBy(programs.get(row.id)!) ?? []
+        if (used.length > 0) extras.adaptersUsed = used
         if (summary !== undefined) extras.training = summary.cancelled ? { ...summary, stopped: batch.stopped ?? 'cancelled' } : summary
         if (adapter !== undefined) {
           extras.adapter = { name: adapter.row.name, id: adapter.row.id, digest: adapter.row.digest, bytes: adapter.row.bytes, replaced: this.deps.store.getAdapter(row.kid, adapter.row.name) !== undefined }
