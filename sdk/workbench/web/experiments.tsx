@@ -157,7 +157,7 @@ function Experiment ({ kind, model, info }: { kind: ExperimentKind; model: strin
             )
           })}
           <div class="actions">
-            <button type="submit" disabled={busy}>{busy ? 'Running…' : 'Run'}</button>
+            <button type="submit" disabled={busy || model === ''}>{busy ? 'Running…' : model === '' ? 'Loading models…' : 'Run'}</button>
             <button type="button" onClick={() => { setForm(toForm(DEFAULTS[kind])); setProblems([]); setError(null) }}>Reset</button>
           </div>
           <p role="status" aria-live="polite" class="progress" data-testid="progress">{progress?.text ?? (busy ? 'submitting' : '')}

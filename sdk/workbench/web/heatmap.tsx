@@ -45,8 +45,9 @@ export function Heatmap (props: HeatmapProps) {
   const scale = props.scale ?? 'sequential'
   return (
     <div class="heatmap-scroll" tabIndex={0} role="region" aria-label={props.caption}>
+      <p class="heatmap-title" aria-hidden="true">{props.caption}</p>
       <table class="heatmap" data-testid={props.testId}>
-        <caption>{props.caption}</caption>
+        <caption class="sr-only">{props.caption}</caption>
         <thead>
           <tr><td class="corner" />{props.columns.map((c, j) => <th scope="col" key={j} data-col={j}>{c}</th>)}</tr>
         </thead>
