@@ -51,10 +51,10 @@ async function runWithKeyboard (page: Page, firstField: string): Promise<void> {
   await page.getByRole('button', { name: 'Run' }).waitFor()   // enabled once the models are listed
   await page.focus(firstField)
   for (let i = 0; i < 12; i++) {
-    if (await page.evaluate(() => document.activeElement?.textContent === 'Run')) break
+    if (await page.evaluate("document.activeElement?.textContent === 'Run'")) break
     await page.keyboard.press('Tab')
   }
-  expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Run')
+  expect(await page.evaluate('document.activeElement?.textContent')).toBe('Run')
   await page.keyboard.press('Enter')
   await page.waitForSelector('[data-testid="result"], .problem', { timeout: 90_000 })
   const problem = page.locator('.problem')
@@ -94,7 +94,7 @@ describe.skipIf(!hasChromium)('workbench in Chromium', () => {
       expect(await page.getByTestId('progress').textContent()).toMatch(/completed in \d+ ms/)
       expect(await page.getByTestId('result').textContent()).toContain('embedded run: no provider signs a receipt')
       // the downloads answer with safetensors, CBOR and JSON
-      const links = await page.locator('.downloads a').evaluateAll(as => as.map(a => (a as HTMLAnchorElement).href))
+      const links = await page.locator('.downloads a').evaluateAll(as => as.map(a => (a as unknown as { href: string }).href))
       const [tensors, cbor, json] = await Promise.all(links.slice(0, 3).map(async href => await fetch(href)))
       const header = new DataView((await tensors!.arrayBuffer()))
       expect(Number(header.getBigUint64(0, true))).toBeGreaterThan(10)
@@ -102,7 +102,7 @@ describe.skipIf(!hasChromium)('workbench in Chromium', () => {
       expect(((await json!.json()) as { model: { name: string } }).model.name).toBe(MODEL)
       await shot(page, 'logit-lens')
       await page.setViewportSize({ width: 390, height: 844 })
-      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+      expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390)
       await shot(page, 'logit-lens-phone')
       await page.close()
     })
@@ -120,7 +120,7 @@ describe.skipIf(!hasChromium)('workbench in Chromium', () => {
       const [[mary], [john]] = [await model.tokenize(' Mary'), await model.tokenize(' John')]
       expect(Number(await page.getByTestId('clean-diff').textContent())).toBeCloseTo(logits[mary]! - logits[john]!, 2)
       expect(Number(await page.getByTestId('corrupt-diff').textContent())).toBeLessThan(0)
-      const recovery = await page.locator('[data-testid="layer-recovery"] td').evaluateAll(cells => cells.map(c => Number((c as HTMLElement).dataset.value)))
+      const recovery = await page.locator('[data-testid="layer-recovery"] td').evaluateAll(cells => cells.map(c => Number((c as unknown as { dataset: { value: string } }).dataset.value)))
       expect(recovery).toHaveLength(6)
       expect(recovery.at(-1)!).toBeCloseTo(1, 4)           // patching the last layer's output restores the clean run
       expect(recovery[0]!).toBeLessThan(0.5)                // the name information has not yet moved to the last position
@@ -141,7 +141,7 @@ describe.skipIf(!hasChromium)('workbench in Chromium', () => {
       await page.waitForSelector('[data-testid="modules"]')
       expect(await page.locator('[data-testid="modules"]').textContent()).toContain('[batch, seq, 256] float32')
       await page.getByLabel('Search modules').fill('h.3.attn')
-      await page.waitForFunction(() => document.querySelectorAll('[data-testid="modules"] tbody tr').length < 30)
+      await page.waitForFunction('document.querySelectorAll(\'[data-testid="modules"] tbody tr\').length < 30')
       const paths = await page.locator('[data-testid="modules"] tbody tr th .path').allTextContents()
       expect(paths.length).toBeGreaterThan(1)
       expect(paths.every(p => p.includes('transformer') && (p.includes('h.3.attn') || !p.includes('h.3.')))).toBe(true)
