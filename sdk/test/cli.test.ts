@@ -49,6 +49,7 @@ describe('help and version', () => {
     provider: ['start', '--model', '--policy', '--allow', '--egress-per-day', '--egress-per-key-per-day', '--per-job-cap', '--forbid', '--operator-key',
       '--register', '--identity', '--port', '--db', '--durability', '--workers', '--isolation', '--intra-op-threads', '--batch-window-ms',
       '--max-batch-jobs', '--job-timeout-ms', '--batch-sizes', '--session-cache', '--directory', '--p2p-listen', 'org/name[@revision]'],
+    workbench: ['--models', '--provider', '--directory', '--key', '--port', '--help'],
   }
 
   test.each(Object.keys(FLAGS))('weft %s --help lists every flag and exits 0', async (name) => {
