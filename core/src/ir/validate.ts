@@ -1,7 +1,7 @@
 /** Static validation of a Program against a model manifest: reports every problem, and infers value types. */
 import { WeftError } from '../errors/weft-error.js'
 import type { Manifest } from '../manifest/manifest.js'
-import type { Program, SourceLocation } from './program.js'
+import type { Program } from './program.js'
 import type { InferContext, ValueType } from '../ops/types.js'
 import { SYMBOLIC_DIM_ESTIMATE } from '../ops/types.js'
 import { OPS, isOpName } from '../ops/table.js'
@@ -12,8 +12,8 @@ import { checkGenerate } from './generate.js'
 import { gradIssues } from '../ops/grad.js'
 import { TRAIN_LOSS_SAVE, traceCount, traceProgram, trainSteps } from './session.js'
 
-/** `trace`: which trace of a session the node belongs to (absent = trace 0, the Program's own nodes). */
-export interface ValidationIssue { node: number | null; op: string | null; message: string; location?: SourceLocation; trace?: number }
+import type { ValidationIssue } from './issues.js'
+export type { ValidationIssue } from './issues.js'
 
 /** `types`: trace 0's node types; `traces`: every trace's (a session's later traces after the first). */
 export interface ProgramAnalysis { issues: ValidationIssue[]; types: (ValueType | null)[]; traces?: (ValueType | null)[][] }
