@@ -46,7 +46,7 @@ export { sliceRange } from './ops/index-spec.js'
 export { DTYPES } from './ops/elementwise.js'
 
 // validation
-export { validateProgram, assertValidProgram, inferProgramTypes, analyzeProgram, programCost, trainingCost, inferContext } from './ir/validate.js'
+export { validateProgram, assertValidProgram, inferProgramTypes, analyzeProgram, analyzeValidProgram, programCost, trainingCost, inferContext } from './ir/validate.js'
 export type { ValidationIssue, ProgramAnalysis } from './ir/validate.js'
 export { siteTimes } from './ir/causality.js'
 export { programStructureProblems } from './ir/structure.js'
