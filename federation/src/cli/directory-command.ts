@@ -35,6 +35,7 @@ function usageError (message: string): number {
 
 export const directoryCommand = {
   summary: 'run a directory (bootstrap) node: `directory start [--port N] [--bootstrap <multiaddr>]…`',
+  usage: DIRECTORY_USAGE,
   async run (argv: string[]): Promise<number> {
     let parsed
     try {

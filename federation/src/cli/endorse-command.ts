@@ -46,6 +46,7 @@ function usageError (message: string): number {
 
 export const endorseCommand = {
   summary: 'vouch for a provider: `endorse --key k.json --provider ed25519:… --model name[@revision]`',
+  usage: ENDORSE_USAGE,
   async run (argv: string[]): Promise<number> {
     let values
     try { values = parseArgs({ args: argv, options: OPTIONS }).values } catch (error) { return usageError((error as Error).message) }
