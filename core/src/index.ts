@@ -21,7 +21,7 @@ export { TRAIN_LOSS_SAVE, MAX_TRAIN_STEPS, MAX_PARAM_ELEMENTS, NAME_PATTERN, tra
 export { nodeSteps, checkGenerate, generatedSaveName, MAX_SEED } from './ir/generate.js'
 export type { NodeStep } from './ir/generate.js'
 export type { DType, Tensor, TensorData } from './tensor/tensor.js'
-export { numel } from './tensor/tensor.js'
+export { numel, DTYPE_BYTES } from './tensor/tensor.js'
 export { ERROR_CODES } from './errors/codes.js'
 export type { ErrorCode } from './errors/codes.js'
 export { WeftError } from './errors/weft-error.js'

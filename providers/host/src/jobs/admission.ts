@@ -5,12 +5,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import {
-  WeftError, analyzeValidProgram, openRequestEnvelope, programCost, trainSteps,
+  DTYPE_BYTES, WeftError, analyzeValidProgram, openRequestEnvelope, programCost, trainSteps,
   type PolicyV1, type Program, type ProgramAnalysis, type ScanEntry, type ValueType,
 } from '@weft/core'
 import type { Adapters } from '../adapters/adapters.js'
 import type { EngineSpeed } from './engine-speed.js'
-import { DTYPE_BYTES } from '../policy/components.js'
 import { runPolicies } from '../policy/run-policies.js'
 import { digestOf, type ModelRegistry, type ServedModel } from '../models/model-registry.js'
 import { applyEdits, editLabel } from '../models/edits.js'
@@ -65,7 +64,7 @@ export function serialLock (): SerialLock {
 }
 
 export function estimateBytes (saves: readonly ScanEntry[]): number {
-  return saves.reduce((total, s) => total + s.shape.reduce((a, b) => a * b, 1) * (DTYPE_BYTES[s.dtype] ?? 8), 0)
+  return saves.reduce((total, s) => total + s.shape.reduce((a, b) => a * b, 1) * ((DTYPE_BYTES as Readonly<Record<string, number>>)[s.dtype] ?? 8), 0)
 }
 
 /**
@@ -118,7 +117,7 @@ const generatedSaves = (program: Program): number =>
  */
 export function estimateResultBytes (program: Program, saves: readonly ScanEntry[]): number {
   const generated = tracesOf(program).reduce((n, t) => t.mode === 'generate' && Array.isArray(t.invokes)
-    ? n + t.invokes.length * ((t.generate ?? program.generate)?.maxNewTokens ?? 0) * DTYPE_BYTES.int64!
+    ? n + t.invokes.length * ((t.generate ?? program.generate)?.maxNewTokens ?? 0) * DTYPE_BYTES.int64
     : n, 0)
   return estimateBytes(saves) + generated
 }
