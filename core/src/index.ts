@@ -21,7 +21,7 @@ export { TRAIN_LOSS_SAVE, MAX_TRAIN_STEPS, MAX_PARAM_ELEMENTS, NAME_PATTERN, tra
 export { nodeSteps, checkGenerate, generatedSaveName, MAX_SEED } from './ir/generate.js'
 export type { NodeStep } from './ir/generate.js'
 export type { DType, Tensor, TensorData } from './tensor/tensor.js'
-export { numel } from './tensor/tensor.js'
+export { numel, DTYPE_BYTES } from './tensor/tensor.js'
 export { ERROR_CODES } from './errors/codes.js'
 export type { ErrorCode } from './errors/codes.js'
 export { WeftError } from './errors/weft-error.js'
@@ -46,7 +46,7 @@ export { sliceRange } from './ops/index-spec.js'
 export { DTYPES } from './ops/elementwise.js'
 
 // validation
-export { validateProgram, assertValidProgram, inferProgramTypes, analyzeProgram, programCost, trainingCost, inferContext } from './ir/validate.js'
+export { validateProgram, assertValidProgram, inferProgramTypes, analyzeProgram, analyzeValidProgram, programCost, trainingCost, inferContext } from './ir/validate.js'
 export type { ValidationIssue, ProgramAnalysis } from './ir/validate.js'
 export { siteTimes } from './ir/causality.js'
 export { programStructureProblems } from './ir/structure.js'

@@ -1,7 +1,7 @@
 /** Static validation of a Program against a model manifest: reports every problem, and infers value types. */
 import { WeftError } from '../errors/weft-error.js'
 import type { Manifest } from '../manifest/manifest.js'
-import type { Program, SourceLocation } from './program.js'
+import type { Program } from './program.js'
 import type { InferContext, ValueType } from '../ops/types.js'
 import { SYMBOLIC_DIM_ESTIMATE } from '../ops/types.js'
 import { OPS, isOpName } from '../ops/table.js'
@@ -12,8 +12,8 @@ import { checkGenerate } from './generate.js'
 import { gradIssues } from '../ops/grad.js'
 import { TRAIN_LOSS_SAVE, traceCount, traceProgram, trainSteps } from './session.js'
 
-/** `trace`: which trace of a session the node belongs to (absent = trace 0, the Program's own nodes). */
-export interface ValidationIssue { node: number | null; op: string | null; message: string; location?: SourceLocation; trace?: number }
+import type { ValidationIssue } from './issues.js'
+export type { ValidationIssue } from './issues.js'
 
 /** `types`: trace 0's node types; `traces`: every trace's (a session's later traces after the first). */
 export interface ProgramAnalysis { issues: ValidationIssue[]; types: (ValueType | null)[]; traces?: (ValueType | null)[][] }
@@ -220,6 +220,17 @@ export function assertValidProgram (program: unknown, manifest: Manifest): asser
   if (issues.length > 0) throwIssues(issues)
 }
 
+/**
+ * Validates and infers once, for callers that go on to cost, scan or run the Program: its analysis (node types of
+ * every trace), to hand to `programCost` and the engine instead of analysing again. Throws PROGRAM_INVALID (with
+ * `details.issues`) for an invalid program, like assertValidProgram.
+ */
+export function analyzeValidProgram (program: unknown, manifest: Manifest): ProgramAnalysis {
+  const analysis = analyzeProgram(program, manifest)
+  if (analysis.issues.length > 0) throwIssues(analysis.issues)
+  return analysis
+}
+
 /** The value type of every node; throws PROGRAM_INVALID (with `details.issues`) for an invalid program. */
 export function inferProgramTypes (program: Program, manifest: Manifest): ValueType[] {
   const { issues, types } = analyzeProgram(program, manifest)
@@ -229,10 +240,10 @@ export function inferProgramTypes (program: Program, manifest: Manifest): ValueT
 
 /**
  * Sum of the op cost estimates of a valid program (for host-side cost limits). A session sums its traces; a
- * training Program adds `trainingCost` (steps × (forward + backward)).
+ * training Program adds `trainingCost` (steps × (forward + backward)). `analysis`: the Program's own, from
+ * analyzeValidProgram (not analysed again); without it the Program is analysed here.
  */
-export function programCost (program: Program, manifest: Manifest): number {
-  const analysis = analyzeProgram(program, manifest)
+export function programCost (program: Program, manifest: Manifest, analysis: ProgramAnalysis = analyzeValidProgram(program, manifest)): number {
   if (analysis.issues.length > 0) throwIssues(analysis.issues)
   const traces = analysis.traces ?? [analysis.types]
   let total = 0
@@ -241,22 +252,22 @@ export function programCost (program: Program, manifest: Manifest): number {
     const ctx = inferContext(trace, manifest)
     total += trace.nodes.reduce((sum, [op, attrs, inputs]) => sum + OPS[op as keyof typeof OPS].cost(attrs, inputs.map(n => types[n]!), ctx), 0)
   })
-  return total + trainingCost(program, manifest)
+  return total + trainingCost(program, manifest, analysis.types as ValueType[])
 }
 
 /**
  * Estimated float ops of a training loop: per step, the forward of the model over the step's tokens (2 × parameters
  * × tokens), its backward (2× the forward) and the first trace's own ops; 0 without `train`. Text invokes count as
- * SYMBOLIC_DIM_ESTIMATE tokens.
+ * SYMBOLIC_DIM_ESTIMATE tokens. `types`: the first trace's node types when already inferred.
  */
-export function trainingCost (program: Program, manifest: Manifest): number {
+export function trainingCost (program: Program, manifest: Manifest, types?: readonly ValueType[]): number {
   const steps = trainSteps(program)
   if (steps === 0) return 0
   const tokens = (invokes: Program['invokes']): number => invokes.reduce((n, inv) => n + ('ids' in inv ? inv.ids.length : SYMBOLIC_DIM_ESTIMATE), 0)
   const batches = program.train!.batches ?? [program.invokes]
   const perEpoch = batches.reduce((n, b) => n + tokens(b), 0) / batches.length
-  const types = inferProgramTypes(program, manifest)
+  const nodeTypes = types ?? inferProgramTypes(program, manifest)
   const ctx = inferContext(program, manifest)
-  const ops = program.nodes.reduce((sum, [op, attrs, inputs]) => sum + OPS[op as keyof typeof OPS].cost(attrs, inputs.map(n => types[n]!), ctx), 0)
+  const ops = program.nodes.reduce((sum, [op, attrs, inputs]) => sum + OPS[op as keyof typeof OPS].cost(attrs, inputs.map(n => nodeTypes[n]!), ctx), 0)
   return Math.ceil(steps * (3 * 2 * manifest.parameters * perEpoch + 2 * ops))
 }

@@ -274,3 +274,8 @@ function toInit (init: ParamInitOption, name: string): ParamInit {
 export function lossCurve (saves: Record<string, { toFlat (): number[] }>): number[] {
   return saves[TRAIN_LOSS_SAVE]?.toFlat() ?? []
 }
+
+declare module '../trace/value-proxy.js' {
+  /** OP_METHODS rows may name SessionBuilder's members (value-proxy.ts) */
+  interface OpRecorders { SessionBuilder: SessionBuilder }
+}

@@ -4,10 +4,6 @@
  */
 import { WeftError, type Attrs, type DType, type Tensor as CoreTensor, type Dim, type OpName } from '@weft/core'
 import type { Recorder } from './recorder.js'
-import type { SiteProxy } from './site-proxy.js'
-import type { ModuleEnvoy } from './envoy.js'
-import type { Tracer } from './tracer.js'
-import type { SessionBuilder } from '../session/session.js'
 import { toIndexSpec, type IndexArg } from '../tensor/indexing.js'
 import { callerLocation } from './location.js'
 import { isParamRef, type ParamRef } from './param-ref.js'
@@ -306,13 +302,16 @@ function asIndex (index: Operand): Operand {
   return { dtype: 'int64', shape: t.shape, data: BigInt64Array.from(t.data as Float32Array, v => BigInt(Math.trunc(v))) }
 }
 
+/**
+ * The classes (or interfaces) of the tracing API that record ops, by name. Each module that defines one adds its row
+ * by declaration merging (`declare module './value-proxy.js'` in site-proxy.ts, envoy.ts, tracer.ts,
+ * session/session.ts), so this module imports none of them (no import cycle) and OP_METHODS is still checked
+ * against their members.
+ */
+export interface OpRecorders { ValueProxy: ValueProxy }
+
 /** Where an op is recorded in the tracing API: the class (or interface) and the member that adds its node. */
-export type OpMethodRow =
-  | { readonly on: 'ValueProxy'; readonly method: keyof ValueProxy }
-  | { readonly on: 'SiteProxy'; readonly method: keyof SiteProxy }
-  | { readonly on: 'ModuleEnvoy'; readonly method: keyof ModuleEnvoy }
-  | { readonly on: 'Tracer'; readonly method: keyof Tracer }
-  | { readonly on: 'SessionBuilder'; readonly method: keyof SessionBuilder }
+export type OpMethodRow = { [On in keyof OpRecorders]: { readonly on: On; readonly method: keyof OpRecorders[On] } }[keyof OpRecorders]
 
 const value = <M extends keyof ValueProxy>(method: M) => ({ on: 'ValueProxy', method }) as const
 
