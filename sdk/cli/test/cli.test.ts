@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
-import { commands, main, version } from '../src/cli/main.js'
+import { commands, main, version } from '../src/main.js'
 
-const root = path.resolve(import.meta.dirname, '../..')
+const root = path.resolve(import.meta.dirname, '../../..')
 const dir = mkdtempSync(path.join(tmpdir(), 'weft-cli-'))
 const existing = path.join(dir, 'exists.json')
 writeFileSync(existing, '{}')

@@ -19,9 +19,9 @@ export const commands: Record<string, () => Promise<Command>> = {
   provider: async () => (await import('@weft/host/cli')).providerCommand,
 }
 
-/** The version of the package the `weft` command ships in. */
+/** The version of @weft/cli (the package the `weft` command ships in). */
 export function version (): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 }
 
 async function overview (): Promise<string> {
