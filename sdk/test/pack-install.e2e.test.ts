@@ -5,12 +5,13 @@
  * cache), and there run a plain `node` ESM script (the logit lens of demo-gpt2 embedded) and typecheck a TypeScript
  * consumer with `tsc --noEmit`. Runs in ~30-60 s, most of it npm unpacking onnxruntime-node.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, existsSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { generateKeyPair, toHex } from '@weft/core'
 
 const run = promisify(execFile)
 const root = path.resolve(import.meta.dirname, '../..')
@@ -118,5 +119,39 @@ export const typo = (m: GPT2) => m.transformer.nonexistent
     }))
     const result = await timed('tsc', () => run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project, env }).then(r => r, (e: { stdout: string; code: number }) => e))
     expect(result.stdout).toBe('')
+  })
+})
+
+describe('the built provider (dist/) in this checkout', () => {
+  test('`weft provider start` from dist finds its engine worker and its migrations; a trace over HTTP predicts " Paris"', async () => {
+    const weft = path.join(root, 'sdk', 'cli', 'test', 'fixtures', 'weft-dist.mjs')
+    const child = spawn(process.execPath, [weft, 'provider', 'start', '--model', path.join(root, 'models', 'demo-gpt2'), '--port', '0', '--db', path.join(dir, 'provider.db')], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no provider within 60 s:\n${output}`)), 60_000)
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString()
+          const found = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1]
+          if (found !== undefined && output.includes('models: demo-gpt2')) { clearTimeout(timer); resolve(found) }
+        })
+        child.once('exit', code => { clearTimeout(timer); reject(new Error(`provider exited (${code}):\n${output}`)) })
+      })
+      writeFileSync(path.join(project, 'remote.mjs'), `import { Weft } from '@weft/sdk'
+const [provider, key] = process.argv.slice(2)
+const weft = await Weft.connect({ provider, key })
+const model = await weft.model('demo-gpt2')
+const out = await model.trace('The capital of France is', (m) => ({ logits: m.lm_head.output.at(0, -1).save() }))
+console.log(JSON.stringify(model.topTokens(out.logits, 1)[0].token))
+await weft.close()
+`)
+      const { stdout } = await run(process.execPath, ['remote.mjs', url, toHex(generateKeyPair().secretKey)], { cwd: project, env })
+      expect(JSON.parse(stdout.trim())).toBe(' Paris')
+      expect(output).not.toMatch(/tsx|\.ts:/)
+    } finally {
+      child.kill('SIGTERM')
+      await new Promise(resolve => child.exitCode !== null ? resolve(null) : child.once('exit', resolve))
+    }
   })
 })
