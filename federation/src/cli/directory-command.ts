@@ -34,7 +34,6 @@ function usageError (message: string): never {
 }
 
 export const directoryCommand = {
-  usage: DIRECTORY_USAGE,
   summary: 'run a directory (bootstrap) node: `directory start [--port N] [--bootstrap <multiaddr>]…`',
   usage: DIRECTORY_USAGE,
   async run (argv: string[]): Promise<number> {

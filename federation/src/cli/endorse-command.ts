@@ -45,7 +45,6 @@ function usageError (message: string): never {
 }
 
 export const endorseCommand = {
-  usage: ENDORSE_USAGE,
   summary: 'vouch for a provider: `endorse --key k.json --provider ed25519:… --model name[@revision]`',
   usage: ENDORSE_USAGE,
   async run (argv: string[]): Promise<number> {
