@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { decodeProgram, programDigest, UsageError, type Program } from '@weft/core'
 import { Weft } from '@weft/sdk'
-import { main } from '../../src/cli/main.js'
+import { main } from '../../cli/src/main.js'
 import { backendOptionsOf, createBackend, createWorkbenchApp, CapturingExecutor, withCapture, DEFAULTS, programSource, validateParams, type Backend, type ExperimentKind, type RunSummary, type WorkbenchApp } from '../src/index.js'
 
 let backend: Backend

@@ -23,9 +23,9 @@ export const commands: Record<string, () => Promise<Command>> = {
   workbench: async () => ((await import(WORKBENCH_CLI)) as { workbenchCommand: Command }).workbenchCommand,
 }
 
-/** The version of the package the `weft` command ships in. */
+/** The version of @weft/cli (the package the `weft` command ships in). */
 export function version (): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 }
 
 async function overview (): Promise<string> {
