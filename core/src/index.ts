@@ -15,7 +15,7 @@
  */
 export { PROGRAM_VERSION } from './ir/program.js'
 export type { Program, ProgramNode, ProgramMode, ModelRef, Invoke, IndexItem, IndexSpec, Attrs, AttrValue, SourceLocation, SitePort, GenerateOptions, GenerateStrategy, Step } from './ir/program.js'
-export type { Trace, ParamDecl, ParamInit, OptimizerKind, OptimizerSpec, TrainSpec, KeepSpec, AdapterAttachment } from './ir/program.js'
+export type { Trace, ParamDecl, ParamInit, OptimizerKind, OptimizerSpec, TrainSpec, KeepSpec, AdapterAttachment, AdapterInfo, TrainingSummary } from './ir/program.js'
 export { Optimizer } from './train/optimizers.js'
 export { TRAIN_LOSS_SAVE, MAX_TRAIN_STEPS, MAX_PARAM_ELEMENTS, NAME_PATTERN, trainSteps, trainBatch, traceCount, traceProgram, normalInit, initParam, splitmix64 } from './ir/session.js'
 export { nodeSteps, checkGenerate, generatedSaveName, MAX_SEED } from './ir/generate.js'

@@ -26,26 +26,9 @@ export interface TrainingOutcome {
 /** An adapter a run kept on the provider (Programs with `keep`): its values stayed there. */
 export interface KeptAdapter { name: string; id: string; digest: string; bytes: number; replaced: boolean }
 
-/**
- * A kept adapter as its executor describes it (remote: spec/provider-protocol.md §3.7; embedded: the LocalExecutor's
- * store, same fields); its values stay there unless downloaded.
- */
-export interface AdapterInfo {
-  name: string
-  id: string
-  model: string
-  revision: string
-  params: Record<string, { shape: number[]; dtype: string }>
-  bytes: number
-  /** "sha256:" + hex(SHA-256(deterministic CBOR {param: Tensor})) */
-  digest: string
-  job: string | null
-  programDigest: string | null
-  training: { steps: number; completed: number; cancelled: boolean; finalLoss: number | null } | null
-  /** how it applies to later traces and generations (`keep.attach`), or null (then `withAdapter` only declares its params) */
-  attach: AdapterAttachment[] | null
-  createdAt: number
-}
+/** A kept adapter as its executor describes it (core's protocol type); its values stay there unless downloaded. */
+import type { AdapterInfo } from '@weft/core'
+export type { AdapterInfo }
 
 export interface RunResult {
   saves: Record<string, Tensor>

@@ -161,3 +161,27 @@ export type AdapterAttachment =
 export type SitePort = 'output' | 'input'
 
 export type { DType }
+
+/** How a training loop ended (the provider's and the embedded store's adapter metadata, and a run's result). */
+export interface TrainingSummary { steps: number; completed: number; cancelled: boolean; finalLoss: number | null }
+
+/**
+ * A kept adapter as its keeper describes it (spec/provider-protocol.md §3.7; the embedded store uses the same
+ * fields): never its values.
+ */
+export interface AdapterInfo {
+  name: string
+  id: string
+  model: string
+  revision: string
+  params: Record<string, { shape: number[]; dtype: string }>
+  bytes: number
+  /** "sha256:" + hex(SHA-256(deterministic CBOR {param: Tensor})) */
+  digest: string
+  job: string | null
+  programDigest: string | null
+  training: TrainingSummary | null
+  /** how it applies to later traces and generations (`keep.attach`), or null (then `withAdapter` only declares its params) */
+  attach: AdapterAttachment[] | null
+  createdAt: number
+}

@@ -5,28 +5,12 @@
  * of the same key names them (`init: {adapter: {name, param}}`) before the engine sees it.
  */
 import { randomBytes } from 'node:crypto'
-import { WeftError, type AdapterAttachment, type ParamDecl, type Program, type Tensor } from '@weft/core'
+import { WeftError, type AdapterAttachment, type AdapterInfo, type TrainingSummary, type ParamDecl, type Program, type Tensor } from '@weft/core'
 import type { AdapterRow, Store } from '../store/store.js'
 import { AdapterFiles, type WrittenFile } from '../store/adapter-files.js'
 
-/** What the protocol shows of an adapter (never its values). */
-export interface AdapterInfo {
-  name: string
-  id: string
-  model: string
-  revision: string
-  params: Record<string, { shape: number[]; dtype: string }>
-  bytes: number
-  digest: string
-  job: string | null
-  programDigest: string | null
-  training: TrainingSummary | null
-  /** how the adapter applies to later traces (`keep.attach` of the Program that kept it), or null */
-  attach: AdapterAttachment[] | null
-  createdAt: number
-}
-
-export interface TrainingSummary { steps: number; completed: number; cancelled: boolean; finalLoss: number | null }
+/** What the protocol shows of an adapter (never its values), and how a training loop ended: core's protocol types. */
+export type { AdapterInfo, TrainingSummary } from '@weft/core'
 
 /** An adapter whose file is written but whose row is not committed yet (see `prepare`/`commit`). */
 export interface PreparedAdapter { row: AdapterRow; file: WrittenFile }
