@@ -97,7 +97,7 @@ export async function createHost (init: HostInit): Promise<Host> {
     await registry.close(); await store.close(); throw error
   }
   const ledger: EgressLedger = {
-    committedToday: (at, kid) => store.egressToday(at, kid) + store.reservedEgress(kid),
+    committedToday: (at, kid) => store.committedEgress(at, kid),
     jobsToday: (at, kid) => store.jobsSince(kid, Date.parse(utcDay(at))),
   }
   const components: PolicyComponents = {

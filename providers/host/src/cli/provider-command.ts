@@ -157,6 +157,7 @@ export const providerCommand = {
     const { url } = await host.listen({ port: Number(values.port) })
     console.log(`weft provider listening on ${url}`)
     console.log(`provider id: ${host.providerId}`)
+    if (host.context.store.node !== null) console.log(`store: PostgreSQL shared by the provider's nodes; this node: ${host.context.store.node}`)
     console.log(`models: ${host.context.registry.list().map(m => `${m.name} (${m.manifest.revision.slice(0, 19)}…)`).join(', ')}`)
     console.log(`policy: ${JSON.stringify(host.context.policySummaries())}`)
     const announced = values.directory === undefined ? null : await announce(identity?.secretKey ?? storedIdentity(host), url, values.directory, values['p2p-listen'], values.endorsement ?? [])

@@ -48,6 +48,7 @@ class Bridge {
   private readonly port: MessagePort
   private readonly flag: Int32Array
   private dead: Error | null = null
+  private sent = 0
 
   constructor (url: string) {
     const signal = new SharedArrayBuffer(4)
@@ -65,16 +66,30 @@ class Bridge {
     return this.call({ sql: text, params })
   }
 
+  /**
+   * The shared counter holds how many replies the thread has sent; a call waits until it reaches its own number (a
+   * late wake-up from an earlier reply cannot end the wait early), and the reply carries the request's id.
+   */
   call (message: Record<string, unknown>, waitMs = STATEMENT_WAIT_MS): { rows: unknown[][]; count: number } {
     if (this.dead !== null) throw new WeftError('INTERNAL', `the PostgreSQL store is unavailable: ${this.dead.message}`)
-    Atomics.store(this.flag, 0, 0)
-    this.port.postMessage(message)
-    if (Atomics.wait(this.flag, 0, 0, waitMs) === 'timed-out') {
-      throw new WeftError('INTERNAL', `PostgreSQL did not answer within ${waitMs} ms`)
+    const id = ++this.sent
+    this.port.postMessage({ ...message, id })
+    const deadline = performance.now() + waitMs
+    for (;;) {
+      const replies = Atomics.load(this.flag, 0)
+      if (replies >= id) break
+      const left = deadline - performance.now()
+      if (left <= 0 || Atomics.wait(this.flag, 0, replies, left) === 'timed-out') {
+        this.dead = new Error(`PostgreSQL did not answer within ${waitMs} ms`)
+        throw new WeftError('INTERNAL', this.dead.message)
+      }
     }
     const received = receiveMessageOnPort(this.port)
-    if (received === undefined) throw new WeftError('INTERNAL', 'the database thread answered nothing')
-    const reply = received.message as Reply
+    const reply = received?.message as (Reply & { id: number }) | undefined
+    if (reply === undefined || reply.id !== id) {
+      this.dead = new Error('the database thread answered out of order')
+      throw new WeftError('INTERNAL', this.dead.message)
+    }
     if ('error' in reply) throw new PgError(reply.error.message, reply.error.code)
     return reply
   }
@@ -343,6 +358,12 @@ export class PgStore implements Store {
     return kid === undefined
       ? this.num(`SELECT coalesce(sum(estimated_egress), 0)::bigint FROM jobs WHERE state IN ${ACTIVE}`)
       : this.num(`SELECT coalesce(sum(estimated_egress), 0)::bigint FROM jobs WHERE state IN ${ACTIVE} AND kid = $1`, [kid])
+  }
+
+  committedEgress (now: number, kid?: string): number {
+    return kid === undefined
+      ? this.num(`SELECT (SELECT coalesce(sum(bytes), 0) FROM egress WHERE day = $1) + (SELECT coalesce(sum(estimated_egress), 0) FROM jobs WHERE state IN ${ACTIVE})`, [utcDay(now)])
+      : this.num(`SELECT (SELECT coalesce(sum(bytes), 0) FROM egress WHERE day = $1 AND kid = $2) + (SELECT coalesce(sum(estimated_egress), 0) FROM jobs WHERE state IN ${ACTIVE} AND kid = $2)`, [utcDay(now), kid])
   }
 
   jobsSince (kid: string, since: number): number { return this.num('SELECT count(*) FROM jobs WHERE kid = $1 AND submitted_at >= $2', [kid, since]) }

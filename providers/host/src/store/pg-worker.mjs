@@ -39,7 +39,8 @@ port.on('message', async message => {
   } catch (error) {
     reply = { error: { message: String(error?.message ?? error), code: error?.code ?? null } }
   }
-  port.postMessage(reply)
-  Atomics.store(flag, 0, 1)
+  port.postMessage({ ...reply, id: message.id })
+  // the reply is queued on the port before the count that announces it
+  Atomics.add(flag, 0, 1)
   Atomics.notify(flag, 0)
 })

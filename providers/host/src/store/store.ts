@@ -114,6 +114,11 @@ export interface Store {
   sweep (now: number): { results: number; nonces: number }
   egressToday (now: number, kid?: string): number
   reservedEgress (kid?: string): number
+  /**
+   * egressToday + reservedEgress read at one instant: a job completing on another node between two separate reads
+   * would be counted in neither (its reservation gone, its charge not yet seen)
+   */
+  committedEgress (now: number, kid?: string): number
   jobsSince (kid: string, since: number): number
   counts (): { queued: number; running: number }
   getSetting (key: string): Buffer | undefined
@@ -318,6 +323,8 @@ export class SqliteStore implements Store {
     const row = kid === undefined ? this.q.reservedAll.get() : this.q.reservedKey.get({ kid })
     return row?.n ?? 0
   }
+
+  committedEgress (now: number, kid?: string): number { return this.egressToday(now, kid) + this.reservedEgress(kid) }
 
   jobsSince (kid: string, since: number): number {
     const row = this.db.select({ n: sql<number>`count(*)` }).from(jobs).where(and(eq(jobs.kid, kid), gt(jobs.submittedAt, since - 1))).get()
