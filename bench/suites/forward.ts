@@ -67,7 +67,7 @@ export function sessionsInChild (dir: string, name: string, prepacking: boolean)
     }
     console.log(JSON.stringify(out))
     await backend.close()`
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 20 })
+  const out = execFileSync(process.execPath, ['--conditions=@weft/source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 20 })
   return JSON.parse(out.trim().split('\n').at(-1)!) as SessionStats
 }
 
@@ -93,7 +93,7 @@ function loadInChild (dir: string, cache: string): LoadStats {
     await model.forward([Array.from({ length: 32 }, (_, i) => i + 1)], ['logits'])
     const t3 = performance.now()
     console.log(JSON.stringify({ buildMs: t1 - t0, sessionMs: t2 - t1, forwardMs: t3 - t2, maxRssMiB: process.resourceUsage().maxRSS / 1024 }))`
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 20 })
+  const out = execFileSync(process.execPath, ['--conditions=@weft/source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 20 })
   return JSON.parse(out.trim().split('\n').at(-1)!) as LoadStats
 }
 

@@ -30,7 +30,7 @@ describe('op examples on the reference interpreter', () => {
 })
 
 test('the inventory of the contract, each with docs', () => {
-  expect(OP_NAMES).toHaveLength(46)
+  expect(OP_NAMES).toHaveLength(61)
   for (const name of OP_NAMES) {
     const op = getOp(name)
     expect(op.name).toBe(name)
@@ -60,6 +60,9 @@ const uses: Record<string, ProgramNode> = {
   argmax: ['argmax', { axis: -1, keepdims: true }, [0]],
   topk: ['topk', { k: 3, axis: -1, output: 'indices' }, [0]],
   norm: ['norm', { axes: [-1], keepdims: false, ord: 1 }, [0]],
+  clamp: ['clamp', { min: -1, max: 1 }, [0]],
+  einsum: ['einsum', { equation: 'bsd,bds->bs' }, [0, 2]],
+  cumsum: ['cumsum', { axis: 1, exclusive: true }, [0]],
 }
 
 describe('every op encodes, decodes and validates', () => {
@@ -77,6 +80,9 @@ describe('every op encodes, decodes and validates', () => {
       let program = name === 'grad'
         ? programOf([prefix[0]!, ['sum', {}, [0]], ['grad', {}, [1, 0]], ['save', { name: 'out' }, [2]]])
         : programOf([...prefix, shifted, ['save', { name: 'out' }, [name === 'stop' ? 0 : 3]]])
+      // gather/scatter need an integer index: argmax over the last axis, kept ([1,5,1])
+      if (name === 'gather') program = programOf([prefix[0]!, ['argmax', { axis: -1, keepdims: true }, [0]], ['gather', { axis: -1 }, [0, 1]], ['save', { name: 'out' }, [2]]])
+      if (name === 'scatter') program = programOf([prefix[0]!, ['argmax', { axis: -1, keepdims: true }, [0]], ['sum', {}, [0]], ['scatter', { axis: -1, reduction: 'add' }, [0, 1, 2]], ['save', { name: 'out' }, [3]]])
       // session ops: a declared param; a value of an earlier trace
       if (name === 'trainable') program = { ...programOf([...prefix, ['trainable', { name: 'v' }, []], ['save', { name: 'out' }, [3]]]), params: { v: { shape: [256], dtype: 'float32', init: { zeros: true } } } }
       if (name === 'from') {

@@ -1,7 +1,8 @@
 /**
  * Training a steering vector on the host (issue #11): v (256 zeros) is added to transformer.h.2's output at every
  * position of four "The capital of X is" prompts and trained by Adam so the model answers " Rome"; the 30 steps run
- * in ONE request (a session), only the loss curve comes back, and it is plotted as an SVG line chart.
+ * in ONE request (a session), only the loss curve comes back, and it is plotted as an SVG line chart. The vector is
+ * kept where it was trained (`s.keep`) and applied by name to a generation (`model.withAdapter`).
  * Run embedded: `npx tsx examples/src/train-steering.ts`;
  * remote: `npx tsx examples/src/train-steering.ts --provider http://127.0.0.1:8740 --key <secret key hex>`.
  */
@@ -38,16 +39,12 @@ export interface TrainSteeringResult {
 
 export async function trainSteering (model: Model<GPT2>, options: TrainSteeringOptions = DEFAULT_TRAIN_STEERING): Promise<TrainSteeringResult> {
   const [target] = await model.tokenize(options.target)
-  const site = model.manifest.modules.find((m) => m.path === `transformer.h.${options.layer}`)
-  const width = Number(site?.output?.shape.at(-1) ?? 256)
   const started = performance.now()
   const out = await model.session((s) => {
-    const v = s.param('steer', { shape: [width], init: 'zeros' })
-    const meanNll = (prompts: string[]) => (t: Tracer<GPT2>) => stack(prompts.map((p) => t.invoke(p, (m) => {
-      const h = m.transformer.h[options.layer]!.output
-      h.set(h.add(v))
-      return m.lm_head.output.at(0, -1).logSoftmax(-1).at(target!).neg()
-    })) as [ValueProxy, ...ValueProxy[]]).mean()
+    // v (zeros, the block's width) added to the block's output at every position, in every trace of the session
+    s.steer(`transformer.h.${options.layer}`)
+    const meanNll = (prompts: string[]) => (t: Tracer<GPT2>) => stack(prompts.map((p) => t.invoke(p, (m) =>
+      m.lm_head.output.at(0, -1).logSoftmax(-1).at(target!).neg())) as [ValueProxy, ...ValueProxy[]]).mean()
     s.train(meanNll(options.prompts), { optimizer: { kind: 'adam', lr: options.lr, betas: [0.9, 0.999], eps: 1e-8 }, steps: options.steps })
     s.trace((t) => meanNll(options.prompts)(t).save('final_loss'))
     if (options.keep !== undefined) s.keep(options.keep)
@@ -84,9 +81,14 @@ if (isMain(import.meta.url)) {
   if (provider !== undefined && key === undefined) throw new Error('--provider needs --key <secret key hex>')
   const weft = provider === undefined ? await Weft.local() : await Weft.connect({ provider, key: key! })
   const model = await weft.model<GPT2>('demo-gpt2')
-  const result = await trainSteering(model)
+  const result = await trainSteering(model, { ...DEFAULT_TRAIN_STEERING, keep: 'rome-steer' })
   console.log(`${provider === undefined ? 'embedded' : provider}: ${result.losses.length} Adam steps in one request, ${result.seconds.toFixed(1)} s, ${result.resultBytes} bytes of results`)
   console.log(`loss ${result.losses[0]!.toFixed(3)} → ${result.losses.at(-1)!.toFixed(4)} (after training: ${result.finalLoss.toFixed(4)})`)
+  // the vector stayed where it was trained; apply it by name to a generation
+  const prompt = 'The capital of France is'
+  const steered = await (await model.withAdapter('rome-steer')).generate(prompt, { maxNewTokens: 3 })
+  const plain = await model.generate(prompt, { maxNewTokens: 3 })
+  console.log(`${JSON.stringify(prompt)} → ${JSON.stringify(plain.text)} plain, ${JSON.stringify(steered.text)} with the kept adapter 'rome-steer'`)
   console.log('picture:', writeOut('train-steering-loss.svg', lossCurveSvg(result.losses, 'Steering vector at transformer.h.2 → " Rome" (Adam, lr 0.05): loss per step')))
   await weft.close()
 }

@@ -28,6 +28,9 @@ test('train-steering against a provider: 30 Adam steps equal PyTorch\'s, the vec
   expect(Math.abs(result.finalLoss - ref.steering_vector.final_loss_after_training) / ref.steering_vector.final_loss_after_training).toBeLessThanOrEqual(1e-4)
   expect(result.resultBytes).toBe(30 * 4 + 4)
   expect(host.context.adapters.list(user.kid).map(a => a.name)).toEqual(['rome'])
+  // applied by name, the kept vector steers a later generation on the provider
+  const steered = await (await model.withAdapter('rome')).generate('The capital of France is', { maxNewTokens: 1 })
+  expect(steered.text).toBe(' Rome')
   const svg = lossCurveSvg(result.losses, 'loss')
   expect(svg.match(/<circle /g)).toHaveLength(30)
   await weft.close()

@@ -18,7 +18,7 @@ interface ProviderChild { child: ChildProcess; url: string; provider: string; pe
 
 async function startProvider (n: number, bootstrap: string[]): Promise<ProviderChild> {
   const db = path.join(mkdtempSync(path.join(tmpdir(), 'weft-fed-')), 'provider.db')
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, toHex(seed(n)), db, ...bootstrap], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--conditions=@weft/source', '--import', 'tsx', SCRIPT, toHex(seed(n)), db, ...bootstrap], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString() })
   return await new Promise((resolve, reject) => {

@@ -2,7 +2,7 @@
  * Executor: where a recorded Program runs. Embedded (in-process ONNX engine) and remote (a provider over HTTP)
  * implement the same interface, so tracing code changes only in the connect call.
  */
-import type { Manifest, Program, Tensor } from '@weft/core'
+import type { AdapterAttachment, Manifest, Program, Tensor } from '@weft/core'
 import type { RouteChoice } from './routing/choice.js'
 
 /**
@@ -26,6 +26,27 @@ export interface TrainingOutcome {
 /** An adapter a run kept on the provider (Programs with `keep`): its values stayed there. */
 export interface KeptAdapter { name: string; id: string; digest: string; bytes: number; replaced: boolean }
 
+/**
+ * A kept adapter as its executor describes it (remote: spec/provider-protocol.md §3.7; embedded: the LocalExecutor's
+ * store, same fields); its values stay there unless downloaded.
+ */
+export interface AdapterInfo {
+  name: string
+  id: string
+  model: string
+  revision: string
+  params: Record<string, { shape: number[]; dtype: string }>
+  bytes: number
+  /** "sha256:" + hex(SHA-256(deterministic CBOR {param: Tensor})) */
+  digest: string
+  job: string | null
+  programDigest: string | null
+  training: { steps: number; completed: number; cancelled: boolean; finalLoss: number | null } | null
+  /** how it applies to later traces and generations (`keep.attach`), or null (then `withAdapter` only declares its params) */
+  attach: AdapterAttachment[] | null
+  createdAt: number
+}
+
 export interface RunResult {
   saves: Record<string, Tensor>
   /**
@@ -42,8 +63,10 @@ export interface RunResult {
   stats?: { runMs?: number; cacheHit?: boolean; saveBytes?: number }
   /** Programs with `train`: how the loop ended (the loss curve is the save `train.loss`) */
   training?: TrainingOutcome
-  /** Programs with `keep` run remotely: the adapter the provider kept */
+  /** Programs with `keep`: the adapter the executor kept */
   adapter?: KeptAdapter
+  /** `<name>@<digest>` of the kept adapters whose params initialised this run (remote: bound by the receipt) */
+  adaptersUsed?: string[]
 }
 
 export interface RunOptions {
@@ -71,4 +94,6 @@ export interface Executor {
   close (): Promise<void>
   /** optional: a client-side tokenizer for `model` (null when unavailable); without it text invokes are sent as text */
   tokenizer? (model: string): Promise<SyncTokenizer | null>
+  /** optional: one of the caller's kept adapters (ADAPTER_NOT_FOUND when it keeps none of that name) */
+  adapter? (name: string): Promise<AdapterInfo>
 }

@@ -2,7 +2,7 @@
  * Model: one model behind an Executor. `trace` records a Program from a callback and runs it; `scan` reports
  * shapes without running; `cache` saves every module output; `edit` gives a model whose Programs apply an edit first.
  */
-import { WeftError, type Manifest, type Program, type ValueType } from '@weft/core'
+import { NAME_PATTERN, WeftError, type Manifest, type ParamDecl, type Program, type ValueType } from '@weft/core'
 import type { Executor, RunProgress, RunResult, SyncTokenizer } from './executor.js'
 import type { RouteChoice } from './routing/choice.js'
 import { Recorder } from './trace/recorder.js'
@@ -11,8 +11,9 @@ import { rootEnvoy, type Envoy } from './trace/envoy.js'
 import { Tracer, collectSaves, saveLookup, toInvoke, type Resolved, type Scanned, type TraceInput } from './trace/tracer.js'
 import { Tensor } from './tensor/tensor.js'
 import { applyEdits, editedHost, makeEdit, type Edit, type EditFn, type EditOptions } from './edit/edit.js'
-import { generate, type GenerateBatchFn, type GenerateFn, type GenerateOptions, type Generated, type GeneratedBatch, type GeneratedToken } from './generate/generate.js'
+import { generate, type GenerateBatchFn, type GenerateFn, type GenerateHost, type GenerateOptions, type Generated, type GeneratedBatch, type GeneratedToken } from './generate/generate.js'
 import { SessionBuilder, lossCurve } from './session/session.js'
+import { AppliedAdapter } from './session/adapters.js'
 
 export interface TraceOptions {
   signal?: AbortSignal
@@ -53,6 +54,8 @@ export class Model<T = Envoy> {
   private readonly executor: Executor
   /** edits every Program of this model applies before its own nodes (see `edit`) */
   private edits: readonly Edit<T>[] = []
+  /** kept adapters this view applies (see `withAdapter`) */
+  private applied: readonly AppliedAdapter[] = []
 
   /** routing mode: which providers run this model's Programs (`weft.model(name, { require, prefer })`) */
   readonly route: RouteChoice | undefined
@@ -69,14 +72,14 @@ export class Model<T = Envoy> {
   record<R> (input: TraceInput, fn: SingleFn<T, R>): Recorded<R>
   record<R> (fn: MultiFn<T, R>): Recorded<R>
   record<R> (first: TraceInput | MultiFn<T, R>, second?: SingleFn<T, R>): Recorded<R> {
-    const recorder = new Recorder(this.manifest)
+    const recorder = this.recorder()
     const tracer = new Tracer<T>(recorder, moduleTree(this.manifest), this.tokenizeFn())
     const returned = typeof first === 'function'
       ? first(tracer)
       : tracer.invoke(first, (m) => second!(m, tracer))
     if (recorder.invokes.length === 0) throw recorder.error('a trace needs at least one invoke (call t.invoke(input, m => …))', null)
     const resolveWith = collectSaves(returned, recorder)
-    const program = applyEdits(recorder.finish({ name: this.manifest.name, revision: this.manifest.revision }), this.manifest, this.edits)
+    const program = this.prepare(recorder.finish({ name: this.manifest.name, revision: this.manifest.revision }))
     const types = recorder.savedTypes()
     const empty = returned === undefined
     const resolve = (saves: Record<string, Tensor>): TraceResult<R> => (empty
@@ -104,7 +107,9 @@ export class Model<T = Envoy> {
   async generate<R = void> (input: TraceInput, options: GenerateOptions, fn?: GenerateFn<T, R>): Promise<Generated<R>>
   async generate<R> (options: GenerateOptions, fn: GenerateBatchFn<T, R>): Promise<GeneratedBatch<R>>
   async generate (first: TraceInput | GenerateOptions, second: GenerateOptions | GenerateBatchFn<T, unknown>, third?: GenerateFn<T, unknown>): Promise<unknown> {
-    return generate<T>(editedHost(this, this.edits), first, second, third)
+    const params = this.adapterParams()
+    const host: GenerateHost = params === undefined ? this : { manifest: this.manifest, tokenizer: this.tokenizer, decode: async (ids) => this.decode(ids), run: async (program, options) => this.run(program, options), params }
+    return generate<T>(editedHost(host, this.edits), first, second, third)
   }
 
   /**
@@ -132,7 +137,7 @@ export class Model<T = Envoy> {
   }
 
   /**
-   * NNsight's `model.edit()`: a model (same executor, manifest, tokenizer) whose every trace, generate, cache, scan
+   * NNsight's `model.edit()`: a model (same executor, manifest, tokenizer) whose every trace, generate, cache, scan, session
    * and record applies `fn` first, for every invoke (in generate mode at every step). `fn` reads and sets sites and
    * returns nothing. With `{ inplace: true }` this model itself is edited (undo with `clearEdits`). Edits compose.
    */
@@ -141,8 +146,40 @@ export class Model<T = Envoy> {
     if (edit.inplace) { this.edits = [...this.edits, edit]; return this }
     const edited = new Model<T>(this.executor, this.name, this.manifest, this.tokenizer, this.route)
     edited.edits = [...this.edits.map((e) => ({ ...e, inplace: false })), edit]
+    edited.applied = this.applied
     return edited
   }
+
+  /**
+   * A view of this model with the caller's kept adapter `name` applied (embedded: kept by this LocalExecutor;
+   * remote: kept on the provider for your key): every trace, generate, cache, scan and session of the view declares
+   * the adapter's params (`init: {adapter}`, resolved where it is kept — the values never travel) and records its
+   * LoRA and steering attachments before its own nodes, for every invoke (in generate mode at every step). Its
+   * params are operands in `view.adapters[i].params`, its probes `view.adapters[i].probe(m)`. Views compose:
+   * `(await model.withAdapter('a')).withAdapter('b')`. An adapter of another key is ADAPTER_NOT_FOUND, one trained
+   * on another model or revision ADAPTER_MISMATCH.
+   */
+  async withAdapter (name: string): Promise<Model<T>> {
+    if (this.executor.adapter === undefined) {
+      throw new WeftError('BACKEND_CAPABILITY_MISSING', `this executor (${this.executor.kind}) keeps no adapters: use Weft.local or Weft.connect to one provider`, { adapter: name })
+    }
+    if (this.applied.some((a) => a.name === name)) throw new WeftError('PROGRAM_INVALID', `adapter '${name}' is already applied to this model view`, { adapter: name })
+    const info = await this.executor.adapter(name)
+    if (info.model !== this.manifest.name || info.revision !== this.manifest.revision) {
+      throw new WeftError('ADAPTER_MISMATCH', `adapter '${name}' was trained on ${info.model} at revision ${info.revision}; this model is ${this.manifest.name} at revision ${this.manifest.revision}`,
+        { adapter: name, adapterModel: info.model, adapterRevision: info.revision, model: this.manifest.name, revision: this.manifest.revision })
+    }
+    // the view's param names: `<adapter>.<param>` (or `adapter<k>.<param>` when that is not a valid name)
+    const fits = Object.keys(info.params).every((p) => NAME_PATTERN.test(`${name}.${p}`))
+    const adapter = new AppliedAdapter(info, fits ? `${name}.` : `adapter${this.applied.length}.`)
+    const view = new Model<T>(this.executor, this.name, this.manifest, this.tokenizer, this.route)
+    view.edits = [...this.edits.map((e) => ({ ...e, inplace: false })), ...adapter.edits as readonly Edit<T>[]]
+    view.applied = [...this.applied, adapter]
+    return view
+  }
+
+  /** The kept adapters this model view applies (`withAdapter`), in the order they were applied. */
+  get adapters (): readonly AppliedAdapter[] { return this.applied }
 
   /** Removes the edits made in place (`edit(fn, { inplace: true })`); those an edited copy was made with stay. */
   clearEdits (): this {
@@ -155,7 +192,9 @@ export class Model<T = Envoy> {
    * Program: values passed from one trace to a later one stay on the executor; only saves come back, with one receipt.
    */
   async session (fn: (s: SessionBuilder<T>) => void, options?: TraceOptions): Promise<SessionResult> {
-    const builder = new SessionBuilder<T>(this.manifest, this.tokenizeFn())
+    const builder = new SessionBuilder<T>(this.manifest, this.tokenizeFn(), {
+      ...(this.adapterParams() === undefined ? {} : { params: this.adapterParams() }), edits: this.edits, attachments: this.applied.flatMap((a) => a.attachments),
+    })
     const returned = fn(builder) as unknown
     if (returned instanceof Promise) throw new WeftError('PROGRAM_INVALID', 'the session callback records synchronously: do not await inside it (nothing runs until it returns)')
     const program = builder.build()
@@ -176,7 +215,7 @@ export class Model<T = Envoy> {
   async cache (input: TraceInput, options: { modules?: readonly string[]; port?: 'output' | 'input' } & TraceOptions = {}): Promise<Record<string, Tensor>> {
     const port = options.port ?? 'output'
     const paths = options.modules ?? this.manifest.modules.filter((m) => m.kind === 'module' && m[port] !== undefined).map((m) => m.path)
-    const recorder = new Recorder(this.manifest)
+    const recorder = this.recorder()
     const index = recorder.addInvoke(toInvoke(input, this.tokenizeFn()))
     const root = rootEnvoy(recorder, moduleTree(this.manifest), index)
     for (const path of paths) {
@@ -184,7 +223,7 @@ export class Model<T = Envoy> {
       for (const part of path.split('.')) envoy = envoy.child(part)
       envoy[port].save(path)
     }
-    const program = applyEdits(recorder.finish({ name: this.manifest.name, revision: this.manifest.revision }), this.manifest, this.edits)
+    const program = this.prepare(recorder.finish({ name: this.manifest.name, revision: this.manifest.revision }))
     return (await this.run(program, options)).saves
   }
 
@@ -224,6 +263,24 @@ export class Model<T = Envoy> {
     const { values, indices } = flat.topk(k)
     const ids = indices.toFlat()
     return values.toFlat().map((logit, i) => ({ id: ids[i]!, token: this.tokenizer === null ? `#${ids[i]}` : this.token(ids[i]!), logit, prob: probs[ids[i]!]! }))
+  }
+
+  /** The params of the applied adapters (undefined when none): every Program of the view declares them. */
+  private adapterParams (): Record<string, ParamDecl> | undefined {
+    if (this.applied.length === 0) return undefined
+    return Object.assign({}, ...this.applied.map((a) => a.decls)) as Record<string, ParamDecl>
+  }
+
+  /** A recorder that knows the applied adapters' params (so `view.adapters[i].params.x` is an operand). */
+  private recorder (): Recorder {
+    const params = this.adapterParams()
+    return new Recorder(this.manifest, params === undefined ? {} : { params })
+  }
+
+  /** A recorded trace as this model runs it: the adapters' params declared, then the edits (adapters' included) applied. */
+  private prepare (program: Program): Program {
+    const params = this.adapterParams()
+    return applyEdits(params === undefined ? program : { ...program, params }, this.manifest, this.edits)
   }
 
   private tokenizeFn (): ((text: string) => number[]) | null {

@@ -13,3 +13,7 @@ export const misspelled: OpMethodRow = { on: 'ValueProxy', method: 'logSoftMax' 
 
 /** The table as it is type-checks against the current op names. */
 export const complete: Record<OpName, OpMethodRow> = OP_METHODS
+
+/** Rows on the other recorders (added to OpRecorders by their own modules) are checked against their members too. */
+// @ts-expect-error: 'trainable' is not a member of SessionBuilder (the op is recorded by `param`)
+export const misspelledSession: OpMethodRow = { on: 'SessionBuilder', method: 'trainable' }

@@ -21,6 +21,11 @@ const ARGS: Partial<Record<OpName, (h: ValueProxy) => unknown[]>> = {
   topk: () => [2],
   grad: (h) => [h.sum()],
   save: () => ['x'],
+  clamp: () => [-1, 1],
+  cumsum: () => [1],
+  einsum: (h) => ['bsd,bsd->bs', h],
+  gather: () => [2, [[[0], [1], [2], [3], [4]]]],
+  scatter: () => [2, [[[0], [1], [2], [3], [4]]], 0],
 }
 
 test('each ValueProxy row of OP_METHODS records its op', () => {

@@ -162,6 +162,49 @@ describe('training on the provider', () => {
     await expect(other.executor.run(loraLoss(tokenize, 'lora'))).rejects.toMatchObject({ code: 'ADAPTER_NOT_FOUND' })
   })
 
+  test('withAdapter: a LoRA kept on the provider (s.lora + s.keep) changes its owner\'s later traces and generations, bound by the receipts; other keys get 404', async () => {
+    const { executor, model } = await connect(alice)
+    const module = 'transformer.h.3.mlp.c_fc'
+    const romeLoss = (t: Tracer<GPT2>): ValueProxy => stack(ref.prompts.map(p => t.invoke(p, (m) => m.lm_head.output.at(0, -1).logSoftmax(-1).at(ref.target_id).neg())) as [ValueProxy, ...ValueProxy[]]).mean()
+    const trained = await model.session((s) => {
+      s.lora(module, { rank: 4, alpha: 8, init: { A: { normal: { std: 0.05, seed: 1 } }, B: { normal: { std: 0.05, seed: 2 } } } })
+      s.train(romeLoss, { optimizer: { kind: 'sgd', lr: 0.1 }, steps: 3 })
+      s.keep('lora-view')
+    })
+    const info = await executor.adapter('lora-view')
+    expect(info.attach).toEqual([{ lora: { module, a: `${module}.A`, b: `${module}.B`, scale: 2 } }])
+    // the receipt binds the kept adapter's digest (the SDK checked it against the result body)
+    expect(trained.receipt!.fields.adapterKept).toBe(`lora-view@${info.digest}`)
+    expect(info.digest).toBe(trained.adapter!.digest)
+
+    const tuned = await model.withAdapter('lora-view')
+    const wire: Wire = { received: [], requests: [] }
+    const watched = await connect(alice, wire)
+    const tunedWatched = await watched.model.withAdapter('lora-view')
+    // traces: the kept LoRA lowers the loss below the last training step's (which preceded an update)
+    const traced = await tuned.run(tuned.record((t) => romeLoss(t).save('loss')).program)
+    expect(Number(traced.saves.loss!.toFlat()[0])).toBeLessThan(trained.losses[2]!)
+    expect(traced.receipt!.fields.adaptersUsed).toEqual([`lora-view@${info.digest}`])
+    expect(traced.adaptersUsed).toEqual([`lora-view@${info.digest}`])
+    // generations: greedy tokens come from the LoRA'd model at every step; the prompt pass's logits equal the trace's
+    const france = 'The capital of France is'
+    const logits = await tuned.trace(france, (m) => m.lm_head.output.at(0, -1).save())
+    const generated = await tunedWatched.generate(france, { maxNewTokens: 3 }, (m) => m.lm_head.output.at(0, -1).save())
+    const base = await model.generate(france, { maxNewTokens: 3 }, (m) => m.lm_head.output.at(0, -1).save())
+    expect(Math.max(...generated.result.toFlat().map((v, i) => Math.abs(v - logits.toFlat()[i]!)))).toBeLessThan(1e-4)
+    expect(generated.result.toFlat()[ref.target_id]! - base.result.toFlat()[ref.target_id]!).toBeGreaterThan(0)
+    // the adapter's values never crossed the wire (only its metadata, the tokens and the saved logits)
+    const kept = host.context.adapters.files.read(host.context.adapters.get(alice.kid, 'lora-view').file, info.digest)
+    expect(crossed(wire, kept[`${module}.B`]!.data as Float32Array)).toBe(false)
+
+    // another key: the name does not exist for it, whether it asks for the view or replays the view's Program
+    const other = await connect(bob)
+    await expect(other.model.withAdapter('lora-view')).rejects.toMatchObject({ code: 'ADAPTER_NOT_FOUND', details: { adapter: 'lora-view', status: 404 } })
+    await expect(other.executor.run(tuned.record((t) => romeLoss(t).save('loss')).program)).rejects.toMatchObject({ code: 'ADAPTER_NOT_FOUND', details: { status: 404 } })
+    const generation = await other.model.generate(france, { maxNewTokens: 1 })
+    expect(generation.tokens[0]).toEqual((await model.generate(france, { maxNewTokens: 1 })).tokens[0])
+  })
+
   test('cancelling keeps the last completed step: its losses come back and the adapter holds that step\'s v', async () => {
     const { executor } = await connect(alice)
     const controller = new AbortController()

@@ -36,4 +36,29 @@ describe('verifyResult', () => {
       expect(WeftError.is(error, 'DECODE_FAILED')).toBe(true)
     }
   })
+
+  test('the receipt binds the adapters a run used and kept: a body or receipt that disagrees with them or the Program is rejected', () => {
+    const digest = 'sha256:' + 'ab'.repeat(32)
+    const other = 'sha256:' + 'cd'.repeat(32)
+    const saves = encodeCbor({ h: tensor([1]) })
+    const make = (fields: { adaptersUsed?: string[]; adapterKept?: string }, extra: Record<string, unknown> = {}): Uint8Array => encodeCbor({
+      job: 'j', saves, egress: { bytes: 4, remainingToday: null }, stats: null, ...extra,
+      receipt: signReceipt({ provider: 'p', job: 'j', requestDigest: requestDigest(envelope), model: 'm', modelRevision: 'r', edits: [], resultDigest: sha256Digest(saves), egressBytes: 4, issuedAt: 1, ...fields }, secretKey, keyId(publicKey)),
+    })
+    const kept = { adapter: { name: 'rome', id: 'adp_1', digest, bytes: 4, replaced: false } }
+    const rejects = (bytes: Uint8Array, exp: Partial<Parameters<typeof verifyResult>[1]>, text: string): void => {
+      expect(() => verifyResult(bytes, { ...expected, ...exp })).toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID', message: expect.stringContaining(text) }))
+    }
+    // a run that used adapter 'lora' and kept 'rome'
+    const good = make({ adaptersUsed: [`lora@${digest}`], adapterKept: `rome@${digest}` }, { ...kept, adaptersUsed: [`lora@${digest}`] })
+    expect(verifyResult(good, { ...expected, adapterInits: ['lora'], keep: 'rome' }).receipt).toMatchObject({ adaptersUsed: [`lora@${digest}`], adapterKept: `rome@${digest}` })
+    rejects(good, { adapterInits: [], keep: 'rome' }, 'receipt binds adapters [lora] as used, but the Program initialises params from []')
+    rejects(good, { adapterInits: ['lora'], keep: 'other' }, "the result kept adapter 'rome', the Program asked to keep 'other'")
+    rejects(make({ adapterKept: `rome@${digest}` }, { adapter: { ...kept.adapter, digest: other } }), {}, `receipt binds kept adapter rome@${digest}, the result reports rome@${other}`)
+    rejects(make({}, kept), {}, 'receipt binds kept adapter none')
+    rejects(make({}), { adapterInits: ['lora'] }, 'receipt binds adapters [] as used, but the Program initialises params from [lora]')
+    rejects(make({ adaptersUsed: [`lora@${digest}`] }, { adaptersUsed: [`lora@${other}`] }), { adapterInits: ['lora'] }, 'other adapters used than its receipt binds')
+    // a malformed binding never verifies
+    expect(() => signReceipt({ provider: 'p', job: 'j', requestDigest: 'x', model: 'm', modelRevision: 'r', edits: [], resultDigest: 'x', egressBytes: 0, issuedAt: 1, adaptersUsed: [] }, secretKey, keyId(publicKey))).toThrow(/adaptersUsed/)
+  })
 })

@@ -3,7 +3,7 @@
  * bool is a homogeneous array `41([true, false, …])`; bfloat16 is its raw bits as uint16 LE (tag 69: Weft has no uint16).
  */
 import type { DType, Tensor, TensorData } from '../tensor/tensor.js'
-import { numel } from '../tensor/tensor.js'
+import { DTYPE_BYTES, numel } from '../tensor/tensor.js'
 
 export const TAG_MULTI_DIM = 40
 export const TAG_HOMOGENEOUS = 41
@@ -16,9 +16,7 @@ export const DTYPE_TAGS = {
 export const TAG_DTYPES: ReadonlyMap<number, Exclude<DType, 'bool'>> =
   new Map(Object.entries(DTYPE_TAGS).map(([dtype, tag]) => [tag, dtype as Exclude<DType, 'bool'>]))
 
-const ELEMENT_BYTES: Record<Exclude<DType, 'bool'>, number> = {
-  uint8: 1, int8: 1, int32: 4, int64: 8, float16: 2, float32: 4, float64: 8, bfloat16: 2,
-}
+const ELEMENT_BYTES: Readonly<Record<Exclude<DType, 'bool'>, number>> = DTYPE_BYTES
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('Weft CBOR tensors assume a little-endian host')
 

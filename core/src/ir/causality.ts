@@ -4,7 +4,7 @@
  */
 import type { Manifest } from '../manifest/manifest.js'
 import type { Program } from './program.js'
-import type { ValidationIssue } from './validate.js'
+import type { ValidationIssue } from './issues.js'
 
 interface SiteTime { start: number; end: number }
 

@@ -5,8 +5,7 @@
 import { show } from '../errors/show.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { Program, Step } from './program.js'
-import type { StructureProblem } from './structure.js'
-import type { ValidationIssue } from './validate.js'
+import type { StructureProblem, ValidationIssue } from './issues.js'
 import { checkCausality } from './causality.js'
 import { isObject, isUint } from './plain.js'
 

@@ -140,7 +140,22 @@ export interface TrainSpec {
 export interface KeepSpec {
   /** adapter name: 1–64 chars of [A-Za-z0-9._-] */
   adapter: string
+  /**
+   * how the kept params apply to later traces and generations (the SDK's `model.withAdapter(name)` records these edits
+   * before every trace's own nodes); the host stores it with the adapter and never applies it itself
+   */
+  attach?: AdapterAttachment[]
 }
+
+/**
+ * One way a kept adapter applies (spec/program.md, Keeping): `lora` adds `(x @ a) @ b · scale` to a module's output,
+ * x its input; `steer` adds a param (broadcast) to a site at every position; `probe` reads a site through `x @ w + b`
+ * and changes nothing.
+ */
+export type AdapterAttachment =
+  | { lora: { module: string; a: string; b: string; scale: number } }
+  | { steer: { site: string; port: SitePort; param: string } }
+  | { probe: { site: string; port: SitePort; w: string; b?: string } }
 
 /** Ports of a site. `output` is a module's primary output (first tuple element); `input` its first positional input. */
 export type SitePort = 'output' | 'input'

@@ -144,10 +144,40 @@ export function sessionFieldProblems (value: Record<string, unknown>): Problem[]
   }
   const keep = value.keep
   if (keep !== undefined) {
-    if (!isObject(keep) || Object.keys(keep).length !== 1 || typeof keep.adapter !== 'string' || !NAME_PATTERN.test(keep.adapter)) add('keep must be {adapter: name of 1-64 characters of [A-Za-z0-9._-]}')
+    const keys = isObject(keep) ? Object.keys(keep) : []
+    if (!isObject(keep) || !keys.includes('adapter') || keys.some(k => k !== 'adapter' && k !== 'attach') || typeof keep.adapter !== 'string' || !NAME_PATTERN.test(keep.adapter)) add('keep must be {adapter: name of 1-64 characters of [A-Za-z0-9._-], attach?: [attachment]}')
     if (params === undefined) add('keep: the Program declares no params to keep')
+    if (isObject(keep) && keep.attach !== undefined) attachProblems(keep.attach, declared, add)
   }
   return problems
+}
+
+const ATTACH_FIELDS: Record<string, { required: readonly string[]; optional: readonly string[]; params: readonly string[] }> = {
+  lora: { required: ['module', 'a', 'b', 'scale'], optional: [], params: ['a', 'b'] },
+  steer: { required: ['site', 'port', 'param'], optional: [], params: ['param'] },
+  probe: { required: ['site', 'port', 'w'], optional: ['b'], params: ['w', 'b'] },
+}
+
+/** Structure of `keep.attach` (the manifest checks — modules, sites, shapes — are `attachIssues` in validate.ts). */
+function attachProblems (attach: unknown, declared: Record<string, unknown>, add: (m: string) => void): void {
+  if (!Array.isArray(attach) || attach.length === 0) return add('keep.attach must be a non-empty list of {lora} / {steer} / {probe}')
+  attach.forEach((entry, k) => {
+    const at = (m: string): void => add(`keep.attach[${k}]: ${m}`)
+    const kind = isObject(entry) && Object.keys(entry).length === 1 ? Object.keys(entry)[0]! : ''
+    const spec = ATTACH_FIELDS[kind]
+    const body = spec === undefined ? undefined : (entry as Record<string, unknown>)[kind]
+    if (spec === undefined || !isObject(body)) return at('must be one of {lora: {module, a, b, scale}}, {steer: {site, port, param}}, {probe: {site, port, w, b?}}')
+    for (const key of Object.keys(body)) if (!spec.required.includes(key) && !spec.optional.includes(key)) at(`${kind}: unknown field '${key}'`)
+    for (const key of spec.required) if (body[key] === undefined) at(`${kind}: missing '${key}'`)
+    for (const key of ['module', 'site']) if (body[key] !== undefined && (typeof body[key] !== 'string' || body[key] === '')) at(`${kind}.${key} must be a module path, got ${show(body[key])}`)
+    if (body.port !== undefined && body.port !== 'output' && body.port !== 'input') at(`${kind}.port must be 'output' or 'input', got ${show(body.port)}`)
+    if (body.scale !== undefined && !finite(body.scale)) at(`${kind}.scale must be a finite number, got ${show(body.scale)}`)
+    for (const key of spec.params) {
+      const name = body[key]
+      if (name === undefined) continue
+      if (typeof name !== 'string' || !Object.hasOwn(declared, name)) at(typeof name === 'string' ? `${kind}.${key}: '${name}' is not a declared param` : `${kind}.${key} must be a param name, got ${show(name)}`)
+    }
+  })
 }
 
 /** The keys a later trace may have. */

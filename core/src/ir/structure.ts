@@ -6,7 +6,8 @@ import { generateFieldProblems } from './generate.js'
 import { isInt, isObject } from './plain.js'
 import { sessionFieldProblems, traceKeyProblems } from './session.js'
 
-export interface StructureProblem { node: number | null; message: string }
+import type { StructureProblem } from './issues.js'
+export type { StructureProblem } from './issues.js'
 
 const TOP_KEYS = new Set(['version', 'model', 'mode', 'generate', 'invokes', 'nodes', 'locations', 'params', 'train', 'keep', 'then'])
 

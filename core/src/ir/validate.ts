@@ -1,7 +1,7 @@
 /** Static validation of a Program against a model manifest: reports every problem, and infers value types. */
 import { WeftError } from '../errors/weft-error.js'
 import type { Manifest } from '../manifest/manifest.js'
-import type { Program, SourceLocation } from './program.js'
+import type { Program } from './program.js'
 import type { InferContext, ValueType } from '../ops/types.js'
 import { SYMBOLIC_DIM_ESTIMATE } from '../ops/types.js'
 import { OPS, isOpName } from '../ops/table.js'
@@ -12,8 +12,8 @@ import { checkGenerate } from './generate.js'
 import { gradIssues } from '../ops/grad.js'
 import { TRAIN_LOSS_SAVE, traceCount, traceProgram, trainSteps } from './session.js'
 
-/** `trace`: which trace of a session the node belongs to (absent = trace 0, the Program's own nodes). */
-export interface ValidationIssue { node: number | null; op: string | null; message: string; location?: SourceLocation; trace?: number }
+import type { ValidationIssue } from './issues.js'
+export type { ValidationIssue } from './issues.js'
 
 /** `types`: trace 0's node types; `traces`: every trace's (a session's later traces after the first). */
 export interface ProgramAnalysis { issues: ValidationIssue[]; types: (ValueType | null)[]; traces?: (ValueType | null)[][] }
@@ -81,8 +81,54 @@ export function analyzeProgram (program: unknown, manifest: Manifest): ProgramAn
   const structure = programStructureProblems(program)
   if (structure.length > 0) return { issues: structure.map(p => ({ ...p, op: null })), types: [] }
   const p = program as Program
-  if (p.then === undefined && p.train === undefined) return analyzeTrace(p, manifest, undefined, true)
-  return analyzeSession(p, manifest)
+  const analysis = p.then === undefined && p.train === undefined ? analyzeTrace(p, manifest, undefined, true) : analyzeSession(p, manifest)
+  if (p.keep?.attach !== undefined) analysis.issues.push(...attachIssues(p, manifest))
+  return analysis
+}
+
+/**
+ * `keep.attach` against the model: a LoRA's module has an input and an output whose last dims match `a [in, r]` and
+ * `b [r, out]`; a steering param broadcasts onto its site; a probe's `w [d, k]` reads a site whose last dim is d, its
+ * `b` is `[k]`.
+ */
+function attachIssues (p: Program, manifest: Manifest): ValidationIssue[] {
+  const issues: ValidationIssue[] = []
+  const ctx = inferContext(p, manifest)
+  const shapeOf = (name: string): number[] => p.params![name]!.shape
+  const site = (path: string, port: 'input' | 'output'): ValueType['shape'] | null => {
+    try { return OPS.read.infer({ site: path, port, invoke: 0 }, [], ctx).shape } catch (error) {
+      if (!WeftError.is(error)) throw error
+      return null
+    }
+  }
+  const last = (shape: ValueType['shape']): number | string => shape[shape.length - 1]!
+  p.keep!.attach!.forEach((entry, k) => {
+    const add = (message: string): void => { issues.push({ node: null, op: null, message: `keep.attach[${k}]: ${message}` }) }
+    if ('lora' in entry) {
+      const { module, a, b } = entry.lora
+      const [x, y] = [site(module, 'input'), site(module, 'output')]
+      if (x === null || y === null) return add(`lora: '${module}' is not a module of ${manifest.name} with an input and an output`)
+      const [sa, sb] = [shapeOf(a), shapeOf(b)]
+      if (sa.length !== 2 || sb.length !== 2 || sa[1] !== sb[0]) return add(`lora: a must be [in, rank] and b [rank, out], got a [${sa.join(', ')}], b [${sb.join(', ')}]`)
+      if (last(x) !== sa[0]) add(`lora: a is [${sa.join(', ')}] but the input of '${module}' has ${last(x)} features`)
+      if (last(y) !== sb[1]) add(`lora: b is [${sb.join(', ')}] but the output of '${module}' has ${last(y)} features`)
+    } else if ('steer' in entry) {
+      const { site: path, port, param } = entry.steer
+      const shape = site(path, port)
+      if (shape === null) return add(`steer: '${path}' (${port}) is not a site of ${manifest.name}`)
+      const sp = shapeOf(param)
+      const fits = sp.length <= shape.length && sp.every((d, i) => d === 1 || d === shape[shape.length - sp.length + i])
+      if (!fits) add(`steer: param '${param}' [${sp.join(', ')}] does not broadcast onto '${path}' [${shape.join(', ')}]`)
+    } else {
+      const { site: path, port, w, b } = entry.probe
+      const shape = site(path, port)
+      if (shape === null) return add(`probe: '${path}' (${port}) is not a site of ${manifest.name}`)
+      const sw = shapeOf(w)
+      if (sw.length !== 2 || sw[0] !== last(shape)) return add(`probe: w must be [${last(shape)}, outputs] for '${path}', got [${sw.join(', ')}]`)
+      if (b !== undefined && (shapeOf(b).length !== 1 || shapeOf(b)[0] !== sw[1])) add(`probe: b must be [${sw[1]}], got [${shapeOf(b).join(', ')}]`)
+    }
+  })
+  return issues
 }
 
 /** A session (several traces) or a training Program: every trace, `from` references, the loss, save names across traces. */
@@ -174,6 +220,17 @@ export function assertValidProgram (program: unknown, manifest: Manifest): asser
   if (issues.length > 0) throwIssues(issues)
 }
 
+/**
+ * Validates and infers once, for callers that go on to cost, scan or run the Program: its analysis (node types of
+ * every trace), to hand to `programCost` and the engine instead of analysing again. Throws PROGRAM_INVALID (with
+ * `details.issues`) for an invalid program, like assertValidProgram.
+ */
+export function analyzeValidProgram (program: unknown, manifest: Manifest): ProgramAnalysis {
+  const analysis = analyzeProgram(program, manifest)
+  if (analysis.issues.length > 0) throwIssues(analysis.issues)
+  return analysis
+}
+
 /** The value type of every node; throws PROGRAM_INVALID (with `details.issues`) for an invalid program. */
 export function inferProgramTypes (program: Program, manifest: Manifest): ValueType[] {
   const { issues, types } = analyzeProgram(program, manifest)
@@ -183,10 +240,10 @@ export function inferProgramTypes (program: Program, manifest: Manifest): ValueT
 
 /**
  * Sum of the op cost estimates of a valid program (for host-side cost limits). A session sums its traces; a
- * training Program adds `trainingCost` (steps × (forward + backward)).
+ * training Program adds `trainingCost` (steps × (forward + backward)). `analysis`: the Program's own, from
+ * analyzeValidProgram (not analysed again); without it the Program is analysed here.
  */
-export function programCost (program: Program, manifest: Manifest): number {
-  const analysis = analyzeProgram(program, manifest)
+export function programCost (program: Program, manifest: Manifest, analysis: ProgramAnalysis = analyzeValidProgram(program, manifest)): number {
   if (analysis.issues.length > 0) throwIssues(analysis.issues)
   const traces = analysis.traces ?? [analysis.types]
   let total = 0
@@ -195,22 +252,22 @@ export function programCost (program: Program, manifest: Manifest): number {
     const ctx = inferContext(trace, manifest)
     total += trace.nodes.reduce((sum, [op, attrs, inputs]) => sum + OPS[op as keyof typeof OPS].cost(attrs, inputs.map(n => types[n]!), ctx), 0)
   })
-  return total + trainingCost(program, manifest)
+  return total + trainingCost(program, manifest, analysis.types as ValueType[])
 }
 
 /**
  * Estimated float ops of a training loop: per step, the forward of the model over the step's tokens (2 × parameters
  * × tokens), its backward (2× the forward) and the first trace's own ops; 0 without `train`. Text invokes count as
- * SYMBOLIC_DIM_ESTIMATE tokens.
+ * SYMBOLIC_DIM_ESTIMATE tokens. `types`: the first trace's node types when already inferred.
  */
-export function trainingCost (program: Program, manifest: Manifest): number {
+export function trainingCost (program: Program, manifest: Manifest, types?: readonly ValueType[]): number {
   const steps = trainSteps(program)
   if (steps === 0) return 0
   const tokens = (invokes: Program['invokes']): number => invokes.reduce((n, inv) => n + ('ids' in inv ? inv.ids.length : SYMBOLIC_DIM_ESTIMATE), 0)
   const batches = program.train!.batches ?? [program.invokes]
   const perEpoch = batches.reduce((n, b) => n + tokens(b), 0) / batches.length
-  const types = inferProgramTypes(program, manifest)
+  const nodeTypes = types ?? inferProgramTypes(program, manifest)
   const ctx = inferContext(program, manifest)
-  const ops = program.nodes.reduce((sum, [op, attrs, inputs]) => sum + OPS[op as keyof typeof OPS].cost(attrs, inputs.map(n => types[n]!), ctx), 0)
+  const ops = program.nodes.reduce((sum, [op, attrs, inputs]) => sum + OPS[op as keyof typeof OPS].cost(attrs, inputs.map(n => nodeTypes[n]!), ctx), 0)
   return Math.ceil(steps * (3 * 2 * manifest.parameters * perEpoch + 2 * ops))
 }

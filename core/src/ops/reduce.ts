@@ -1,10 +1,10 @@
-/** Linear algebra, reductions and normalisations: matmul, sum/mean/max/min, argmax, topk, norm, softmax. */
+/** Linear algebra, reductions, scans and normalisations: matmul, einsum, sum/mean/max/min, argmax, topk, norm, cumsum, softmax. */
 import type { Attrs } from '../ir/program.js'
 import type { DType, Tensor } from '../tensor/tensor.js'
 import { numel } from '../tensor/tensor.js'
 import type { Dim, Kernel, OpDef, TensorOpDef, ValueType } from './types.js'
 import { alongAxis, reduce } from '../reference/kernels.js'
-import { broadcastMap, values } from '../reference/views.js'
+import { broadcastMap, strides, values } from '../reference/views.js'
 import { attr, isFloat, broadcastShapes, expectRank, fail, floatOf, fmtShape, normAxes, normAxis, numelEstimate, promote, reducedShape } from './rules.js'
 
 function matmulShape (a: readonly Dim[], b: readonly Dim[]): Dim[] {
@@ -161,7 +161,133 @@ export const logSoftmax = softmaxLike('log_softmax', 'x − logsumexp(x) along a
   { name: 'log_softmax-uniform', attrs: {}, inputs: [[2, 2]], output: [-0.6931471805599453, -0.6931471805599453] },
 ])
 
-export const REDUCE_OPS = { matmul, sum, mean, max, min, argmax, topk, norm, softmax, log_softmax: logSoftmax } as const
+export const cumsum: TensorOpDef = {
+  eval: (attrs, [x]) => alongAxis(x!, attrs.axis, line => {
+    const order = attrs.reverse === true ? [...line].reverse() : line
+    let total = 0
+    const out = order.map(v => { const before = total; total += v; return attrs.exclusive === true ? before : total })
+    return attrs.reverse === true ? out.reverse() : out
+  }),
+  name: 'cumsum',
+  arity: 1,
+  attrs: {
+    axis: { kind: 'int', required: true, doc: 'axis to accumulate along' },
+    exclusive: { kind: 'bool', default: false, doc: 'leave out the element itself (the first sum is 0)' },
+    reverse: { kind: 'bool', default: false, doc: 'accumulate from the end of the axis' },
+  },
+  flags: ['reduction', 'differentiable'],
+  infer: (attrs, [x]) => {
+    expectRank('cumsum', x!, 1)
+    normAxis('cumsum', attrs.axis as number, x!.shape.length)
+    return { shape: [...x!.shape], dtype: isFloat(x!.dtype) ? x!.dtype : 'int64' }
+  },
+  cost: (_attrs, [x]) => numelEstimate(x!.shape),
+  doc: 'Running sum along an axis (bool and integers sum in int64); `exclusive` starts from 0, `reverse` runs from the end.',
+  examples: [
+    { name: 'cumsum', attrs: { axis: -1 }, inputs: [[[1, 2, 3], [4, 5, 6]]], output: [[1, 3, 6], [4, 9, 15]] },
+    { name: 'cumsum-exclusive-reverse', attrs: { axis: 0, exclusive: true, reverse: true }, inputs: [[1, 2, 3]], output: [5, 3, 0] },
+  ],
+}
+
+/** A parsed einsum equation: one subscript string per operand and the output's. */
+export interface EinsumEquation { inputs: string[]; output: string }
+
+/**
+ * Parses the supported einsum subset: `'<term>,<term>...-><term>'` with an explicit output; terms are lowercase
+ * letters a–z, one per dim (no `...`); no letter twice within a term (no diagonals); every output letter appears
+ * in some input. Letters in the inputs but not in the output are summed over.
+ */
+export function parseEinsum (equation: unknown, operands: number): EinsumEquation {
+  if (typeof equation !== 'string') fail('einsum', 'equation must be a string')
+  const text = equation.replace(/\s+/g, '')
+  const arrow = text.split('->')
+  if (arrow.length !== 2) fail('einsum', `equation '${equation}' needs exactly one '->' and an explicit output (e.g. 'bij,bjk->bik')`)
+  const inputs = arrow[0]!.split(',')
+  const output = arrow[1]!
+  if (inputs.length !== operands) fail('einsum', `equation '${equation}' has ${inputs.length} input terms for ${operands} operands`)
+  for (const term of [...inputs, output]) {
+    if (!/^[a-z]*$/.test(term)) fail('einsum', `term '${term}' of '${equation}': only lowercase letters a-z (no '...' or capitals)`)
+    if (new Set(term).size !== term.length) fail('einsum', `term '${term}' of '${equation}' repeats a letter (diagonals are not supported)`)
+  }
+  for (const letter of output) if (!inputs.some(t => t.includes(letter))) fail('einsum', `output letter '${letter}' of '${equation}' is in no input`)
+  return { inputs, output }
+}
+
+/** The size of every letter of an einsum, checked across operands (symbols match anything, checked at run time). */
+function einsumSizes (eq: EinsumEquation, inputs: readonly ValueType[]): Map<string, Dim> {
+  const sizes = new Map<string, Dim>()
+  eq.inputs.forEach((term, k) => {
+    const shape = inputs[k]!.shape
+    if (shape.length !== term.length) fail('einsum', `operand ${k} has rank ${shape.length}, its term '${term}' names ${term.length} dims`)
+    ;[...term].forEach((letter, i) => {
+      const d = shape[i]!
+      const known = sizes.get(letter)
+      if (known === undefined || typeof known === 'string') sizes.set(letter, d)
+      else if (typeof d === 'number' && d !== known) fail('einsum', `letter '${letter}' has size ${known} and ${d}`)
+    })
+  })
+  return sizes
+}
+
+export const einsum: TensorOpDef = {
+  eval: einsumKernel,
+  name: 'einsum',
+  arity: 'variadic',
+  attrs: { equation: { kind: 'string', required: true, doc: "e.g. 'bij,bjk->bik'; explicit output, letters a-z, no '...', no repeated letter within a term" } },
+  flags: ['linalg', 'differentiable'],
+  infer: (attrs, inputs) => {
+    const eq = parseEinsum(attrs.equation, inputs.length)
+    const sizes = einsumSizes(eq, inputs)
+    return { shape: [...eq.output].map(l => sizes.get(l)!), dtype: promote(inputs.map(t => t.dtype), true) }
+  },
+  cost: (attrs, inputs) => {
+    const sizes = einsumSizes(parseEinsum(attrs.equation, inputs.length), inputs)
+    return 2 * numelEstimate([...sizes.values()]) * Math.max(1, inputs.length - 1)
+  },
+  doc: "Einstein summation over one or more operands (a subset of numpy's): `'<term>,…-><term>'` with an explicit output; " +
+    'each term names the dims of its operand with lowercase letters a-z, one per dim; letters shared by operands must ' +
+    'have equal sizes; letters missing from the output are summed over. Not supported: `...` (ellipsis), an implicit ' +
+    "output (no '->'), a letter repeated within one term (diagonals/traces), broadcasting of size-1 dims. Examples: " +
+    "'bij,bjk->bik' (batched matmul), 'bhqd,bhkd->bhqk' (attention scores), 'ij->ji', 'ij->' (sum), 'i,j->ij' (outer).",
+  examples: [
+    { name: 'einsum-matmul', attrs: { equation: 'ij,jk->ik' }, inputs: [[[1, 2], [3, 4]], [[5, 6], [7, 8]]], output: [[19, 22], [43, 50]] },
+    { name: 'einsum-outer', attrs: { equation: 'i,j->ij' }, inputs: [[1, 2], [3, 4, 5]], output: [[3, 4, 5], [6, 8, 10]] },
+    { name: 'einsum-transpose-sum', attrs: { equation: 'ijk->ki' }, inputs: [[[[1, 2], [3, 4]], [[5, 6], [7, 8]]]], output: [[4, 12], [6, 14]] },
+  ],
+}
+
+export const REDUCE_OPS = { matmul, einsum, sum, mean, max, min, argmax, topk, norm, cumsum, softmax, log_softmax: logSoftmax } as const
+
+function einsumKernel (attrs: Attrs, inputs: Tensor[], outShape: number[]): Float64Array {
+  const eq = parseEinsum(attrs.equation, inputs.length)
+  const sizes = einsumSizes(eq, inputs.map(t => ({ shape: [...t.shape], dtype: t.dtype }))) as Map<string, number>
+  const letters = [...sizes.keys()]
+  const dims = letters.map(l => sizes.get(l)!)
+  const stridesOf = (term: string, shape: readonly number[]): number[] => {
+    const own = strides(shape)
+    return letters.map(l => term.includes(l) ? own[term.indexOf(l)]! : 0)
+  }
+  const inStrides = eq.inputs.map((term, k) => stridesOf(term, inputs[k]!.shape))
+  const outStrides = stridesOf(eq.output, outShape)
+  const vals = inputs.map(values)
+  const out = new Float64Array(numel(outShape))
+  const counter = new Array<number>(letters.length).fill(0)
+  const total = numel(dims)
+  for (let flat = 0; flat < total; flat++) {
+    let rest = flat
+    for (let i = letters.length - 1; i >= 0; i--) { counter[i] = rest % dims[i]!; rest = Math.floor(rest / dims[i]!) }
+    let product = 1
+    for (let k = 0; k < vals.length; k++) {
+      let at = 0
+      for (let i = 0; i < letters.length; i++) at += counter[i]! * inStrides[k]![i]!
+      product *= vals[k]![at]!
+    }
+    let o = 0
+    for (let i = 0; i < letters.length; i++) o += counter[i]! * outStrides[i]!
+    out[o] += product
+  }
+  return out
+}
 
 function matmulKernel (_attrs: Attrs, [a, b]: Tensor[], outShape: number[]): Float64Array {
   const aShape = a!.shape.length === 1 ? [1, a!.shape[0]!] : [...a!.shape]

@@ -1,11 +1,12 @@
-/** Shape ops: index, reshape, transpose, concat, stack. */
+/** Shape and data-movement ops: index, reshape, transpose, concat, stack, gather and scatter by an index tensor. */
 import type { Attrs } from '../ir/program.js'
 import type { Tensor } from '../tensor/tensor.js'
 import { numel } from '../tensor/tensor.js'
 import type { Dim, TensorOpDef, ValueType } from './types.js'
-import { fail, fmtShape, normAxis, numelEstimate, promote } from './rules.js'
+import { broadcastShapes, fail, fmtShape, normAxis, numelEstimate, promote } from './rules.js'
 import { indexedShape, sliceRange } from './index-spec.js'
-import { aroundAxis, strides, values } from '../reference/views.js'
+import { aroundAxis, broadcastMap, strides, values } from '../reference/views.js'
+import { WeftError } from '../errors/weft-error.js'
 
 const copyCost = (_attrs: unknown, inputs: ValueType[]): number => inputs.reduce((n, t) => n + numelEstimate(t.shape), 0)
 
@@ -129,7 +130,101 @@ export const stack: TensorOpDef = {
   examples: [{ name: 'stack-last', attrs: { axis: -1 }, inputs: [[1, 2], [3, 4]], output: [[1, 3], [2, 4]] }],
 }
 
-export const SHAPE_OPS = { index, reshape, transpose, concat, stack } as const
+const INDEX_DTYPES = ['int64', 'int32', 'int8', 'uint8']
+
+/** Checks an index tensor for gather/scatter along `axis` of `x`: an integer dtype, x's rank, x's sizes off the axis. */
+function checkIndexTensor (op: string, x: ValueType, idx: ValueType, axis: number): void {
+  if (!INDEX_DTYPES.includes(idx.dtype)) fail(op, `index must be an integer tensor, got ${idx.dtype}`)
+  if (idx.shape.length !== x.shape.length) fail(op, `index has rank ${idx.shape.length}, the input ${x.shape.length}: they must match`)
+  idx.shape.forEach((d, i) => {
+    const xd = x.shape[i]!
+    if (i !== axis && typeof d === 'number' && typeof xd === 'number' && d !== xd) {
+      fail(op, `index ${fmtShape(idx.shape)} and input ${fmtShape(x.shape)} differ at dim ${i} (only the axis ${axis} may differ)`)
+    }
+  })
+}
+
+/** Visits every element of the index tensor: its flat position and the flat position in `x` it addresses. */
+function eachIndexed (op: string, x: Tensor, idx: Tensor, axisAttr: unknown, visit: (i: number, target: number) => void): void {
+  const axis = normAxis(op, axisAttr as number, x.shape.length)
+  const iv = values(idx)
+  const xs = strides(x.shape)
+  const is = strides(idx.shape)
+  const size = x.shape[axis]!
+  for (let i = 0; i < iv.length; i++) {
+    let k = iv[i]!
+    if (k < -size || k >= size) throw new WeftError('PROGRAM_INVALID', `${op}: index ${k} out of range for dim ${axis} of size ${size}`, { op })
+    if (k < 0) k += size
+    let target = 0
+    for (let d = 0; d < x.shape.length; d++) target += (d === axis ? k : Math.floor(i / is[d]!) % idx.shape[d]!) * xs[d]!
+    visit(i, target)
+  }
+}
+
+export const gather: TensorOpDef = {
+  eval: (attrs, [x, idx]) => {
+    const v = values(x!)
+    const out = new Float64Array(idx!.data.length)
+    eachIndexed('gather', x!, idx!, attrs.axis, (i, target) => { out[i] = v[target]! })
+    return out
+  },
+  name: 'gather',
+  arity: 2,
+  attrs: { axis: { kind: 'int', required: true, doc: 'axis the index tensor indexes' } },
+  flags: ['shape', 'differentiable'],
+  infer: (attrs, [x, idx]) => {
+    const axis = normAxis('gather', attrs.axis as number, x!.shape.length)
+    checkIndexTensor('gather', x!, idx!, axis)
+    return { shape: [...idx!.shape], dtype: x!.dtype }
+  },
+  cost: (_attrs, [, idx]) => numelEstimate(idx!.shape),
+  doc: "PyTorch's `gather` (ONNX GatherElements): out[i][j] = x[index[i][j]][j] along axis 0 (likewise for any axis). " +
+    "The index is an integer tensor of x's rank, equal to x off the axis; the result has the index's shape. Negative " +
+    'indices count from the end; an index out of range is an error. E.g. the log-probability of each target token: ' +
+    'logp [b, s, vocab] gathered on axis -1 with targets [b, s, 1].',
+  examples: [
+    { name: 'gather-last-axis', attrs: { axis: 1 }, inputs: [[[1, 2, 3], [4, 5, 6]], [[2, 0], [-1, 1]]], inputDtypes: ['float32', 'int64'], output: [[3, 1], [6, 5]] },
+    { name: 'gather-rows', attrs: { axis: 0 }, inputs: [[[1, 2], [3, 4], [5, 6]], [[2, 0]]], inputDtypes: ['float32', 'int64'], output: [[5, 2]] },
+  ],
+}
+
+export const scatter: TensorOpDef = {
+  eval: (attrs, [x, idx, src]) => {
+    const out = values(x!)
+    const sv = values(src!)
+    const map = broadcastMap(src!.shape, idx!.shape)
+    const add = attrs.reduction === 'add'
+    eachIndexed('scatter', x!, idx!, attrs.axis, (i, target) => { out[target] = add ? out[target]! + sv[map[i]!]! : sv[map[i]!]! })
+    return out
+  },
+  name: 'scatter',
+  arity: 3,
+  attrs: {
+    axis: { kind: 'int', required: true, doc: 'axis the index tensor indexes' },
+    reduction: { kind: 'enum', values: ['none', 'add'], default: 'none', doc: "'none' writes the values, 'add' adds them (PyTorch's scatter_add)" },
+  },
+  flags: ['shape', 'differentiable'],
+  infer: (attrs, [x, idx, src]) => {
+    const axis = normAxis('scatter', attrs.axis as number, x!.shape.length)
+    checkIndexTensor('scatter', x!, idx!, axis)
+    const spread = broadcastShapes('scatter', [src!.shape, idx!.shape])
+    if (spread.length !== idx!.shape.length || spread.some((d, i) => d !== idx!.shape[i] && typeof d === 'number' && typeof idx!.shape[i] === 'number')) {
+      fail('scatter', `values ${fmtShape(src!.shape)} must have the index's shape ${fmtShape(idx!.shape)} or broadcast to it`)
+    }
+    return { shape: [...x!.shape], dtype: x!.dtype }
+  },
+  cost: (_attrs, [x, idx]) => numelEstimate(x!.shape) + numelEstimate(idx!.shape),
+  doc: "PyTorch's `scatter`/`scatter_add` (ONNX ScatterElements): a copy of x with out[index[i][j]][j] = values[i][j] " +
+    "along axis 0 (likewise for any axis); `reduction: 'add'` adds instead of writing, so repeated indices accumulate. " +
+    "The index is as for `gather`; values have the index's shape or broadcast to it (a scalar). The result keeps x's " +
+    "dtype. With repeated indices and `reduction: 'none'`, which write wins is unspecified.",
+  examples: [
+    { name: 'scatter-set', attrs: { axis: 1 }, inputs: [[[0, 0, 0], [0, 0, 0]], [[2], [0]], [[5], [7]]], inputDtypes: ['float32', 'int64', 'float32'], output: [[0, 0, 5], [7, 0, 0]] },
+    { name: 'scatter-add', attrs: { axis: 0, reduction: 'add' }, inputs: [[1, 1, 1], [0, 2, 0], [1, 2, 3]], inputDtypes: ['float32', 'int64', 'float32'], output: [5, 1, 3] },
+  ],
+}
+
+export const SHAPE_OPS = { index, reshape, transpose, concat, stack, gather, scatter } as const
 
 function indexKernel (attrs: Attrs, [x]: Tensor[], outShape: number[]): Float64Array {
   const spec = attrs.index as unknown[]

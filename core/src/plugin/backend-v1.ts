@@ -3,6 +3,7 @@ import type { Program } from '../ir/program.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { Tensor } from '../tensor/tensor.js'
 import type { WireError } from '../errors/weft-error.js'
+import type { ValueType } from '../ops/types.js'
 
 export interface AbortOptions { signal?: AbortSignal }
 export interface RunOptions extends AbortOptions {
@@ -25,7 +26,15 @@ export interface BackendV1 {
 }
 
 /** One job of a (possibly co-tenant) batch. Each job's invokes become its own rows; a job sees only its rows. */
-export interface BatchJob { id: string; program: Program }
+export interface BatchJob {
+  id: string
+  program: Program
+  /**
+   * The node types of `program` (its first trace) when the host already validated and typed it at admission; a
+   * backend may use them instead of inferring again. Absent: the backend validates and types the Program itself.
+   */
+  types?: readonly ValueType[]
+}
 
 export interface JobStats {
   /** milliseconds spent in the engine for the batch this job ran in */
@@ -66,8 +75,11 @@ export interface ModelHandleV1 {
   readonly manifest: Manifest
   tokenize (text: string): number[]
   decode (ids: readonly number[]): string
-  /** validates and reports every saved value's shape and dtype without running the model */
-  scan (program: Program): ScanEntry[]
+  /**
+   * validates and reports every saved value's shape and dtype without running the model; `types`: the Program's
+   * node types when the caller already inferred them (then used, not inferred again)
+   */
+  scan (program: Program, types?: readonly ValueType[]): ScanEntry[]
   /** runs jobs as rows of one forward pass where possible; one job's failure does not fail the others */
   run (jobs: BatchJob[], options?: RunOptions): Promise<JobResult[]>
   dispose (): Promise<void>

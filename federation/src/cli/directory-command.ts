@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { fromHex } from '@weft/core'
+import { UsageError, fromHex, usageErrorFrom } from '@weft/core'
 
 export const DIRECTORY_USAGE = `usage: weft directory start [--port N] [--host 127.0.0.1] [--identity <key file>] [--bootstrap <multiaddr> …]
 
@@ -28,19 +28,20 @@ const OPTIONS = {
   bootstrap: { type: 'string', multiple: true }, quiet: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
 } as const
 
-function usageError (message: string): number {
-  console.error(`weft directory: ${message}\n\n${DIRECTORY_USAGE}`)
-  return 2
+/** a usage error: `weft` prints one line naming the problem, then the usage, and exits 2 */
+function usageError (message: string): never {
+  throw new UsageError(message)
 }
 
 export const directoryCommand = {
   summary: 'run a directory (bootstrap) node: `directory start [--port N] [--bootstrap <multiaddr>]…`',
+  usage: DIRECTORY_USAGE,
   async run (argv: string[]): Promise<number> {
     let parsed
     try {
       parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
     } catch (error) {
-      return usageError((error as Error).message)
+      throw usageErrorFrom(error) ?? error
     }
     const { positionals, values } = parsed
     if (values.help) { console.log(DIRECTORY_USAGE); return 0 }

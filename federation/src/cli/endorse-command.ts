@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { WeftError, fromHex, keyId, publicKeyOf, toHex } from '@weft/core'
+import { UsageError, WeftError, fromHex, keyId, publicKeyOf, toHex, usageErrorFrom } from '@weft/core'
 import { createEndorsement, verifyEndorsement, type Endorsement, type EndorsedModel } from '../endorsement.js'
 
 export const ENDORSE_USAGE = `usage: weft endorse --key <endorser key file> --provider <provider id> --model <name>[@<revision>] … [--days 30] [--out file]
@@ -39,16 +39,17 @@ const OPTIONS = {
   out: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
 } as const
 
-function usageError (message: string): number {
-  console.error(`weft endorse: ${message}\n\n${ENDORSE_USAGE}`)
-  return 2
+/** a usage error: `weft` prints one line naming the problem, then the usage, and exits 2 */
+function usageError (message: string): never {
+  throw new UsageError(message)
 }
 
 export const endorseCommand = {
   summary: 'vouch for a provider: `endorse --key k.json --provider ed25519:… --model name[@revision]`',
+  usage: ENDORSE_USAGE,
   async run (argv: string[]): Promise<number> {
     let values
-    try { values = parseArgs({ args: argv, options: OPTIONS }).values } catch (error) { return usageError((error as Error).message) }
+    try { values = parseArgs({ args: argv, options: OPTIONS }).values } catch (error) { throw usageErrorFrom(error) ?? error }
     if (values.help) { console.log(ENDORSE_USAGE); return 0 }
     if (values.key === undefined || values.provider === undefined || values.model === undefined) return usageError('--key, --provider and at least one --model are required')
     const days = Number(values.days)

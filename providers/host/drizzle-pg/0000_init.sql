@@ -17,6 +17,7 @@ CREATE TABLE "adapters" (
 	"job_id" text,
 	"program_digest" text,
 	"training" text,
+	"attach" text,
 	"created_at" bigint NOT NULL
 );
 --> statement-breakpoint

@@ -139,7 +139,7 @@ export async function createHost (init: HostInit): Promise<Host> {
     selfRegistration: init.selfRegistration ?? false,
     admit: async bytes => await admitJob({
       store, registry, policies, limits, providerId, now, pendingNonces, serially, adapters, speed, tokenizer,
-      startNow: (row, program, cost) => scheduler.startNow(row, program, cost), abandon: id => scheduler.abandon(id),
+      startNow: (row, program) => scheduler.startNow(row, program), abandon: id => scheduler.abandon(id),
     }, bytes),
     adapters,
     // policy check and ledger charge one at a time with admissions: budgets see every reservation and download

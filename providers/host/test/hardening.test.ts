@@ -242,7 +242,7 @@ describe('text invokes: size checked first, tokenized off the HTTP thread', () =
     const text = 'é'.repeat(2 ** 19 + 1) // 2 bytes each in UTF-8: one character counts as two
     const started = performance.now()
     expect(await refused(await submit(t.host, sign(t.host, t.user, textProgram(text))), 413, 'PAYLOAD_TOO_LARGE'))
-      .toEqual({ textBytes: 2 ** 20 + 2, maxTextBytes: 2 ** 20 })
+      .toEqual({ limit: 'maxTextBytes', textBytes: 2 ** 20 + 2, maxTextBytes: 2 ** 20 })
     expect(performance.now() - started).toBeLessThan(1000) // not tokenized (that takes seconds for 1 MB)
   })
 

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-const BIN = fileURLToPath(new URL('../../../sdk/bin/weft.mjs', import.meta.url))
+const BIN = fileURLToPath(new URL('../../../sdk/cli/bin/weft.mjs', import.meta.url))
 
 export interface ProviderProcess { child: ChildProcess; url: string; providerId: string; output: () => string; stop: () => Promise<void> }
 

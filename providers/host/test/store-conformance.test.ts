@@ -144,7 +144,7 @@ describe.each(kinds)('%s store', (_kind, open) => {
   })
 
   test('kept adapters: one per key and name (replaced in one commit), owner-scoped', () => {
-    const row = { id: 'ad1', kid: 'ka', name: 'lora', model: 'm', revision: 'r', params: '{}', file: 'f1', bytes: 10, digest: 'sha256:1', jobId: null, programDigest: null, training: null, createdAt: 1 }
+    const row = { id: 'ad1', kid: 'ka', name: 'lora', model: 'm', revision: 'r', params: '{}', file: 'f1', bytes: 10, digest: 'sha256:1', jobId: null, programDigest: null, training: null, attach: null, createdAt: 1 }
     expect(s.putAdapter(row)).toBeUndefined()
     expect(s.putAdapter({ ...row, id: 'ad2', file: 'f2' })?.id).toBe('ad1')
     expect(s.getAdapter('ka', 'lora')?.id).toBe('ad2')

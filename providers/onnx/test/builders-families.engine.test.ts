@@ -8,6 +8,7 @@ import { describe, expect, test } from 'vitest'
 import { ensurePresetCheckpoint } from '../scripts/presets.js'
 import { loadModel } from '../src/load.js'
 import { referenceForward } from './reference/forward.js'
+import { onnxOp } from '../src/compile/onnx-ops.js'
 
 const cacheDir = path.join(tmpdir(), 'weft-test-cache')
 const prompts = [[328, 370, 293, 3606, 297], [631, 1070, 302, 966, 680, 285, 266, 854, 12, 966, 685, 260, 912, 285]]
@@ -30,6 +31,9 @@ describe.each(presets)('%s', (preset) => {
         const names = [...reference.keys()]
         const missing = names.filter(n => n !== 'logits' && !model.graph.sites.has(n))
         expect(missing).toEqual([])
+        // gradients can flow through the built graph: every ONNX op it uses has a row with a VJP (or no gradient)
+        const ops = new Set(model.graph.model.graph!.node.map(n => n.opType))
+        expect([...ops].filter(op => onnxOp(op) === undefined || onnxOp(op)!.vjp === 'none'), preset).toEqual([])
         const out = await model.forward([ids], names)
         for (const name of names) {
           const expected = reference.get(name)!

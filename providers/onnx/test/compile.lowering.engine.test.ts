@@ -80,6 +80,11 @@ function random (seed: number, n: number): Float32Array {
 
 describe('lowerings match evalOp on random inputs', () => {
   const x = (seed: number, shape: number[]): Tensor => ({ dtype: 'float32', shape, data: random(seed, shape.reduce((p, d) => p * d, 1)) })
+  const count = (shape: number[]): number => shape.reduce((p, d) => p * d, 1)
+  const bools = (seed: number, shape: number[]): Tensor => ({ dtype: 'bool', shape, data: Uint8Array.from(random(seed, count(shape)), v => v > 0 ? 1 : 0) })
+  /** int64 indices in [-size, size) (negative ones count from the end) */
+  const ints = (seed: number, shape: number[], size: number): Tensor =>
+    ({ dtype: 'int64', shape, data: BigInt64Array.from(random(seed, count(shape)), v => BigInt(Math.min(size - 1, Math.floor((v + 2) / 4 * 2 * size) - size))) })
   const cases: [LoweredOpName, Attrs, Tensor[]][] = [
     ['add', {}, [x(1, [2, 3, 4]), x(2, [4])]],
     ['div', {}, [x(3, [3, 1]), x(4, [1, 5])]],
@@ -100,6 +105,32 @@ describe('lowerings match evalOp on random inputs', () => {
     ['concat', { axis: 1 }, [x(21, [2, 3]), x(22, [2, 2])]],
     ['tanh', {}, [x(23, [7])]],
     ['gt', {}, [x(24, [3, 3]), x(25, [3])]],
+    ['sin', {}, [x(26, [4, 5])]],
+    ['cos', {}, [x(27, [4, 5])]],
+    ['sigmoid', {}, [x(28, [4, 5])]],
+    ['erf', {}, [x(29, [4, 5])]],
+    ['gelu', {}, [x(30, [4, 5])]],
+    ['gelu', { approximate: 'tanh' }, [x(31, [4, 5])]],
+    ['silu', {}, [x(32, [4, 5])]],
+    ['clamp', { min: -0.5, max: 0.75 }, [x(33, [4, 5])]],
+    ['clamp', { max: 0 }, [x(34, [4, 5])]],
+    ['cumsum', { axis: 1 }, [x(35, [3, 4, 2])]],
+    ['cumsum', { axis: -1, exclusive: true, reverse: true }, [x(36, [3, 5])]],
+    ['logical_and', {}, [bools(37, [3, 4]), bools(38, [4])]],
+    ['logical_or', {}, [bools(39, [3, 4]), bools(40, [3, 1])]],
+    ['logical_xor', {}, [bools(41, [3, 4]), bools(42, [3, 4])]],
+    ['logical_not', {}, [x(43, [3, 4])]],
+    ['topk', { k: 2, axis: 0, output: 'values' }, [x(44, [5, 3, 4])]],
+    ['topk', { k: 3, axis: 1, output: 'indices' }, [x(45, [2, 6, 3])]],
+    ['norm', { axes: [0, 2], keepdims: true, ord: 2 }, [x(46, [3, 4, 5])]],
+    ['gather', { axis: 1 }, [x(47, [3, 6, 2]), ints(48, [3, 4, 2], 6)]],
+    ['gather', { axis: 0 }, [x(49, [5, 3]), ints(50, [7, 3], 5)]],
+    ['scatter', { axis: 1, reduction: 'add' }, [x(51, [3, 6]), ints(52, [3, 8], 6), x(53, [3, 8])]],
+    ['scatter', { axis: -1 }, [x(54, [2, 6]), { dtype: 'int64', shape: [2, 2], data: BigInt64Array.from([5n, 0n, -1n, 2n]) }, x(55, [])]],
+    ['einsum', { equation: 'bhqd,bhkd->bhqk' }, [x(56, [2, 3, 4, 5]), x(57, [2, 3, 6, 5])]],
+    ['einsum', { equation: 'ij,jk,kl->il' }, [x(58, [3, 4]), x(59, [4, 5]), x(60, [5, 2])]],
+    ['einsum', { equation: 'ijk->kj' }, [x(61, [3, 4, 2])]],
+    ['einsum', { equation: 'i,i->' }, [x(62, [7]), x(63, [7])]],
   ]
   for (const [op, attrs, inputs] of cases) {
     test(`${op} ${JSON.stringify(attrs)}`, async () => {

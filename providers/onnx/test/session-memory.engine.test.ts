@@ -14,7 +14,7 @@ const MB = 2 ** 20
 interface ChildReport { rss: number[]; sessions: number; cachedBytes: number; evictions: number }
 
 async function child (budget: number, rounds: number, perRound: number): Promise<ChildReport> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD, String(budget), String(rounds), String(perRound)], { timeout: 120_000 })
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--conditions=@weft/source', '--import', 'tsx', CHILD, String(budget), String(rounds), String(perRound)], { timeout: 120_000 })
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as ChildReport
 }
 

@@ -66,7 +66,7 @@ export function makeEdit<T> (manifest: Manifest, fn: EditFn<T>, inplace: boolean
 export function applyEdits<T> (program: Program, manifest: Manifest, edits: readonly Edit<T>[]): Program {
   if (edits.length === 0) return program
   const generating = program.mode === 'generate'
-  const recorder = new EditRecorder(manifest, program.generate?.maxNewTokens ?? 1)
+  const recorder = new EditRecorder(manifest, program.generate?.maxNewTokens ?? 1, program.params)
   for (const invoke of program.invokes) recorder.addInvoke(invoke)
   const tree = moduleTree(manifest)
   program.invokes.forEach((_, k) => { for (const edit of edits) replay(recorder, tree, edit, k, generating) })
@@ -95,6 +95,7 @@ export function editedHost<T> (host: GenerateHost, edits: readonly Edit<T>[]): G
   return {
     manifest: host.manifest,
     tokenizer: host.tokenizer,
+    ...(host.params === undefined ? {} : { params: host.params }),
     decode: (ids) => host.decode(ids),
     run: async (program, options) => host.run(applyEdits(program, host.manifest, edits), options),
   }

@@ -2,7 +2,7 @@
  * `model.generate`: records a `mode: 'generate'` Program from a callback (per-step reads and writes through `Steps`),
  * checks its steps while recording, runs it, and returns the new tokens, their text and the saves.
  */
-import { WeftError, checkGenerate, generatedSaveName, type GenerateStrategy, type Manifest, type Program } from '@weft/core'
+import { WeftError, checkGenerate, generatedSaveName, type GenerateStrategy, type Manifest, type ParamDecl, type Program } from '@weft/core'
 import { moduleTree } from '../trace/module-tree.js'
 import { collectSaves, saveLookup, type Resolved, type TraceInput } from '../trace/tracer.js'
 import { ValueProxy } from '../trace/value-proxy.js'
@@ -50,6 +50,8 @@ export interface GenerateHost {
   readonly tokenizer: { encode (text: string): number[]; decode? (ids: readonly number[]): string } | null
   run (program: Program, options?: { signal?: AbortSignal; onProgress?: (event: RunProgress) => void }): Promise<RunResult & { saves: Record<string, Tensor> }>
   decode (ids: readonly number[]): Promise<string>
+  /** params the Programs declare (a model view's kept adapters): usable as operands while recording */
+  readonly params?: Record<string, ParamDecl>
 }
 
 const RESERVED_KEYS = ['tokens', 'text', 'saves']
@@ -60,7 +62,7 @@ export interface RecordedGeneration { program: Program; resolve: (saves: Record<
 export function recordGeneration<T> (host: GenerateHost, options: GenerateOptions, build: (tracer: GenerateTracer<T>) => unknown): RecordedGeneration {
   const n = options.maxNewTokens
   if (!Number.isInteger(n) || n < 1) throw new WeftError('PROGRAM_INVALID', `maxNewTokens must be a positive integer, got ${String(n)}`)
-  const recorder = new GenerateRecorder(host.manifest, n)
+  const recorder = new GenerateRecorder(host.manifest, n, host.params)
   const tokenizer = host.tokenizer
   const tracer = new GenerateTracer<T>(recorder, moduleTree(host.manifest), tokenizer === null ? null : (text) => tokenizer.encode(text))
   const returned = build(tracer)
@@ -75,6 +77,7 @@ export function recordGeneration<T> (host: GenerateHost, options: GenerateOption
   const program: Program = {
     ...base, mode: 'generate',
     generate: { maxNewTokens: n, strategy: options.strategy ?? 'greedy', ...(options.stopTokenIds === undefined ? {} : { stopTokenIds: [...options.stopTokenIds] }) },
+    ...(host.params === undefined || Object.keys(host.params).length === 0 ? {} : { params: host.params }),
   }
   const issues = checkGenerate(program, host.manifest)
   if (issues.length > 0) {

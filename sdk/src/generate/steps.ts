@@ -3,7 +3,7 @@
  * per-invoke `Steps` handle (`g.step(k, m => …)`, `g.all(m => …)`, `g.iter(steps, (m, k) => …)`) and the
  * multi-invoke `GenerateTracer`. Step 0 is the prompt pass; step k ≥ 1 is the forward that feeds new token k.
  */
-import { WeftError, type Attrs, type Manifest, type Step } from '@weft/core'
+import { WeftError, type Attrs, type Manifest, type ParamDecl, type Step } from '@weft/core'
 import { Recorder } from '../trace/recorder.js'
 import { rootEnvoy, type Envoy } from '../trace/envoy.js'
 import type { TreeNode } from '../trace/module-tree.js'
@@ -14,7 +14,8 @@ import { callerLocation } from '../trace/location.js'
 export class GenerateRecorder extends Recorder {
   step: Step = 0
 
-  constructor (manifest: Manifest, readonly maxNewTokens: number) { super(manifest) }
+  /** `params`: the Program's declared params (a model view's kept adapters), so `trainable` nodes type-check */
+  constructor (manifest: Manifest, readonly maxNewTokens: number, params?: Record<string, ParamDecl>) { super(manifest, params === undefined ? {} : { params }) }
 
   override add (op: string, attrs: Attrs, inputs: number[]): number {
     const scoped = (op === 'read' || op === 'write') && this.step !== 0 && attrs.step === undefined ? { ...attrs, step: this.step } : attrs

@@ -9,10 +9,10 @@
  */
 import { Tokenizer } from '@huggingface/tokenizers'
 import { WeftError, resolveKey, type KeyInput, createRequestEnvelope, decodeCbor, fromHex, isTensor, keyId, publicKeyOf, sha256Digest, signRequest, REQUEST_SIGNATURE_HEADERS, type Manifest, type Program, type Tensor } from '@weft/core'
-import type { Executor, KeptAdapter, ModelInfo, RunProgress, RunResult, SyncTokenizer, TrainingOutcome } from '../executor.js'
+import type { AdapterInfo, Executor, KeptAdapter, ModelInfo, RunProgress, RunResult, SyncTokenizer, TrainingOutcome } from '../executor.js'
 import { ProviderHttp, type BufferedResponse } from './http.js'
 import { readSse } from './sse.js'
-import { verifyResult } from './verify-result.js'
+import { adapterInitNames, verifyResult } from './verify-result.js'
 import { registrationProof } from './registration.js'
 
 export interface RemoteKey { secretKey: Uint8Array }
@@ -34,21 +34,6 @@ export interface ConnectOptions {
 }
 
 export interface EgressStatus { kid: string; usedToday: number; reservedBytes: number; remainingToday: number | null }
-
-/** A kept adapter as the provider describes it (spec/provider-protocol.md §3.7); its values stay there unless downloaded. */
-export interface AdapterInfo {
-  name: string
-  id: string
-  model: string
-  revision: string
-  params: Record<string, { shape: number[]; dtype: string }>
-  bytes: number
-  digest: string
-  job: string | null
-  programDigest: string | null
-  training: { steps: number; completed: number; cancelled: boolean; finalLoss: number | null } | null
-  createdAt: number
-}
 
 /** A downloaded adapter: its values (checked against the digest) and what the download cost in egress. */
 export interface AdapterValues { name: string; digest: string; values: Record<string, Tensor>; egress: { bytes: number; remainingToday: number | null } }
@@ -179,7 +164,10 @@ export class RemoteExecutor implements Executor {
     }
     // the receipt must name the model revision the Program was recorded and validated against
     const revision = program.model.revision ?? (await this.manifest(program.model.name)).revision
-    const verified = verifyResult(bytes, { providerId: this.providerId, publicKey: this.providerKey, envelope, job: job || undefined, model: program.model.name, revision })
+    const verified = verifyResult(bytes, {
+      providerId: this.providerId, publicKey: this.providerKey, envelope, job: job || undefined, model: program.model.name, revision,
+      adapterInits: adapterInitNames(program.params), keep: program.keep?.adapter ?? null,
+    })
     const egress = { bytes: verified.receipt.egressBytes, remainingToday: verified.body.egress?.remainingToday ?? null }
     this.lastEgress = egress
     const extras = verified.body as { training?: TrainingOutcome; adapter?: KeptAdapter }
@@ -192,6 +180,7 @@ export class RemoteExecutor implements Executor {
       stats: verified.body.stats ?? undefined,
       ...(extras.training === undefined ? {} : { training: extras.training }),
       ...(extras.adapter === undefined ? {} : { adapter: extras.adapter }),
+      ...(verified.receipt.adaptersUsed === undefined ? {} : { adaptersUsed: verified.receipt.adaptersUsed }),
     }
   }
 

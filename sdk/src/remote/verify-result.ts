@@ -1,7 +1,8 @@
 /**
  * Checks a provider's result before the SDK hands it out: the receipt verifies under the provider's published key,
  * names this provider, job, model and the model revision the client validated with, binds the digest of exactly
- * the envelope we sent and of exactly the tensors we got.
+ * the envelope we sent and of exactly the tensors we got, and names the adapters the Program initialised params from
+ * and the adapter it kept (with the digests the result body reports).
  */
 import { WeftError, decodeCbor, isTensor, requestDigest, sha256Digest, verifyReceipt, type Receipt, type Tensor } from '@weft/core'
 
@@ -31,6 +32,33 @@ export interface ExpectedResult {
   model?: string
   /** the model revision the client validated the Program with (its manifest's revision) */
   revision?: string
+  /** names of the kept adapters the Program's params are initialised from (`init: {adapter}`); checked when given */
+  adapterInits?: readonly string[]
+  /** the adapter the Program asks to keep (`keep.adapter`), or null for none; checked when given */
+  keep?: string | null
+}
+
+/** Names of the adapters a Program's params are initialised from, sorted and distinct. */
+export function adapterInitNames (params: Record<string, { init: object }> | undefined): string[] {
+  const names = new Set<string>()
+  for (const decl of Object.values(params ?? {})) if ('adapter' in decl.init) names.add((decl.init as { adapter: { name: string } }).adapter.name)
+  return [...names].sort()
+}
+
+const bindingName = (binding: string): string => binding.slice(0, binding.indexOf('@'))
+
+/** The receipt's adapter fields against what the Program asked for and what the body reports. */
+function checkAdapters (receipt: Receipt, body: ResultBody & { adapter?: { name: string; digest: string }; adaptersUsed?: string[] }, expected: ExpectedResult): void {
+  const used = receipt.adaptersUsed ?? []
+  if (expected.adapterInits !== undefined) {
+    const names = used.map(bindingName)
+    const want = [...new Set(expected.adapterInits)].sort()
+    if (names.join('\n') !== want.join('\n')) fail(`receipt binds adapters [${names.join(', ')}] as used, but the Program initialises params from [${want.join(', ')}]`, { expected: want, got: used })
+  }
+  if (body.adaptersUsed !== undefined && body.adaptersUsed.join('\n') !== used.join('\n')) fail('the result reports other adapters used than its receipt binds', { expected: used, got: body.adaptersUsed })
+  const kept = body.adapter === undefined ? undefined : `${body.adapter.name}@${body.adapter.digest}`
+  if (receipt.adapterKept !== kept) fail(`receipt binds kept adapter ${receipt.adapterKept ?? 'none'}, the result reports ${kept ?? 'none'}`, { expected: kept ?? null, got: receipt.adapterKept ?? null })
+  if (expected.keep !== undefined && kept !== undefined && body.adapter!.name !== expected.keep) fail(`the result kept adapter '${body.adapter!.name}', the Program asked to keep ${expected.keep === null ? 'nothing' : `'${expected.keep}'`}`)
 }
 
 export function verifyResult (bytes: Uint8Array, expected: ExpectedResult): VerifiedResult {
@@ -56,5 +84,6 @@ export function verifyResult (bytes: Uint8Array, expected: ExpectedResult): Veri
   }
   const bytesOut = Object.values(saves).reduce((n, t) => n + t.data.byteLength, 0)
   if (receipt.egressBytes !== bytesOut) fail(`receipt charges ${receipt.egressBytes} bytes, the tensors hold ${bytesOut}`)
+  checkAdapters(receipt, body, expected)
   return { body, saves, receipt }
 }

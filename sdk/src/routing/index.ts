@@ -12,6 +12,7 @@
 import { WeftError, resolveKey } from '@weft/core'
 import type { DirectoryNodeOptions } from '@weft/federation'
 import { RoutingExecutor, type DirectoryLike, type RoutingOptions } from './routing-executor.js'
+import { directoryModule } from './federation.js'
 
 export { RoutingExecutor, shouldFailover, isRefusal } from './routing-executor.js'
 export type { DirectoryLike, RoutingOptions, RouteEvent, ConnectProvider, ProviderExecutor } from './routing-executor.js'
@@ -37,7 +38,7 @@ export async function connectRouted (options: DiscoverOptions): Promise<RoutingE
   if (options.bootstrap === undefined || options.bootstrap.length === 0) {
     throw new WeftError('PROVIDER_NOT_FOUND', 'routing needs directory bootstrap multiaddrs (or a directory): e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…')
   }
-  const { createDirectoryNode } = await import('@weft/federation') // libp2p loads only in routing mode
+  const { createDirectoryNode } = await directoryModule() // libp2p loads only in routing mode
   const node = await createDirectoryNode({ ...options.node, bootstrap: options.bootstrap })
   return new RoutingExecutor({ ...options, key, directory: node }).own(() => node.stop())
 }

@@ -11,8 +11,9 @@
  *   unknown key) is not banned, just not asked again for this run.
  */
 import { WeftError, encodeCbor, sha256Digest, type Manifest, type Program } from '@weft/core'
-import { ProviderSelector, type Candidate } from '@weft/federation/selection'
+import type { ProviderSelector, Candidate } from '@weft/federation/selection'
 import type { VerifiedRecord } from '@weft/federation'
+import { federation } from './federation.js'
 import type { Executor, ModelInfo, RunOptions, RunProgress, RunResult, SyncTokenizer } from '../executor.js'
 import { RemoteExecutor, type ConnectOptions } from '../remote/remote-executor.js'
 import { choiceMismatch, policyRefusal, programFacts, type ProgramFacts, type ProviderChoice, type RouteChoice } from './choice.js'
@@ -91,7 +92,7 @@ export class RoutingExecutor implements Executor {
   private readonly closers: (() => Promise<void>)[] = []
 
   constructor (private readonly options: RoutingOptions) {
-    this.selector = options.selector ?? new ProviderSelector()
+    this.selector = options.selector ?? new (federation().selection.ProviderSelector)()
     this.trust = new TrustPolicy(options.trust ?? {}, options.clock)
     this.connectProvider = options.connect ?? (o => RemoteExecutor.connect(o))
   }

@@ -5,8 +5,9 @@
  * the revision, when the endorsement names one) and has not expired.
  */
 import { fromHex } from '@weft/core'
-import { endorses, verifyEndorsement, type Endorsement } from '@weft/federation/endorsement' // no libp2p
+import type { Endorsement } from '@weft/federation/endorsement'
 import type { ProviderRecord } from '@weft/federation'
+import { federation } from './federation.js'
 
 export interface TrustOptions {
   /** provider ids (`ed25519:…`) trusted outright */
@@ -37,6 +38,7 @@ export class TrustPolicy {
     const key = Buffer.from(bytes).toString('hex')
     let entry = this.verified.get(key)
     if (entry === undefined) {
+      const { verifyEndorsement } = federation().endorsements
       try { entry = verifyEndorsement(bytes, { trusted: this.endorsers, now: Math.floor(this.clock() / 1000) }) } catch { entry = null }
       if (entry !== null && this.verified.size < 4096) this.verified.set(key, entry)
     }
@@ -50,7 +52,7 @@ export class TrustPolicy {
     if (this.endorsers.length > 0) {
       for (const bytes of [...(record.endorsements ?? []), ...this.held]) {
         const endorsement = this.endorsement(bytes)
-        if (endorsement !== null && endorses(endorsement, record.provider, model, revision)) return null
+        if (endorsement !== null && federation().endorsements.endorses(endorsement, record.provider, model, revision)) return null
       }
       return `it is not allow-listed and no trusted endorser vouches for it serving ${model} at ${revision}`
     }

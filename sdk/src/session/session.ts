@@ -4,7 +4,9 @@
  * params (`s.param`), a declarative training loop (`s.train`) and keeping the trained params as an adapter
  * (`s.keep`). Nothing runs while the callback records. spec/program.md, "Sessions and training".
  */
-import { TRAIN_LOSS_SAVE, WeftError, type Manifest, type OptimizerSpec, type ParamDecl, type ParamInit, type Program, type Tensor as CoreTensor, type ValueType } from '@weft/core'
+import { TRAIN_LOSS_SAVE, WeftError, type AdapterAttachment, type Manifest, type OptimizerSpec, type ParamDecl, type ParamInit, type Program, type ProgramNode, type SitePort, type Tensor as CoreTensor, type ValueType } from '@weft/core'
+import { applyEdits, type Edit } from '../edit/edit.js'
+import { Probe, attachmentEdit, features } from './adapters.js'
 import { Recorder } from '../trace/recorder.js'
 import { moduleTree } from '../trace/module-tree.js'
 import { Tracer, toInvoke, type TraceInput } from '../trace/tracer.js'
@@ -18,6 +20,44 @@ export { ParamRef }
 export type ParamInitOption = 'zeros' | CoreTensor | Float32Array | { normal: { mean?: number; std: number; seed: number } } | { adapter: string; param?: string }
 
 export interface ParamOptions { shape: number[]; init?: ParamInitOption }
+
+export interface LoraOptions {
+  /** the rank r: A is [in, r], B is [r, out] */
+  rank: number
+  /** scale = alpha / rank (PEFT's lora_alpha); or give `scale` itself. Default: scale 1 */
+  alpha?: number
+  scale?: number
+  /** initial A and B (default: A a seeded normal with std 1/rank, seed 0; B zeros — the LoRA starts as a no-op) */
+  init?: { A?: ParamInitOption; B?: ParamInitOption }
+  /** param name prefix (default: the module path): params `<name>.A`, `<name>.B` */
+  name?: string
+}
+
+export interface SteerOptions {
+  /** the site's port (default 'output') */
+  port?: SitePort
+  /** the vector's shape (default: [the site's feature size]); it broadcasts onto the site at every position */
+  shape?: number[]
+  /** default zeros */
+  init?: ParamInitOption
+  /** param name (default `<site>.steer`) */
+  name?: string
+}
+
+export interface ProbeOptions {
+  /** number of outputs k: W is [features, k] */
+  outputs: number
+  port?: SitePort
+  /** with a bias b [k] (default true) */
+  bias?: boolean
+  /** initial W (default zeros) and b (default zeros) */
+  init?: { W?: ParamInitOption; b?: ParamInitOption }
+  /** param name prefix (default `<site>.probe`): params `<name>.W`, `<name>.b` */
+  name?: string
+}
+
+/** The LoRA of `s.lora`: its two params. */
+export interface Lora { A: ParamRef; B: ParamRef; scale: number }
 
 export interface TrainOptions {
   /** params to update (default: every param declared so far) */
@@ -39,8 +79,75 @@ export class SessionBuilder<T = Envoy> {
   /** @internal */ training: { loss: ValueProxy; options: TrainOptions } | null = null
   /** @internal */ keepAs: string | null = null
   /** @internal */ modes: ('trace' | 'generate')[] = []
+  /** @internal how the declared adapters apply (kept with `keep` as `keep.attach`) */
+  readonly attachments: AdapterAttachment[] = []
+  /** @internal edits every trace of the session records first: the model's, then `s.lora`/`s.steer`'s */
+  private readonly edits: Edit<T>[] = []
 
-  constructor (private readonly manifest: Manifest, private readonly tokenize: ((text: string) => number[]) | null) {}
+  /**
+   * `inherited`: a model view's kept adapters — their params (declared with `{adapter}` inits), edits and
+   * attachments — and the model's edits; every trace of the session applies them.
+   */
+  constructor (private readonly manifest: Manifest, private readonly tokenize: ((text: string) => number[]) | null,
+    inherited: { params?: Record<string, ParamDecl>; edits?: readonly Edit<T>[]; attachments?: readonly AdapterAttachment[] } = {}) {
+    Object.assign(this.params, inherited.params ?? {})
+    this.edits.push(...(inherited.edits ?? []))
+    this.attachments.push(...(inherited.attachments ?? []))
+  }
+
+  /**
+   * LoRA on a Linear/Conv1D module (`transformer.h.3.mlp.c_fc`): declares A [in, rank] and B [rank, out] and adds
+   * `(x @ A) @ B · scale` (x the module's input) to its output in every trace of the session, for every invoke.
+   * Train them with `s.train`; `s.keep(name)` keeps them with this attachment, so `model.withAdapter(name)` applies it.
+   */
+  lora (module: string, options: LoraOptions): Lora {
+    this.beforeTraces('s.lora')
+    const rank = options.rank
+    if (!Number.isInteger(rank) || rank < 1) throw new WeftError('PROGRAM_INVALID', `s.lora: rank must be a positive integer, got ${String(rank)}`)
+    if (options.alpha !== undefined && options.scale !== undefined) throw new WeftError('PROGRAM_INVALID', 's.lora: give alpha or scale, not both')
+    const scale = options.scale ?? (options.alpha === undefined ? 1 : options.alpha / rank)
+    const [inDim, outDim] = [features(this.manifest, module, 'input'), features(this.manifest, module, 'output')]
+    const prefix = options.name ?? module
+    const A = this.param(`${prefix}.A`, { shape: [inDim, rank], init: options.init?.A ?? { normal: { std: 1 / rank, seed: 0 } } })
+    const B = this.param(`${prefix}.B`, { shape: [rank, outDim], init: options.init?.B ?? 'zeros' })
+    this.attach({ lora: { module, a: A.name, b: B.name, scale } })
+    return { A, B, scale }
+  }
+
+  /** A steering vector added to `site` (default its output) at every position, in every trace of the session. */
+  steer (site: string, options: SteerOptions = {}): ParamRef {
+    this.beforeTraces('s.steer')
+    const port = options.port ?? 'output'
+    const shape = options.shape ?? [features(this.manifest, site, port)]
+    const v = this.param(options.name ?? `${site}.steer`, { shape, init: options.init ?? 'zeros' })
+    this.attach({ steer: { site, port, param: v.name } })
+    return v
+  }
+
+  /**
+   * A linear probe over `site`'s activations: W [features, outputs] (+ b [outputs]); `probe.on(m)` is `x @ W + b`
+   * for the invoke's (detached) site value. Train it with `s.train` and a loss on its output (`crossEntropy`, `mse`);
+   * it changes nothing in the model. Kept, `model.withAdapter(name)` gives it back as `adapters[i].probe(m)`.
+   */
+  probe (site: string, options: ProbeOptions): Probe {
+    const port = options.port ?? 'output'
+    if (!Number.isInteger(options.outputs) || options.outputs < 1) throw new WeftError('PROGRAM_INVALID', `s.probe: outputs must be a positive integer, got ${String(options.outputs)}`)
+    const prefix = options.name ?? `${site}.probe`
+    const W = this.param(`${prefix}.W`, { shape: [features(this.manifest, site, port), options.outputs], init: options.init?.W ?? 'zeros' })
+    const b = options.bias === false ? null : this.param(`${prefix}.b`, { shape: [options.outputs], init: options.init?.b ?? 'zeros' })
+    this.attachments.push({ probe: { site, port, w: W.name, ...(b === null ? {} : { b: b.name }) } })
+    return new Probe(site, port, W, b)
+  }
+
+  private beforeTraces (what: string): void {
+    if (this.recorders.length > 0) throw new WeftError('PROGRAM_INVALID', `${what} comes before the session's first trace (it applies to every trace of the session)`)
+  }
+
+  private attach (attachment: AdapterAttachment): void {
+    this.attachments.push(attachment)
+    const edit = attachmentEdit<T>(attachment, (name) => new ParamRef(name, this.params[name]!))
+    if (edit !== null) this.edits.push(edit)
+  }
 
   /** Declares a trainable float32 tensor; use it as an operand in any trace (`h.add(v)`), or take `t.grad` of it. */
   param (name: string, options: ParamOptions): ParamRef {
@@ -114,6 +221,21 @@ export class SessionBuilder<T = Envoy> {
         return [op, { trace: attrs.trace as number, node: source.renumbered.get(attrs.node as number)! }, inputs]
       })
     })
+    const offsets = programs.map(() => 0)
+    if (this.edits.length > 0) {
+      // the edits' nodes go before each trace's own: `from` nodes and the loss follow the shifted indices
+      programs.forEach((p, t) => {
+        const edited = applyEdits({ ...p, params: this.params }, this.manifest, this.edits)
+        delete edited.params
+        offsets[t] = edited.nodes.length - p.nodes.length
+        programs[t] = edited
+      })
+      programs.forEach((p) => {
+        p.nodes = p.nodes.map(([op, attrs, inputs]): ProgramNode => op === 'from'
+          ? [op, { trace: attrs.trace as number, node: (attrs.node as number) + offsets[attrs.trace as number]! }, inputs]
+          : [op, attrs, inputs])
+      })
+    }
     const [first, ...rest] = programs
     const program: Program = { ...first! }
     if (Object.keys(this.params).length > 0) program.params = this.params
@@ -122,14 +244,14 @@ export class SessionBuilder<T = Envoy> {
       const names = (options.params ?? Object.keys(this.params).map(n => ({ name: n }))).map(p => p.name)
       program.train = {
         params: names,
-        loss: this.recorders[0]!.renumbered.get(loss.node)!,
+        loss: this.recorders[0]!.renumbered.get(loss.node)! + offsets[0]!,
         optimizer: options.optimizer,
         ...(options.steps === undefined ? {} : { steps: options.steps }),
         ...(options.epochs === undefined ? {} : { epochs: options.epochs }),
         ...(options.batches === undefined ? {} : { batches: options.batches.map(b => b.map(input => toInvoke(input, this.tokenize))) }),
       }
     }
-    if (this.keepAs !== null) program.keep = { adapter: this.keepAs }
+    if (this.keepAs !== null) program.keep = { adapter: this.keepAs, ...(this.attachments.length === 0 ? {} : { attach: this.attachments }) }
     if (rest.length > 0) program.then = rest.map(({ mode, invokes, nodes, locations }) => ({ mode, invokes, nodes, ...(locations === undefined ? {} : { locations }) }))
     return program
   }
@@ -151,4 +273,9 @@ function toInit (init: ParamInitOption, name: string): ParamInit {
 /** The loss curve of a session's training run (`train.loss`), or [] without training. */
 export function lossCurve (saves: Record<string, { toFlat (): number[] }>): number[] {
   return saves[TRAIN_LOSS_SAVE]?.toFlat() ?? []
+}
+
+declare module '../trace/value-proxy.js' {
+  /** OP_METHODS rows may name SessionBuilder's members (value-proxy.ts) */
+  interface OpRecorders { SessionBuilder: SessionBuilder }
 }

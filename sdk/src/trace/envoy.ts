@@ -178,3 +178,8 @@ function firstInputName (type: string): string {
 export function rootEnvoy (recorder: Recorder, tree: TreeNode, invoke: number): Envoy {
   return makeEnvoy(new EnvoyTarget(recorder, tree, invoke, new Map()))
 }
+
+declare module './value-proxy.js' {
+  /** OP_METHODS rows may name ModuleEnvoy's members (value-proxy.ts) */
+  interface OpRecorders { ModuleEnvoy: ModuleEnvoy }
+}

@@ -50,3 +50,8 @@ export class SiteSlice extends ValueProxy {
     this.recorder.add('write', { ...this.address, index: this.index }, [input])
   }
 }
+
+declare module './value-proxy.js' {
+  /** OP_METHODS rows may name SiteProxy's members (value-proxy.ts) */
+  interface OpRecorders { SiteProxy: SiteProxy }
+}

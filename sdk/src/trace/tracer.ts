@@ -110,3 +110,8 @@ function uniqueName (recorder: Recorder, wanted: string, item: ValueProxy): stri
   while (recorder.hasSaveName(`${wanted}_${i}`)) i++
   return `${wanted}_${i}`
 }
+
+declare module './value-proxy.js' {
+  /** OP_METHODS rows may name Tracer's members (value-proxy.ts) */
+  interface OpRecorders { Tracer: Tracer }
+}

@@ -4,10 +4,6 @@
  */
 import { WeftError, type Attrs, type DType, type Tensor as CoreTensor, type Dim, type OpName } from '@weft/core'
 import type { Recorder } from './recorder.js'
-import type { SiteProxy } from './site-proxy.js'
-import type { ModuleEnvoy } from './envoy.js'
-import type { Tracer } from './tracer.js'
-import type { SessionBuilder } from '../session/session.js'
 import { toIndexSpec, type IndexArg } from '../tensor/indexing.js'
 import { callerLocation } from './location.js'
 import { isParamRef, type ParamRef } from './param-ref.js'
@@ -77,6 +73,43 @@ export class ValueProxy {
   abs (): ValueProxy { return this.op('abs', {}) }
   tanh (): ValueProxy { return this.op('tanh', {}) }
   relu (): ValueProxy { return this.op('relu', {}) }
+  sin (): ValueProxy { return this.op('sin', {}) }
+  cos (): ValueProxy { return this.op('cos', {}) }
+  sigmoid (): ValueProxy { return this.op('sigmoid', {}) }
+  erf (): ValueProxy { return this.op('erf', {}) }
+  /** GELU, exact (erf) by default; `{ approximate: 'tanh' }` is GPT-2's gelu_new. */
+  gelu (options: { approximate?: 'none' | 'tanh' } = {}): ValueProxy { return this.op('gelu', { approximate: options.approximate ?? 'none' }) }
+  /** SiLU (swish): x · sigmoid(x). */
+  silu (): ValueProxy { return this.op('silu', {}) }
+  /** PyTorch's `clamp(min, max)`: either bound may be null/undefined (not both). */
+  clamp (min?: number | null, max?: number | null): ValueProxy {
+    return this.op('clamp', { ...(min === null || min === undefined ? {} : { min }), ...(max === null || max === undefined ? {} : { max }) })
+  }
+  /** Running sum along `axis`; `exclusive` leaves each element out, `reverse` runs from the end. */
+  cumsum (axis: number, options: { exclusive?: boolean; reverse?: boolean } = {}): ValueProxy {
+    return this.op('cumsum', { axis, exclusive: options.exclusive ?? false, reverse: options.reverse ?? false })
+  }
+
+  /** Logical ops (nonzero counts as true), bool results. */
+  logicalAnd (other: Operand): ValueProxy { return this.op('logical_and', {}, [other]) }
+  logicalOr (other: Operand): ValueProxy { return this.op('logical_or', {}, [other]) }
+  logicalXor (other: Operand): ValueProxy { return this.op('logical_xor', {}, [other]) }
+  logicalNot (): ValueProxy { return this.op('logical_not', {}) }
+
+  /** PyTorch's `x.gather(axis, index)`: out[i][j] = x[index[i][j]][j] along axis 0 (index: int tensor of x's rank). */
+  gather (axis: number, index: Operand): ValueProxy { return this.op('gather', { axis }, [asIndex(index)]) }
+  /**
+   * PyTorch's `scatter`: a copy of this value with the values written at the index positions along `axis`;
+   * `{ reduction: 'add' }` adds them instead (`scatter_add`).
+   */
+  scatter (axis: number, index: Operand, values: Operand, options: { reduction?: 'none' | 'add' } = {}): ValueProxy {
+    return this.op('scatter', { axis, reduction: options.reduction ?? 'none' }, [asIndex(index), values])
+  }
+  /** PyTorch's `scatter_add`: `scatter(axis, index, values, { reduction: 'add' })`. */
+  scatterAdd (axis: number, index: Operand, values: Operand): ValueProxy { return this.scatter(axis, index, values, { reduction: 'add' }) }
+
+  /** Einstein summation with this value as the first operand: `q.einsum('bhqd,bhkd->bhqk', k)` (subset: see spec/ops.md). */
+  einsum (equation: string, ...others: Operand[]): ValueProxy { return this.op('einsum', { equation }, others) }
 
   eq (other: Operand): ValueProxy { return this.op('eq', {}, [other]) }
   ne (other: Operand): ValueProxy { return this.op('ne', {}, [other]) }
@@ -248,13 +281,37 @@ export function stack (values: readonly [ValueProxy, ...Operand[]], axis = 0): V
 /** `cond ? a : b` elementwise. */
 export function where (cond: ValueProxy, a: Operand, b: Operand): ValueProxy { return cond.where(a, b) }
 
+/** `einsum('bij,bjk->bik', a, b)`: Einstein summation over traced values (the first must be traced). */
+export function einsum (equation: string, first: ValueProxy, ...others: Operand[]): ValueProxy { return first.einsum(equation, ...others) }
+
+/** Function forms of the unary ops, as in `torch.nn.functional`: `sigmoid(h)` is `h.sigmoid()`. */
+export const exp = (x: ValueProxy): ValueProxy => x.exp()
+export const log = (x: ValueProxy): ValueProxy => x.log()
+export const sin = (x: ValueProxy): ValueProxy => x.sin()
+export const cos = (x: ValueProxy): ValueProxy => x.cos()
+export const tanh = (x: ValueProxy): ValueProxy => x.tanh()
+export const sigmoid = (x: ValueProxy): ValueProxy => x.sigmoid()
+export const erf = (x: ValueProxy): ValueProxy => x.erf()
+export const gelu = (x: ValueProxy, options: { approximate?: 'none' | 'tanh' } = {}): ValueProxy => x.gelu(options)
+export const silu = (x: ValueProxy): ValueProxy => x.silu()
+
+/** Index operands: numbers and nested arrays become int64 constants (a traced value or a Tensor is used as is). */
+function asIndex (index: Operand): Operand {
+  if (typeof index !== 'number' && !Array.isArray(index)) return index
+  const t = toConstTensor(index as number | readonly unknown[])
+  return { dtype: 'int64', shape: t.shape, data: BigInt64Array.from(t.data as Float32Array, v => BigInt(Math.trunc(v))) }
+}
+
+/**
+ * The classes (or interfaces) of the tracing API that record ops, by name. Each module that defines one adds its row
+ * by declaration merging (`declare module './value-proxy.js'` in site-proxy.ts, envoy.ts, tracer.ts,
+ * session/session.ts), so this module imports none of them (no import cycle) and OP_METHODS is still checked
+ * against their members.
+ */
+export interface OpRecorders { ValueProxy: ValueProxy }
+
 /** Where an op is recorded in the tracing API: the class (or interface) and the member that adds its node. */
-export type OpMethodRow =
-  | { readonly on: 'ValueProxy'; readonly method: keyof ValueProxy }
-  | { readonly on: 'SiteProxy'; readonly method: keyof SiteProxy }
-  | { readonly on: 'ModuleEnvoy'; readonly method: keyof ModuleEnvoy }
-  | { readonly on: 'Tracer'; readonly method: keyof Tracer }
-  | { readonly on: 'SessionBuilder'; readonly method: keyof SessionBuilder }
+export type OpMethodRow = { [On in keyof OpRecorders]: { readonly on: On; readonly method: keyof OpRecorders[On] } }[keyof OpRecorders]
 
 const value = <M extends keyof ValueProxy>(method: M) => ({ on: 'ValueProxy', method }) as const
 
@@ -306,6 +363,21 @@ export const OP_METHODS = {
   softmax: value('softmax'),
   log_softmax: value('logSoftmax'),
   grad: value('grad'),
+  sin: value('sin'),
+  cos: value('cos'),
+  sigmoid: value('sigmoid'),
+  erf: value('erf'),
+  gelu: value('gelu'),
+  silu: value('silu'),
+  clamp: value('clamp'),
+  logical_and: value('logicalAnd'),
+  logical_or: value('logicalOr'),
+  logical_xor: value('logicalXor'),
+  logical_not: value('logicalNot'),
+  cumsum: value('cumsum'),
+  gather: value('gather'),
+  scatter: value('scatter'),
+  einsum: value('einsum'),
   // a `s.param(…)` handle used inside a session's trace records `trainable`
   trainable: { on: 'SessionBuilder', method: 'param' },
   // a value of an earlier trace of the session used in a later `s.trace(…)` records `from`

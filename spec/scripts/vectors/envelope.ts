@@ -51,6 +51,14 @@ export function envelopeVectors (): VectorFile[] {
   }
   const signedReceipt = signReceipt(receipt, provider.secretKey, keyId(provider.publicKey))
   files.push({ path: 'envelope/sign1-pass-02-receipt.json', body: { title: 'sign1-pass-02: a provider receipt', input: { key: key(provider), receipt }, output: { cbor_hex: toHex(signedReceipt) } } })
+  const adapterReceipt: Receipt = {
+    ...receipt, job: 'job-0002', egressBytes: 120,
+    adaptersUsed: ['base-lora@sha256:' + '33'.repeat(32)], adapterKept: 'rome-steer@sha256:' + '44'.repeat(32),
+  }
+  files.push({
+    path: 'envelope/sign1-pass-03-receipt-adapters.json',
+    body: { title: 'sign1-pass-03: a receipt of a session that initialised params from a kept adapter and kept another', input: { key: key(provider), receipt: adapterReceipt }, output: { cbor_hex: toHex(signReceipt(adapterReceipt, provider.secretKey, keyId(provider.publicKey))) } },
+  })
 
   const flippedPayload = payload.slice()
   flippedPayload[flippedPayload.length - 1] ^= 0x01 // the last input index of the last node: still valid CBOR

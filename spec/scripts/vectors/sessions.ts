@@ -1,6 +1,7 @@
 /**
  * Session and training vectors against the demo-gpt2 manifest (spec/program.md, Sessions and training): a steering
- * vector trained by Adam, a rank-2 LoRA on an MLP projection, a two-trace session using `from`; and invalid ones.
+ * vector trained by Adam, a rank-2 LoRA on an MLP projection, adapters kept with their attachments, a two-trace
+ * session using `from`; and invalid ones.
  */
 import type { Program, ProgramNode, Invoke } from '@weft/core'
 import { demoGpt2Manifest } from '@weft/core/testing'
@@ -55,6 +56,7 @@ const lora: ProgramNode[] = [
   ...nll(0, 10),
 ]
 
+const vDecl = { v: { shape: [256], dtype: 'float32' as const, init: { zeros: true as const } } }
 const pass: PassCase[] = [
   ['train-steering-adam', 'train a steering vector at transformer.h.2 with Adam for 30 steps (two prompts, full batch), loss = mean NLL of " Rome"',
     program(steering, [{ ids: FRANCE }, { ids: JAPAN }], {
@@ -70,6 +72,21 @@ const pass: PassCase[] = [
       },
       train: { params: ['A', 'B'], loss: 14, optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 }, batches: [[{ ids: FRANCE }], [{ ids: JAPAN }]], epochs: 2 },
     }), {}],
+  ['keep-attach-lora', 'the LoRA of train-lora-sgd kept with its attachment (how withAdapter applies it to later traces and generations)',
+    program(lora, [{ ids: FRANCE }], {
+      params: {
+        A: { shape: [256, 2], dtype: 'float32', init: { normal: { mean: 0, std: 0.02, seed: 7 } } },
+        B: { shape: [2, 1024], dtype: 'float32', init: { zeros: true } },
+      },
+      train: { params: ['A', 'B'], loss: 14, optimizer: { kind: 'sgd', lr: 0.1 }, steps: 5 },
+      keep: { adapter: 'france-lora', attach: [{ lora: { module: 'transformer.h.3.mlp.c_fc', a: 'A', b: 'B', scale: 2 } }] },
+    }), {}],
+  ['keep-attach-steer-probe', 'a steering vector at transformer.h.2 kept with a steer attachment, and a probe W [256, 2], b [2] on the same site',
+    program(steering, [{ ids: FRANCE }, { ids: JAPAN }], {
+      params: { ...vDecl, W: { shape: [256, 2], dtype: 'float32', init: { zeros: true } }, b: { shape: [2], dtype: 'float32', init: { zeros: true } } },
+      train: { params: ['v'], loss: 18, optimizer: { kind: 'adam', lr: 0.05 }, steps: 3 },
+      keep: { adapter: 'steer-probe', attach: [{ steer: { site: 'transformer.h.2', port: 'output', param: 'v' } }, { probe: { site: 'transformer.h.2', port: 'output', w: 'W', b: 'b' } }] },
+    }), { final_loss: { shape: [], dtype: 'float32' } }],
   ['session-from', 'a session: trace 0 reads block 2 of one prompt; trace 1 patches it into another prompt with from, saving only the logits',
     program([
       ['read', { site: 'transformer.h.2', port: 'output', invoke: 0 }, []],
@@ -89,7 +106,6 @@ const pass: PassCase[] = [
     }), {}],
 ]
 
-const vDecl = { v: { shape: [256], dtype: 'float32' as const, init: { zeros: true as const } } }
 const fail: FailCase[] = [
   ['train-loss-not-scalar', 'a loss that is not a scalar', program([['trainable', { name: 'v' }, []], ['read', { site: 'lm_head', port: 'output', invoke: 0 }, []]], [{ ids: FRANCE }],
     { params: vDecl, train: { params: ['v'], loss: 1, optimizer: { kind: 'adam', lr: 0.1 } } }),
@@ -107,6 +123,16 @@ const fail: FailCase[] = [
   }), ['then[0]: from: trace 1 is not an earlier trace (0..0)']],
   ['from-in-first-trace', 'a from in the first trace (there is no earlier one)', program([['from', { trace: 0, node: 0 }, []], ['save', { name: 'a' }, [0]]], [{ ids: FRANCE }]),
     ['from: only later traces of a session (then[…]) may use values of earlier traces']],
+  ['keep-attach-undeclared', 'an attachment naming a param the Program does not declare, and one of an unknown kind', program(steering, [{ ids: FRANCE }, { ids: JAPAN }], {
+    params: vDecl, keep: { adapter: 'x', attach: [{ steer: { site: 'transformer.h.2', port: 'output', param: 'w' } }, { prefix: { tokens: 4 } } as never] },
+  }), ["keep.attach[0]: steer.param: 'w' is not a declared param", 'keep.attach[1]: must be one of {lora: {module, a, b, scale}}, {steer: {site, port, param}}, {probe: {site, port, w, b?}}']],
+  ['keep-attach-lora-shape', 'a LoRA attachment whose A does not fit its module\'s input (255 features, the module has 256)', program(lora, [{ ids: FRANCE }], {
+    params: { A: { shape: [255, 2], dtype: 'float32', init: { zeros: true } }, B: { shape: [2, 1024], dtype: 'float32', init: { zeros: true } } },
+    keep: { adapter: 'x', attach: [{ lora: { module: 'transformer.h.3.mlp.c_fc', a: 'A', b: 'B', scale: 1 } }] },
+  }), ["keep.attach[0]: lora: a is [255, 2] but the input of 'transformer.h.3.mlp.c_fc' has 256 features"]],
+  ['keep-attach-steer-site', 'a steering attachment at a site the model does not have', program(steering, [{ ids: FRANCE }, { ids: JAPAN }], {
+    params: vDecl, keep: { adapter: 'x', attach: [{ steer: { site: 'transformer.h.99', port: 'output', param: 'v' } }] },
+  }), ["keep.attach[0]: steer: 'transformer.h.99' (output) is not a site of demo-gpt2"]],
   ['session-duplicate-save', 'two traces saving under one name', program([['read', { site: 'lm_head', port: 'output', invoke: 0 }, []], ['save', { name: 'a' }, [0]]], [{ ids: FRANCE }], {
     then: [{ mode: 'trace', invokes: [{ ids: JAPAN }], nodes: [['read', { site: 'lm_head', port: 'output', invoke: 0 }, []], ['save', { name: 'a' }, [0]]] }],
   }), ["save: save name 'a' is also used by trace 0; names are unique across a session"]],

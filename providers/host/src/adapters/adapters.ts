@@ -5,7 +5,7 @@
  * of the same key names them (`init: {adapter: {name, param}}`) before the engine sees it.
  */
 import { randomBytes } from 'node:crypto'
-import { WeftError, type ParamDecl, type Program, type Tensor } from '@weft/core'
+import { WeftError, type AdapterAttachment, type ParamDecl, type Program, type Tensor } from '@weft/core'
 import type { AdapterRow, Store } from '../store/store.js'
 import { AdapterFiles, type WrittenFile } from '../store/adapter-files.js'
 
@@ -21,6 +21,8 @@ export interface AdapterInfo {
   job: string | null
   programDigest: string | null
   training: TrainingSummary | null
+  /** how the adapter applies to later traces (`keep.attach` of the Program that kept it), or null */
+  attach: AdapterAttachment[] | null
   createdAt: number
 }
 
@@ -34,7 +36,8 @@ export function adapterInfo (row: AdapterRow): AdapterInfo {
     name: row.name, id: row.id, model: row.model, revision: row.revision,
     params: JSON.parse(row.params) as AdapterInfo['params'], bytes: row.bytes, digest: row.digest,
     job: row.jobId, programDigest: row.programDigest,
-    training: row.training === null ? null : JSON.parse(row.training) as TrainingSummary, createdAt: row.createdAt,
+    training: row.training === null ? null : JSON.parse(row.training) as TrainingSummary,
+    attach: row.attach === null ? null : JSON.parse(row.attach) as AdapterAttachment[], createdAt: row.createdAt,
   }
 }
 
@@ -43,6 +46,8 @@ const notFound = (name: string): WeftError =>
 
 export class Adapters {
   readonly files: AdapterFiles
+  /** resolved Program → `<name>@<digest>` of every adapter its inits were read from (what its receipt binds) */
+  private readonly used = new WeakMap<Program, string[]>()
 
   constructor (private readonly store: Store, dir: string) {
     this.files = new AdapterFiles(dir)
@@ -75,13 +80,14 @@ export class Adapters {
    * Step 1 of keeping: writes the values durably and builds the row. Nothing is visible until `commit`; a
    * prepared adapter that is never committed must be `discard`ed (or start-up sweeps its file).
    */
-  prepare (input: { kid: string; name: string; model: string; revision: string; values: Record<string, Tensor>; jobId: string; programDigest: string; training: TrainingSummary | null; now: number }): PreparedAdapter {
+  prepare (input: { kid: string; name: string; model: string; revision: string; values: Record<string, Tensor>; jobId: string; programDigest: string; training: TrainingSummary | null; attach?: AdapterAttachment[]; now: number }): PreparedAdapter {
     const file = this.files.write(input.values)
     const params = Object.fromEntries(Object.entries(input.values).map(([name, t]) => [name, { shape: [...t.shape], dtype: t.dtype }]))
     const row: AdapterRow = {
       id: `adp_${randomBytes(12).toString('hex')}`, kid: input.kid, name: input.name, model: input.model, revision: input.revision,
       params: JSON.stringify(params), file: file.file, bytes: file.bytes, digest: file.digest, jobId: input.jobId,
-      programDigest: input.programDigest, training: input.training === null ? null : JSON.stringify(input.training), createdAt: input.now,
+      programDigest: input.programDigest, training: input.training === null ? null : JSON.stringify(input.training),
+      attach: input.attach === undefined ? null : JSON.stringify(input.attach), createdAt: input.now,
     }
     return { row, file }
   }
@@ -129,6 +135,11 @@ export class Adapters {
       }
       resolved[param] = { ...decl, init: { tensor: value } }
     }
-    return { ...program, params: resolved }
+    const out = { ...program, params: resolved }
+    this.used.set(out, [...loaded.entries()].map(([name, { row }]) => `${name}@${row.digest}`).sort())
+    return out
   }
+
+  /** `<name>@<digest>` of the adapters `resolve` read this (resolved) Program's inits from, sorted; [] for any other Program. */
+  usedBy (program: Program): string[] { return this.used.get(program) ?? [] }
 }

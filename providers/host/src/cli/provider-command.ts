@@ -5,7 +5,6 @@
 import { parseArgs } from 'node:util'
 import path from 'node:path'
 import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { UsageError, WeftError, fromHex, intFlag, isHubName, keyId, resolveHubModel } from '@weft/core'
 import { createHost, type HostInit } from '../host.js'
 import { workerBackend } from '../engine/worker-backend.js'
@@ -196,8 +195,7 @@ async function announce (seed: Uint8Array, endpoint: string, bootstrap: string[]
   return announced
 }
 
-/** '@weft/onnx', or the backend's own file while that package has no index module yet. */
+/** the module the engine workers load the ONNX backend from */
 export function onnxModule (): string {
-  const index = new URL('../../../onnx/src/index.ts', import.meta.url)
-  return existsSync(fileURLToPath(index)) ? '@weft/onnx' : new URL('../../../onnx/src/backend/onnx-backend.ts', import.meta.url).href
+  return '@weft/onnx'
 }

@@ -1,4 +1,9 @@
-// Engine worker entry: registers tsx so the workspace's TypeScript sources load in this thread, then starts the worker.
-import { register } from 'tsx/esm/api'
-register()
+// Engine worker entry when the host runs from its TypeScript sources (this checkout; the built package starts
+// ./engine-worker.js directly): every @weft/* import resolves to its package's src/ (the `@weft/source` export condition)
+// and tsx compiles the sources in this thread.
+import { register } from 'node:module'
+import { register as tsx } from 'tsx/esm/api'
+register('data:text/javascript,' + encodeURIComponent(
+  'export const resolve = (specifier, context, next) => next(specifier, { ...context, conditions: [...context.conditions, "@weft/source"] })'))
+tsx()
 await import('./engine-worker.ts')

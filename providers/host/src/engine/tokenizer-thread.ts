@@ -14,7 +14,9 @@ export interface ToTokenizer { id: number; key: string; files?: TokenizerFiles; 
 
 export type FromTokenizer = { id: number; ids: number[][] } | { id: number; error: string }
 
-const BOOT = new URL('./tokenizer-worker-boot.mjs', import.meta.url)
+// run from the TypeScript sources (this checkout), the worker starts through a boot file that registers tsx and the
+// `@weft/source` export condition; built (dist/), it starts from the compiled module itself
+const BOOT = import.meta.url.endsWith('.ts') ? new URL('./tokenizer-worker-boot.mjs', import.meta.url) : new URL('./tokenizer-worker.js', import.meta.url)
 
 interface Call { resolve: (ids: number[][]) => void; reject: (error: unknown) => void }
 

@@ -18,7 +18,9 @@ export interface EngineTransport {
   kill (): Promise<void>
 }
 
-const BOOT = new URL('./engine-worker-boot.mjs', import.meta.url)
+// run from the TypeScript sources (this checkout), the worker starts through a boot file that registers tsx and the
+// `@weft/source` export condition; built (dist/), it starts from the compiled module itself
+const BOOT = import.meta.url.endsWith('.ts') ? new URL('./engine-worker-boot.mjs', import.meta.url) : new URL('./engine-worker.js', import.meta.url)
 
 export function spawnTransport (isolation: Isolation): EngineTransport {
   return isolation === 'process' ? processTransport() : threadTransport()

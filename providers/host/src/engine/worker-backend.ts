@@ -64,7 +64,7 @@ class WorkerModelHandle implements ModelHandleV1, EngineHealth {
   get manifest () { return this.local.manifest }
   tokenize (text: string): number[] { return this.local.tokenize(text) }
   decode (ids: readonly number[]): string { return this.local.decode(ids) }
-  scan (program: BatchJob['program']) { return this.local.scan(program) }
+  scan (program: BatchJob['program'], types?: BatchJob['types']) { return this.local.scan(program, types) }
 
   async run (jobs: BatchJob[], options: RunOptions = {}): Promise<JobResult[]> {
     // an engine that is down (failing to restart) takes runs only when every engine is down (they fail at once)

@@ -22,10 +22,10 @@ export function jobRoutes (host: HostContext): Hono {
     const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
     if (type !== 'application/cose') throw new WeftError('UNSUPPORTED_MEDIA_TYPE', `POST /v1/jobs takes a COSE_Sign1 envelope as application/cose, not '${type || 'nothing'}'`, { contentType: type })
     const bytes = new Uint8Array(await c.req.arrayBuffer())
-    const { admitted, row, program, cost } = await host.admit(bytes)
+    const { admitted, row, program } = await host.admit(bytes)
     const wait = preferWait(c.req.header('prefer'))
     const ended = wait > 0 ? host.events.waitForEnd(admitted.job, wait * 1000) : null
-    if (row.state === 'queued') host.scheduler.queued(row, program, cost) // else admission already started it
+    if (row.state === 'queued') host.scheduler.queued(row, program) // else admission already started it
     c.header('Location', `/v1/jobs/${admitted.job}`)
     c.header('Weft-Job', admitted.job)
     if (ended !== null && (await ended) !== null) {

@@ -5,15 +5,14 @@
  */
 import { randomBytes } from 'node:crypto'
 import {
-  WeftError, assertValidProgram, openRequestEnvelope, programCost, trainSteps,
-  type PolicyV1, type Program, type ScanEntry,
+  DTYPE_BYTES, WeftError, analyzeValidProgram, openRequestEnvelope, programCost, trainSteps,
+  type PolicyV1, type Program, type ProgramAnalysis, type ScanEntry, type ValueType,
 } from '@weft/core'
 import type { Adapters } from '../adapters/adapters.js'
 import type { EngineSpeed } from './engine-speed.js'
-import { DTYPE_BYTES } from '../policy/components.js'
 import { runPolicies } from '../policy/run-policies.js'
 import { digestOf, type ModelRegistry, type ServedModel } from '../models/model-registry.js'
-import { applyEdits } from '../models/edits.js'
+import { applyEdits, editLabel } from '../models/edits.js'
 import type { JobRow, Store } from '../store/store.js'
 import type { HostLimits } from './limits.js'
 import type { TokenizerThread } from '../engine/tokenizer-thread.js'
@@ -34,7 +33,7 @@ export interface AdmissionDeps {
   /** engine speeds: a session or training Program that cannot finish within its time limit is refused */
   speed?: EngineSpeed
   /** the scheduler's fast path: start the job before its admission commits (then it is committed as running) */
-  startNow?: (row: JobRow, program: Program, cost: number) => boolean
+  startNow?: (row: JobRow, program: AdmittedProgram) => boolean
   /** undo `startNow` when the admission commit fails */
   abandon?: (id: string) => void
   /** tokenizes text invokes off the HTTP thread (default: the backend's `tokenize`, on this thread) */
@@ -65,15 +64,39 @@ export function serialLock (): SerialLock {
 }
 
 export function estimateBytes (saves: readonly ScanEntry[]): number {
-  return saves.reduce((total, s) => total + s.shape.reduce((a, b) => a * b, 1) * (DTYPE_BYTES[s.dtype] ?? 8), 0)
+  return saves.reduce((total, s) => total + s.shape.reduce((a, b) => a * b, 1) * ((DTYPE_BYTES as Readonly<Record<string, number>>)[s.dtype] ?? 8), 0)
 }
 
 /**
-/**
- * What admission hands on: the committed row and the Program that runs — as signed, except that text invokes are
- * tokenized and `init: {adapter}` params are resolved into the owner's stored tensors — with its cost estimate.
+ * A Program as the engine runs it: the job's own (`program`) and, with the model's provider-wide edits applied
+ * (`edits`, their labels), `edited`. `editedTypes`: the node types of `edited` when known (admission inferred them;
+ * a job read back from the store after a restart has none and the engine infers them).
  */
-export interface Admitted { admitted: AdmittedJob; row: JobRow; program: Program; cost: number }
+export interface RunnableProgram {
+  program: Program
+  edited: Program
+  edits: readonly string[]
+  editedTypes?: readonly ValueType[]
+  /** cost estimate (programCost), unknown after a restart */
+  cost?: number
+}
+
+/**
+ * The one analysed form of an admitted Program, made once by admission and handed to the scheduler and the engine
+ * (nothing downstream validates, types, costs, scans or applies edits again). `program`: as signed, except that text
+ * invokes are tokenized and `init: {adapter}` params are resolved into the owner's stored tensors; `analysis`: its
+ * validation (no issues) and node types; `cost`: programCost from that analysis; `edited`/`editedTypes`: with the
+ * model's edits (the same object as `program`/its types when the model has none); `saves`: the backend's scan.
+ */
+export interface AdmittedProgram extends RunnableProgram {
+  analysis: ProgramAnalysis
+  cost: number
+  editedTypes: readonly ValueType[]
+  saves: ScanEntry[]
+}
+
+/** What admission hands on: the committed row and its admitted (analysed) Program. */
+export interface Admitted { admitted: AdmittedJob; row: JobRow; program: AdmittedProgram }
 
 /** A Program that runs alone in its batch and is judged as a whole: it trains, declares params or has several traces. */
 export function isSession (program: Program): boolean {
@@ -94,7 +117,7 @@ const generatedSaves = (program: Program): number =>
  */
 export function estimateResultBytes (program: Program, saves: readonly ScanEntry[]): number {
   const generated = tracesOf(program).reduce((n, t) => t.mode === 'generate' && Array.isArray(t.invokes)
-    ? n + t.invokes.length * ((t.generate ?? program.generate)?.maxNewTokens ?? 0) * DTYPE_BYTES.int64!
+    ? n + t.invokes.length * ((t.generate ?? program.generate)?.maxNewTokens ?? 0) * DTYPE_BYTES.int64
     : n, 0)
   return estimateBytes(saves) + generated
 }
@@ -147,18 +170,10 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
   const { kid, now } = verified
   const model = deps.registry.get(verified.program.model.name)
   checkShape(verified.program, model, limits)
-  checkShape(verified.program, model, limits)
   // from here on the Program with text invokes tokenized (the stored, signed bytes keep the text)
   const tokenizedProgram = await tokenized(verified.program, model, deps.tokenizer)
-  assertValidProgram(tokenizedProgram, model.manifest)
-  checkCapabilities(tokenizedProgram, deps.registry, model)
-  const steps = trainSteps(tokenizedProgram)
-  if (steps > limits.maxTrainSteps) throw new WeftError('PAYLOAD_TOO_LARGE', `the training loop asks for ${steps} steps; this provider runs at most ${limits.maxTrainSteps} per job`, { limit: 'maxTrainSteps', steps, maxTrainSteps: limits.maxTrainSteps })
-  const cost = programCost(tokenizedProgram, model.manifest)
-  if (cost > limits.maxProgramCost) throw new WeftError('PAYLOAD_TOO_LARGE', `program cost ${cost.toExponential(2)} exceeds this provider's limit ${limits.maxProgramCost.toExponential(2)}; split it into smaller jobs`, { limit: 'maxProgramCost', cost, maxProgramCost: limits.maxProgramCost })
-  // adapters named by params are the caller's own (another key's are "not found"), of this model revision
-  const program = deps.adapters?.resolve(kid, tokenizedProgram, { name: model.name, revision: model.manifest.revision }) ?? tokenizedProgram
-  const saves = model.handle.scan(applyEdits(program, deps.registry.edits(model.name)))
+  const admittedProgram = analyse(deps, kid, tokenizedProgram, model)
+  const { program, cost, saves } = admittedProgram
   const estimatedEgressBytes = estimateResultBytes(program, saves)
   checkResultSize(program, saves, estimatedEgressBytes, limits)
   // the checks below count committed jobs and egress (active jobs, the ledger's reservations, quotas) and the commit
@@ -177,17 +192,39 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
     }
     const admission = await runPolicies(deps.policies, { keyId: kid, program, manifest: model.manifest, estimatedEgressBytes, now, saves }, limits.policyTimeoutMs)
     if (isSession(program)) checkFits(deps, model, program, cost, Math.min(limits.jobTimeoutMs, admission.timeoutMs ?? Infinity))
-    const row = queueJob(deps, { kid, program, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified, cost })
+    const row = queueJob(deps, { kid, program: admittedProgram, programBytes: verified.programBytes, programDigest: verified.programDigest, model, bytes, estimatedEgressBytes, admission, now, nonce: verified })
     return {
       row,
-      program,
-      cost,
+      program: admittedProgram,
       admitted: {
         job: row.id, state: 'queued' as const, position: store.queuePosition(row), model: model.name, revision: model.manifest.revision,
         programDigest: row.programDigest, requestDigest: row.requestDigest, estimatedEgressBytes,
       },
     }
   })
+}
+
+/**
+ * The one analysis of an admitted Program (see AdmittedProgram): validated and typed once, its capabilities, step
+ * count and cost checked from that analysis, adapter inits resolved, the model's edits applied once (the edited
+ * Program typed once: it is a different Program) and scanned with those types.
+ */
+function analyse (deps: AdmissionDeps, kid: string, tokenizedProgram: Program, model: ServedModel): AdmittedProgram {
+  const { limits } = deps
+  const analysis = analyzeValidProgram(tokenizedProgram, model.manifest)
+  checkCapabilities(tokenizedProgram, deps.registry, model)
+  const steps = trainSteps(tokenizedProgram)
+  if (steps > limits.maxTrainSteps) throw new WeftError('PAYLOAD_TOO_LARGE', `the training loop asks for ${steps} steps; this provider runs at most ${limits.maxTrainSteps} per job`, { limit: 'maxTrainSteps', steps, maxTrainSteps: limits.maxTrainSteps })
+  const cost = programCost(tokenizedProgram, model.manifest, analysis)
+  if (cost > limits.maxProgramCost) throw new WeftError('PAYLOAD_TOO_LARGE', `program cost ${cost.toExponential(2)} exceeds this provider's limit ${limits.maxProgramCost.toExponential(2)}; split it into smaller jobs`, { limit: 'maxProgramCost', cost, maxProgramCost: limits.maxProgramCost })
+  // adapters named by params are the caller's own (another key's are "not found"), of this model revision; resolving
+  // fills in init values of the declared shapes, so the analysis holds for the resolved Program
+  const program = deps.adapters?.resolve(kid, tokenizedProgram, { name: model.name, revision: model.manifest.revision }) ?? tokenizedProgram
+  const fragments = deps.registry.edits(model.name)
+  const edited = applyEdits(program, fragments)
+  const editedTypes = (edited === program ? analysis : analyzeValidProgram(edited, model.manifest)).types as ValueType[]
+  const saves = model.handle.scan(edited, editedTypes)
+  return { program, analysis, cost, edited, edits: fragments.map(editLabel), editedTypes, saves }
 }
 
 /**
@@ -267,10 +304,9 @@ function checkCapabilities (program: Program, registry: ModelRegistry, model: Se
 }
 
 interface QueueInput {
-  kid: string; program: Program; programBytes: Uint8Array; programDigest: string; model: ServedModel; bytes: Uint8Array; estimatedEgressBytes: number
+  kid: string; program: AdmittedProgram; programBytes: Uint8Array; programDigest: string; model: ServedModel; bytes: Uint8Array; estimatedEgressBytes: number
   admission: { maxEgressBytes: number | null; timeoutMs: number | null }; now: number
   nonce: { nonce: string; nonceExpiry: number }
-  cost: number
 }
 
 function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
@@ -284,7 +320,7 @@ function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
     timeoutMs: Math.min(limits.jobTimeoutMs, input.admission.timeoutMs ?? Infinity),
     submittedAt: input.now, startedAt: null, endedAt: null, node: null, leaseUntil: null,
   } satisfies JobRow as JobRow
-  const started = deps.startNow?.(row, input.program, input.cost) ?? false
+  const started = deps.startNow?.(row, input.program) ?? false
   if (started) Object.assign(row, { state: 'running', attempts: 1, startedAt: input.now })
   try {
     store.transaction(() => {

@@ -1,6 +1,7 @@
 /**
  * A job's successful run becomes a stored result: count the bytes that leave, enforce the admitted egress cap,
- * sign the receipt (request digest, model revision, edits in force, result digest, egress bytes) and commit
+ * sign the receipt (request digest, model revision, edits in force, result digest, egress bytes, adapters used and
+ * kept) and commit
  * result + ledger + audit in one transaction.
  */
 import { encodeCbor, signReceipt, type JobResult, type Receipt, type Tensor, type WireError } from '@weft/core'
@@ -23,13 +24,15 @@ export interface ResultExtras {
   training?: { steps: number; completed: number; cancelled: boolean; finalLoss: number | null; stopped?: 'cancelled' | 'time-limit' }
   /** the adapter kept from this run (values stay on the provider) */
   adapter?: { name: string; id: string; digest: string; bytes: number; replaced: boolean }
+  /** `<name>@<digest>` of the kept adapters whose params initialised this run's params (bound by the receipt) */
+  adaptersUsed?: string[]
 }
 
 /** Splits a stored stats JSON value into the engine stats and the extras (rows from before extras existed have none). */
 export function splitStats (stored: unknown): { stats: unknown; extras: ResultExtras } {
   if (typeof stored !== 'object' || stored === null) return { stats: stored ?? null, extras: {} }
-  const { training, adapter, ...stats } = stored as Record<string, unknown> & ResultExtras
-  return { stats, extras: { ...(training === undefined ? {} : { training }), ...(adapter === undefined ? {} : { adapter }) } }
+  const { training, adapter, adaptersUsed, ...stats } = stored as Record<string, unknown> & ResultExtras
+  return { stats, extras: { ...(training === undefined ? {} : { training }), ...(adapter === undefined ? {} : { adapter }), ...(adaptersUsed === undefined ? {} : { adaptersUsed }) } }
 }
 
 export type Completion =
@@ -64,9 +67,11 @@ export function completeJob (
     provider: deps.signer.providerId, job: row.id, requestDigest: row.requestDigest,
     model: model.name, modelRevision: model.manifest.revision, edits, resultDigest: digest, egressBytes,
     issuedAt: Math.floor(now / 1000),
+    ...(extras.adaptersUsed === undefined || extras.adaptersUsed.length === 0 ? {} : { adaptersUsed: extras.adaptersUsed }),
+    ...(extras.adapter === undefined ? {} : { adapterKept: `${extras.adapter.name}@${extras.adapter.digest}` }),
   }
   const receiptBytes = signReceipt(receipt, deps.signer.secretKey, deps.signer.providerId)
-  const stats = extras.training === undefined && extras.adapter === undefined ? result.stats : { ...result.stats, ...extras }
+  const stats = extras.training === undefined && extras.adapter === undefined && extras.adaptersUsed === undefined ? result.stats : { ...result.stats, ...extras }
   const stored = deps.store.completeJob(row, {
     saves, receipt: receiptBytes, egressBytes, stats, edits, revision: model.manifest.revision,
   }, now, deps.limits.resultRetentionMs)

@@ -6,7 +6,7 @@
 import { WeftError, decodeProgram, type BatchJob, type JobResult, type Program, type WireError } from '@weft/core'
 import type { Adapters, PreparedAdapter, TrainingSummary } from '../adapters/adapters.js'
 import type { AdapterRow } from '../store/store.js'
-import { isSession } from './admission.js'
+import { isSession, type AdmittedProgram, type RunnableProgram } from './admission.js'
 import type { EngineSpeed } from './engine-speed.js'
 import type { ModelRegistry, ServedModel } from '../models/model-registry.js'
 import { applyEdits } from '../models/edits.js'
@@ -65,8 +65,11 @@ export class Scheduler {
   private retryTimer: NodeJS.Timeout | null = null
   private closed = false
   private readonly idle = new Set<() => void>()
-  /** Programs admission already decoded, by job id, until the job launches or ends (a restart decodes from the store) */
-  private readonly admitted = new Map<string, Program>()
+  /**
+   * Programs admission already analysed (decoded, typed, edited), by job id, until the job launches or ends (a
+   * restart decodes from the store)
+   */
+  private readonly admitted = new Map<string, RunnableProgram>()
   /**
    * The queued jobs, in memory: the store is the durable queue (a restart reloads it), this process its only writer.
    * Reading every queued row (program blobs included) on every pump cost O(queue) per batch.
@@ -105,11 +108,14 @@ export class Scheduler {
     return recovered
   }
 
-  /** A job admission just committed (its row as stored): queue it, with its decoded Program so the batch does not decode the stored bytes again. */
-  queued (row: JobRow, program: Program, cost?: number): void {
+  /**
+   * A job admission just committed (its row as stored): queue it, with its admitted Program (decoded, typed, edited)
+   * so the batch neither decodes the stored bytes nor analyses or edits the Program again.
+   */
+  queued (row: JobRow, program: AdmittedProgram): void {
     this.queue.set(row.id, row)
     this.admitted.set(row.id, program)
-    this.classify(row.id, program, cost)
+    this.classify(row.id, program.program, program.cost)
     this.kick()
   }
 
@@ -184,14 +190,14 @@ export class Scheduler {
    * it is written. Until that commit nothing about the job has been acknowledged (no 202, no result), so a crash in
    * between loses no accepted job. Returns false (nothing done) otherwise: admission commits the job as queued.
    */
-  startNow (row: JobRow, program: Program, cost?: number): boolean {
+  startNow (row: JobRow, program: AdmittedProgram): boolean {
     if (this.closed || (this.deps.limits.batchWindowMs > 0 && this.deps.limits.maxBatchJobs > 1)) return false
     if (this.batchesOn(row.model).length >= this.deps.batchesPerModel) return false
     for (const queued of this.queue.values()) if (queued.model === row.model) return false
     let model: ServedModel
     try { model = this.deps.registry.get(row.model) } catch { return false }
     this.admitted.set(row.id, program)
-    this.classify(row.id, program, cost)
+    this.classify(row.id, program.program, program.cost)
     this.startBatch(model, row.model, [row])
     return true
   }
@@ -283,10 +289,10 @@ export class Scheduler {
     const programs = new Map<string, Program>()
     const jobs: BatchJob[] = []
     for (const row of rows) {
-      let program: Program
+      let runnable: RunnableProgram
       try {
         // a job admitted before a restart is read back as signed: its adapter inits are resolved again (owner-checked)
-        program = this.admitted.get(row.id) ?? this.resolved(row, model)
+        runnable = this.admitted.get(row.id) ?? this.resolved(row, model)
       } catch (error) {
         this.admitted.delete(row.id)
         batch.ids.delete(row.id)
@@ -294,8 +300,12 @@ export class Scheduler {
         continue
       }
       this.admitted.delete(row.id)
-      programs.set(row.id, program)
-      jobs.push({ id: row.id, program: applyEdits(program, edits) })
+      programs.set(row.id, runnable.program)
+      // the edits admission applied, unless the operator changed them since (then the current ones, typed by the engine)
+      const current = runnable.edits.length === labels.length && runnable.edits.every((label, i) => label === labels[i])
+      jobs.push(current
+        ? { id: row.id, program: runnable.edited, ...(runnable.editedTypes === undefined ? {} : { types: runnable.editedTypes }) }
+        : { id: row.id, program: applyEdits(runnable.program, edits) })
     }
     if (jobs.length === 0) return
     const running = rows.filter(row => programs.has(row.id))
@@ -348,10 +358,11 @@ export class Scheduler {
     }
   }
 
-  /** A job read back from the store (after a restart): decoded, its adapter inits resolved for its owner. */
-  private resolved (row: JobRow, model: ServedModel): Program {
-    const program = decodeProgram(row.program)
-    return this.deps.adapters?.resolve(row.kid, program, { name: model.name, revision: model.manifest.revision }) ?? program
+  /** A job read back from the store (after a restart): decoded, its adapter inits resolved for its owner (edits: none yet). */
+  private resolved (row: JobRow, model: ServedModel): RunnableProgram {
+    const decoded = decodeProgram(row.program)
+    const program = this.deps.adapters?.resolve(row.kid, decoded, { name: model.name, revision: model.manifest.revision }) ?? decoded
+    return { program, edited: program, edits: [] }
   }
 
   /** One completed optimizer step: a `job-progress` event (stage train-step) to the job's streams, kept for late ones. */
@@ -387,7 +398,7 @@ export class Scheduler {
         if (keep === undefined || result.params === undefined || adapters === undefined) continue
         prepared.set(row.id, adapters.prepare({
           kid: row.kid, name: keep.adapter, model: model.name, revision: model.manifest.revision, values: result.params,
-          jobId: row.id, programDigest: row.programDigest, training: summaries.get(row.id) ?? null, now,
+          jobId: row.id, programDigest: row.programDigest, training: summaries.get(row.id) ?? null, ...(keep.attach === undefined ? {} : { attach: keep.attach }), now,
         }))
       }
       // one transaction (one WAL commit) for the whole batch; events go out only after it is durable. A job cancelled
@@ -398,6 +409,8 @@ export class Scheduler {
         const adapter = prepared.get(row.id)
         const summary = summaries.get(row.id)
         const extras: ResultExtras = {}
+        const used = adapters?.usedBy(programs.get(row.id)!) ?? []
+        if (used.length > 0) extras.adaptersUsed = used
         if (summary !== undefined) extras.training = summary.cancelled ? { ...summary, stopped: batch.stopped ?? 'cancelled' } : summary
         if (adapter !== undefined) {
           extras.adapter = { name: adapter.row.name, id: adapter.row.id, digest: adapter.row.digest, bytes: adapter.row.bytes, replaced: this.deps.store.getAdapter(row.kid, adapter.row.name) !== undefined }

@@ -19,11 +19,6 @@ export interface PolicyComponents {
 
 export type PolicyFactory = (components: PolicyComponents) => PolicyV1
 
-/** Byte sizes used to turn a parameter count into weight bytes. */
-export const DTYPE_BYTES: Record<string, number> = {
-  float64: 8, float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1,
-}
-
 /** Parses '50MB', '1.5GiB', '1024', 2048 → bytes (decimal units for kB/MB/GB, binary for KiB/MiB/GiB). */
 export function parseBytes (value: string | number): number {
   if (typeof value === 'number') return value

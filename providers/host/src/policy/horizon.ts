@@ -8,8 +8,7 @@
  * quantize several parameters and pack them into one element (`q₁ + 256·q₂ + 65536·q₃` in a float32 is exact), so
  * an element carries ⌊payload ÷ precision⌋ parameters; without it, one.
  */
-import { DTYPES, type DType, type Manifest, type Program } from '@weft/core'
-import { DTYPE_BYTES } from './components.js'
+import { DTYPES, DTYPE_BYTES, type DType, type Manifest, type Program } from '@weft/core'
 
 /** Bits of a value a dtype holds exactly: integer width, or the significand (plus hidden bit) for floats. */
 export const PAYLOAD_BITS: Record<DType, number> = {

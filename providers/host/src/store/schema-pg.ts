@@ -126,5 +126,6 @@ export const adapters = pgTable('adapters', {
   jobId: text('job_id'),
   programDigest: text('program_digest'),
   training: text('training'),
+  attach: text('attach'),
   createdAt: int('created_at').notNull(),
 }, table => [uniqueIndex('adapters_kid_name_idx').on(table.kid, table.name)])

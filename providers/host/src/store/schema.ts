@@ -145,5 +145,7 @@ export const adapters = sqliteTable('adapters', {
   programDigest: text('program_digest'),
   /** JSON { steps, completed, cancelled, finalLoss } of the run that produced it, or null */
   training: text('training'),
+  /** JSON list of attachments (`keep.attach`: how the adapter applies to later traces), or null */
+  attach: text('attach'),
   createdAt: integer('created_at').notNull(),
 }, table => [uniqueIndex('adapters_kid_name_idx').on(table.kid, table.name)])

@@ -3,7 +3,7 @@
  * compiled graphs cached by Program structure, per-job typed errors; a failed merged run is retried per job.
  */
 import type * as ort from 'onnxruntime-node'
-import { WeftError, type BatchJob, type JobResult, type Manifest, type ModelHandleV1, type Program, type RunOptions, type ScanEntry, type Tensor } from '@weft/core'
+import { WeftError, type BatchJob, type JobResult, type Manifest, type ModelHandleV1, type Program, type RunOptions, type ScanEntry, type Tensor, type ValueType } from '@weft/core'
 import type { LoadedModel } from '../load.js'
 import { compile, type CompiledProgram } from '../compile/compile.js'
 import { batchLayout, bindFeeds } from '../compile/layout.js'
@@ -72,8 +72,8 @@ export class OnnxModelHandle implements ModelHandleV1 {
     return this.loaded.tokenizer.decode(ids)
   }
 
-  scan (program: Program): ScanEntry[] {
-    const { program: resolved, types } = program?.mode === 'generate' ? this.generator.prepare(program) : this.plans.prepare(program, text => this.tokenize(text))
+  scan (program: Program, known?: readonly ValueType[]): ScanEntry[] {
+    const { program: resolved, types } = program?.mode === 'generate' ? this.generator.prepare(program, known) : this.plans.prepare(program, text => this.tokenize(text), known)
     return resolved.nodes.flatMap(([op, attrs], i) => op === 'save'
       ? [{ name: attrs.name as string, shape: types[i]!.shape.map(Number), dtype: types[i]!.dtype }]
       : [])
@@ -91,7 +91,7 @@ export class OnnxModelHandle implements ModelHandleV1 {
       if (job.program !== null && typeof job.program === 'object' && isSessionProgram(job.program)) { sessions.push(index); return }
       if (job.program?.mode === 'generate') { generating.push(index); return }
       try {
-        pending.push({ index, id: job.id, job: this.plans.prepare(job.program, text => this.tokenize(text)) })
+        pending.push({ index, id: job.id, job: this.plans.prepare(job.program, text => this.tokenize(text), job.types) })
       } catch (error) {
         results[index] = { id: job.id, ok: false, error: toWeftError(error).toWire() }
       }

@@ -18,10 +18,14 @@ export class ProgramPlans {
 
   constructor (private readonly manifest: Manifest, readonly capacity = 256) {}
 
-  /** Tokenizes text invokes, then validates and types the Program (from the cache when its fingerprint is known). */
-  prepare (program: Program, tokenize: (text: string) => number[]): PreparedJob {
+  /**
+   * Tokenizes text invokes, then validates and types the Program (from the cache when its fingerprint is known).
+   * `known`: the node types the host inferred admitting this very Program (BatchJob.types): used as they are.
+   */
+  prepare (program: Program, tokenize: (text: string) => number[], known?: readonly ValueType[]): PreparedJob {
     const resolved = resolveProgram(program, this.manifest, tokenize)
     const print = programFingerprint(resolved)
+    if (known !== undefined) return { ...typeJob(resolved, this.manifest, known), structure: print?.structure ?? null }
     if (print === null) return { ...typeJob(resolved, this.manifest), structure: null }
     const key = print.structure + '\u0000' + print.sizes
     const types = this.valid.get(key)

@@ -27,8 +27,11 @@ export function resolveProgram (program: Program, manifest: Manifest, tokenize: 
   return { ...program, invokes }
 }
 
-/** Validates and types an already resolved Program (invoke lengths against the model's positions). */
-export function typeJob (resolved: Program, manifest: Manifest): ResolvedJob {
+/**
+ * Validates and types an already resolved Program (invoke lengths against the model's positions). `types`: the
+ * node types the host inferred when it admitted this Program (BatchJob.types): used instead of inferring again.
+ */
+export function typeJob (resolved: Program, manifest: Manifest, types?: readonly ValueType[]): ResolvedJob {
   const maxPositions = manifest.maxPositions
   resolved.invokes.forEach((invoke, k) => {
     const length = (invoke as { ids: number[] }).ids.length
@@ -36,5 +39,5 @@ export function typeJob (resolved: Program, manifest: Manifest): ResolvedJob {
       throw new WeftError('PROGRAM_INVALID', `invoke ${k} has ${length} tokens; the model takes at most ${maxPositions}`, { invoke: k })
     }
   })
-  return { program: resolved, types: inferProgramTypes(resolved, manifest) }
+  return { program: resolved, types: types !== undefined ? types as ValueType[] : inferProgramTypes(resolved, manifest) }
 }

@@ -18,7 +18,7 @@ import { buildLlama } from './llama.js'
 import { buildQwen2 } from './qwen2.js'
 import type { BuildContext } from './layers.js'
 import { WeightPlan } from './weights.js'
-import { KvCollector } from './kv-cache.js'
+import { KvCollector } from './context.js'
 
 type Builder = (ctx: BuildContext, config: Record<string, unknown>) => FamilyBuild
 

@@ -4,21 +4,8 @@
  * the cache at their positions (slot = position), the attention mask [batch, ctx] marks the slots holding tokens.
  */
 import { BOOL, FLOAT, type GraphBuilder } from './graph-builder.js'
-import { causalPaddingBias, type BuildContext } from './layers.js'
-
-export interface KvLayer { pastKey: string; pastValue: string; presentKey: string; presentValue: string }
-
-/** What a cache-variant graph exposes: one entry per layer, in order. */
-export interface KvSpec { layers: KvLayer[]; kvHeads: number; headDim: number }
-
-/** Collects the cache inputs/outputs while a family builder runs with `ctx.kv` set. */
-export class KvCollector {
-  readonly layers: KvLayer[] = []
-  kvHeads = 0
-  headDim = 0
-  constructor (readonly positions = 'position_ids') {}
-  spec (): KvSpec { return { layers: this.layers, kvHeads: this.kvHeads, headDim: this.headDim } }
-}
+import type { BuildContext } from './context.js'
+import { causalPaddingBias } from './layers.js'
 
 /**
  * The additive attention bias. Without a cache: causal AND key-is-real over [batch, 1, seq, seq]. With one:

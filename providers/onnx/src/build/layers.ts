@@ -3,16 +3,9 @@
  * manifest entries), Linear, LayerNorm, RMSNorm, activations, the padding-aware causal mask and attention.
  */
 import type { DType, SymDim } from '@weft/core'
-import type { ModuleTable } from '../manifest/modules.js'
 import { BOOL, float, type GraphBuilder } from './graph-builder.js'
-import type { WeightPlan } from './weights.js'
-import type { KvCollector } from './kv-cache.js'
-
-export interface BuildContext {
-  g: GraphBuilder; w: WeightPlan; m: ModuleTable
-  /** set when building the KV-cache variant (build/kv-cache.ts) */
-  kv?: KvCollector
-}
+import type { BuildContext } from './context.js'
+export type { BuildContext } from './context.js'
 
 export interface ModuleOptions {
   type: string

@@ -1,6 +1,6 @@
 /**
  * `weft cache` (write every module output, finer site and the logits of one input as safetensors) and
- * `weft inspect` (print a model's module tree with shapes). The dispatcher in sdk/src/cli/main.ts imports these.
+ * `weft inspect` (print a model's module tree with shapes). The dispatcher in sdk/cli/src/main.ts, package @weft/cli imports these.
  */
 import { WeftError, progress, usageErrorFrom, type ModuleEntry, type Tensor } from '@weft/core'
 import { loadModel } from '../load.js'

@@ -3,7 +3,8 @@
  * broadcasting (membership masks + Where). Sizes are taken at run time, so no sequence length is baked in.
  */
 import type { IndexItem } from '@weft/core'
-import { INT64_MAX, INT64_MIN, type Emitter } from './emitter.js'
+import { INT64_MAX, INT64_MIN } from './emitter.js'
+import type { LoweringEmitter } from './onnx-ops.js'
 
 type Slice3 = [number | null, number | null, number | null]
 
@@ -22,7 +23,7 @@ function intBounds (k: number): { start: number; stop: number | bigint } {
 }
 
 /** `x[index]`: one Slice over every sliced axis, then a scalar Gather per integer item (last axis first). */
-export function lowerIndex (emit: Emitter, x: string, index: IndexItem[]): string {
+export function lowerIndex (emit: LoweringEmitter, x: string, index: IndexItem[]): string {
   const axes: number[] = []
   const starts: (number | bigint)[] = []
   const ends: (number | bigint)[] = []
@@ -42,7 +43,7 @@ export function lowerIndex (emit: Emitter, x: string, index: IndexItem[]): strin
 }
 
 /** Positions along `axis` of `x` selected by one index item, as a 1-D int64 (in value order). */
-function positions (emit: Emitter, x: string, axis: number, item: number | Slice3): { positions: string; size: string } {
+function positions (emit: LoweringEmitter, x: string, axis: number, item: number | Slice3): { positions: string; size: string } {
   const size = emit.dim(x, axis)
   const range = emit.op('Range', [emit.int64([0], []), size, emit.int64([1], [])])
   if (typeof item === 'number') {
@@ -57,7 +58,7 @@ function positions (emit: Emitter, x: string, axis: number, item: number | Slice
  * `x[index] = value` (numpy broadcasting of `value` against the indexed region). `valueRank` is the rank of
  * `value`; the result has x's shape and dtype (`value` must already have x's dtype).
  */
-export function assignIndex (emit: Emitter, x: string, xRank: number, index: IndexItem[], value: string, valueRank: number): string {
+export function assignIndex (emit: LoweringEmitter, x: string, xRank: number, index: IndexItem[], value: string, valueRank: number): string {
   const intAxes = index.flatMap((item, axis) => typeof item === 'number' ? [axis] : [])
   const regionRank = xRank - intAxes.length
   // align value to the region's rank (leading 1s), then restore the dims the integer items dropped

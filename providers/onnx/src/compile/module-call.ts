@@ -10,13 +10,9 @@ import type { Emitter } from './emitter.js'
 import { graphIndex, inScope, type GraphIndex } from './graph-index.js'
 import type { SiteAccess } from './sites.js'
 import { tensorInts } from './grad/dims.js'
+import { onnxOp } from './onnx-ops.js'
 
 interface ModuleBody { input: string; output: string; nodes: number[] }
-
-/** Elementwise ops: adding a leading axis to the argument adds it to the result when other operands have rank ≤ 1. */
-const ELEMENTWISE = new Set(['Identity', 'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Sqrt', 'Reciprocal', 'Tanh', 'Erf', 'Sigmoid',
-  'Relu', 'Neg', 'Exp', 'Log', 'Abs', 'Cast', 'Gelu', 'FastGelu', 'Softplus', 'Min', 'Max', 'Where'])
-const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceL2', 'ReduceSumSquare'])
 
 export class ModuleCaller {
   private readonly index: GraphIndex
@@ -148,13 +144,17 @@ export class ModuleCaller {
       const outside = node.input.filter(name => name !== '' && !inside.has(name))
       const attr = (name: string): onnx.AttributeProto | undefined => node.attribute.find(a => a.name === name)
       const lastAxisOnly = (values: readonly number[] | undefined): boolean => values !== undefined && values.length === 1 && values[0] === -1
-      if (ELEMENTWISE.has(node.opType)) {
+      // which ops may appear: the `rowwise` column of the ONNX op table (onnx-ops.ts)
+      const row = onnxOp(node.opType)
+      if (row === undefined || row.rowwise === false) return false
+      if (row.rowwise === 'elementwise') {
+        // adding a leading axis to the argument adds it to the result when other operands have rank ≤ 1
         if (!outside.every(smallConstant)) return false
-      } else if (node.opType === 'MatMul') {
+      } else if (row.rowwise === 'weights') {
         if (!inside.has(node.input[0]!) || inside.has(node.input[1]!) || this.initializerRank(node.input[1]!) !== 2) return false
       } else if (node.opType === 'LayerNormalization') {
         if (!inside.has(node.input[0]!) || (attr('axis')?.i ?? -1n) !== -1n || !outside.every(smallConstant)) return false
-      } else if (REDUCE.has(node.opType)) {
+      } else if (row.shape === 'reduce') {
         const axes = attr('axes')?.ints.map(Number) ?? (node.input[1] === undefined || node.input[1] === '' ? undefined : this.initializerInts(node.input[1]))
         if (!inside.has(node.input[0]!) || !lastAxisOnly(axes) || (attr('keepdims')?.i ?? 1n) !== 1n) return false
       } else if (node.opType === 'Softmax' || node.opType === 'LogSoftmax') {

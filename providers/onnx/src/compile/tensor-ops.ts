@@ -1,17 +1,21 @@
 /**
- * Lowerings of the pure tensor ops of Program v1 to ONNX nodes: one row per op. Inputs arrive with their
- * inferred types; each lowering casts to the dtype the op table infers and returns the output value name.
+ * Lowerings of the pure tensor ops of Program v1 to ONNX nodes: one row per op (`satisfies Record<LoweredOpName, …>`:
+ * a core op without a row fails `tsc`). Inputs arrive with their inferred types; each lowering casts to the dtype the
+ * op table infers and returns the output value name. Lowerings emit through `LoweringEmitter`, so every ONNX op they
+ * use has a row, with a VJP rule or no gradient, in the ONNX op table (onnx-ops.ts).
  */
 import type { Attrs, DType, TensorOpName } from '@weft/core'
 import { create } from '@bufbuild/protobuf'
 import { onnx } from '../graph/onnx.js'
-import type { Emitter } from './emitter.js'
+import type { LoweringEmitter, LowerableOnnxOp } from './onnx-ops.js'
+import type { AttrSpec } from './emitter.js'
 import { NO_GRAD_KEY } from './no-grad.js'
 import { lowerIndex } from './index-ops.js'
+import { ONNX_DTYPE } from './dtypes.js'
 
 export interface ValueTypeLike { shape: readonly (number | string)[]; dtype: DType }
 export interface Lowered { name: string; type: ValueTypeLike }
-export type TensorLowering = (emit: Emitter, attrs: Attrs, inputs: Lowered[], out: ValueTypeLike) => string
+export type TensorLowering = (emit: LoweringEmitter, attrs: Attrs, inputs: Lowered[], out: ValueTypeLike) => string
 
 const FLOATS: readonly DType[] = ['float64', 'float32', 'float16', 'bfloat16']
 const INT_ORDER: readonly DType[] = ['bool', 'uint8', 'int8', 'int32', 'int64']
@@ -26,13 +30,13 @@ export function commonDtype (dtypes: readonly DType[]): DType {
 }
 
 const norm = (axis: number, rank: number): number => axis < 0 ? axis + rank : axis
-const to = (emit: Emitter, x: Lowered, dtype: DType): string => emit.cast(x.name, x.type.dtype, dtype)
+const to = (emit: LoweringEmitter, x: Lowered, dtype: DType): string => emit.cast(x.name, x.type.dtype, dtype)
 
-function binary (opType: string): TensorLowering {
+function binary (opType: LowerableOnnxOp): TensorLowering {
   return (emit, _attrs, [a, b], out) => emit.op(opType, [to(emit, a!, out.dtype), to(emit, b!, out.dtype)])
 }
 
-function compare (opType: string, negate = false): TensorLowering {
+function compare (opType: LowerableOnnxOp, negate = false): TensorLowering {
   return (emit, _attrs, [a, b]) => {
     const dtype = commonDtype([a!.type.dtype, b!.type.dtype])
     const result = emit.op(opType, [to(emit, a!, dtype), to(emit, b!, dtype)])
@@ -40,8 +44,31 @@ function compare (opType: string, negate = false): TensorLowering {
   }
 }
 
-function unary (opType: string): TensorLowering {
+function unary (opType: LowerableOnnxOp): TensorLowering {
   return (emit, _attrs, [x], out) => emit.op(opType, [to(emit, x!, out.dtype)])
+}
+
+/** A rank-0 constant of `dtype` (float32/float64 stored as is, other dtypes cast from float64). */
+function scalar (emit: LoweringEmitter, value: number, dtype: DType): string {
+  const stored: DType = dtype === 'float32' ? 'float32' : 'float64'
+  const name = emit.fresh(`c${stored === 'float32' ? 32 : 64}`)
+  const raw = stored === 'float32' ? new Uint8Array(Float32Array.of(value).buffer) : new Uint8Array(Float64Array.of(value).buffer)
+  emit.initializers.push(create(onnx.TensorProtoSchema, { name, dims: [], dataType: ONNX_DTYPE[stored], rawData: raw }))
+  return emit.cast(name, stored, dtype)
+}
+
+function logical (opType: 'And' | 'Or' | 'Xor' | 'Not'): TensorLowering {
+  return (emit, _attrs, inputs) => emit.op(opType, inputs.map(x => to(emit, x, 'bool')))
+}
+
+/** GELU: 0.5·x·(1 + erf(x/√2)), or with `approximate: 'tanh'` 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+const gelu: TensorLowering = (emit, attrs, [input], out) => {
+  const x = to(emit, input!, out.dtype)
+  const c = (value: number): string => scalar(emit, value, out.dtype)
+  const inner = attrs.approximate === 'tanh'
+    ? emit.op('Tanh', [emit.op('Mul', [c(Math.sqrt(2 / Math.PI)), emit.op('Add', [x, emit.op('Mul', [c(0.044715), emit.op('Mul', [x, emit.op('Mul', [x, x])])])])])])
+    : emit.op('Erf', [emit.op('Mul', [x, c(Math.SQRT1_2)])])
+  return emit.op('Mul', [emit.op('Mul', [x, c(0.5)]), emit.op('Add', [inner, c(1)])])
 }
 
 function axesOf (attrs: Attrs, rank: number): number[] | null {
@@ -50,7 +77,7 @@ function axesOf (attrs: Attrs, rank: number): number[] | null {
   return (axes as number[]).map(a => norm(a, rank))
 }
 
-function reduction (opType: string): TensorLowering {
+function reduction (opType: LowerableOnnxOp & `Reduce${string}`): TensorLowering {
   return (emit, attrs, [x], out) => {
     const axes = axesOf(attrs, x!.type.shape.length)
     const keepdims = attrs.keepdims === true
@@ -60,7 +87,7 @@ function reduction (opType: string): TensorLowering {
   }
 }
 
-function softmaxLike (opType: string): TensorLowering {
+function softmaxLike (opType: LowerableOnnxOp): TensorLowering {
   return (emit, attrs, [x], out) => emit.op(opType, [to(emit, x!, out.dtype)], { axis: norm((attrs.axis as number | undefined) ?? -1, x!.type.shape.length) })
 }
 
@@ -85,6 +112,24 @@ export const TENSOR_LOWERINGS = {
   abs: unary('Abs'),
   tanh: unary('Tanh'),
   relu: unary('Relu'),
+  sin: unary('Sin'),
+  cos: unary('Cos'),
+  sigmoid: unary('Sigmoid'),
+  erf: unary('Erf'),
+  gelu,
+  silu: (emit, _attrs, [input], out) => {
+    const x = to(emit, input!, out.dtype)
+    return emit.op('Mul', [x, emit.op('Sigmoid', [x])])
+  },
+  clamp: (emit, attrs, [x], out) => {
+    const bound = (value: unknown): string => typeof value === 'number' ? scalar(emit, value, out.dtype) : ''
+    const max = bound(attrs.max)
+    return emit.op('Clip', [x!.name, bound(attrs.min), ...(max === '' ? [] : [max])])
+  },
+  logical_and: logical('And'),
+  logical_or: logical('Or'),
+  logical_xor: logical('Xor'),
+  logical_not: logical('Not'),
   eq: compare('Equal'),
   ne: compare('Equal', true),
   lt: compare('Less'),
@@ -97,6 +142,18 @@ export const TENSOR_LOWERINGS = {
     return to(emit, x!, out.dtype)
   },
   matmul: binary('MatMul'),
+  einsum: (emit, attrs, inputs, out) => emit.op('Einsum', inputs.map(x => to(emit, x, out.dtype)), { equation: (attrs.equation as string).replace(/\s+/g, '') }),
+  cumsum: (emit, attrs, [x], out) => emit.op('CumSum', [to(emit, x!, out.dtype), emit.int64([norm(attrs.axis as number, x!.type.shape.length)], [])], {
+    exclusive: attrs.exclusive === true ? 1 : 0, reverse: attrs.reverse === true ? 1 : 0,
+  }),
+  gather: (emit, attrs, [x, idx]) => emit.op('GatherElements', [x!.name, to(emit, idx!, 'int64')], { axis: norm(attrs.axis as number, x!.type.shape.length) }),
+  scatter: (emit, attrs, [x, idx, src], out) => {
+    const index = to(emit, idx!, 'int64')
+    const values = emit.op('Expand', [to(emit, src!, out.dtype), emit.op('Shape', [index])])
+    const spec: Record<string, AttrSpec> = { axis: norm(attrs.axis as number, x!.type.shape.length) }
+    if (attrs.reduction === 'add') spec.reduction = 'add' // opset 16+; plain writes stay valid in older opsets
+    return emit.op('ScatterElements', [x!.name, index, values], spec)
+  },
   sum: reduction('ReduceSum'),
   mean: reduction('ReduceMean'),
   max: reduction('ReduceMax'),

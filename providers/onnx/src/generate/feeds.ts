@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node'
 import { WeftError, type Program, type Tensor } from '@weft/core'
 import { paramValue, type FeedSpec } from '../compile/layout.js'
 import type { ModelGraph } from '../graph/model-graph.js'
-import type { KvSpec } from '../build/kv-cache.js'
+import type { KvSpec } from '../graph/model-graph.js'
 import { toOrt } from '../runtime/session.js'
 import { tokenFeeds } from '../runtime/forward.js'
 

@@ -4,7 +4,7 @@
  * (compiled graphs cached by structure, so decode steps with equal interventions compile once) and picks tokens.
  */
 import type * as ort from 'onnxruntime-node'
-import { WeftError, generatedSaveName, inferProgramTypes, type BatchJob, type JobResult, type Program, type RunOptions, type Tensor } from '@weft/core'
+import { WeftError, generatedSaveName, inferProgramTypes, type BatchJob, type JobResult, type Program, type RunOptions, type Tensor, type ValueType } from '@weft/core'
 import type { ModelGraph } from '../graph/model-graph.js'
 import { compile, type CompiledProgram } from '../compile/compile.js'
 import type { BatchLayout } from '../compile/layout.js'
@@ -39,10 +39,13 @@ export class Generator {
     this.sessions = new SessionCache<StepSession>(limits)
   }
 
-  /** Tokenizes text invokes, checks the mode and validates (every problem becomes PROGRAM_INVALID). */
-  prepare (program: Program): { program: Program; types: ReturnType<typeof inferProgramTypes> } {
+  /**
+   * Tokenizes text invokes, checks the mode and validates (every problem becomes PROGRAM_INVALID). `types`: the
+   * host's, from admitting this very Program (BatchJob.types): used instead of inferring again.
+   */
+  prepare (program: Program, types?: readonly ValueType[]): { program: Program; types: readonly ValueType[] } {
     const resolved = resolveProgram(program, this.source.manifest, text => this.source.tokenize(text), 'generate')
-    return { program: resolved, types: inferProgramTypes(resolved, this.source.manifest) }
+    return { program: resolved, types: types ?? inferProgramTypes(resolved, this.source.manifest) }
   }
 
   private generation (): GenerationGraph {
@@ -56,16 +59,16 @@ export class Generator {
 
   async run (job: BatchJob, options: RunOptions = {}): Promise<JobResult> {
     try {
-      return { id: job.id, ok: true, ...await this.generate(job.program, options, job.id) }
+      return { id: job.id, ok: true, ...await this.generate(job.program, options, job.id, job.types) }
     } catch (error) {
       const wrapped = WeftError.is(error) ? error : new WeftError('EXECUTION_FAILED', `generation failed: ${error instanceof Error ? error.message : String(error)}`, {}, { cause: error })
       return { id: job.id, ok: false, error: wrapped.toWire() }
     }
   }
 
-  private async generate (input: Program, options: RunOptions, jobId: string): Promise<Omit<Extract<JobResult, { ok: true }>, 'id' | 'ok'>> {
+  private async generate (input: Program, options: RunOptions, jobId: string, known?: readonly ValueType[]): Promise<Omit<Extract<JobResult, { ok: true }>, 'id' | 'ok'>> {
     const started = performance.now()
-    const { program, types } = this.prepare(input)
+    const { program, types } = this.prepare(input, known)
     const gen = this.generation()
     const options_ = program.generate!
     const plan = new GenerationPlan(program, types, gen.kv, gen.vocab)

@@ -4,7 +4,7 @@
  * step that computed them), and hidden reads return the logits and the new KV cache to the loop.
  */
 import { nodeSteps, type NodeStep, type Program, type ProgramNode, type Tensor, type ValueType } from '@weft/core'
-import type { KvSpec } from '../build/kv-cache.js'
+import type { KvSpec } from '../graph/model-graph.js'
 import { LOGITS_SITE, presentSite } from './gen-graph.js'
 
 /** Internal save names start with NUL, which no recorded save name uses. */

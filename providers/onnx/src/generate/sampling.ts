@@ -2,17 +2,7 @@
  * Token choice per step (spec/program.md, Generation): greedy argmax (lowest id on ties) or seeded sampling whose
  * uniform draw for (invoke k, step s) is a SplitMix64 hash of (seed, k, s), so results never depend on batching.
  */
-import type { GenerateStrategy } from '@weft/core'
-
-const MASK = (1n << 64n) - 1n
-
-/** The SplitMix64 output function applied to x + γ (one step of a SplitMix64 generator whose state was x). */
-export function splitmix64 (x: bigint): bigint {
-  let z = (x + 0x9E3779B97F4A7C15n) & MASK
-  z = ((z ^ (z >> 30n)) * 0xBF58476D1CE4E5B9n) & MASK
-  z = ((z ^ (z >> 27n)) * 0x94D049BB133111EBn) & MASK
-  return z ^ (z >> 31n)
-}
+import { splitmix64, type GenerateStrategy } from '@weft/core'
 
 /** The uniform draw in [0, 1) of invoke `invoke` at step `step`: top 53 bits of h(h(h(seed) ⊕ invoke) ⊕ step). */
 export function uniformDraw (seed: number, invoke: number, step: number): number {

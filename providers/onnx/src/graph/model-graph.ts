@@ -4,7 +4,12 @@
  */
 import type { onnx } from './onnx.js'
 import type { Manifest, DType } from '@weft/core'
-import type { KvSpec } from '../build/kv-cache.js'
+
+/** One layer's cache inputs (`past_key.<i>`, `past_value.<i>`) and outputs (`present_key.<i>`, `present_value.<i>`). */
+export interface KvLayer { pastKey: string; pastValue: string; presentKey: string; presentValue: string }
+
+/** What a KV-cache variant graph exposes (build/kv-cache.ts): one entry per layer, in order. */
+export interface KvSpec { layers: KvLayer[]; kvHeads: number; headDim: number }
 
 /** Where a site's value lives in the base graph. */
 export interface SiteBinding {

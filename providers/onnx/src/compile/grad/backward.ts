@@ -6,7 +6,7 @@ import { WeftError } from '@weft/core'
 import type { onnx } from '../../graph/onnx.js'
 import { scopeOf, topoOrder } from '../graph-index.js'
 import type { GradBuilder } from './builder.js'
-import { ruleFor } from './rules.js'
+import { ruleFor } from '../onnx-ops.js'
 import { NO_GRAD_KEY } from '../no-grad.js'
 import type { Vjp } from './types.js'
 

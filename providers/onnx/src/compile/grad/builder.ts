@@ -7,13 +7,13 @@ import { WeftError, type DType } from '@weft/core'
 import { onnx } from '../../graph/onnx.js'
 import { ONNX_DTYPE } from '../dtypes.js'
 import type { AttrSpec, Emitter } from '../emitter.js'
-import type { ShapeTable } from './shapes.js'
+import type { ShapeFacts } from './dims.js'
 
 export class GradBuilder {
   private readonly scalars = new Map<string, string>()
   private readonly shapesOf = new Map<string, string>()
 
-  constructor (readonly emit: Emitter, readonly shapes: ShapeTable) {}
+  constructor (readonly emit: Emitter, readonly shapes: ShapeFacts) {}
 
   op (opType: string, inputs: string[], attrs: Record<string, AttrSpec> = {}): string { return this.emit.op(opType, inputs, attrs) }
   int64 (values: readonly number[], dims?: number[]): string { return this.emit.int64(values, dims) }

@@ -14,6 +14,15 @@ export interface TensorInfo {
   value?: Dim[]
 }
 
+/** What the backward pass reads and records of tensor infos (implemented by ShapeTable in shapes.ts). */
+export interface ShapeFacts {
+  get (name: string): TensorInfo
+  /** Records what the backward pass knows about a tensor it made. */
+  define (name: string, info: TensorInfo): string
+  /** Axes of a Reduce, Squeeze or Unsqueeze node: the `axes` input (opset 13+/18) or attribute. */
+  axesOf (node: onnx.NodeProto): number[] | undefined
+}
+
 export function attrOf (node: onnx.NodeProto, name: string): onnx.AttributeProto | undefined {
   return node.attribute.find(a => a.name === name)
 }

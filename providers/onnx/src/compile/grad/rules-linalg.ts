@@ -1,10 +1,10 @@
 /**
- * VJP rules of matrix products, normalisations and reductions: MatMul (numpy batching and 1-D operands), Gemm,
- * Softmax/LogSoftmax, LayerNormalization (statistics recomputed from the input) and Reduce*.
+ * The linear-algebra rows of the ONNX op table (compile/onnx-ops.ts), with their VJP rules: MatMul (numpy batching
+ * and 1-D operands), Gemm, Softmax/LogSoftmax, LayerNormalization (statistics recomputed from the input), Reduce*.
  */
 import { ONNX_DTYPE } from '../dtypes.js'
-import { intAttr, type Dim } from './shapes.js'
-import type { Vjp, VjpRule } from './types.js'
+import { intAttr, type Dim } from './dims.js'
+import type { OnnxOpRow, Vjp, VjpRule } from './types.js'
 
 const swapLast = (rank: number): number[] => [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2]
 
@@ -132,23 +132,60 @@ const extremum = reduce((v, g, y, axes) => {
   return b.op('Div', [b.op('Mul', [mask, g]), ties])
 })
 
+/** The subscripts of an Einsum node, when in the subset the rule handles (explicit output, a-z, no repeats). */
+export function einsumTerms (equation: string): { inputs: string[]; output: string } | null {
+  const m = /^([a-z,]*)->([a-z]*)$/.exec(equation.replace(/\s+/g, ''))
+  if (m === null) return null
+  const inputs = m[1]!.split(',')
+  return [...inputs, m[2]!].every(t => new Set(t).size === t.length) ? { inputs, output: m[2]! } : null
+}
+
+/**
+ * Einsum: the gradient of operand i is the einsum of the output gradient with the other operands, onto operand i's
+ * letters; letters only operand i has (summed inside it) are broadcast back.
+ */
+function einsum (v: Vjp): (string | null)[] {
+  const { b } = v
+  const raw = v.node.attribute.find(a => a.name === 'equation')?.s
+  const terms = einsumTerms(raw === undefined ? '' : new TextDecoder().decode(raw))
+  if (terms === null) throw v.unsupported('Einsum outside the subset (explicit output, letters a-z, no ellipsis, no repeated letter)')
+  const g = v.g()!
+  return terms.inputs.map((own, i) => {
+    if (!v.needs(i)) return null
+    const subs: string[] = []
+    const ins: string[] = []
+    if (terms.output !== '') { subs.push(terms.output); ins.push(g) }
+    terms.inputs.forEach((t, k) => { if (k !== i) { subs.push(t); ins.push(v.x(k)) } })
+    const known = new Set(subs.join(''))
+    const keep = [...own].filter(l => known.has(l)).join('')
+    let grad = ins.length === 0 ? g : b.op('Einsum', ins, { equation: `${subs.join(',')}->${keep}` })
+    if (terms.output === '' && ins.length > 0) grad = b.op('Mul', [grad, g])
+    const missing = [...own].flatMap((l, d) => known.has(l) ? [] : [d])
+    return missing.length === 0 ? grad : b.op('Expand', [b.op('Unsqueeze', [grad, b.int64(missing)]), b.shape(v.x(i))])
+  })
+}
+
 function cast (v: Vjp, x: string): string { return v.b.op('Cast', [x], { to: ONNX_DTYPE[v.b.dtype(v.x(0))] }) }
 
-export const LINALG_RULES = {
-  MatMul: matmul,
-  Gemm: gemm,
-  Softmax: (v) => {
+/** A row-wise-on-the-last-axis op with a rule. */
+const lastAxis = <V extends OnnxOpRow['vjp']>(shape: 'same' | 'reduce', vjp: V) => ({ shape, rowwise: 'last-axis', vjp }) as const
+
+export const LINALG_ONNX_OPS = {
+  MatMul: { shape: 'own', rowwise: 'weights', vjp: matmul },
+  Gemm: { shape: 'own', rowwise: false, vjp: gemm },
+  Einsum: { shape: 'own', rowwise: false, vjp: einsum },
+  Softmax: lastAxis('same', (v) => {
     const { b } = v
     const gy = b.op('Mul', [v.g()!, v.y()])
     return [b.op('Mul', [v.y(), b.op('Sub', [v.g()!, b.reduceSum(gy, [softmaxAxis(v)], true)])])]
-  },
-  LogSoftmax: (v) => {
+  }),
+  LogSoftmax: lastAxis('same', (v) => {
     const { b } = v
     return [b.op('Sub', [v.g()!, b.op('Mul', [b.op('Exp', [v.y()]), b.reduceSum(v.g()!, [softmaxAxis(v)], true)])])]
-  },
-  LayerNormalization: layerNorm,
-  ReduceSum: reduce((v, g) => v.b.op('Expand', [g, v.b.shape(v.x(0))])),
-  ReduceMean: reduce((v, g, _y, axes) => {
+  }),
+  LayerNormalization: lastAxis('same', layerNorm),
+  ReduceSum: lastAxis('reduce', reduce((v, g) => v.b.op('Expand', [g, v.b.shape(v.x(0))]))),
+  ReduceMean: lastAxis('reduce', reduce((v, g, _y, axes) => {
     const { b } = v
     const xs = v.info(v.x(0)).shape
     const reduced = xs === null ? null : axes === null ? xs : axes.map(a => xs.at(a))
@@ -156,15 +193,18 @@ export const LINALG_RULES = {
       ? b.scalar((reduced as number[]).reduce((p, d) => p * d, 1), b.dtype(v.x(0)))
       : b.op('Div', [cast(v, b.op('Size', [v.x(0)])), cast(v, b.op('Size', [v.y()]))])
     return b.op('Div', [b.op('Expand', [g, b.shape(v.x(0))]), count])
-  }),
-  ReduceMax: extremum,
-  ReduceMin: extremum,
-  ReduceL1: reduce((v, g) => v.b.op('Mul', [g, v.b.op('Sign', [v.x(0)])])),
-  ReduceL2: reduce((v, g, y) => {
+  })),
+  ReduceMax: lastAxis('reduce', extremum),
+  ReduceMin: lastAxis('reduce', extremum),
+  ReduceL1: lastAxis('reduce', reduce((v, g) => v.b.op('Mul', [g, v.b.op('Sign', [v.x(0)])]))),
+  ReduceL2: lastAxis('reduce', reduce((v, g, y) => {
     const { b } = v
     const zero = b.scalar(0, b.dtype(v.x(0)))
     return b.op('Mul', [g, b.op('Where', [b.op('Equal', [y, zero]), zero, b.op('Div', [v.x(0), y])])])
-  }),
-  ReduceSumSquare: reduce((v, g) => v.b.op('Mul', [g, v.b.op('Mul', [v.x(0), v.b.scalar(2, v.b.dtype(v.x(0)))])])),
-  ReduceLogSumExp: reduce((v, g, y) => v.b.op('Mul', [g, v.b.op('Exp', [v.b.op('Sub', [v.x(0), y])])])),
-} satisfies Record<string, VjpRule>
+  })),
+  ReduceSumSquare: lastAxis('reduce', reduce((v, g) => v.b.op('Mul', [g, v.b.op('Mul', [v.x(0), v.b.scalar(2, v.b.dtype(v.x(0)))])]))),
+  ReduceLogSumExp: lastAxis('reduce', reduce((v, g, y) => v.b.op('Mul', [g, v.b.op('Exp', [v.b.op('Sub', [v.x(0), y])])]))),
+  ReduceProd: lastAxis('reduce', 'none'),
+  ArgMax: { shape: 'reduce', dtype: 'int64', rowwise: false, vjp: 'no-gradient' },
+  ArgMin: { shape: 'reduce', dtype: 'int64', rowwise: false, vjp: 'no-gradient' },
+} as const satisfies Record<string, OnnxOpRow>

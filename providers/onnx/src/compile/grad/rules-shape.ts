@@ -1,9 +1,10 @@
 /**
- * VJP rules of shape and data-movement ops: reshapes, Transpose, Expand, Concat/Split, Slice (a Pad of the
- * gradient), Gather (scatter-add of the gradient), ScatterND/ScatterElements, TopK. Sizes come from Shape ops.
+ * The shape and data-movement rows of the ONNX op table (compile/onnx-ops.ts), with their VJP rules: reshapes,
+ * Transpose, Expand, Concat/Split, Slice (a Pad of the gradient), Gather (scatter-add of the gradient),
+ * ScatterND/ScatterElements, TopK; and the shape/index ops no gradient flows through. Sizes come from Shape ops.
  */
-import { intAttr, intsAttr } from './shapes.js'
-import type { Vjp, VjpRule } from './types.js'
+import { intAttr, intsAttr } from './dims.js'
+import type { OnnxOpRow, Vjp, VjpRule } from './types.js'
 
 const norm = (axis: number, rank: number): number => axis < 0 ? axis + rank : axis
 
@@ -133,46 +134,62 @@ function scatterND (v: Vjp): (string | null)[] {
 function scatterElements (v: Vjp): (string | null)[] {
   const { b } = v
   const reduction = v.node.attribute.find(a => a.name === 'reduction')?.s
-  if (reduction !== undefined && new TextDecoder().decode(reduction) !== 'none') throw v.unsupported('ScatterElements with a reduction')
+  const mode = reduction === undefined ? 'none' : new TextDecoder().decode(reduction)
+  if (mode !== 'none' && mode !== 'add') throw v.unsupported(`ScatterElements with reduction '${mode}'`)
   const axis = intAttr(v.node, 'axis', 0)
   const [, idx, updates] = [v.x(0), v.x(1), v.x(2)]
   const g = v.g()!
   return [
-    v.needs(0) ? b.op('ScatterElements', [g, idx, b.zerosLike(updates)], { axis }) : null,
+    // written positions lose their gradient; with 'add' every position keeps it
+    v.needs(0) ? (mode === 'add' ? g : b.op('ScatterElements', [g, idx, b.zerosLike(updates)], { axis })) : null,
     null,
     v.needs(2) ? b.op('GatherElements', [g, idx], { axis }) : null,
   ]
 }
 
-export const SHAPE_RULES = {
-  Reshape: reshapeBack,
-  Flatten: reshapeBack,
-  Squeeze: reshapeBack,
-  Unsqueeze: reshapeBack,
-  Transpose: (v) => {
+/** An op with a shape rule of its own in ShapeTable, not row-wise. */
+const own = <V extends OnnxOpRow['vjp']>(vjp: V) => ({ shape: 'own', rowwise: false, vjp }) as const
+/** Shape and index arithmetic: int64 out, no gradient. */
+const ints = { shape: 'own', dtype: 'int64', rowwise: false, vjp: 'no-gradient' } as const
+
+export const SHAPE_ONNX_OPS = {
+  Reshape: own(reshapeBack),
+  Flatten: { shape: 'unknown', rowwise: false, vjp: reshapeBack },
+  Squeeze: own(reshapeBack),
+  Unsqueeze: own(reshapeBack),
+  Transpose: own((v) => {
     const perm = intsAttr(v.node, 'perm')
     if (perm === undefined) return [v.b.op('Transpose', [v.g()!])]
     const inverse = perm.map((_, i) => perm.indexOf(i))
     return [v.b.op('Transpose', [v.g()!], { perm: inverse })]
-  },
-  Expand: (v) => [v.needs(0) ? v.b.unbroadcast(v.g()!, v.x(0), v.y()) : null, null],
-  Concat: concat,
-  Split: splitRule,
-  Slice: slice,
-  Gather: gather,
-  GatherElements: (v) => {
+  }),
+  Expand: own((v) => [v.needs(0) ? v.b.unbroadcast(v.g()!, v.x(0), v.y()) : null, null]),
+  Concat: own(concat),
+  Split: own(splitRule),
+  Slice: own(slice),
+  Gather: own(gather),
+  GatherElements: own((v) => {
     if (!v.needs(0)) return [null, null]
     const axis = intAttr(v.node, 'axis', 0)
     const rank = v.info(v.x(0)).shape?.length
     if (axis < 0 && rank === undefined) throw v.unsupported('GatherElements on a negative axis of an input of unknown rank')
     const k = positiveIndex(v, v.x(1), v.x(0), rank === undefined ? axis : norm(axis, rank))
     return [v.b.op('ScatterElements', [v.b.zerosLike(v.x(0)), k, v.g()!], { axis, reduction: 'add' }), null]
-  },
-  ScatterND: scatterND,
-  ScatterElements: scatterElements,
-  TopK: (v) => {
+  }),
+  ScatterND: { shape: 'same', rowwise: false, vjp: scatterND },
+  ScatterElements: { shape: 'same', rowwise: false, vjp: scatterElements },
+  TopK: own((v) => {
     if (!v.needs(0) || v.g(0) === null) return [null, null]
     const axis = intAttr(v.node, 'axis', -1)
     return [v.b.op('ScatterElements', [v.b.zerosLike(v.x(0)), v.y(1), v.g(0)!], { axis, reduction: 'add' }), null]
-  },
-} satisfies Record<string, VjpRule>
+  }),
+  // the backward pass's own helpers (no second-order gradients)
+  GatherND: own('none'),
+  Pad: own('none'),
+  Shape: ints,
+  Size: ints,
+  NonZero: ints,
+  Range: { shape: 'own', rowwise: false, vjp: 'no-gradient' },
+  Constant: { shape: 'own', rowwise: false, vjp: 'no-gradient' },
+  ConstantOfShape: { shape: 'own', rowwise: false, vjp: 'no-gradient' },
+} as const satisfies Record<string, OnnxOpRow>

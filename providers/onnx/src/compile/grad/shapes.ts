@@ -5,20 +5,15 @@
 import type { DType } from '@weft/core'
 import type { onnx } from '../../graph/onnx.js'
 import { dtypeFromOnnx } from '../dtypes.js'
-import { attrOf, broadcast, intAttr, intsAttr, norm, product, quotient, tensorInfo, type Dim, type Intern, type TensorInfo } from './dims.js'
+import { attrOf, broadcast, intAttr, intsAttr, norm, product, quotient, tensorInfo, type Dim, type Intern, type ShapeFacts, type TensorInfo } from './dims.js'
+import { onnxOp } from '../onnx-ops.js'
+import { einsumTerms } from './rules-linalg.js'
 
 export { intAttr, intsAttr, type Dim, type TensorInfo } from './dims.js'
 
 const UNKNOWN: TensorInfo = { dtype: null, shape: null }
-const BOOL_OUT = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or', 'Not', 'Xor', 'IsNaN', 'IsInf'])
-const INT_OUT = new Set(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero'])
-const SAME = new Set(['Identity', 'Neg', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Tanh', 'Erf', 'Relu', 'Sigmoid', 'Sin', 'Cos', 'Abs',
-  'Sign', 'Floor', 'Ceil', 'Round', 'Cast', 'Softmax', 'LogSoftmax', 'Not', 'Dropout', 'LayerNormalization', 'ScatterND', 'ScatterElements', 'IsNaN', 'CumSum'])
-const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or',
-  'Xor', 'Where', 'Min', 'Max', 'Sum', 'Mean'])
-const REDUCE = new Set(['ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceL1', 'ReduceL2', 'ReduceProd', 'ReduceSumSquare', 'ReduceLogSumExp'])
-
-export class ShapeTable {
+/** Shape classes and output dtypes come from the ONNX op table (compile/onnx-ops.ts); `own` ops have a rule here. */
+export class ShapeTable implements ShapeFacts {
   private readonly infos = new Map<string, TensorInfo>()
   private readonly symbols = new Map<string, string>()
   /** composite symbols are interned (`~N`), so nested broadcasts cannot grow the names */
@@ -63,8 +58,9 @@ export class ShapeTable {
   private infer (node: onnx.NodeProto): TensorInfo[] {
     const x = this.get(node.input[0] ?? '')
     const op = node.opType
-    const dtype: DType | null = BOOL_OUT.has(op) ? 'bool' : INT_OUT.has(op) ? 'int64'
-      : op === 'Cast' ? dtypeFromOnnx(intAttr(node, 'to', 1)) : op === 'Where' ? this.get(node.input[1]!).dtype : x.dtype
+    const row = onnxOp(op)
+    const dtype: DType | null = row?.dtype === 'bool' || row?.dtype === 'int64' ? row.dtype
+      : row?.dtype === 'cast-to' ? dtypeFromOnnx(intAttr(node, 'to', 1)) : row?.dtype === 'input1' ? this.get(node.input[1]!).dtype : x.dtype
     const out = (shape: Dim[] | null, value?: Dim[]): TensorInfo[] => [{ dtype, shape, ...(value === undefined ? {} : { value }) }]
     const fresh = (rank: number, i = 0): Dim[] => Array.from({ length: rank }, (_, d) => `dim(${node.output[i]},${d})`)
     const s = x.shape
@@ -72,7 +68,7 @@ export class ShapeTable {
       const t = attrOf(node, 'value')?.t
       return t === undefined ? [UNKNOWN] : [tensorInfo(t)]
     }
-    if (SAME.has(op)) {
+    if (row?.shape === 'same') {
       const keep = op === 'Identity' || op === 'Cast' ? x.value : undefined
       if (op === 'LayerNormalization' && s !== null) {
         const axis = norm(intAttr(node, 'axis', -1), s.length)
@@ -81,7 +77,7 @@ export class ShapeTable {
       }
       return out(s, keep)
     }
-    if (BROADCAST.has(op)) return out(broadcast(node.input.map(n => this.get(n).shape), this.sym))
+    if (row?.shape === 'broadcast') return out(broadcast(node.input.map(n => this.get(n).shape), this.sym))
     if (op === 'Shape') {
       if (s === null) return out(null)
       const start = norm(intAttr(node, 'start', 0), s.length)
@@ -90,7 +86,7 @@ export class ShapeTable {
       return out([dims.length], dims)
     }
     if (op === 'Size') return out([], s === null ? undefined : [product(s) ?? `size(${node.input[0]})`])
-    if (REDUCE.has(op) || op === 'ArgMax' || op === 'ArgMin') {
+    if (row?.shape === 'reduce') {
       if (s === null) return out(null)
       const keep = intAttr(node, 'keepdims', 1) === 1
       const raw = op.startsWith('Arg') ? [intAttr(node, 'axis', 0)] : this.axesOf(node)
@@ -193,6 +189,17 @@ export class ShapeTable {
     }
     if (op === 'NonZero') return out(s === null ? null : [s.length, `dim(${node.output[0]},1)`])
     if (op === 'GatherElements') return out(this.get(node.input[1]!).shape)
+    if (op === 'Einsum') {
+      const raw = attrOf(node, 'equation')?.s
+      const terms = einsumTerms(raw === undefined ? '' : new TextDecoder().decode(raw))
+      const shapes = node.input.map(n => this.get(n).shape)
+      if (terms === null || shapes.some(v => v === null)) return out(null)
+      const size = (letter: string): Dim => {
+        const k = terms.inputs.findIndex(t => t.includes(letter))
+        return shapes[k]![terms.inputs[k]!.indexOf(letter)]!
+      }
+      return out([...terms.output].map(size))
+    }
     if (op === 'GatherND') {
       const idx = this.get(node.input[1]!).shape
       const k = idx?.at(-1)

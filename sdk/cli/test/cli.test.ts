@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
-import { commands, main, version } from '../src/cli/main.js'
+import { commands, main, version } from '../src/main.js'
 
-const root = path.resolve(import.meta.dirname, '../..')
+const root = path.resolve(import.meta.dirname, '../../..')
 const dir = mkdtempSync(path.join(tmpdir(), 'weft-cli-'))
 const existing = path.join(dir, 'exists.json')
 writeFileSync(existing, '{}')
@@ -46,9 +46,12 @@ describe('help and version', () => {
     cache: ['--text', '--ids', '--out', '--cache-dir', '--help'],
     inspect: ['--json', '--cache-dir', '--help'],
     keys: ['new', '--out', '--force', '--help'],
+    directory: ['start', '--port', '--host', '--identity', '--bootstrap', '--quiet', '--help'],
+    endorse: ['--key', '--provider', '--model', '--days', '--out', '--help'],
     provider: ['start', '--model', '--policy', '--allow', '--egress-per-day', '--egress-per-key-per-day', '--per-job-cap', '--forbid', '--operator-key',
       '--register', '--identity', '--port', '--db', '--durability', '--workers', '--isolation', '--intra-op-threads', '--batch-window-ms',
       '--max-batch-jobs', '--job-timeout-ms', '--batch-sizes', '--session-cache', '--directory', '--p2p-listen', 'org/name[@revision]'],
+    workbench: ['--models', '--provider', '--directory', '--key', '--port', '--help'],
   }
 
   test.each(Object.keys(FLAGS))('weft %s --help lists every flag and exits 0', async (name) => {
@@ -90,6 +93,18 @@ describe('usage errors: exit 2, one line naming the problem, then the usage, no 
     [['inspect'], /^weft inspect: missing the model path$/],
     [['inspect', 'm', '--json=1'], /^weft inspect: --json takes no value$/],
     [['inspect', 'm', '--cache-dir'], /^weft inspect: --cache-dir needs a value$/],
+    [['directory'], /^weft directory: expected `start`$/],
+    [['directory', 'stop'], /^weft directory: unexpected 'stop'$/],
+    [['directory', 'start', '--frob'], /^weft directory: unknown option --frob$/],
+    [['directory', 'start', '--port'], /^weft directory: --port needs a value$/],
+    [['directory', 'start', '--port', 'x'], /^weft directory: --port must be an integer 0–65535, got 'x'$/],
+    [['directory', 'start', '--host', 'localhost'], /^weft directory: --host must be an IPv4 address, got 'localhost'$/],
+    [['directory', 'start', '--identity', path.join(dir, 'nokey.json')], /^weft directory: --identity .*nokey\.json: not a weft key file/],
+    [['endorse'], /^weft endorse: --key, --provider and at least one --model are required$/],
+    [['endorse', '--frob'], /^weft endorse: unknown option --frob$/],
+    [['endorse', '--key'], /^weft endorse: --key needs a value$/],
+    [['endorse', '--key', existing, '--provider', 'p', '--model', 'm', '--days', '999'], /^weft endorse: --days must be a number in \(0, 366\], got '999'$/],
+    [['endorse', '--key', existing, '--provider', 'p', '--model', 'm'], /^weft endorse: --key .*exists\.json: not a weft key file/],
   ]
 
   test.each(CASES)('weft %j', async (argv, message) => {

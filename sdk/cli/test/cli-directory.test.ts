@@ -10,8 +10,8 @@ import { createDirectoryNode, endorses, verifyEndorsement, type DirectoryNode } 
 import { readEndorsementFile } from '@weft/federation/cli'
 import { newKeyFile, writeKeyFile } from '@weft/host/cli'
 import { fromHex, keyId } from '@weft/core'
-import { Weft } from '../src/index.js'
-import { startProvider, testSeed, type TestProvider } from './fixtures/fabric.js'
+import { Weft } from '@weft/sdk'
+import { startProvider, testSeed, type TestProvider } from '../../test/fixtures/fabric.js'
 
 const WEFT = fileURLToPath(new URL('../bin/weft.mjs', import.meta.url))
 const children: ChildProcess[] = []
