@@ -8,13 +8,15 @@ import { tmpdir } from 'node:os'
 import type { Hono } from 'hono'
 import path from 'node:path'
 import { generateKeyPair, keyId, publicKeyOf, type BackendV1, type PolicySummary, type PolicyV1 } from '@weft/core'
-import { Store, utcDay } from './store/store.js'
+import { utcDay, type Store } from './store/store.js'
+import { openStore, isPostgresUrl } from './store/open-store.js'
+import { RemoteJobs } from './jobs/remote-jobs.js'
 import type { Durability } from './store/open-database.js'
 import { ModelRegistry, type ModelConfig } from './models/model-registry.js'
 import { JobEvents } from './jobs/job-events.js'
 import { Scheduler } from './jobs/scheduler.js'
 import { DEFAULT_LIMITS, checkLimits, type HostLimits } from './jobs/limits.js'
-import { admitJob, serialLock } from './jobs/admission.js'
+import { admitJob, serialLock, type SerialLock } from './jobs/admission.js'
 import { EngineSpeed } from './jobs/engine-speed.js'
 import { Adapters } from './adapters/adapters.js'
 import { runDownloadPolicies } from './policy/run-policies.js'
@@ -24,8 +26,13 @@ import type { HostContext } from './http/host-context.js'
 import type { EgressLedger, PolicyComponents, PolicyFactory } from './policy/components.js'
 
 export interface HostInit {
-  /** SQLite file ('<file>.db'); ':memory:' only for throwaway tests (nothing survives) */
+  /**
+   * SQLite file ('<file>.db'; ':memory:' only for throwaway tests, nothing survives), or a `postgres://` URL: a
+   * PostgreSQL database that any number of provider nodes share (docs/decisions/2026-12-05-multi-node.md)
+   */
   dbPath: string
+  /** PostgreSQL only: how long a node's claim on a running job holds without renewal (default 10 s) */
+  leaseMs?: number
   /** 'normal' (default): commits survive a process crash; 'full': also power loss, one fsync per commit (store ADR) */
   durability?: Durability
   /**
@@ -64,33 +71,33 @@ function identityOf (store: Store, init: HostInit): Uint8Array {
   if (init.identity !== undefined) return init.identity.secretKey
   const stored = store.getSetting('identity.secretKey')
   if (stored !== undefined) return new Uint8Array(stored)
-  const { secretKey } = generateKeyPair()
-  store.setSetting('identity.secretKey', secretKey)
-  return secretKey
+  // nodes starting together on one shared store: the first key stored is everyone's
+  return new Uint8Array(store.initSetting('identity.secretKey', generateKeyPair().secretKey))
 }
 
 export async function createHost (init: HostInit): Promise<Host> {
   const now = init.now ?? Date.now
   const limits: HostLimits = { ...DEFAULT_LIMITS, ...init.limits }
   checkLimits(limits)
-  const store = new Store(init.dbPath, { durability: init.durability })
+  const store = openStore(init.dbPath, { durability: init.durability, leaseMs: init.leaseMs })
   const secretKey = identityOf(store, init)
   const publicKey = publicKeyOf(secretKey)
   const providerId = keyId(publicKey)
   const memory = init.dbPath === ':memory:' || init.dbPath === ''
-  const adapterDir = init.adapterDir ?? (memory ? mkdtempSync(path.join(tmpdir(), 'weft-adapters-')) : `${init.dbPath}.adapters`)
+  const adapterDir = init.adapterDir ?? (memory ? mkdtempSync(path.join(tmpdir(), 'weft-adapters-')) : isPostgresUrl(init.dbPath) ? path.resolve('weft-adapters') : `${init.dbPath}.adapters`)
   const adapters = new Adapters(store, adapterDir)
-  // a crash between an adapter file's write and its row's commit left a file nothing names
-  const swept = adapters.sweep()
+  // a crash between an adapter file's write and its row's commit left a file nothing names (with a shared store,
+  // another node may be between those two steps right now: no sweep)
+  const swept = store.shared ? [] : adapters.sweep()
   if (swept.length > 0) console.error(`[weft host] removed ${swept.length} adapter file(s) no row names (a crash before their commit)`)
   const registry = new ModelRegistry(init.backends, store)
   try {
     for (const model of init.models) await registry.load(model)
   } catch (error) {
-    await registry.close(); store.close(); throw error
+    await registry.close(); await store.close(); throw error
   }
   const ledger: EgressLedger = {
-    committedToday: (at, kid) => store.egressToday(at, kid) + store.reservedEgress(kid),
+    committedToday: (at, kid) => store.committedEgress(at, kid),
     jobsToday: (at, kid) => store.jobsSince(kid, Date.parse(utcDay(at))),
   }
   const components: PolicyComponents = {
@@ -115,7 +122,9 @@ export async function createHost (init: HostInit): Promise<Host> {
   }
   const tokenizer = new TokenizerThread()
   const pendingNonces = new Set<string>()
-  const serially = serialLock()
+  // one admission at a time on this node, and (shared store) one at a time across every node of the provider
+  const local = serialLock()
+  const serially: SerialLock = async section => await local(async () => await store.exclusive(section))
   const speed = new EngineSpeed(limits.engineCostPerMs)
   const scheduler = new Scheduler({
     store, registry, events, limits, now, signer: { providerId, secretKey }, batchesPerModel: init.batchesPerModel ?? 1, batchSizes: init.batchSizes,
@@ -149,6 +158,8 @@ export async function createHost (init: HostInit): Promise<Host> {
   scheduler.start()
   const sweep = setInterval(() => store.sweep(now()), 60_000)
   sweep.unref()
+  // several nodes on one store: mirror their queue, renew this node's claims, take over expired ones, relay events
+  const remote = store.shared ? new RemoteJobs({ store, scheduler, events, limits, now }) : null
   let server: ServerType | null = null
 
   return {
@@ -162,11 +173,12 @@ export async function createHost (init: HostInit): Promise<Host> {
     },
     async close () {
       clearInterval(sweep)
+      remote?.stop()
       scheduler.close()
       if (server !== null) await new Promise<void>(resolve => { server!.close(() => resolve()); (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.() })
       await tokenizer.close()
       await registry.close()
-      store.close()
+      await store.close()
       if (memory && init.adapterDir === undefined) rmSync(adapterDir, { recursive: true, force: true })
     },
   }

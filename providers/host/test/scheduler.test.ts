@@ -89,7 +89,7 @@ test('jobs whose batch the store failed to mark running go back to the queue in 
   store.markRunning = (ids, now) => {
     marked.push([...ids])
     if (failures-- > 0) throw new Error('database is locked')
-    markRunning(ids, now)
+    return markRunning(ids, now)
   }
   const { jobs, starts } = await submitTogether(t, 3)
   expect(marked.length).toBe(2)

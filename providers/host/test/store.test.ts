@@ -2,7 +2,7 @@
 // the edits cache follows every change.
 import { afterEach, expect, test } from 'vitest'
 import { existsSync, statSync } from 'node:fs'
-import { Store } from '../src/store/store.js'
+import { SqliteStore as Store } from '../src/store/store.js'
 import { BACKSTOP_CHECKPOINT_PAGES } from '../src/store/checkpointer.js'
 import { tempDb } from './helpers.js'
 
@@ -14,7 +14,7 @@ function addJobs (s: Store, n: number): void {
   for (let i = 0; i < n; i++) {
     s.insertJob({
       id: `job_${i}_${Math.random()}`, kid: 'k', model: 'm', revision: 'r', programDigest: 'p', requestDigest: 'q', program: Buffer.alloc(4096, i),
-      state: 'queued', attempts: 0, error: null, estimatedEgress: 1, maxEgress: null, timeoutMs: 1000, submittedAt: i, startedAt: null, endedAt: null,
+      state: 'queued', attempts: 0, error: null, estimatedEgress: 1, maxEgress: null, timeoutMs: 1000, submittedAt: i, startedAt: null, endedAt: null, node: null, leaseUntil: null,
     })
   }
 }

@@ -36,7 +36,9 @@ const USAGE = `usage: weft provider start --model <model> [--model <model> …] 
   --register HEX            register a researcher's public key (repeatable)
   --identity FILE           the provider's Ed25519 key file (default: one generated once and kept in the database)
   --port N                  HTTP port on 127.0.0.1 (default 0: any free port)
-  --db FILE                 the SQLite database (default weft-provider.db)
+  --db FILE|URL             the SQLite database (default weft-provider.db), or postgres://user@host:port/db: PostgreSQL
+                            shared by several provider nodes (one provider; see README, multi-node deployment)
+  --lease-ms N              PostgreSQL: how long a node's claim on a running job holds without renewal (default 10000)
   --durability D            normal (default: commits survive a process crash) or full (also power loss)
   --workers N               engine workers (default 1)
   --isolation I             thread (default) or process
@@ -60,7 +62,7 @@ const OPTIONS = {
   register: { type: 'string', multiple: true }, port: { type: 'string', default: '0' }, db: { type: 'string', default: 'weft-provider.db' },
   workers: { type: 'string', default: '1' }, 'batch-window-ms': { type: 'string' }, 'job-timeout-ms': { type: 'string' },
   'max-batch-jobs': { type: 'string' }, isolation: { type: 'string', default: 'thread' }, 'intra-op-threads': { type: 'string', default: '1' },
-  durability: { type: 'string', default: 'normal' }, identity: { type: 'string' },
+  durability: { type: 'string', default: 'normal' }, identity: { type: 'string' }, 'lease-ms': { type: 'string' },
   directory: { type: 'string', multiple: true }, endorsement: { type: 'string', multiple: true }, 'p2p-listen': { type: 'string', default: '/ip4/127.0.0.1/tcp/0' }, 'batch-sizes': { type: 'string', default: 'any' }, 'session-cache': { type: 'string', default: '64' },
   'max-result-bytes': { type: 'string' }, 'max-result-bytes-in-flight': { type: 'string' }, 'max-saves': { type: 'string' },
   'max-text-bytes': { type: 'string' }, 'max-envelope-lifetime': { type: 'string' },
@@ -99,7 +101,7 @@ export const providerCommand = {
     if (positionals[0] !== 'start') throw new UsageError(`unknown subcommand '${positionals[0]}' (start)`)
     if (positionals.length > 1) throw new UsageError(`unexpected arguments: ${positionals.slice(1).join(' ')}`)
     if (values.model === undefined) throw new UsageError('missing --model')
-    for (const name of ['port', 'workers', 'intra-op-threads', 'session-cache', 'batch-window-ms', 'job-timeout-ms', 'max-batch-jobs', 'max-saves', 'max-envelope-lifetime', 'max-train-steps'] as const) {
+    for (const name of ['port', 'workers', 'intra-op-threads', 'session-cache', 'batch-window-ms', 'job-timeout-ms', 'max-batch-jobs', 'max-saves', 'max-envelope-lifetime', 'max-train-steps', 'lease-ms'] as const) {
       if (values[name] !== undefined) intFlag(name, values[name])
     }
     if (values.isolation !== 'thread' && values.isolation !== 'process') throw new UsageError(`--isolation is thread or process, not '${values.isolation}'`)
@@ -129,6 +131,7 @@ export const providerCommand = {
     const identity = values.identity === undefined ? undefined : { secretKey: readKeyFile(values.identity).secretKey }
     const host = await createHost({
       dbPath: values.db,
+      ...(values['lease-ms'] === undefined ? {} : { leaseMs: Number(values['lease-ms']) }),
       ...(values['adapter-dir'] === undefined ? {} : { adapterDir: values['adapter-dir'] }),
       ...(identity === undefined ? {} : { identity }),
       durability: values.durability,
@@ -153,6 +156,7 @@ export const providerCommand = {
     const { url } = await host.listen({ port: Number(values.port) })
     console.log(`weft provider listening on ${url}`)
     console.log(`provider id: ${host.providerId}`)
+    if (host.context.store.node !== null) console.log(`store: PostgreSQL shared by the provider's nodes; this node: ${host.context.store.node}`)
     console.log(`models: ${host.context.registry.list().map(m => `${m.name} (${m.manifest.revision.slice(0, 19)}…)`).join(', ')}`)
     console.log(`policy: ${JSON.stringify(host.context.policySummaries())}`)
     const announced = values.directory === undefined ? null : await announce(identity?.secretKey ?? storedIdentity(host), url, values.directory, values['p2p-listen'], values.endorsement ?? [])

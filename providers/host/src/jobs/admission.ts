@@ -180,6 +180,8 @@ async function admitVerified (deps: AdmissionDeps, bytes: Uint8Array, verified: 
   // adds this job to them: from the first check to the commit, one admission at a time, or admissions that arrive
   // together each pass without counting the others
   return await deps.serially(async () => {
+    // another provider node sharing the store may have admitted the same envelope since the check above
+    if (store.shared && store.nonceUsed(kid, verified.nonce, now)) throw new WeftError('NONCE_REPLAYED', `nonce ${verified.nonce} was already used by key ${kid}: sign a fresh request`, { kid, nonce: verified.nonce })
     if (store.activeJobs(kid) >= limits.maxConcurrentJobsPerKey) {
       throw new WeftError('RATE_LIMITED', `key ${kid} already has ${limits.maxConcurrentJobsPerKey} queued or running jobs; wait for one to end`, { kid, maxConcurrentJobsPerKey: limits.maxConcurrentJobsPerKey })
     }
@@ -316,7 +318,7 @@ function queueJob (deps: AdmissionDeps, input: QueueInput): JobRow {
     programDigest: input.programDigest, requestDigest: digestOf(input.bytes), program: Buffer.from(input.programBytes.buffer, input.programBytes.byteOffset, input.programBytes.byteLength),
     state: 'queued', attempts: 0, error: null, estimatedEgress: input.estimatedEgressBytes, maxEgress: input.admission.maxEgressBytes,
     timeoutMs: Math.min(limits.jobTimeoutMs, input.admission.timeoutMs ?? Infinity),
-    submittedAt: input.now, startedAt: null, endedAt: null,
+    submittedAt: input.now, startedAt: null, endedAt: null, node: null, leaseUntil: null,
   } satisfies JobRow as JobRow
   const started = deps.startNow?.(row, input.program) ?? false
   if (started) Object.assign(row, { state: 'running', attempts: 1, startedAt: input.now })

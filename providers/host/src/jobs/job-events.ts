@@ -23,6 +23,9 @@ export class JobEvents {
   /** whether a held submission waits for this job's end */
   waiting (job: string): boolean { return this.waiters.has(job) }
 
+  /** job ids a held submission waits for */
+  waitingIds (): string[] { return [...this.waiters.keys()] }
+
   /** job ids with a live event stream (the scheduler refreshes their queue positions) */
   watched (): string[] { return [...this.listeners.keys()] }
 

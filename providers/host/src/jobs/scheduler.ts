@@ -221,7 +221,13 @@ export class Scheduler {
     }
     for (const row of rows) this.queue.delete(row.id)
     try {
-      this.deps.store.markRunning(rows.map(r => r.id), this.deps.now())
+      // a shared store (several nodes): only the jobs this node claimed run here; another node runs the others
+      const claimed = new Set(this.deps.store.markRunning(rows.map(r => r.id), this.deps.now()))
+      if (claimed.size < rows.length) {
+        for (const row of rows) if (!claimed.has(row.id)) { this.admitted.delete(row.id); this.forget(row.id) }
+        rows = rows.filter(row => claimed.has(row.id))
+        if (rows.length === 0) { this.kick(); return }
+      }
     } catch (error) {
       // the jobs are still queued in the store: put them back at the head of the in-memory queue, in the order they
       // had, and try again shortly, or they would not run until the provider restarts
@@ -522,6 +528,41 @@ export class Scheduler {
       const row = this.queue.get(id) // the queued jobs are mirrored here: no read of the row (program blob included)
       if (row !== undefined) this.deps.events.emit(id, { event: 'job-queued', data: { job: id, position: this.deps.store.queuePosition(row) } })
     }
+  }
+
+  /**
+   * A shared store (several nodes): mirror the queue other nodes' admissions added to and their claims took from,
+   * then launch what can run here. Called on a timer by the host; a no-op read-wise on SQLite (not called).
+   */
+  sync (): void {
+    if (this.closed) return
+    const ids = this.deps.store.queuedIds(Number.MAX_SAFE_INTEGER)
+    const present = new Set(ids)
+    for (const id of this.queue.keys()) {
+      if (!present.has(id)) { this.queue.delete(id); this.admitted.delete(id); if (!this.isRunningHere(id)) this.forget(id) }
+    }
+    let added = false
+    for (const id of ids) {
+      if (this.queue.has(id) || this.isRunningHere(id)) continue
+      const row = this.deps.store.getJob(id)
+      if (row?.state !== 'queued') continue
+      this.queue.set(id, row)
+      try { this.classify(id, decodeProgram(row.program)) } catch { /* fails when its batch runs */ }
+      added = true
+    }
+    if (added) { this.unsorted = true; this.kick() }
+  }
+
+  /** ids of the jobs this node's engines are running (their claims' leases are renewed) */
+  runningIds (): string[] {
+    const ids: string[] = []
+    for (const batches of this.running.values()) for (const batch of batches) ids.push(...batch.ids)
+    return ids
+  }
+
+  private isRunningHere (id: string): boolean {
+    for (const batches of this.running.values()) for (const batch of batches) if (batch.ids.has(id)) return true
+    return false
   }
 
   /** Resolves when nothing is queued or running (tests, graceful shutdown). */

@@ -42,6 +42,10 @@ export const jobs = sqliteTable('jobs', {
   submittedAt: integer('submitted_at').notNull(),
   startedAt: integer('started_at'),
   endedAt: integer('ended_at'),
+  /** the provider node whose engine claimed the job (multi-node PostgreSQL deployments; null on SQLite) */
+  node: text('node'),
+  /** until when that claim holds (ms); a running job whose lease expired is taken over by another node */
+  leaseUntil: integer('lease_until'),
 }, table => [
   index('jobs_state_idx').on(table.state, table.submittedAt),
   index('jobs_kid_state_idx').on(table.kid, table.state),

@@ -1,6 +1,8 @@
 /**
- * Store: every read and write of durable provider state goes through here (one class, synchronous SQLite calls,
- * multi-row changes in transactions), so the HTTP routes and the scheduler never touch SQL.
+ * Store: every read and write of durable provider state goes through here (one interface, synchronous calls,
+ * multi-row changes in transactions), so the HTTP routes and the scheduler never touch SQL. Two implementations:
+ * SqliteStore (this file; embedded default, one provider process) and PgStore (./pg-store.ts; PostgreSQL shared by
+ * any number of provider nodes). `openStore` picks one from `--db`. See docs/decisions/2026-12-05-multi-node.md.
  */
 import { WeftError } from '@weft/core'
 import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, sql } from 'drizzle-orm'
@@ -69,7 +71,79 @@ function prepareQueries (db: Db) {
   }
 }
 
-export class Store {
+export interface Store {
+  /** true when other provider nodes write the same state (PostgreSQL): the scheduler then claims jobs and polls */
+  readonly shared: boolean
+  /** this node's id in job claims (null for SQLite: one node) */
+  readonly node: string | null
+  close (): void | Promise<void>
+  /** `fn` (synchronous) in one transaction; a nested call joins the open one */
+  transaction<T> (fn: () => T): T
+  /**
+   * Runs `fn` while holding the provider-wide admission lock (every node's admissions and downloads, one at a time,
+   * from their first check of committed budgets to their commit). SQLite: one process, so `fn` just runs.
+   */
+  exclusive<T> (fn: () => Promise<T>): Promise<T>
+  addKey (entry: { kid: string; publicKey: Uint8Array; role: 'researcher' | 'operator'; label?: string | null; account?: string; now: number }): KeyRow
+  getKey (kid: string): KeyRow | undefined
+  listKeys (): KeyRow[]
+  revokeKey (kid: string, reason: string, now: number): boolean
+  useNonce (kid: string, nonce: string, expiresAt: number, now: number): boolean
+  nonceUsed (kid: string, nonce: string, now: number): boolean
+  recordNonce (kid: string, nonce: string, expiresAt: number): void
+  insertJob (row: JobRow): void
+  getJob (id: string): JobRow | undefined
+  queuedJobs (limit?: number): JobRow[]
+  /** ids of queued jobs, oldest first (no program blobs) */
+  queuedIds (limit?: number): string[]
+  queuePosition (job: JobRow): number
+  activeJobs (kid: string): number
+  /** queued → running (attempts + 1, claimed by this node with a lease) in one commit; returns the ids it claimed */
+  markRunning (ids: string[], now: number): string[]
+  requeue (id: string): void
+  endJob (id: string, state: 'failed' | 'cancelled', error: { code: string; message: string; details: Record<string, unknown> }, now: number): boolean
+  completeJob (job: JobRow, result: { saves: Uint8Array; receipt: Uint8Array; egressBytes: number; stats: unknown; edits: string[]; revision: string }, now: number, retentionMs: number): boolean
+  getResult (jobId: string, now: number): ResultRow | undefined
+  recover (maxAttempts: number, now: number): { requeued: string[]; failed: string[] }
+  /** extends the lease of every job this node runs (shared stores; a no-op on SQLite) */
+  renewLeases (ids: readonly string[], now: number): void
+  /** running jobs whose node's lease expired: requeued (attempts < maxAttempts) or failed with a reason */
+  takeOver (maxAttempts: number, now: number): { requeued: string[]; failed: string[] }
+  /** the current state of some jobs (status changes made by other nodes) */
+  jobStates (ids: readonly string[]): { id: string; state: string; node: string | null; error: string | null }[]
+  sweep (now: number): { results: number; nonces: number }
+  egressToday (now: number, kid?: string): number
+  reservedEgress (kid?: string): number
+  /**
+   * egressToday + reservedEgress read at one instant: a job completing on another node between two separate reads
+   * would be counted in neither (its reservation gone, its charge not yet seen)
+   */
+  committedEgress (now: number, kid?: string): number
+  jobsSince (kid: string, since: number): number
+  counts (): { queued: number; running: number }
+  getSetting (key: string): Buffer | undefined
+  setSetting (key: string, value: Uint8Array): void
+  /** the stored value of `key`, or `value` stored now when there is none (first writer wins across nodes) */
+  initSetting (key: string, value: Uint8Array): Buffer
+  log (entry: AuditEntry): void
+  auditLog (limit?: number): AuditRow[]
+  addEdit (row: { id: string; model: string; name: string; fragment: Uint8Array; digest: string; now: number }): void
+  removeEdit (model: string, id: string, now: number): boolean
+  /** edits in force, oldest first; the same (frozen) array while they do not change */
+  activeEdits (model: string): readonly EditRow[]
+  putAdapter (row: AdapterRow): AdapterRow | undefined
+  getAdapter (kid: string, name: string): AdapterRow | undefined
+  listAdapters (kid: string): AdapterRow[]
+  deleteAdapter (kid: string, name: string): AdapterRow | undefined
+  adapterFiles (): Set<string>
+  chargeEgress (entry: { kid: string; ref: string; model: string; bytes: number; action: string; detail?: unknown }, now: number): void
+  recordRevision (model: string, revision: string, path: string, now: number): void
+  latestRevision (model: string): { revision: string; path: string } | undefined
+}
+
+export class SqliteStore implements Store {
+  readonly shared = false
+  readonly node = null
   readonly db: Db
   readonly sqlite: Database.Database
   private readonly q: ReturnType<typeof prepareQueries>
@@ -94,6 +168,8 @@ export class Store {
   }
 
   transaction<T> (fn: () => T): T { return this.sqlite.transaction(fn)() }
+
+  async exclusive<T> (fn: () => Promise<T>): Promise<T> { return await fn() }
 
   /** `fn` in a transaction of its own, or as part of the one already open (no savepoint). */
   private atomically<T> (fn: () => T): T { return this.sqlite.inTransaction ? fn() : this.transaction(fn) }
@@ -147,6 +223,10 @@ export class Store {
 
   queuedJobs (limit = 1000): JobRow[] { return this.q.queued.all({ limit }) }
 
+  queuedIds (limit = 1000): string[] {
+    return this.db.select({ id: jobs.id }).from(jobs).where(eq(jobs.state, 'queued')).orderBy(asc(jobs.submittedAt), asc(jobs.id)).limit(limit).all().map(r => r.id)
+  }
+
   /** 1-based position among queued jobs (0 when not queued). */
   queuePosition (job: JobRow): number {
     if (job.state !== 'queued') return 0
@@ -159,10 +239,10 @@ export class Store {
   }
 
   /** queued → running (attempts + 1) for a batch, in one commit. */
-  markRunning (ids: string[], now: number): void {
-    if (ids.length === 0) return
-    if (ids.length === 1) { this.q.markRunning.run({ id: ids[0], now }); return }
-    this.transaction(() => { for (const id of ids) this.q.markRunning.run({ id, now }) })
+  markRunning (ids: string[], now: number): string[] {
+    if (ids.length === 0) return []
+    if (ids.length === 1) return this.q.markRunning.run({ id: ids[0], now }).changes > 0 ? ids : []
+    return this.transaction(() => ids.filter(id => this.q.markRunning.run({ id, now }).changes > 0))
   }
 
   requeue (id: string): void { this.q.requeue.run({ id }) }
@@ -214,6 +294,16 @@ export class Store {
     })
   }
 
+  renewLeases (): void {}
+
+  /** one process holds the store: nothing else can have claimed a job (recover handles a restart) */
+  takeOver (): { requeued: string[]; failed: string[] } { return { requeued: [], failed: [] } }
+
+  jobStates (ids: readonly string[]): { id: string; state: string; node: string | null; error: string | null }[] {
+    if (ids.length === 0) return []
+    return this.db.select({ id: jobs.id, state: jobs.state, node: jobs.node, error: jobs.error }).from(jobs).where(inArray(jobs.id, [...ids])).all()
+  }
+
   /** Deletes expired results and nonces. */
   sweep (now: number): { results: number; nonces: number } {
     const r = this.db.delete(results).where(lte(results.expiresAt, now)).run()
@@ -234,6 +324,8 @@ export class Store {
     return row?.n ?? 0
   }
 
+  committedEgress (now: number, kid?: string): number { return this.egressToday(now, kid) + this.reservedEgress(kid) }
+
   jobsSince (kid: string, since: number): number {
     const row = this.db.select({ n: sql<number>`count(*)` }).from(jobs).where(and(eq(jobs.kid, kid), gt(jobs.submittedAt, since - 1))).get()
     return row?.n ?? 0
@@ -250,6 +342,11 @@ export class Store {
 
   setSetting (key: string, value: Uint8Array): void {
     this.db.insert(settings).values({ key, value: Buffer.from(value) }).onConflictDoUpdate({ target: settings.key, set: { value: Buffer.from(value) } }).run()
+  }
+
+  initSetting (key: string, value: Uint8Array): Buffer {
+    this.db.insert(settings).values({ key, value: Buffer.from(value) }).onConflictDoNothing().run()
+    return this.getSetting(key)!
   }
 
   // ── audit ───────────────────────────────────────────────────────────────────
