@@ -29,6 +29,9 @@ function recordOf (k: KeyPair, over: Partial<ProviderRecord> = {}): ProviderReco
   }
 }
 
+/** the nodes of a multi-node provider: `endpoint` first */
+const NODES = ['http://127.0.0.1:8740', 'http://127.0.0.1:8741', 'https://node-c.example.org/weft']
+
 /** Signs any payload as a record envelope, bypassing shape checks (for malformed-record vectors). */
 function signRaw (payload: Record<string, unknown>, k: KeyPair, contentType = PROVIDER_RECORD_CONTENT_TYPE): Uint8Array {
   return signEnvelope({ payload, secretKey: k.secretKey, kid: keyId(k.publicKey), contentType })
@@ -57,6 +60,7 @@ export function recordVectors (): VectorFile[] {
   pass('01-online', 'a provider announces demo-gpt2', recordOf(provider))
   pass('02-withdrawal', 'a clean shutdown: status offline, newer seq', recordOf(provider, { status: 'offline', seq: 1767225660000, issuedAt: ISSUED_AT + 60, expiresAt: ISSUED_AT + 60 + LIFETIME }), { previous_seq: 1767225600000 })
   pass('03-published-by-its-peer', 'received over gossip from the peer it names', recordOf(provider), { publisher: peerIdOfPublicKey(provider.publicKey) })
+  pass('04-several-nodes', 'a provider served by three nodes lists their endpoints, the preferred one first', recordOf(provider, { endpoints: NODES }))
 
   const good = signProviderRecord(recordOf(provider), provider.secretKey)
   const [prot, , payload, signature] = parts(good)
@@ -77,6 +81,10 @@ export function recordVectors (): VectorFile[] {
     ['10', 'issued 61 s in the future', good, 'RECORD_INVALID', { now: ISSUED_AT - 61 }],
     ['11', 'claims a lifetime over 24 h', signRaw(recordOf(provider, { expiresAt: ISSUED_AT + 86_401 }) as never, provider), 'RECORD_INVALID'],
     ['12', 'capacity.maxBatch is 0', signRaw(recordOf(provider, { capacity: { queueDepth: 0, maxBatch: 0 } }) as never, provider), 'RECORD_INVALID'],
+    ['13', 'endpoints[0] is not endpoint', signRaw(recordOf(provider, { endpoints: [NODES[1]!, NODES[0]!] }) as never, provider), 'RECORD_INVALID'],
+    ['14', 'endpoints lists a node twice', signRaw(recordOf(provider, { endpoints: [NODES[0]!, NODES[1]!, NODES[1]!] }) as never, provider), 'RECORD_INVALID'],
+    ['15', 'an endpoints entry carries credentials', signRaw(recordOf(provider, { endpoints: [NODES[0]!, 'http://user:pw@127.0.0.1:8741'] }) as never, provider), 'RECORD_INVALID'],
+    ['16', 'endpoints lists 17 nodes, more than 16', signRaw(recordOf(provider, { endpoints: Array.from({ length: 17 }, (_, i) => `http://127.0.0.1:${8740 + i}`) }) as never, provider), 'RECORD_INVALID'],
   ]
   for (const [n, title, bytes, code, over] of fail) {
     files.push({

@@ -17,6 +17,11 @@ export interface AnnounceProviderOptions extends Omit<DirectoryNodeOptions, 'see
   fetch?: typeof fetch
   /** signed endorsements of this provider (createEndorsement) to carry in every record */
   endorsements?: Uint8Array[]
+  /**
+   * every node of a multi-node provider (base URLs), asked afresh at every announcement; the record lists them as
+   * `endpoints` after `endpoint` (spec/provider-record.md, Several nodes)
+   */
+  endpoints?: string[] | (() => string[] | Promise<string[]>)
 }
 
 export interface AnnouncedProvider {
@@ -96,11 +101,13 @@ export async function announceProvider (options: AnnounceProviderOptions): Promi
       throw new WeftError('RECORD_INVALID', `${options.endpoint} is provider ${first.provider}, but the seed is ${node.provider}: pass the host's identity key`, { endpoint: options.endpoint, found: first.provider, expected: node.provider })
     }
     const endorsements = options.endorsements ?? []
+    const endpoints = options.endpoints
     let pending: RecordInput | null = first
     const record = await node.announce(async () => {
       const input = pending ?? await describeProvider(options.endpoint, options.fetch)
       pending = null
-      return endorsements.length === 0 ? input : { ...input, endorsements }
+      const listed = endpoints === undefined ? undefined : typeof endpoints === 'function' ? await endpoints() : endpoints
+      return { ...input, ...(endorsements.length === 0 ? {} : { endorsements }), ...(listed === undefined ? {} : { endpoints: listed }) }
     })
     return {
       node, record,

@@ -22,11 +22,11 @@ export type { DirectoryNode, DirectoryNodeOptions, FindOptions, RecordSource } f
 export { RecordSet } from './directory.js'
 export type { DirectoryChange, DirectoryChangeType, ChangeListener, OfferResult, RecordSetOptions } from './directory.js'
 export {
-  signProviderRecord, verifyProviderRecord, buildProviderRecord,
+  signProviderRecord, verifyProviderRecord, buildProviderRecord, recordEndpoints,
   PROVIDER_RECORD_CONTENT_TYPE, RECORD_VERSION, MAX_RECORD_BYTES, MAX_RECORD_LIFETIME_SECONDS, DEFAULT_RECORD_SKEW_SECONDS,
 } from './provider-record.js'
 export type { ProviderRecord, RecordInput, RecordModel, RecordPolicy, RecordCapacity, RecordStatus, VerifiedRecord, RecordVerifyOptions } from './provider-record.js'
-export { recordProblems } from './record-shape.js'
+export { recordProblems, MAX_RECORD_ENDPOINTS } from './record-shape.js'
 export {
   signEndorsement, verifyEndorsement, createEndorsement, endorses, endorsementProblems,
   ENDORSEMENT_CONTENT_TYPE, ENDORSEMENT_VERSION, MAX_ENDORSEMENT_BYTES, MAX_ENDORSEMENT_LIFETIME_SECONDS,

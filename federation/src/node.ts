@@ -131,7 +131,8 @@ export async function createDirectoryNode (options: DirectoryNodeOptions = {}): 
   }
 
   const sign = (input: RecordInput): VerifiedRecord => {
-    lastSeq = Math.max(lastSeq + 1, clock())
+    // newer than our own record as held (another node of this provider may have published it under the same key)
+    lastSeq = Math.max(lastSeq + 1, clock(), (set.get(identity.provider)?.record.seq ?? 0) + 1)
     const record = buildProviderRecord(identity, input, { now: Math.floor(clock() / 1000), lifetimeSeconds: Math.ceil(lifetimeMs / 1000), seq: lastSeq })
     const result = set.offer(signProviderRecord(record, identity.secretKey))
     if (!result.accepted) throw result.error
@@ -219,5 +220,5 @@ export async function createDirectoryNode (options: DirectoryNodeOptions = {}): 
 function recordInputOf (bytes: Uint8Array, peer: string, clock: () => number): RecordInput {
   const { record } = verifyProviderRecord(bytes, { now: Math.floor(clock() / 1000) })
   if (record.peer !== peer) throw new WeftError('RECORD_INVALID', `this node (${peer}) can announce only its own record, not one of ${record.peer}`, { peer: record.peer })
-  return { endpoint: record.endpoint, models: record.models, policy: record.policy, capacity: record.capacity, status: record.status, endorsements: record.endorsements }
+  return { endpoint: record.endpoint, ...(record.endpoints === undefined ? {} : { endpoints: record.endpoints }), models: record.models, policy: record.policy, capacity: record.capacity, status: record.status, endorsements: record.endorsements }
 }

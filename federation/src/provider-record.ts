@@ -6,6 +6,8 @@ import { CborTag, WeftError, decodeCbor, keyId, publicKeyOf, signEnvelope, verif
 import { publicKeyOfPeerId } from './identity.js'
 import { recordProblems } from './record-shape.js'
 
+export { recordEndpoints } from './record-shape.js'
+
 export { MAX_RECORD_LIFETIME_SECONDS } from './record-shape.js'
 
 export const PROVIDER_RECORD_CONTENT_TYPE = 'application/vnd.weft.provider-record+cbor'
@@ -26,8 +28,10 @@ export interface ProviderRecord {
   provider: string
   /** the libp2p peer id embedding the same Ed25519 key */
   peer: string
-  /** the provider's HTTP base URL */
+  /** the provider's HTTP base URL (the preferred node: `endpoints[0]` when `endpoints` is present) */
   endpoint: string
+  /** every node's HTTP base URL of a provider served by several nodes, `endpoint` first; any node serves any request */
+  endpoints?: string[]
   /** 'offline' is a withdrawal: a clean shutdown */
   status: RecordStatus
   models: RecordModel[]
@@ -45,6 +49,8 @@ export interface ProviderRecord {
 /** What an announcing provider supplies; the node fills identity, seq and times. */
 export interface RecordInput {
   endpoint: string
+  /** the provider's nodes (a multi-node provider): deduplicated, `endpoint` put first; listed only when more than one */
+  endpoints?: string[]
   models: RecordModel[]
   policy: RecordPolicy
   capacity: RecordCapacity
@@ -141,13 +147,21 @@ export function assertNewer (record: ProviderRecord, previousSeq: number | undef
 /** A record for `input`, valid from `now` (seconds) for `lifetimeSeconds`. */
 export function buildProviderRecord (identity: { provider: string; peer: string }, input: RecordInput, at: { now: number; lifetimeSeconds: number; seq: number }): ProviderRecord {
   return {
-    v: RECORD_VERSION, provider: identity.provider, peer: identity.peer, endpoint: input.endpoint, status: input.status ?? 'online',
+    v: RECORD_VERSION, provider: identity.provider, peer: identity.peer, endpoint: input.endpoint,
+    ...endpointsOf(input),
+    status: input.status ?? 'online',
     models: input.models.map(m => ({ name: m.name, revision: m.revision, manifestDigest: m.manifestDigest, family: m.family })),
     policy: withoutUndefined(input.policy) as RecordPolicy,
     capacity: { queueDepth: input.capacity.queueDepth, maxBatch: input.capacity.maxBatch },
     seq: at.seq, issuedAt: at.now, expiresAt: at.now + at.lifetimeSeconds,
     ...(input.endorsements === undefined || input.endorsements.length === 0 ? {} : { endorsements: [...input.endorsements] }),
   }
+}
+
+/** `endpoints` of a record: `endpoint` first, then the others once each; absent when that is `endpoint` alone. */
+function endpointsOf (input: RecordInput): { endpoints?: string[] } {
+  const endpoints = [...new Set([input.endpoint, ...(input.endpoints ?? [])])]
+  return endpoints.length > 1 ? { endpoints } : {}
 }
 
 /** Policy summaries may carry undefined fields (not CBOR): drop them, recursively. */

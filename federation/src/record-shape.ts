@@ -7,6 +7,8 @@ const MAX_MODELS = 256
 const MAX_TEXT = 512
 const MAX_ENDORSEMENTS = 8
 const MAX_ENDORSEMENT_BYTES = 4096
+/** a provider's node base URLs listed in one record (`endpoints`) */
+export const MAX_RECORD_ENDPOINTS = 16
 /** a record may claim at most this lifetime (expiresAt − issuedAt) */
 export const MAX_RECORD_LIFETIME_SECONDS = 24 * 3600
 
@@ -17,13 +19,23 @@ const isMap = (value: unknown): value is Fields =>
 const isUint = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
 const isText = (value: unknown, max = MAX_TEXT): value is string => typeof value === 'string' && value.length > 0 && value.length <= max
 
-function endpointProblem (endpoint: unknown): string | null {
-  if (!isText(endpoint, 2048)) return '`endpoint` must be a non-empty URL string'
+function endpointProblem (endpoint: unknown, field = '`endpoint`'): string | null {
+  if (!isText(endpoint, 2048)) return `${field} must be a non-empty URL string`
   let url: URL
-  try { url = new URL(endpoint) } catch { return `\`endpoint\` '${endpoint.slice(0, 80)}' is not a URL` }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `\`endpoint\` must be http(s), got ${url.protocol}`
-  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return '`endpoint` must be a base URL without credentials, query or fragment'
+  try { url = new URL(endpoint) } catch { return `${field} '${endpoint.slice(0, 80)}' is not a URL` }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${field} must be http(s), got ${url.protocol}`
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return `${field} must be a base URL without credentials, query or fragment`
   return null
+}
+
+/** `endpoints` (optional): 1 to 16 distinct base URLs, each like `endpoint`, the first one equal to `endpoint`. */
+function endpointsProblems (endpoints: unknown, endpoint: unknown): string[] {
+  if (endpoints === undefined) return []
+  if (!Array.isArray(endpoints) || endpoints.length === 0 || endpoints.length > MAX_RECORD_ENDPOINTS) return [`\`endpoints\` must be an array of 1 to ${MAX_RECORD_ENDPOINTS} base URLs`]
+  const problems = endpoints.map((e, i) => endpointProblem(e, `endpoints[${i}]`)).filter((p): p is string => p !== null)
+  if (new Set(endpoints).size !== endpoints.length) problems.push('`endpoints` lists a URL twice')
+  if (endpoints[0] !== endpoint) problems.push('`endpoints[0]` must equal `endpoint` (the preferred node, what verifiers of `endpoint` alone use)')
+  return problems
 }
 
 function modelProblems (models: unknown): string[] {
@@ -44,6 +56,11 @@ function modelProblems (models: unknown): string[] {
   return problems
 }
 
+/** The base URLs of a record's provider, preferred first: `endpoints`, or `endpoint` alone (pure: the SDK's routing uses it). */
+export function recordEndpoints (record: { endpoint: string; endpoints?: readonly string[] }): string[] {
+  return record.endpoints !== undefined && record.endpoints.length > 0 ? [...record.endpoints] : [record.endpoint]
+}
+
 /** Every structural problem of a decoded record payload (empty when well-formed). */
 export function recordProblems (record: unknown): string[] {
   if (!isMap(record)) return ['the payload must be a map with text keys']
@@ -53,6 +70,7 @@ export function recordProblems (record: unknown): string[] {
   if (!isText(record.peer, 128)) problems.push('`peer` must be a libp2p peer id string')
   const endpoint = endpointProblem(record.endpoint)
   if (endpoint !== null) problems.push(endpoint)
+  problems.push(...endpointsProblems(record.endpoints, record.endpoint))
   if (record.status !== 'online' && record.status !== 'offline') problems.push("`status` must be 'online' or 'offline'")
   problems.push(...modelProblems(record.models))
   if (!isMap(record.policy) || !isText(record.policy.name)) problems.push('`policy` must be a map with a `name`')

@@ -3,6 +3,9 @@
  * how long the queue is), prefer fast and idle ones, and ban failing ones with exponential backoff (Petals).
  */
 import type { VerifiedRecord } from './provider-record.js'
+import { recordEndpoints } from './record-shape.js'
+
+export { recordEndpoints } from './record-shape.js'
 
 export interface Candidate {
   record: VerifiedRecord
@@ -14,6 +17,8 @@ export interface Candidate {
   queued: number
   /** lower is better: latency plus a penalty per batch of queued work */
   score: number
+  /** the record's endpoints that answered the probe, in the record's order (a multi-node provider lists several) */
+  endpoints: string[]
 }
 
 export interface SelectorOptions {
@@ -68,24 +73,33 @@ export class ProviderSelector {
 
   reportSuccess (provider: string): void { this.bans.delete(provider) }
 
-  /** Probes one provider; null (and a ban) when it is down, slow, or answers as someone else. */
+  /**
+   * Probes one provider at each of its endpoints (in parallel); null (and a ban) when no endpoint is live and answers
+   * as the record's provider (a record may point at someone else's server: such an endpoint is left out). The
+   * candidate's latency and queue are those of the first live endpoint in record order.
+   */
   async probe (entry: VerifiedRecord): Promise<Candidate | null> {
     const { record } = entry
-    const started = performance.now()
-    try {
-      const response = await this.fetchImpl(new URL('/v1/health', record.endpoint), { signal: AbortSignal.timeout(this.options.probeTimeoutMs), headers: { 'Weft-Protocol': '1' } })
-      const body = await response.json() as HealthBody
-      const latencyMs = performance.now() - started
-      if (!response.ok || body.status !== 'ok') throw new Error(`health answered ${response.status} ${String(body.status)}`)
-      // a record may point at someone else's server: the endpoint must answer as the record's provider
-      if (body.provider !== record.provider) throw new Error(`endpoint ${record.endpoint} answers as ${String(body.provider)}, not ${record.provider}`)
-      const queued = typeof body.queue?.queued === 'number' ? body.queue.queued : record.capacity.queueDepth
-      const load = queued / record.capacity.maxBatch
-      return { record: entry, latencyMs, load, queued, score: latencyMs + this.options.queuePenaltyMs * load }
-    } catch (error) {
-      this.reportFailure(record.provider, error)
+    const probes = await Promise.all(recordEndpoints(record).map(async endpoint => ({ endpoint, outcome: await this.probeEndpoint(entry, endpoint).catch((error: unknown) => error as Error) })))
+    const live = probes.filter((p): p is { endpoint: string; outcome: { latencyMs: number; queued: number } } => !(p.outcome instanceof Error))
+    if (live.length === 0) {
+      this.reportFailure(record.provider, probes[0]?.outcome)
       return null
     }
+    const { latencyMs, queued } = live[0]!.outcome
+    const load = queued / record.capacity.maxBatch
+    return { record: entry, latencyMs, load, queued, score: latencyMs + this.options.queuePenaltyMs * load, endpoints: live.map(p => p.endpoint) }
+  }
+
+  private async probeEndpoint (entry: VerifiedRecord, endpoint: string): Promise<{ latencyMs: number; queued: number }> {
+    const { record } = entry
+    const started = performance.now()
+    const response = await this.fetchImpl(new URL('/v1/health', endpoint), { signal: AbortSignal.timeout(this.options.probeTimeoutMs), headers: { 'Weft-Protocol': '1' } })
+    const body = await response.json() as HealthBody
+    const latencyMs = performance.now() - started
+    if (!response.ok || body.status !== 'ok') throw new Error(`${endpoint} health answered ${response.status} ${String(body.status)}`)
+    if (body.provider !== record.provider) throw new Error(`endpoint ${endpoint} answers as ${String(body.provider)}, not ${record.provider}`)
+    return { latencyMs, queued: typeof body.queue?.queued === 'number' ? body.queue.queued : record.capacity.queueDepth }
   }
 
   /** Probes every record not banned, in parallel; returns the live ones, best first. */

@@ -80,6 +80,20 @@ describe('verifyProviderRecord', () => {
     expect(problems.join('\n')).toMatch(/listed twice/)
   })
 
+  test('several nodes: endpoints lists them once each, endpoint first; absent for one node', async () => {
+    const input = modelInput(8100)
+    const nodes = ['http://127.0.0.1:8101', input.endpoint, 'https://b.example.org/weft', 'http://127.0.0.1:8101']
+    const { bytes, record } = await signed(4, { ...input, endpoints: nodes })
+    expect(record.endpoints).toEqual([input.endpoint, 'http://127.0.0.1:8101', 'https://b.example.org/weft'])
+    expect(verifyProviderRecord(bytes, { now: secondsOf(T0) }).record.endpoints).toEqual(record.endpoints)
+    expect((await signed(4, { ...input, endpoints: [input.endpoint] })).record.endpoints).toBeUndefined()
+    expect(recordProblems({ ...record, endpoints: [] })).toEqual(['`endpoints` must be an array of 1 to 16 base URLs'])
+    expect(recordProblems({ ...record, endpoints: ['http://127.0.0.1:1/', 'ws://x', 'http://a/?q=1'] })).toEqual([
+      'endpoints[1] must be http(s), got ws:', 'endpoints[2] must be a base URL without credentials, query or fragment',
+      '`endpoints[0]` must equal `endpoint` (the preferred node, what verifiers of `endpoint` alone use)',
+    ])
+  })
+
   test('signing refuses malformed records', async () => {
     const { record, secretKey } = await signed(7)
     expect(code(() => signProviderRecord({ ...record, endpoint: 'javascript:alert(1)' }, secretKey))).toBe('RECORD_INVALID')

@@ -32,9 +32,9 @@ async function healthServer (provider: string, options: { queued?: number; delay
   return entry
 }
 
-async function recordFor (n: number, endpoint: string, queueDepth = 0): Promise<VerifiedRecord> {
+async function recordFor (n: number, endpoint: string, queueDepth = 0, endpoints?: string[]): Promise<VerifiedRecord> {
   const identity = await identityFromSeed(seed(n))
-  const record = buildProviderRecord(identity, { ...modelInput(1), endpoint, capacity: { queueDepth, maxBatch: 4 } }, { now: Math.floor(Date.now() / 1000), lifetimeSeconds: 120, seq: 1 })
+  const record = buildProviderRecord(identity, { ...modelInput(1), endpoint, endpoints, capacity: { queueDepth, maxBatch: 4 } }, { now: Math.floor(Date.now() / 1000), lifetimeSeconds: 120, seq: 1 })
   return verifyProviderRecord(signProviderRecord(record, identity.secretKey))
 }
 
@@ -58,6 +58,25 @@ describe('ProviderSelector', () => {
     const selector = new ProviderSelector()
     expect(await selector.rank([impostor])).toEqual([])
     expect(selector.banState(await providerOf(5))?.lastError).toMatch(/answers as ed25519:/)
+  })
+
+  test('a provider of several nodes stays live while one node answers; its dead and impostor endpoints are left out', async () => {
+    const id = await providerOf(10)
+    const other = await healthServer(await providerOf(11)) // another provider's server listed by mistake (or malice)
+    const second = await healthServer(id, { queued: 3 })
+    const third = await healthServer(id, { queued: 3 })
+    // the preferred node (endpoint) is dead: nothing listens on port 1
+    const entry = await recordFor(10, 'http://127.0.0.1:1', 0, [other.url, second.url, third.url])
+    expect(entry.record.endpoints).toEqual(['http://127.0.0.1:1', other.url, second.url, third.url])
+    const selector = new ProviderSelector()
+    const [candidate] = await selector.rank([entry])
+    expect(candidate?.endpoints).toEqual([second.url, third.url])
+    expect(candidate?.queued).toBe(3)
+    expect(selector.isBanned(id)).toBe(false)
+    await second.close()
+    await third.close()
+    expect(await selector.rank([entry])).toEqual([])
+    expect(selector.isBanned(id)).toBe(true)
   })
 
   test('a provider slower than the probe timeout is skipped', async () => {
