@@ -10,7 +10,7 @@
 import { Tokenizer } from '@huggingface/tokenizers'
 import { WeftError, resolveKey, type KeyInput, createRequestEnvelope, decodeCbor, fromHex, isTensor, keyId, publicKeyOf, sha256Digest, signRequest, REQUEST_SIGNATURE_HEADERS, type Manifest, type Program, type Tensor } from '@weft/core'
 import type { AdapterInfo, Executor, KeptAdapter, ModelInfo, RunProgress, RunResult, SyncTokenizer, TrainingOutcome } from '../executor.js'
-import { ProviderHttp, type BufferedResponse } from './http.js'
+import { ProviderHttp, isNodeFailure, type BufferedResponse } from './http.js'
 import { readSse } from './sse.js'
 import { adapterInitNames, verifyResult } from './verify-result.js'
 import { registrationProof } from './registration.js'
@@ -20,11 +20,21 @@ export interface RemoteKey { secretKey: Uint8Array }
 export interface ConnectOptions {
   /** provider base URL, e.g. http://127.0.0.1:8080 */
   provider: string
+  /**
+   * the provider's other nodes (a multi-node provider's record lists them as `endpoints`): requests fail over
+   * between `provider` and these, submissions rotate over the live ones, and each is checked to answer as the
+   * same provider before its first use
+   */
+  endpoints?: readonly string[]
   /** the signing key: a key object (`loadKey(path)`, `{ secretKey }`, `{ file }`), secret-key bytes, a hex secret or a key-file path */
   key: KeyInput
   /** expected provider id; when set, connecting to a provider with another key fails (pinning) */
   providerId?: string
-  /** seconds the provider may hold a submission open to answer with the result directly (default 30; 0 = always poll via SSE) */
+  /**
+   * seconds the provider may hold a submission open to answer with the result directly (default 30; 0 = always
+   * follow the event stream). With several endpoints the default is 0: a held submission's job id is known only
+   * when it answers, so if its node died the job could not be followed on another node (it would be sent again).
+   */
   waitSeconds?: number
   /** envelope lifetime (default 300 s) */
   ttlSeconds?: number
@@ -60,14 +70,23 @@ export class RemoteExecutor implements Executor {
 
   /** Fetches the provider's identity and checks that its id is the key id of its published public key. */
   static async connect (options: ConnectOptions): Promise<RemoteExecutor> {
-    const http = new ProviderHttp(options.provider, options.fetch)
-    const version = await http.json<{ provider: string; publicKey: string; protocol: number[] }>('/v1/version')
-    const providerKey = fromHex(version.publicKey)
-    if (keyId(providerKey) !== version.provider) throw new WeftError('SIGNATURE_INVALID', `provider id ${version.provider} is not the key id of its published key`, { provider: version.provider })
-    if (options.providerId !== undefined && options.providerId !== version.provider) {
-      throw new WeftError('AUDIENCE_MISMATCH', `expected provider ${options.providerId} at ${options.provider}, found ${version.provider}`, { expected: options.providerId, found: version.provider })
+    const http = new ProviderHttp(options.provider, options.fetch, options.endpoints ?? [])
+    type Version = { provider: string; publicKey: string; protocol: number[] }
+    const identify = (version: Version, base: string, expected: string | undefined): void => {
+      if (keyId(fromHex(version.publicKey)) !== version.provider) throw new WeftError('SIGNATURE_INVALID', `provider id ${version.provider} at ${base} is not the key id of its published key`, { provider: version.provider, url: base })
+      if (expected !== undefined && expected !== version.provider) {
+        throw new WeftError('AUDIENCE_MISMATCH', `expected provider ${expected} at ${base}, found ${version.provider}`, { expected, found: version.provider })
+      }
     }
-    return new RemoteExecutor(http, version.provider, providerKey, secretKeyOf(options.key), options)
+    const { value: response, endpoint } = await http.requestAt('/v1/version')
+    const version = await response.json() as Version
+    identify(version, endpoint, options.providerId)
+    if (http.pool.size > 1) {
+      // every other node must answer as the same provider before it is asked anything
+      http.trust(endpoint)
+      http.verifyEndpoint = async base => identify(await http.json<Version>('/v1/version', undefined, { endpoint: base, only: true, unchecked: true }), base, version.provider)
+    }
+    return new RemoteExecutor(http, version.provider, fromHex(version.publicKey), secretKeyOf(options.key), options)
   }
 
   async listModels (): Promise<ModelInfo[]> {
@@ -139,20 +158,20 @@ export class RemoteExecutor implements Executor {
   async run (program: Program, options: RunOptions = {}): Promise<RunResult> {
     // a training run reports its steps and stops softly on abort: it always follows the event stream
     const trains = program.train !== undefined
-    const follow = trains || options.onProgress !== undefined || (this.options.waitSeconds ?? 30) === 0
-    const wait = follow ? 0 : this.options.waitSeconds ?? 30
-    let envelope = this.sign(program)
-    let response: BufferedResponse
+    const hold = this.options.waitSeconds ?? (this.http.pool.size > 1 ? 0 : 30)
+    const follow = trains || options.onProgress !== undefined || hold === 0
+    const wait = follow ? 0 : hold
+    let submitted: Submitted
     try {
-      response = await this.submit(envelope, wait, options.signal)
+      submitted = await this.submit(program, wait, options.signal)
     } catch (error) {
       if (!WeftError.is(error, 'KEY_UNKNOWN') || this.options.register === false) throw error
       // open providers: register with proof of possession, then sign afresh (the nonce was spent); providers that
       // register keys only through their operator refuse, and the answer stays KEY_UNKNOWN
       try { await this.register() } catch (refused) { throw new WeftError('KEY_UNKNOWN', `${error.message} (self-registration refused: ${(refused as Error).message})`, error.details, { cause: refused }) }
-      envelope = this.sign(program)
-      response = await this.submit(envelope, wait, options.signal)
+      submitted = await this.submit(program, wait, options.signal)
     }
+    const { response, envelope, endpoint } = submitted
     const job = response.header('Weft-Job') ?? ''
     let bytes: Uint8Array
     if (response.status === 200) bytes = response.body
@@ -160,7 +179,7 @@ export class RemoteExecutor implements Executor {
       const accepted = JSON.parse(new TextDecoder().decode(response.body)) as { job: string; position: number }
       options.onProgress?.({ stage: 'received' })
       options.onProgress?.({ stage: 'queued', position: accepted.position })
-      bytes = await this.follow(accepted.job, options, trains)
+      bytes = await this.follow(accepted.job, options, trains, endpoint)
     }
     // the receipt must name the model revision the Program was recorded and validated against
     const revision = program.model.revision ?? (await this.manifest(program.model.name)).revision
@@ -174,7 +193,7 @@ export class RemoteExecutor implements Executor {
     return {
       saves: verified.saves,
       provider: this.providerId,
-      endpoint: this.http.baseUrl,
+      endpoint,
       receipt: { bytes: verified.body.receipt, fields: { ...verified.receipt } },
       egress,
       stats: verified.body.stats ?? undefined,
@@ -221,10 +240,26 @@ export class RemoteExecutor implements Executor {
     return await this.http.json<T>(path, { method, headers: this.keyHeader(method, path) })
   }
 
-  private async submit (envelope: Uint8Array, waitSeconds: number, signal?: AbortSignal): Promise<BufferedResponse> {
+  /**
+   * Signs and submits the Program to the next node in rotation; a node that fails (refused connection, timeout,
+   * 5xx) is set aside and the Program signed afresh (new nonce) for the next one. One node: as before, no retry.
+   */
+  private async submit (program: Program, waitSeconds: number, signal?: AbortSignal): Promise<Submitted> {
     const headers: Record<string, string> = { 'content-type': 'application/cose' }
     if (waitSeconds > 0) headers.prefer = `wait=${waitSeconds}`
-    return await this.http.buffered('/v1/jobs', { method: 'POST', body: envelope, headers, signal })
+    const { pool } = this.http
+    let failure: unknown
+    for (const node of pool.order(pool.rotate())) {
+      const envelope = this.sign(program)
+      try {
+        const { value, endpoint } = await this.http.bufferedAt('/v1/jobs', { method: 'POST', body: envelope, headers, signal }, { endpoint: node, only: true })
+        return { response: value, envelope, endpoint }
+      } catch (error) {
+        if (signal?.aborted === true || !(isNodeFailure(error) || pool.isExcluded(node))) throw error
+        failure = error
+      }
+    }
+    throw failure
   }
 
   private sign (program: Program): Uint8Array {
@@ -241,39 +276,67 @@ export class RemoteExecutor implements Executor {
    * an abort asks the provider to stop after the current step and the stream is followed to the end, so the result
    * of the completed steps comes back; otherwise an abort cancels and stops reading at once.
    */
-  private async follow (job: string, options: RunOptions, soft = false): Promise<Uint8Array> {
+  private async follow (job: string, options: RunOptions, soft = false, endpoint?: string): Promise<Uint8Array> {
     const onAbort = (): void => { void this.http.request(`/v1/jobs/${job}`, { method: 'DELETE' }).catch(() => {}) }
     if (options.signal?.aborted === true) onAbort()
     else options.signal?.addEventListener('abort', onAbort, { once: true })
     const signal = soft ? undefined : options.signal
     let lastStep = 0
+    let node = endpoint
+    // a node that dies while its stream is followed: the job goes on (another node takes it over after its lease),
+    // and any other node streams its events and serves its result
+    let losses = 0
     try {
-      const stream = await this.http.request(`/v1/jobs/${job}/events`, { headers: { Accept: 'text/event-stream' }, signal })
-      for await (const message of readSse(stream)) {
-        const data = JSON.parse(message.data) as Record<string, unknown>
-        if (message.event === 'job-progress' && data.stage === 'train-step') {
-          // a late stream replays the steps so far; the same step is reported once
-          const step = Number(data.step)
-          if (!(step > lastStep)) continue
-          lastStep = step
-          options.onProgress?.({ stage: 'train-step', detail: { engineStage: 'train-step', step, steps: data.steps, epoch: data.epoch, loss: data.loss } })
-        } else if (message.event === 'job-queued') options.onProgress?.({ stage: 'queued', position: data.position as number })
-        else if (message.event === 'job-token') options.onProgress?.({ stage: 'token', detail: data })
-        else if (message.event === 'job-start' || message.event === 'job-progress') options.onProgress?.({ stage: 'running', detail: data })
-        else if (message.event === 'job-end') { options.onProgress?.({ stage: 'completed', detail: data }); break }
-        else if (message.event === 'job-error') {
-          options.onProgress?.({ stage: 'error', detail: data })
-          throw WeftError.fromWire(data.error as never)
+      for (;;) {
+        try {
+          return await this.followOnce(job, options, signal, node, step => {
+            if (!(step > lastStep)) return false
+            lastStep = step
+            return true
+          })
+        } catch (error) {
+          const lost = !(error instanceof JobEnded) && signal?.aborted !== true && (!WeftError.is(error) || isNodeFailure(error) || WeftError.is(error, 'JOB_NOT_READY'))
+          if (!lost || this.http.pool.size === 1 || ++losses > 2 * this.http.pool.size) throw error instanceof JobEnded ? error.error : error
+          if (node !== undefined && !WeftError.is(error, 'JOB_NOT_READY')) this.http.pool.markDown(node, error)
+          node = undefined
         }
       }
-      return (await this.http.buffered(`/v1/jobs/${job}/result`, { signal })).body
     } finally {
       options.signal?.removeEventListener('abort', onAbort)
     }
+  }
+
+  /** One event stream of the job, on `node` or the first live node, until the job ends; then its result. */
+  private async followOnce (job: string, options: RunOptions, signal: AbortSignal | undefined, node: string | undefined, newStep: (step: number) => boolean): Promise<Uint8Array> {
+    const { value: stream, endpoint: at } = await this.http.requestAt(`/v1/jobs/${job}/events`, { headers: { Accept: 'text/event-stream' }, signal }, { endpoint: node })
+    for await (const message of readSse(stream)) {
+      const data = JSON.parse(message.data) as Record<string, unknown>
+      if (message.event === 'job-progress' && data.stage === 'train-step') {
+        // a late stream replays the steps so far; the same step is reported once
+        const step = Number(data.step)
+        if (!newStep(step)) continue
+        options.onProgress?.({ stage: 'train-step', detail: { engineStage: 'train-step', step, steps: data.steps, epoch: data.epoch, loss: data.loss } })
+      } else if (message.event === 'job-queued') options.onProgress?.({ stage: 'queued', position: data.position as number })
+      else if (message.event === 'job-token') options.onProgress?.({ stage: 'token', detail: data })
+      else if (message.event === 'job-start' || message.event === 'job-progress') options.onProgress?.({ stage: 'running', detail: data })
+      else if (message.event === 'job-end') { options.onProgress?.({ stage: 'completed', detail: data }); break }
+      else if (message.event === 'job-error') {
+        options.onProgress?.({ stage: 'error', detail: data })
+        throw new JobEnded(WeftError.fromWire(data.error as never))
+      }
+    }
+    return (await this.http.buffered(`/v1/jobs/${job}/result`, { signal }, { endpoint: at })).body
   }
 
   async close (): Promise<void> {
     this.manifests.clear()
     this.tokenizers.clear()
   }
+}
+
+interface Submitted { response: BufferedResponse; envelope: Uint8Array; endpoint: string }
+
+/** the job's own end (a job-error event): its error is the answer, whichever node streamed it */
+class JobEnded extends Error {
+  constructor (readonly error: WeftError) { super(error.message) }
 }

@@ -165,7 +165,7 @@ export class RoutingExecutor implements Executor {
     for (const candidate of candidates) {
       const { record } = candidate.record
       try {
-        const route = await this.connect(candidate.record, model)
+        const route = await this.connect(candidate.record, model, candidate.endpoints)
         this.options.onRoute?.({ type: 'select', model, provider: record.provider, endpoint: record.endpoint })
         const current = this.preferred.get(model)
         if (current === undefined || exclude.has(idOf(current.record)) || this.selector.isBanned(idOf(current.record)) || facts === null) this.preferred.set(model, route)
@@ -186,12 +186,21 @@ export class RoutingExecutor implements Executor {
     throw new WeftError('PROVIDER_NOT_FOUND', `no live provider of '${model}'${revision === undefined ? '' : ` at revision ${revision}`} may take this (directory listed ${listed.length}, ${records.length} eligible, ${candidates.length} answered their health probe${why.length > 0 ? `; ${why.join('; ')}` : ''})`, details)
   }
 
-  /** Connects (once per provider) and checks the model's manifest against the record before pinning its revision. */
-  private async connect (entry: VerifiedRecord, model: string): Promise<Route> {
+  /**
+   * Connects (once per provider) and checks the model's manifest against the record before pinning its revision.
+   * A provider of several nodes (the record's `endpoints`) is one connection over all of them, the first node that
+   * answered the health probe (`live`) asked first; the connection fails over between them.
+   */
+  private async connect (entry: VerifiedRecord, model: string, live: readonly string[] = []): Promise<Route> {
     const { record } = entry
     let pending = this.connections.get(record.provider)
     if (pending === undefined) {
-      pending = this.connectProvider({ ...this.options.remote, provider: record.endpoint, key: this.options.key, providerId: record.provider })
+      const endpoints = federation().selection.recordEndpoints(record)
+      const first = live[0] ?? endpoints[0]!
+      pending = this.connectProvider({
+        ...this.options.remote, provider: first, key: this.options.key, providerId: record.provider,
+        ...(endpoints.length > 1 ? { endpoints: endpoints.filter(e => e !== first) } : {}),
+      })
       pending.catch(() => this.connections.delete(record.provider))
       this.connections.set(record.provider, pending)
     }
@@ -231,7 +240,7 @@ export class RoutingExecutor implements Executor {
       try {
         const result = await route.executor.run(program, options)
         this.selector.reportSuccess(provider)
-        return { ...result, provider, endpoint: route.record.record.endpoint }
+        return { ...result, provider, endpoint: result.endpoint ?? route.record.record.endpoint }
       } catch (error) {
         if (isRefusal(error) && options.signal?.aborted !== true) {
           lastError = error
