@@ -155,6 +155,34 @@ describe.each(kinds)('%s store', (_kind, open) => {
     expect(s.deleteAdapter('ka', 'lora')).toBeUndefined()
   })
 
+  test('nodes: heartbeats, the live ones first started first, clean leave and forgetting; leases: one holder until expiry', () => {
+    s.heartbeatNode('n2', 'http://127.0.0.1:2', 100)
+    s.heartbeatNode('n1', 'http://127.0.0.1:1', 50)
+    s.heartbeatNode('n3', 'http://127.0.0.1:3', 60)
+    s.heartbeatNode('n2', 'http://127.0.0.1:22', 200) // renewed (and moved): started stays 100
+    expect(s.liveNodes(0)).toEqual([
+      { id: 'n1', url: 'http://127.0.0.1:1', startedAt: 50, seenAt: 50 },
+      { id: 'n3', url: 'http://127.0.0.1:3', startedAt: 60, seenAt: 60 },
+      { id: 'n2', url: 'http://127.0.0.1:22', startedAt: 100, seenAt: 200 },
+    ])
+    expect(s.liveNodes(60).map(n => n.id)).toEqual(['n3', 'n2'])
+    s.removeNode('n3')
+    expect(s.forgetNodes(100)).toBe(1) // n1
+    expect(s.liveNodes(0).map(n => n.id)).toEqual(['n2'])
+
+    expect(s.acquireLease('publisher', 'n1', 1_000, 2_000)).toBe(true)
+    expect(s.acquireLease('publisher', 'n2', 1_500, 2_500)).toBe(false) // held until 2000
+    expect(s.acquireLease('publisher', 'n1', 1_900, 2_900)).toBe(true) // renewed by its holder
+    expect(s.acquireLease('publisher', 'n2', 2_899, 3_899)).toBe(false)
+    expect(s.acquireLease('publisher', 'n2', 2_901, 3_901)).toBe(true) // expired: taken over
+    expect(s.acquireLease('publisher', 'n1', 3_000, 4_000)).toBe(false)
+    s.releaseLease('publisher', 'n1') // not the holder: nothing happens
+    expect(s.acquireLease('publisher', 'n1', 3_000, 4_000)).toBe(false)
+    s.releaseLease('publisher', 'n2')
+    expect(s.acquireLease('publisher', 'n1', 3_000, 4_000)).toBe(true)
+    expect(s.acquireLease('other', 'n2', 3_000, 4_000)).toBe(true) // leases are per name
+  })
+
   test('egress charged outside a job, revisions', () => {
     const before = s.egressToday(DAY, 'kc')
     s.chargeEgress({ kid: 'kc', ref: 'adapter:x', model: 'm', bytes: 5, action: 'adapter-download' }, DAY)
@@ -225,5 +253,21 @@ describe('two nodes on one PostgreSQL database', () => {
     expect(a.useNonce('k', 'shared', Date.now() + 60_000, Date.now())).toBe(true)
     expect(b.useNonce('k', 'shared', Date.now() + 60_000, Date.now())).toBe(false)
     expect(b.nonceUsed('k', 'shared', Date.now())).toBe(true)
+  })
+
+  test('a lease taken by one node is refused to the other until it expires; nodes registered by one are seen by the other', () => {
+    const now = Date.now()
+    for (let round = 0; round < 10; round++) {
+      const name = `lease-${round}`
+      const first = round % 2 === 0 ? a : b
+      const second = first === a ? b : a
+      expect(first.acquireLease(name, first.node!, now, now + 1_000)).toBe(true)
+      expect(second.acquireLease(name, second.node!, now + 999, now + 2_000)).toBe(false)
+      expect(second.acquireLease(name, second.node!, now + 1_001, now + 2_000)).toBe(true)
+    }
+    a.heartbeatNode('node_a', 'http://127.0.0.1:1', now)
+    b.heartbeatNode('node_b', 'http://127.0.0.1:2', now + 1)
+    expect(b.liveNodes(now).map(n => n.url)).toEqual(['http://127.0.0.1:1', 'http://127.0.0.1:2'])
+    expect(a.liveNodes(0)).toEqual(b.liveNodes(0))
   })
 })

@@ -22,7 +22,7 @@ import pg from 'pg'
 import { getTableColumns, type Table } from 'drizzle-orm'
 import { WeftError } from '@weft/core'
 import * as schema from './schema-pg.js'
-import { utcDay, type AdapterRow, type AuditEntry, type AuditRow, type EditRow, type JobRow, type KeyRow, type ResultRow, type Store } from './store.js'
+import { utcDay, type AdapterRow, type AuditEntry, type AuditRow, type EditRow, type JobRow, type KeyRow, type NodeRow, type ResultRow, type Store } from './store.js'
 import { STORE_MAX_RESULT_BYTES } from '../jobs/limits.js'
 
 const MIGRATIONS = fileURLToPath(new URL('../../drizzle-pg', import.meta.url))
@@ -458,4 +458,26 @@ export class PgStore implements Store {
     const row = this.q('SELECT revision, path FROM revisions WHERE model = $1 ORDER BY id DESC LIMIT 1', [model]).rows[0]
     return row === undefined ? undefined : { revision: row[0] as string, path: row[1] as string }
   }
+
+  // ── nodes and leases ──
+  heartbeatNode (id: string, url: string, now: number): void {
+    this.q('INSERT INTO nodes (id, url, started_at, seen_at) VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE SET url = excluded.url, seen_at = excluded.seen_at', [id, url, now])
+  }
+
+  liveNodes (since: number): NodeRow[] {
+    return this.q('SELECT id, url, started_at, seen_at FROM nodes WHERE seen_at >= $1 ORDER BY started_at, id', [since]).rows
+      .map(r => ({ id: r[0] as string, url: r[1] as string, startedAt: Number(r[2]), seenAt: Number(r[3]) }))
+  }
+
+  removeNode (id: string): void { this.q('DELETE FROM nodes WHERE id = $1', [id]) }
+
+  forgetNodes (before: number): number { return this.q('DELETE FROM nodes WHERE seen_at < $1', [before]).count }
+
+  acquireLease (name: string, holder: string, now: number, until: number): boolean {
+    // one statement: two nodes racing for an expired lease cannot both get it (the row lock orders them)
+    return this.q('INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until WHERE leases.holder = excluded.holder OR leases.until < $4 RETURNING holder',
+      [name, holder, until, now]).rows.length > 0
+  }
+
+  releaseLease (name: string, holder: string): void { this.q('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]) }
 }

@@ -129,3 +129,16 @@ export const adapters = pgTable('adapters', {
   attach: text('attach'),
   createdAt: int('created_at').notNull(),
 }, table => [uniqueIndex('adapters_kid_name_idx').on(table.kid, table.name)])
+
+export const nodes = pgTable('nodes', {
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  startedAt: int('started_at').notNull(),
+  seenAt: int('seen_at').notNull(),
+})
+
+export const leases = pgTable('leases', {
+  name: text('name').primaryKey(),
+  holder: text('holder').notNull(),
+  until: int('until').notNull(),
+})

@@ -149,3 +149,21 @@ export const adapters = sqliteTable('adapters', {
   attach: text('attach'),
   createdAt: integer('created_at').notNull(),
 }, table => [uniqueIndex('adapters_kid_name_idx').on(table.kid, table.name)])
+
+/**
+ * The provider's nodes (several processes sharing one database, docs/decisions/2026-12-05-multi-node.md): each
+ * node's public base URL and when it last said it is alive. The directory record lists the nodes seen lately.
+ */
+export const nodes = sqliteTable('nodes', {
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  startedAt: integer('started_at').notNull(),
+  seenAt: integer('seen_at').notNull(),
+})
+
+/** Named leases among the nodes (e.g. which node publishes the directory record): one holder until `until`. */
+export const leases = sqliteTable('leases', {
+  name: text('name').primaryKey(),
+  holder: text('holder').notNull(),
+  until: integer('until').notNull(),
+})

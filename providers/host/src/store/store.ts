@@ -5,10 +5,10 @@
  * any number of provider nodes). `openStore` picks one from `--db`. See docs/decisions/2026-12-05-multi-node.md.
  */
 import { WeftError } from '@weft/core'
-import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import { openDatabase, type Db, type Durability } from './open-database.js'
 import { BACKSTOP_CHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js'
-import { accounts, adapters, audit, edits, egress, jobs, keys, nonces, results, revisions, settings } from './schema.js'
+import { accounts, adapters, audit, edits, egress, jobs, keys, leases, nodes, nonces, results, revisions, settings } from './schema.js'
 import type Database from 'better-sqlite3'
 import { STORE_MAX_RESULT_BYTES } from '../jobs/limits.js'
 
@@ -20,6 +20,8 @@ export type EditRow = typeof edits.$inferSelect
 export type AuditRow = typeof audit.$inferSelect
 export type AdapterRow = typeof adapters.$inferSelect
 export type AuditEntry = Omit<typeof audit.$inferInsert, 'id'>
+/** a provider node: its public base URL, when it started and when it last said it is alive (ms) */
+export type NodeRow = typeof nodes.$inferSelect
 
 /** UTC calendar day of a millisecond timestamp: the egress ledger's accounting period. */
 export function utcDay (ms: number): string { return new Date(ms).toISOString().slice(0, 10) }
@@ -139,6 +141,21 @@ export interface Store {
   chargeEgress (entry: { kid: string; ref: string; model: string; bytes: number; action: string; detail?: unknown }, now: number): void
   recordRevision (model: string, revision: string, path: string, now: number): void
   latestRevision (model: string): { revision: string; path: string } | undefined
+  /** registers node `id` (its public base URL) or says it is still alive: seen at `now` */
+  heartbeatNode (id: string, url: string, now: number): void
+  /** nodes seen at or after `since`, first started first */
+  liveNodes (since: number): NodeRow[]
+  /** forgets node `id` (a clean shutdown) */
+  removeNode (id: string): void
+  /** forgets nodes not seen since `before`; how many */
+  forgetNodes (before: number): number
+  /**
+   * Takes or renews lease `name` for `holder` until `until` (ms) when it is free, expired (`until` < now) or already
+   * held by `holder`, in one atomic statement; true when `holder` holds it now.
+   */
+  acquireLease (name: string, holder: string, now: number, until: number): boolean
+  /** gives lease `name` up, if `holder` holds it */
+  releaseLease (name: string, holder: string): void
 }
 
 export class SqliteStore implements Store {
@@ -436,4 +453,26 @@ export class SqliteStore implements Store {
     return this.db.select({ revision: revisions.revision, path: revisions.path }).from(revisions)
       .where(eq(revisions.model, model)).orderBy(desc(revisions.id)).limit(1).get()
   }
+
+  // ── nodes and leases ───────────────────────────────────────────────────────
+  heartbeatNode (id: string, url: string, now: number): void {
+    this.db.insert(nodes).values({ id, url, startedAt: now, seenAt: now }).onConflictDoUpdate({ target: nodes.id, set: { url, seenAt: now } }).run()
+  }
+
+  liveNodes (since: number): NodeRow[] {
+    return this.db.select().from(nodes).where(gte(nodes.seenAt, since)).orderBy(asc(nodes.startedAt), asc(nodes.id)).all()
+  }
+
+  removeNode (id: string): void { this.db.delete(nodes).where(eq(nodes.id, id)).run() }
+
+  forgetNodes (before: number): number { return this.db.delete(nodes).where(lt(nodes.seenAt, before)).run().changes }
+
+  acquireLease (name: string, holder: string, now: number, until: number): boolean {
+    const taken = this.db.insert(leases).values({ name, holder, until })
+      .onConflictDoUpdate({ target: leases.name, set: { holder, until }, setWhere: or(eq(leases.holder, holder), lt(leases.until, now)) })
+      .returning({ holder: leases.holder }).all()
+    return taken.length > 0
+  }
+
+  releaseLease (name: string, holder: string): void { this.db.delete(leases).where(and(eq(leases.name, name), eq(leases.holder, holder))).run() }
 }
