@@ -18,10 +18,12 @@ export interface AnnounceProviderOptions extends Omit<DirectoryNodeOptions, 'see
   /** signed endorsements of this provider (createEndorsement) to carry in every record */
   endorsements?: Uint8Array[]
   /**
-   * every node of a multi-node provider (base URLs), asked afresh at every announcement; the record lists them as
-   * `endpoints` after `endpoint` (spec/provider-record.md, Several nodes)
+   * every node of a multi-node provider (base URLs), asked afresh at every announcement: the record's `endpoints`,
+   * the first of them its `endpoint` (spec/provider-record.md, "Several nodes, one record"); empty: `endpoint` alone
    */
   endpoints?: string[] | (() => string[] | Promise<string[]>)
+  /** where the provider's routes are read to describe it (default `endpoint`; e.g. the node's own listen URL) */
+  describeFrom?: string
 }
 
 export interface AnnouncedProvider {
@@ -95,19 +97,21 @@ export async function announceProvider (options: AnnounceProviderOptions): Promi
   const owned = options.node === undefined
   const node = options.node ?? await createDirectoryNode({ ...options, seed: options.seed })
   try {
-    const first = await describeProvider(options.endpoint, options.fetch)
+    const describe = async (): Promise<RecordInput> => ({ ...await describeProvider(options.describeFrom ?? options.endpoint, options.fetch), endpoint: options.endpoint })
+    const first = await describeProvider(options.describeFrom ?? options.endpoint, options.fetch)
     // the endpoint must be this seed's provider, or clients would reject every job (and the record would lie)
     if (first.provider !== node.provider) {
-      throw new WeftError('RECORD_INVALID', `${options.endpoint} is provider ${first.provider}, but the seed is ${node.provider}: pass the host's identity key`, { endpoint: options.endpoint, found: first.provider, expected: node.provider })
+      throw new WeftError('RECORD_INVALID', `${options.describeFrom ?? options.endpoint} is provider ${first.provider}, but the seed is ${node.provider}: pass the host's identity key`, { endpoint: options.endpoint, found: first.provider, expected: node.provider })
     }
+    first.endpoint = options.endpoint
     const endorsements = options.endorsements ?? []
     const endpoints = options.endpoints
     let pending: RecordInput | null = first
     const record = await node.announce(async () => {
-      const input = pending ?? await describeProvider(options.endpoint, options.fetch)
+      const input = pending ?? await describe()
       pending = null
-      const listed = endpoints === undefined ? undefined : typeof endpoints === 'function' ? await endpoints() : endpoints
-      return { ...input, ...(endorsements.length === 0 ? {} : { endorsements }), ...(listed === undefined ? {} : { endpoints: listed }) }
+      const listed = endpoints === undefined ? [] : typeof endpoints === 'function' ? await endpoints() : endpoints
+      return { ...input, ...(endorsements.length === 0 ? {} : { endorsements }), ...(listed.length === 0 ? {} : { endpoint: listed[0]!, endpoints: listed }) }
     })
     return {
       node, record,

@@ -1,8 +1,11 @@
 /** SDK remote mode against an in-process provider on 127.0.0.1: tracing, receipt checks that catch tampering, typed errors. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { WeftError, decodeCbor, encodeCbor, toHex, type Tensor } from '@weft/core'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WeftError, decodeCbor, encodeCbor, generateKeyPair, keyId, toHex, type Tensor } from '@weft/core'
 import { Weft } from '../src/index.js'
 import { connectRemote, type RemoteExecutor } from '../src/remote/index.js'
+import { EndpointPool } from '../src/remote/endpoints.js'
 import { closedModelPolicy, createHost, type Host } from '@weft/host'
 import { DEMO, newUser, onnxBackendInline, tempDb } from '../../providers/host/test/helpers.js'
 
@@ -66,5 +69,59 @@ describe('remote executor', () => {
     await expect(executor.run(program)).rejects.toMatchObject({ code: 'PROGRAM_INVALID' })
     const big = { ...program, nodes: [['read', { site: 'lm_head', port: 'output', invoke: 0 }, []], ['save', { name: 'x' }, [0]]] as never, invokes: [{ ids: Array.from({ length: 200 }, (_, i) => i) }] }
     await expect(executor.run(big)).rejects.toMatchObject({ code: 'EGRESS_BUDGET_EXCEEDED', details: { remainingBytes: expect.any(Number) } })
+  })
+
+  test('several endpoints: a dead node and one answering as another provider are set aside; every run lands on the live node', async () => {
+    // a server that answers /v1/version as another provider and counts what else it is asked
+    const other = generateKeyPair()
+    let askedOther = 0
+    const impostor = http.createServer((request, response) => {
+      if (request.url === '/v1/version') response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ provider: keyId(other.publicKey), publicKey: toHex(other.publicKey), protocol: [1] }))
+      else { askedOther++; response.writeHead(500).end() }
+    })
+    await new Promise<void>(resolve => impostor.listen(0, '127.0.0.1', resolve))
+    const impostorUrl = `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`
+    try {
+      const dead = 'http://127.0.0.1:1' // nothing listens on port 1
+      const executor = await connectRemote({ provider: dead, endpoints: [impostorUrl, url], key: toHex(user.secretKey), providerId: host.providerId }) as RemoteExecutor
+      expect(executor.providerId).toBe(host.providerId)
+      const program = { version: 1, model: { name: 'demo-gpt2', revision: null }, mode: 'trace' as const, invokes: [{ ids: [464, 3139] }], nodes: [['read', { site: 'transformer.h.0', port: 'output', invoke: 0 }, []], ['save', { name: 'h' }, [0]]] as never }
+      const runs = await Promise.all([0, 1, 2].map(async () => await executor.run(program)))
+      for (const run of runs) {
+        expect(run.endpoint).toBe(url)
+        expect(Array.from(run.saves.h!.data as Float32Array)).toEqual(Array.from(runs[0]!.saves.h!.data as Float32Array))
+      }
+      expect(askedOther).toBe(0)
+      const status = executor.http.pool.status()
+      expect(status.find(e => e.url === impostorUrl)?.excluded).toBe(true)
+      expect(status.find(e => e.url === dead)?.failures).toBeGreaterThan(0)
+    } finally {
+      impostor.close()
+    }
+  })
+})
+
+describe('EndpointPool', () => {
+  test('live nodes first in rotation, failed ones set aside with doubling backoff, excluded ones never', () => {
+    let now = 0
+    const pool = new EndpointPool(['a', 'b', 'c', 'a'], { clock: () => now, downMs: 100, maxDownMs: 250 })
+    expect(pool.urls).toEqual(['a', 'b', 'c'])
+    expect([pool.rotate(), pool.rotate(), pool.rotate(), pool.rotate()]).toEqual(['a', 'b', 'c', 'a'])
+    pool.markDown('b', new Error('refused'))
+    expect(pool.order()).toEqual(['a', 'c', 'b'])
+    expect(pool.order('b')).toEqual(['c', 'a', 'b']) // b asked first unless it is down: then last
+    expect([pool.rotate(), pool.rotate(), pool.rotate()]).toEqual(['c', 'a', 'c'])
+    pool.markDown('b')
+    now = 150
+    expect(pool.isDown('b')).toBe(true) // second failure: 200 ms
+    now = 201
+    expect(pool.isDown('b')).toBe(false)
+    pool.markDown('b'); pool.markDown('b')
+    expect(pool.status().find(e => e.url === 'b')).toMatchObject({ failures: 4, downUntil: 201 + 250 })
+    pool.markUp('b')
+    expect(pool.isDown('b')).toBe(false)
+    pool.exclude('a')
+    expect(pool.order()).toEqual(['b', 'c'])
+    expect(pool.preferred()).toBe('b')
   })
 })

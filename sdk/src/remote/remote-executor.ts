@@ -78,9 +78,24 @@ export class RemoteExecutor implements Executor {
         throw new WeftError('AUDIENCE_MISMATCH', `expected provider ${expected} at ${base}, found ${version.provider}`, { expected, found: version.provider })
       }
     }
-    const { value: response, endpoint } = await http.requestAt('/v1/version')
-    const version = await response.json() as Version
-    identify(version, endpoint, options.providerId)
+    // the first node that answers as the provider (the one pinned, if any) names it; others may be dead or impostors
+    let found: { version: Version; endpoint: string } | undefined
+    let failure: unknown
+    for (const base of http.pool.order()) {
+      try {
+        const version = await http.json<Version>('/v1/version', undefined, { endpoint: base, only: true, unchecked: true })
+        identify(version, base, options.providerId)
+        found = { version, endpoint: base }
+        break
+      } catch (error) {
+        failure = error
+        if (isNodeFailure(error)) continue
+        if (http.pool.size === 1) throw error
+        http.pool.exclude(base)
+      }
+    }
+    if (found === undefined) throw failure
+    const { version, endpoint } = found
     if (http.pool.size > 1) {
       // every other node must answer as the same provider before it is asked anything
       http.trust(endpoint)
@@ -177,7 +192,7 @@ export class RemoteExecutor implements Executor {
     if (response.status === 200) bytes = response.body
     else {
       const accepted = JSON.parse(new TextDecoder().decode(response.body)) as { job: string; position: number }
-      options.onProgress?.({ stage: 'received' })
+      options.onProgress?.({ stage: 'received', detail: { job: accepted.job, endpoint } }) // the node that accepted it
       options.onProgress?.({ stage: 'queued', position: accepted.position })
       bytes = await this.follow(accepted.job, options, trains, endpoint)
     }

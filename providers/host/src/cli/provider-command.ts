@@ -13,6 +13,9 @@ import { allowListPolicy } from '../policy/allow-list-policy.js'
 import { closedModelPolicy } from '../policy/closed-model-policy.js'
 import { parseBytes } from '../policy/components.js'
 import { readKeyFile } from './key-file.js'
+import { startDirectoryPublisher } from './directory-publisher.js'
+import type { Store } from '../store/store.js'
+import { randomBytes } from 'node:crypto'
 
 const USAGE = `usage: weft provider start --model <model> [--model <model> …] [options]
   --model M                 a checkpoint folder, an .onnx file, or org/name[@revision] from the Hugging Face cache (repeatable)
@@ -52,6 +55,10 @@ const USAGE = `usage: weft provider start --model <model> [--model <model> …] 
   --directory MULTIADDR     announce the provider on the libp2p directory through this bootstrap peer (repeatable)
   --endorsement FILE        an endorsement from weft endorse to carry in the directory record (repeatable)
   --p2p-listen MULTIADDR    the directory node's listen address (default /ip4/127.0.0.1/tcp/0)
+  --public-url URL          this node's base URL as clients reach it (default: the URL it listens on); with --directory
+                            every node of a provider lists its URL in the shared store and the record lists them all
+  --node-heartbeat-ms N     how often a node says it is alive (default 2000); unseen for 3 heartbeats it is no longer
+                            listed, and another node takes over publishing the record
   -h, --help                this text`
 
 const OPTIONS = {
@@ -68,6 +75,7 @@ const OPTIONS = {
   'max-text-bytes': { type: 'string' }, 'max-envelope-lifetime': { type: 'string' },
   'session-cache-bytes': { type: 'string', default: '2GiB' },
   'forbid-low-precision-casts': { type: 'string' }, 'forbid-embedding-reads': { type: 'boolean' },
+  'public-url': { type: 'string' }, 'node-heartbeat-ms': { type: 'string' },
 } as const
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values']
@@ -101,9 +109,11 @@ export const providerCommand = {
     if (positionals[0] !== 'start') throw new UsageError(`unknown subcommand '${positionals[0]}' (start)`)
     if (positionals.length > 1) throw new UsageError(`unexpected arguments: ${positionals.slice(1).join(' ')}`)
     if (values.model === undefined) throw new UsageError('missing --model')
-    for (const name of ['port', 'workers', 'intra-op-threads', 'session-cache', 'batch-window-ms', 'job-timeout-ms', 'max-batch-jobs', 'max-saves', 'max-envelope-lifetime', 'max-train-steps', 'lease-ms'] as const) {
+    for (const name of ['port', 'workers', 'intra-op-threads', 'session-cache', 'batch-window-ms', 'job-timeout-ms', 'max-batch-jobs', 'max-saves', 'max-envelope-lifetime', 'max-train-steps', 'lease-ms', 'node-heartbeat-ms'] as const) {
       if (values[name] !== undefined) intFlag(name, values[name])
     }
+    if (values['node-heartbeat-ms'] !== undefined && Number(values['node-heartbeat-ms']) < 50) throw new UsageError('--node-heartbeat-ms must be at least 50')
+    if (values['public-url'] !== undefined) publicUrlOf(values['public-url'])
     if (values.isolation !== 'thread' && values.isolation !== 'process') throw new UsageError(`--isolation is thread or process, not '${values.isolation}'`)
     policiesOf(values)
     if (values['adapter-downloads'] !== 'host-only' && values['adapter-downloads'] !== 'counted') throw new UsageError(`--adapter-downloads is host-only or counted, not '${values['adapter-downloads']}'`)
@@ -159,7 +169,14 @@ export const providerCommand = {
     if (host.context.store.node !== null) console.log(`store: PostgreSQL shared by the provider's nodes; this node: ${host.context.store.node}`)
     console.log(`models: ${host.context.registry.list().map(m => `${m.name} (${m.manifest.revision.slice(0, 19)}…)`).join(', ')}`)
     console.log(`policy: ${JSON.stringify(host.context.policySummaries())}`)
-    const announced = values.directory === undefined ? null : await announce(identity?.secretKey ?? storedIdentity(host), url, values.directory, values['p2p-listen'], values.endorsement ?? [])
+    const announced = values.directory === undefined
+      ? null
+      : await announce({
+        seed: identity?.secretKey ?? storedIdentity(host), store: host.context.store, localUrl: url,
+        publicUrl: values['public-url'] === undefined ? url : publicUrlOf(values['public-url']),
+        bootstrap: values.directory, listen: values['p2p-listen'], endorsementFiles: values.endorsement ?? [],
+        heartbeatMs: values['node-heartbeat-ms'] === undefined ? undefined : Number(values['node-heartbeat-ms']),
+      })
     await new Promise<void>(resolve => {
       // withdraw the directory record first, so clients stop choosing this provider before it goes away
       const stop = (): void => { void (announced?.stop() ?? Promise.resolve()).finally(() => host.close()).then(resolve) }
@@ -186,13 +203,26 @@ function storedIdentity (host: { context: { store: { getSetting: (key: string) =
   return secretKey
 }
 
-/** Announces the provider on the libp2p directory (libp2p is loaded only when asked for). */
-async function announce (seed: Uint8Array, endpoint: string, bootstrap: string[], listen: string, endorsementFiles: string[]): Promise<{ stop: () => Promise<void> }> {
-  const { announceProvider } = await import('@weft/federation')
+/**
+ * Lists this node in the provider's directory record (libp2p is loaded only when asked for): this node's public URL
+ * goes into the store, and whichever node holds the publisher lease publishes the record listing every live node.
+ */
+async function announce (options: { seed: Uint8Array; store: Store; localUrl: string; publicUrl: string; bootstrap: string[]; listen: string; endorsementFiles: string[]; heartbeatMs?: number }): Promise<{ stop: () => Promise<void> }> {
   const { readEndorsementFile } = await import('@weft/federation/cli')
-  const announced = await announceProvider({ seed, endpoint, bootstrap, listen: [listen], endorsements: endorsementFiles.map(readEndorsementFile) })
-  console.log(`directory: announced as ${announced.node.peerId} via ${bootstrap.join(', ')}`)
-  return announced
+  return await startDirectoryPublisher({
+    store: options.store, seed: options.seed, node: options.store.node ?? `node_${randomBytes(8).toString('hex')}`,
+    publicUrl: options.publicUrl, localUrl: options.localUrl, bootstrap: options.bootstrap, listen: [options.listen],
+    endorsements: options.endorsementFiles.map(readEndorsementFile), heartbeatMs: options.heartbeatMs,
+  })
+}
+
+/** `--public-url`: an http(s) base URL without credentials, query or fragment (what a record's endpoint must be) */
+function publicUrlOf (value: string): string {
+  let url: URL
+  try { url = new URL(value) } catch { throw new UsageError(`--public-url '${value}' is not a URL`) }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--public-url must be http(s), not ${url.protocol}`)
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') throw new UsageError('--public-url must be a base URL without credentials, query or fragment')
+  return value
 }
 
 /** the module the engine workers load the ONNX backend from */
