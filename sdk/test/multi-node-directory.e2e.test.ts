@@ -4,8 +4,9 @@
  * publishes the provider's one record, which lists all three endpoints. A researcher's SDK discovers the provider on
  * the directory and traces demo-gpt2 (numbers checked against the transformers reference). Then a node is killed with
  * SIGKILL right after it accepted a job: the SDK follows the job on another node and gets its result; later traces
- * go to the remaining nodes. Then the publishing node itself is killed: the last node takes over publishing (a newer
- * record listing itself alone) and traces still succeed.
+ * go to the remaining nodes. Then the publishing node itself is killed while a fourth node joins: another node takes
+ * the publisher lease over, the newer record lists the live nodes and the client's runs reach the new node. Last, the
+ * nodes stop cleanly: the record goes on without the leaving publisher, and the last node withdraws it.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { generateKeyPair, toHex, type Program } from '@weft/core'
@@ -22,7 +23,13 @@ const EXPECTED = reference('demo-gpt2', 'p0.module.transformer.h.1') // the tran
 let server: Postgres
 let hub: DirectoryNode
 let nodes: ProviderProcess[] = []
+let args: string[] = []
 
+/** one token-id trace of the reference prompt saving transformer.h.1's output (what `trace` records) */
+const program = (): Program => ({
+  version: 1, model: { name: 'demo-gpt2', revision: null }, mode: 'trace', invokes: [{ ids: referencePrompts('demo-gpt2').token_ids[0]! }],
+  nodes: [['read', { site: 'transformer.h.1', port: 'output', invoke: 0 }, []], ['save', { name: 'h' }, [0]]],
+})
 const alive = (node: ProviderProcess): boolean => node.child.exitCode === null && node.child.signalCode === null
 /** the node's last word on publishing says it publishes */
 const publishes = (node: ProviderProcess): boolean => {
@@ -56,7 +63,7 @@ beforeAll(async () => {
   server = await startPostgres()
   const url = await server.createDatabase('weft_directory')
   hub = await createDirectoryNode({})
-  const args = ['--model', DEMO, '--db', url, '--policy', 'open', '--lease-ms', '1500', '--node-heartbeat-ms', '500', '--directory', hub.multiaddrs[0]!]
+  args = ['--model', DEMO, '--db', url, '--policy', 'open', '--lease-ms', '1500', '--node-heartbeat-ms', '500', '--directory', hub.multiaddrs[0]!]
   nodes = await Promise.all([0, 1, 2].map(async () => await startProviderProcess(args)))
 }, 120_000)
 
@@ -94,8 +101,7 @@ describe('a provider of three nodes behind one directory record', () => {
     routing = weft.executor as RoutingExecutor
     expect(maxAbsDiff(await trace(), EXPECTED.data)).toBeLessThan(1e-4)
     // submissions rotate over the nodes: three runs are accepted by three different nodes
-    const program: Program = { version: 1, model: { name: 'demo-gpt2', revision: null }, mode: 'trace', invokes: [{ ids: referencePrompts('demo-gpt2').token_ids[0]! }], nodes: [['read', { site: 'transformer.h.1', port: 'output', invoke: 0 }, []], ['save', { name: 'h' }, [0]]] }
-    const runs = await Promise.all([0, 1, 2].map(async () => await routing.run(program)))
+    const runs = await Promise.all([0, 1, 2].map(async () => await routing.run(program())))
     expect(new Set(runs.map(r => r.endpoint))).toEqual(new Set(nodes.map(n => n.url)))
     for (const run of runs) expect(maxAbsDiff(Array.from(run.saves.h!.data as Float32Array), EXPECTED.data)).toBeLessThan(1e-4)
   })
@@ -123,23 +129,37 @@ describe('a provider of three nodes behind one directory record', () => {
     expect([...record.record.endpoints!].sort()).toEqual(nodes.filter(alive).map(n => n.url).sort())
   })
 
-  test('the publishing node killed (SIGKILL): the last node takes the lease over and publishes; traces go on', async () => {
+  test('the publishing node killed (SIGKILL) as a fourth node joins: the lease is taken over, the new record lists the live nodes, the client uses them', async () => {
     const publisher = await publisherNow()
     expect(alive(publisher) && publishes(publisher), publisher.output()).toBe(true)
     const survivor = nodes.find(n => alive(n) && n !== publisher)!
     const before = (await hub.find('demo-gpt2'))[0]!.record.seq
+    const joining = startProviderProcess(args)
     await killHard(publisher)
     for (let i = 0; i < 3; i++) expect(maxAbsDiff(await trace(), EXPECTED.data)).toBeLessThan(1e-4)
-    const record = await recordWhere(entry => entry.record.seq > before && entry.record.endpoint === survivor.url)
-    expect(record.record.endpoints).toBeUndefined() // one node: endpoint alone
-    await until(() => publishes(survivor))
-    expect(publishes(survivor), survivor.output()).toBe(true)
+    const joined = await joining
+    nodes.push(joined)
+    const record = await recordWhere(entry => entry.record.seq > before && [...entry.record.endpoints ?? []].sort().join() === [survivor.url, joined.url].sort().join())
+    const publishing = nodes.find(n => n.url === record.record.endpoint)!
+    await until(() => publishes(publishing))
+    expect(publishes(publishing), publishing.output()).toBe(true)
+    // the routed client follows the newer record: its next runs are spread over the two live nodes, the new one included
+    const runs = await Promise.all([0, 1].map(async () => await routing.run(program())))
+    expect(new Set(runs.map(r => r.endpoint))).toEqual(new Set([survivor.url, joined.url]))
+    for (const run of runs) expect(maxAbsDiff(Array.from(run.saves.h!.data as Float32Array), EXPECTED.data)).toBeLessThan(1e-4)
     expect(events.map(e => e.type)).toEqual(['select'])
   })
-  test('the last node stopped cleanly (SIGTERM) withdraws the record: the provider is offline', async () => {
-    const last = nodes.find(alive)!
+
+  test('nodes leaving cleanly (SIGTERM): the publisher re-publishes without itself; the last node withdraws the record', async () => {
+    const publisher = await publisherNow()
+    const other = nodes.find(n => alive(n) && n !== publisher)!
+    const seq = (await hub.find('demo-gpt2'))[0]!.record.seq
+    await publisher.stop()
+    const record = await recordWhere(entry => entry.record.seq > seq && entry.record.endpoint === other.url)
+    expect(record.record.endpoints).toBeUndefined() // one node: endpoint alone
+    expect(maxAbsDiff(await trace(), EXPECTED.data)).toBeLessThan(1e-4)
     const withdrawn = new Promise<void>(resolve => { const off = hub.onChange(change => { if (change.type === 'withdrawn') { off(); resolve() } }) })
-    await last.stop()
+    await other.stop()
     await withdrawn
     expect(await hub.find('demo-gpt2')).toEqual([])
   })

@@ -15,7 +15,7 @@ export interface EndpointPoolOptions {
 interface Health { failures: number; downUntil: number; lastError?: string }
 
 export class EndpointPool {
-  readonly urls: readonly string[]
+  private list: string[]
   private readonly health = new Map<string, Health>()
   /** endpoints that answered as another provider: never asked again */
   private readonly excluded = new Set<string>()
@@ -25,14 +25,29 @@ export class EndpointPool {
   private readonly maxDownMs: number
 
   constructor (urls: readonly string[], options: EndpointPoolOptions = {}) {
-    this.urls = [...new Set(urls)]
-    if (this.urls.length === 0) throw new TypeError('EndpointPool needs at least one endpoint')
+    this.list = [...new Set(urls)]
+    if (this.list.length === 0) throw new TypeError('EndpointPool needs at least one endpoint')
     this.clock = options.clock ?? Date.now
     this.downMs = options.downMs ?? 1000
     this.maxDownMs = options.maxDownMs ?? 60_000
   }
 
-  get size (): number { return this.urls.length }
+  /** the provider's nodes, preferred first */
+  get urls (): readonly string[] { return this.list }
+
+  get size (): number { return this.list.length }
+
+  /**
+   * The provider's nodes changed (a newer directory record): asks these from now on, in this order. Nodes already
+   * known keep their health; nodes no longer listed are forgotten.
+   */
+  update (urls: readonly string[]): void {
+    const next = [...new Set(urls)]
+    if (next.length === 0) return
+    for (const url of this.health.keys()) if (!next.includes(url)) this.health.delete(url)
+    this.list = next
+    this.cursor %= next.length
+  }
 
   isDown (url: string): boolean { return this.excluded.has(url) || (this.health.get(url)?.downUntil ?? 0) > this.clock() }
 
@@ -41,7 +56,7 @@ export class EndpointPool {
    * (first listed) node, then the ones set aside, soonest back first.
    */
   order (first?: string): string[] {
-    const usable = this.urls.filter(url => !this.excluded.has(url))
+    const usable = this.list.filter(url => !this.excluded.has(url))
     const start = first === undefined ? 0 : Math.max(0, usable.indexOf(first))
     const rotated = [...usable.slice(start), ...usable.slice(0, start)]
     const live = rotated.filter(url => !this.isDown(url))
@@ -50,11 +65,11 @@ export class EndpointPool {
   }
 
   /** the first live endpoint (what requests that are not submissions ask first) */
-  preferred (): string { return this.order()[0] ?? this.urls[0]! }
+  preferred (): string { return this.order()[0] ?? this.list[0]! }
 
   /** the next live endpoint in rotation: where the next submission goes first */
   rotate (): string {
-    const usable = this.urls.filter(url => !this.excluded.has(url))
+    const usable = this.list.filter(url => !this.excluded.has(url))
     for (let i = 0; i < usable.length; i++) {
       const url = usable[(this.cursor + i) % usable.length]!
       if (!this.isDown(url)) {
@@ -80,6 +95,6 @@ export class EndpointPool {
 
   /** per endpoint: set aside until (0 = live), consecutive failures, last error; excluded ones flagged */
   status (): { url: string; downUntil: number; failures: number; lastError?: string; excluded: boolean }[] {
-    return this.urls.map(url => ({ url, downUntil: this.health.get(url)?.downUntil ?? 0, failures: this.health.get(url)?.failures ?? 0, lastError: this.health.get(url)?.lastError, excluded: this.excluded.has(url) }))
+    return this.list.map(url => ({ url, downUntil: this.health.get(url)?.downUntil ?? 0, failures: this.health.get(url)?.failures ?? 0, lastError: this.health.get(url)?.lastError, excluded: this.excluded.has(url) }))
   }
 }

@@ -96,13 +96,14 @@ export class RemoteExecutor implements Executor {
     }
     if (found === undefined) throw failure
     const { version, endpoint } = found
-    if (http.pool.size > 1) {
-      // every other node must answer as the same provider before it is asked anything
-      http.trust(endpoint)
-      http.verifyEndpoint = async base => identify(await http.json<Version>('/v1/version', undefined, { endpoint: base, only: true, unchecked: true }), base, version.provider)
-    }
+    // every other node (listed now or later) must answer as the same provider before it is asked anything
+    http.trust(endpoint)
+    http.verifyEndpoint = async base => identify(await http.json<Version>('/v1/version', undefined, { endpoint: base, only: true, unchecked: true }), base, version.provider)
     return new RemoteExecutor(http, version.provider, fromHex(version.publicKey), secretKeyOf(options.key), options)
   }
+
+  /** the provider's nodes changed (routing saw a newer record): use these, each checked before its first use */
+  useEndpoints (urls: readonly string[]): void { this.http.pool.update(urls) }
 
   async listModels (): Promise<ModelInfo[]> {
     const { models } = await this.http.json<{ models: ModelInfo[] }>('/v1/models')

@@ -26,7 +26,12 @@ export interface DirectoryLike {
   records? (): VerifiedRecord[]
 }
 
-export type ProviderExecutor = Executor & { readonly providerId: string; manifestDigest? (model: string): Promise<string> }
+export type ProviderExecutor = Executor & {
+  readonly providerId: string
+  manifestDigest? (model: string): Promise<string>
+  /** the provider's nodes as its newest record lists them (a multi-node provider) */
+  useEndpoints? (urls: readonly string[]): void
+}
 export type ConnectProvider = (options: ConnectOptions) => Promise<ProviderExecutor>
 
 export interface RouteEvent {
@@ -89,6 +94,8 @@ export class RoutingExecutor implements Executor {
   /** revision each model was pinned to, from the first provider manifest verified against its record */
   private readonly revisions = new Map<string, string>()
   private readonly connectProvider: ConnectProvider
+  /** seq of the record whose endpoints each provider's connection uses */
+  private readonly endpointSeq = new Map<string, number>()
   private readonly closers: (() => Promise<void>)[] = []
 
   constructor (private readonly options: RoutingOptions) {
@@ -128,7 +135,10 @@ export class RoutingExecutor implements Executor {
     const usable = (route: Route | undefined): route is Route => route !== undefined && !exclude.has(idOf(route.record)) && !this.selector.isBanned(idOf(route.record)) &&
       this.refusal(route.record, model, choice.require, facts) === null && choiceMismatch(route.record.record, choice.prefer) === null
     const preferred = this.preferred.get(model)
-    if (usable(preferred)) return preferred
+    if (usable(preferred)) {
+      this.followNodes(preferred)
+      return preferred
+    }
     const defaultRoute = exclude.size === 0 && facts === null && choice.require === undefined && choice.prefer === undefined
     if (defaultRoute) {
       let pending = this.selecting.get(model)
@@ -184,6 +194,19 @@ export class RoutingExecutor implements Executor {
       throw new WeftError('POLICY_DENIED', `no provider of '${model}' admits this Program: ${byPolicy.map(e => `${idOf(e)}: ${refused[idOf(e)]}`).join('; ')}`, details)
     }
     throw new WeftError('PROVIDER_NOT_FOUND', `no live provider of '${model}'${revision === undefined ? '' : ` at revision ${revision}`} may take this (directory listed ${listed.length}, ${records.length} eligible, ${candidates.length} answered their health probe${why.length > 0 ? `; ${why.join('; ')}` : ''})`, details)
+  }
+
+  /**
+   * A multi-node provider's nodes come and go: when the directory holds a newer record of the route's provider than
+   * the one its connection last used, the connection asks the nodes that record lists.
+   */
+  private followNodes (route: Route): void {
+    const provider = idOf(route.record)
+    const latest = this.options.directory.records?.().find(entry => entry.record.provider === provider && entry.record.status === 'online')
+    const seen = this.endpointSeq.get(provider) ?? route.record.record.seq
+    if (latest === undefined || latest.record.seq <= seen || route.executor.useEndpoints === undefined) return
+    this.endpointSeq.set(provider, latest.record.seq)
+    route.executor.useEndpoints(federation().selection.recordEndpoints(latest.record))
   }
 
   /**
@@ -269,6 +292,7 @@ export class RoutingExecutor implements Executor {
     const provider = idOf(route.record)
     if (this.preferred.get(model) === route) this.preferred.delete(model)
     this.connections.delete(provider)
+    this.endpointSeq.delete(provider)
     for (const [other, r] of this.preferred) if (idOf(r.record) === provider) this.preferred.delete(other)
     void route.executor.close().catch(() => {})
   }
