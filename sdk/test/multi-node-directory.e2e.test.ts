@@ -22,6 +22,8 @@ const EXPECTED = reference('demo-gpt2', 'p0.module.transformer.h.1') // the tran
 
 let server: Postgres
 let hub: DirectoryNode
+/** the researcher's directory node (what Weft.discover would start), bootstrapped from the hub */
+let client: DirectoryNode
 let nodes: ProviderProcess[] = []
 let args: string[] = []
 
@@ -42,13 +44,16 @@ const publisherNow = async (): Promise<ProviderProcess> => {
   return nodes.find(n => n.url === endpoint)!
 }
 
-/** the provider's record on the hub once `accept` holds (the directory is eventually consistent) */
-async function recordWhere (accept: (entry: VerifiedRecord) => boolean, timeoutMs = 15_000): Promise<VerifiedRecord> {
+/** the provider's record on the hub (or `on` another directory node) once `accept` holds (the directory is eventually consistent) */
+async function recordWhere (accept: (entry: VerifiedRecord) => boolean, timeoutMs = 15_000, on: DirectoryNode = hub): Promise<VerifiedRecord> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const found = (await hub.find('demo-gpt2')).find(accept)
+    const found = (await on.find('demo-gpt2')).find(accept)
     if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`no such record within ${timeoutMs} ms; held: ${JSON.stringify(hub.records().map(r => ({ endpoint: r.record.endpoint, endpoints: r.record.endpoints, seq: r.record.seq })))}`)
+    if (Date.now() > deadline) {
+      const logs = nodes.map(n => `${n.url}${alive(n) ? '' : ' (dead)'}:\n${n.output().split('\n').filter(line => line.startsWith('directory')).join('\n')}`).join('\n')
+      throw new Error(`no such record within ${timeoutMs} ms; held: ${JSON.stringify(hub.records().map(r => ({ endpoint: r.record.endpoint, endpoints: r.record.endpoints, seq: r.record.seq })))}\n${logs}`)
+    }
     await new Promise(resolve => setTimeout(resolve, 50))
   }
 }
@@ -63,12 +68,14 @@ beforeAll(async () => {
   server = await startPostgres()
   const url = await server.createDatabase('weft_directory')
   hub = await createDirectoryNode({})
+  client = await createDirectoryNode({ bootstrap: hub.multiaddrs })
   args = ['--model', DEMO, '--db', url, '--policy', 'open', '--lease-ms', '1500', '--node-heartbeat-ms', '500', '--directory', hub.multiaddrs[0]!]
   nodes = await Promise.all([0, 1, 2].map(async () => await startProviderProcess(args)))
 }, 120_000)
 
 afterAll(async () => {
   for (const node of nodes) await node.stop().catch(() => {})
+  await client?.stop()
   await hub?.stop()
   await server?.stop()
 })
@@ -97,7 +104,7 @@ describe('a provider of three nodes behind one directory record', () => {
     expect(record.record.endpoint).toBe(publishing[0]!.url) // the publisher lists itself first
     expect(record.record.endpoints![0]).toBe(record.record.endpoint)
 
-    weft = await Weft.discover({ bootstrap: hub.multiaddrs, key: toHex(generateKeyPair().secretKey), findTimeoutMs: 10_000, onRoute: event => events.push(event) })
+    weft = await Weft.discover({ directory: client, key: toHex(generateKeyPair().secretKey), findTimeoutMs: 10_000, onRoute: event => events.push(event) })
     routing = weft.executor as RoutingExecutor
     expect(maxAbsDiff(await trace(), EXPECTED.data)).toBeLessThan(1e-4)
     // submissions rotate over the nodes: three runs are accepted by three different nodes
@@ -140,6 +147,7 @@ describe('a provider of three nodes behind one directory record', () => {
     const joined = await joining
     nodes.push(joined)
     const record = await recordWhere(entry => entry.record.seq > before && [...entry.record.endpoints ?? []].sort().join() === [survivor.url, joined.url].sort().join())
+    await recordWhere(entry => entry.record.seq >= record.record.seq, 10_000, client) // gossip reached the researcher
     const publishing = nodes.find(n => n.url === record.record.endpoint)!
     await until(() => publishes(publishing))
     expect(publishes(publishing), publishing.output()).toBe(true)
