@@ -50,12 +50,16 @@ async function recordWhere (accept: (entry: VerifiedRecord) => boolean, timeoutM
   for (;;) {
     const found = (await on.find('demo-gpt2')).find(accept)
     if (found !== undefined) return found
-    if (Date.now() > deadline) {
-      const logs = nodes.map(n => `${n.url}${alive(n) ? '' : ' (dead)'}:\n${n.output().split('\n').filter(line => line.startsWith('directory')).join('\n')}`).join('\n')
-      throw new Error(`no such record within ${timeoutMs} ms; held: ${JSON.stringify(hub.records().map(r => ({ endpoint: r.record.endpoint, endpoints: r.record.endpoints, seq: r.record.seq })))}\n${logs}`)
-    }
+    if (Date.now() > deadline) throw new Error(`no such record within ${timeoutMs} ms; ${situation()}`)
     await new Promise(resolve => setTimeout(resolve, 50))
   }
+}
+
+/** what the hub holds and what each node said about the directory (failure messages) */
+const situation = (): string => {
+  const held = JSON.stringify(hub.records().map(r => ({ endpoint: r.record.endpoint, endpoints: r.record.endpoints, seq: r.record.seq })))
+  const logs = nodes.map(n => `${n.url}${alive(n) ? '' : ' (dead)'}:\n${n.output().split('\n').filter(line => /^directory|^\[weft/.test(line)).join('\n')}`).join('\n')
+  return `hub holds ${held}\n${logs}`
 }
 
 /** waits for a node's log to catch up (its record may reach the hub before its log line reaches us) */
@@ -100,7 +104,7 @@ describe('a provider of three nodes behind one directory record', () => {
     expect([...record.record.endpoints!].sort()).toEqual(nodes.map(n => n.url).sort())
     await until(() => nodes.some(publishes))
     const publishing = nodes.filter(publishes)
-    expect(publishing, nodes.map(n => n.output()).join('\n---\n')).toHaveLength(1)
+    expect(publishing, situation()).toHaveLength(1)
     expect(record.record.endpoint).toBe(publishing[0]!.url) // the publisher lists itself first
     expect(record.record.endpoints![0]).toBe(record.record.endpoint)
 
@@ -138,7 +142,7 @@ describe('a provider of three nodes behind one directory record', () => {
 
   test('the publishing node killed (SIGKILL) as a fourth node joins: the lease is taken over, the new record lists the live nodes, the client uses them', async () => {
     const publisher = await publisherNow()
-    expect(alive(publisher) && publishes(publisher), publisher.output()).toBe(true)
+    expect(alive(publisher) && publishes(publisher), situation()).toBe(true)
     const survivor = nodes.find(n => alive(n) && n !== publisher)!
     const before = (await hub.find('demo-gpt2'))[0]!.record.seq
     const joining = startProviderProcess(args)
@@ -150,7 +154,7 @@ describe('a provider of three nodes behind one directory record', () => {
     await recordWhere(entry => entry.record.seq >= record.record.seq, 10_000, client) // gossip reached the researcher
     const publishing = nodes.find(n => n.url === record.record.endpoint)!
     await until(() => publishes(publishing))
-    expect(publishes(publishing), publishing.output()).toBe(true)
+    expect(publishes(publishing), situation()).toBe(true)
     // the routed client follows the newer record: its next runs are spread over the two live nodes, the new one included
     const runs = await Promise.all([0, 1].map(async () => await routing.run(program())))
     expect(new Set(runs.map(r => r.endpoint))).toEqual(new Set([survivor.url, joined.url]))

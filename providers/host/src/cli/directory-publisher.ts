@@ -69,6 +69,7 @@ export async function startDirectoryPublisher (options: DirectoryPublisherOption
   }
 
   const startPublishing = async (): Promise<void> => {
+    log('directory: this node holds the publisher lease; starting the directory node')
     const { announceProvider } = await import('@weft/federation')
     announced = await announceProvider({
       seed: options.seed, endpoint: options.publicUrl, describeFrom: options.localUrl, bootstrap: options.bootstrap, listen: options.listen,
