@@ -46,7 +46,7 @@ export interface DirectoryPublisher {
   stop (): Promise<void>
 }
 
-interface Announced { node: { refresh (): Promise<void>; peerId: string }; stop (options?: { withdraw?: boolean }): Promise<void> }
+interface Announced { node: { refresh (): Promise<void>; sync (): Promise<void>; peerId: string }; stop (options?: { withdraw?: boolean }): Promise<void> }
 
 export async function startDirectoryPublisher (options: DirectoryPublisherOptions): Promise<DirectoryPublisher> {
   const { store, node } = options
@@ -123,6 +123,9 @@ export async function startDirectoryPublisher (options: DirectoryPublisherOption
     if (next !== published) {
       published = next
       await announced.node.refresh()
+      // also hand the record over by the directory exchange (a fresh stream): after a publisher change, gossip from
+      // the provider's peer id may not reach a hub that still tracks the previous publisher's connection
+      await announced.node.sync()
       log(`directory: nodes changed; re-published endpoints: ${next}`)
     }
   }
