@@ -78,7 +78,7 @@ export interface BatchRunnerDeps {
   onEgress?: (row: JobRow, bytes: number) => void
   /** kept adapters: resolves `init: {adapter}` of jobs read back from the store, persists `keep` */
   adapters?: Adapters
-  /** learns each model's engine speed from completed jobs */
+  /** learns each model's engine speed from completed jobs (admission refuses sessions that cannot fit) */
   speed?: EngineSpeed
 }
 

@@ -7,38 +7,23 @@
  * loses nothing.
  */
 import { type WireError } from '@weft/core'
-import type { Adapters } from '../adapters/adapters.js'
 import type { AdmittedProgram } from './admission.js'
-import type { EngineSpeed } from './engine-speed.js'
-import type { ModelRegistry, ServedModel } from '../models/model-registry.js'
-import type { JobRow, Store } from '../store/store.js'
-import type { JobEvent, JobEvents } from './job-events.js'
-import type { HostLimits } from './limits.js'
-import { wireErrorOf, type ReceiptSigner, type StoredResult } from './complete-job.js'
+import type { ServedModel } from '../models/model-registry.js'
+import type { JobRow } from '../store/store.js'
+import type { JobEvent } from './job-events.js'
+import { wireErrorOf, type StoredResult } from './complete-job.js'
 import { JobQueue, traitsOf, type QueuedJob } from './job-queue.js'
-import { BatchRunner, formBatch, type BatchPolicy } from './batch-runner.js'
+import { BatchRunner, formBatch, type BatchPolicy, type BatchRunnerDeps } from './batch-runner.js'
 import { ResultCache } from './result-cache.js'
 
-export interface SchedulerDeps {
-  store: Store
-  registry: ModelRegistry
-  events: JobEvents
-  limits: HostLimits
-  signer: ReceiptSigner
-  now: () => number
-  /** batches that may run at once on one model (match the backend's worker count) */
-  batchesPerModel: number
+/** What the scheduler needs: its batch runner's dependencies (those it wires itself aside) and the batch sizes. */
+export interface SchedulerDeps extends Omit<BatchRunnerDeps, 'fail' | 'results' | 'requeue' | 'engineFree' | 'batchEnded'> {
   /**
    * 'any' (default): a batch takes every queued job of the model (up to maxBatchJobs). 'powers-of-two': the largest
    * power of two of them, the rest run next: an engine compiles one graph per batch composition, so this bounds the
    * graphs to log2(maxBatchJobs) + 1 per Program shape when the compiled-session cache is small.
    */
   batchSizes?: 'powers-of-two' | 'any'
-  onEgress?: (row: JobRow, bytes: number) => void
-  /** kept adapters: resolves `init: {adapter}` of jobs read back from the store, persists `keep` */
-  adapters?: Adapters
-  /** learns each model's engine speed from completed jobs (admission refuses sessions that cannot fit) */
-  speed?: EngineSpeed
 }
 
 /** after the store failed to mark a batch running, its jobs (back in the queue) are tried again this much later */
