@@ -193,11 +193,14 @@ export class Scheduler {
    */
   sync (): void {
     if (this.closed) return
-    if (this.queue.mirror(id => this.runner.isRunning(id))) this.kick()
+    if (this.queue.mirror(id => this.isRunningHere(id))) this.kick()
   }
 
   /** ids of the jobs this node's engines are running (their claims' leases are renewed) */
   runningIds (): string[] { return this.runner.runningIds() }
+
+  /** whether this node's engines run the job now */
+  isRunningHere (id: string): boolean { return this.runner.isRunning(id) }
 
   /** Resolves when nothing is queued or running (tests, graceful shutdown). */
   async whenIdle (): Promise<void> {
