@@ -2,7 +2,7 @@
 import { WeftError, type WireError } from '@weft/core'
 import { nodeHttpExchange, nodeHttpFetch } from './node-fetch.js'
 
-export const PROTOCOL_VERSION = '1'
+const PROTOCOL_VERSION = '1'
 
 /** A response read to its end: what job submission and result retrieval need, without WHATWG objects. */
 export interface BufferedResponse {
@@ -71,7 +71,7 @@ function transportError (error: unknown, baseUrl: string): WeftError {
 }
 
 /** A non-2xx response as the typed error the provider named (INTERNAL when the body is not a Weft error). */
-export async function errorOf (response: Response): Promise<WeftError> {
+async function errorOf (response: Response): Promise<WeftError> {
   return errorFrom(response.status, await response.text())
 }
 

@@ -196,6 +196,6 @@ async function announce (seed: Uint8Array, endpoint: string, bootstrap: string[]
 }
 
 /** the module the engine workers load the ONNX backend from */
-export function onnxModule (): string {
+function onnxModule (): string {
   return '@weft/onnx'
 }

@@ -100,7 +100,7 @@ function preferWait (prefer: string | undefined): number {
   return match === null ? 0 : Math.min(MAX_WAIT_SECONDS, Number(match[1]))
 }
 
-export function statusOf (host: HostContext, row: JobRow): Record<string, unknown> {
+function statusOf (host: HostContext, row: JobRow): Record<string, unknown> {
   return {
     job: row.id, state: row.state, model: row.model, revision: row.revision, programDigest: row.programDigest,
     requestDigest: row.requestDigest, position: host.store.queuePosition(row), attempts: row.attempts,

@@ -40,7 +40,7 @@ export type Completion =
   | { ok: false; error: WireError | null }
 
 /** Bytes of tensor data that leave the provider: what the egress ledger charges. */
-export function egressBytesOf (saves: Record<string, Tensor>): number {
+function egressBytesOf (saves: Record<string, Tensor>): number {
   return Object.values(saves).reduce((total, t) => total + t.data.byteLength, 0)
 }
 

@@ -7,9 +7,9 @@
 import type { StoredResult } from './complete-job.js'
 
 /** results kept at most (count) */
-export const RESULT_CACHE_MAX_ENTRIES = 1024
+const RESULT_CACHE_MAX_ENTRIES = 1024
 /** bytes of saves kept at most, summed over the cached results */
-export const RESULT_CACHE_MAX_BYTES = 256 * 2 ** 20
+const RESULT_CACHE_MAX_BYTES = 256 * 2 ** 20
 
 export class ResultCache {
   private readonly results = new Map<string, StoredResult>()
