@@ -62,6 +62,12 @@ export async function namedInputs (): Promise<void> {
     // @ts-expect-error: the pair is not a tensor; index it
     void m.layers[0].attn.inputs.position_embeddings.save()
   })
+  await loose.trace('x', (m) => {
+    // untyped trees: any name, and the tuple inputs index
+    expectTypeOf(m.model.layers[0].self_attn.inputs.position_embeddings[1]).toMatchTypeOf<SiteProxy>()
+    expectTypeOf(m.model.layers[0].self_attn.inputs.position_ids).toMatchTypeOf<SiteProxy>()
+    return m.model.layers[0].self_attn.inputs.position_embeddings[0].save()
+  })
   await neox.trace('x', (m) => {
     expectTypeOf(m.gpt_neox.layers[0].attention.inputs.position_embeddings[0]).toEqualTypeOf<SiteProxy>()
     expectTypeOf(m.gpt_neox.rotary_emb.inputs.position_ids).toEqualTypeOf<SiteProxy>()

@@ -47,7 +47,7 @@ async function run (model: string, nodes: ProgramNode[]): Promise<Saves> {
 }
 
 /** Reads and saves each `site` (`path` or `path:input`) under its own name; values as plain numbers. */
-async function readSites (model: string, sites: string[]): Promise<Record<string, { shape: number[]; data: number[] }>> {
+async function readSites (model: string, sites: string[]): Promise<Record<string, { shape: readonly number[]; data: number[] }>> {
   const nodes: ProgramNode[] = []
   for (const name of sites) {
     const [site, port] = name.split(':') as [string, 'input' | undefined]

@@ -9,8 +9,12 @@ import { ValueProxy, liftInto, type Operand } from './value-proxy.js'
 import { describeChildren, type TreeNode } from './module-tree.js'
 import { callerLocation } from './location.js'
 
-/** A module's inputs by HF argument name, when the model's tree is not typed (names checked at run time). */
-export interface InputSites { readonly [name: string]: SiteProxy }
+/**
+ * A module's inputs by HF argument name, when the model's tree is not typed (names checked at run time). Indexable
+ * for the inputs HF passes as a tuple (`position_embeddings[0]`, the cos of (cos, sin)); indexing any other input
+ * throws at run time, as indexing a tensor proxy does.
+ */
+export interface InputSites { readonly [name: string]: SiteProxy & { readonly [index: number]: SiteProxy } }
 
 /**
  * What every module envoy offers, whatever the model. `I` types `.inputs` (the typed family trees name each input,
