@@ -62,6 +62,19 @@ test('tiny-llama remote generate: position_ids per step (prompt, then n−1+k), 
   })
 })
 
+test('tiny-llama remote generate with every step\'s rotary position_ids shifted by 100: the same tokens (rotary is relative), shifted positions read back', async () => {
+  const model = await weft.model<Llama>('tiny-llama')
+  const plain = await model.generate(PROMPT, { maxNewTokens: STEPS })
+  const shifted = await model.generate(PROMPT, { maxNewTokens: STEPS }, (_m, steps) => {
+    steps.all((m) => { const ids = m.model.rotary_emb.inputs.position_ids; ids.set(ids.add(100)) })
+    return { seen: steps.step(2, (m) => m.model.rotary_emb.inputs.position_ids.save()), layer: steps.step(2, (m) => m.layers[1].inputs.position_ids.save()) }
+  })
+  expect(shifted.tokens).toEqual(plain.tokens)
+  expect(numbers(shifted.seen)).toEqual([100 + PROMPT.length + 1])
+  // the layers still receive the real positions (the rotary module's input was written, not the model's)
+  expect(numbers(shifted.layer)).toEqual([PROMPT.length + 1])
+})
+
 test('demo-gpt2 remote generate: wpe\'s position_ids and a block\'s position_ids per step', async () => {
   const model = await weft.model<GPT2>('demo-gpt2')
   const out = await model.generate(PROMPT, { maxNewTokens: STEPS }, (_m, steps) => ({
