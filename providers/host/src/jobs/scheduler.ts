@@ -509,6 +509,8 @@ export class Scheduler {
    */
   cancel (row: JobRow): boolean {
     if (row.state !== 'queued' && row.state !== 'running') return false
+    // a shared store: a job another node runs is cancelled by that node (it polls for requests), as it would be here
+    if (row.state === 'running' && this.deps.store.shared && row.node !== this.deps.store.node) { this.deps.store.requestCancel(row.id, this.deps.now()); return true }
     if (row.state === 'running' && this.training.has(row.id)) {
       const batch = this.batchesOn(row.model).find(b => b.ids.has(row.id))
       if (batch !== undefined) {
@@ -560,7 +562,8 @@ export class Scheduler {
     return ids
   }
 
-  private isRunningHere (id: string): boolean {
+  /** whether this node's engines run the job now */
+  isRunningHere (id: string): boolean {
     for (const batches of this.running.values()) for (const batch of batches) if (batch.ids.has(id)) return true
     return false
   }
