@@ -48,9 +48,15 @@ afterAll(async () => {
   await server?.stop()
 })
 
-async function submit (node: ProviderProcess, program: Program, prefer?: string): Promise<Response> {
+async function submit (node: ProviderProcess, program: Program, prefer?: string, retry = true): Promise<Response> {
   const envelope = createRequestEnvelope({ program, audience: node.providerId, secretKey, kid })
-  return await fetch(`${node.url}/v1/jobs`, { method: 'POST', body: envelope, headers: { 'content-type': 'application/cose', ...(prefer === undefined ? {} : { prefer }) } })
+  try {
+    return await fetch(`${node.url}/v1/jobs`, { method: 'POST', body: envelope, headers: { 'content-type': 'application/cose', ...(prefer === undefined ? {} : { prefer }) } })
+  } catch (error) {
+    // a kept-alive connection the server closed as it idled out (a slow test before this one): once more, a new one
+    if (!retry || (error as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw error
+    return await submit(node, program, prefer, false)
+  }
 }
 
 async function submitted (node: ProviderProcess, program: Program): Promise<string> {
