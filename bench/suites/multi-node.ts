@@ -14,9 +14,9 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import Database from 'better-sqlite3'
 import { generateKeyPair, keyId, publicKeyOf, toHex, type Program } from '@weft/core'
-import { killHard, startProviderProcess, type ProviderProcess } from '../../providers/host/test/process.js'
+import { startProviderProcess, type ProviderProcess } from '../../providers/host/test/process.js'
 import { startPostgres, type Postgres } from '../../providers/host/test/postgres.js'
-import { checkLoadLedger, cpuMsOf, runMultiNodeLoad, settleJobs, type LedgerCheck, type LoadReport, type LoadUser } from '../../providers/host/test/multi-node-load.js'
+import { checkLoadLedger, cpuMsOf, killWhileRunning, runMultiNodeLoad, settleJobs, type LedgerCheck, type LoadReport, type LoadUser } from '../../providers/host/test/multi-node-load.js'
 import { fmt, loadNote, type BenchSuite, type BenchTable } from '../harness.js'
 
 const DEMO = fileURLToPath(new URL('../../models/demo-gpt2', import.meta.url))
@@ -139,13 +139,7 @@ async function ledgerChecks (config: Config, killed?: Killed): Promise<LedgerChe
 async function killLast (config: Config): Promise<Killed> {
   const victim = config.nodes[config.nodes.length - 1]!
   const node = /this node: (\S+)/.exec(victim.output())![1]!
-  let running: string[] = []
-  while (running.length === 0) {
-    running = (await config.client!.query("SELECT id FROM jobs WHERE state = 'running' AND node = $1", [node])).rows.map(r => r.id as string)
-    if (running.length === 0) await new Promise(resolve => setTimeout(resolve, 2))
-  }
-  await killHard(victim)
-  return { killed: victim, node, running }
+  return { killed: victim, node, running: await killWhileRunning(config.client!, victim, node) }
 }
 
 async function run (): Promise<BenchTable[]> {

@@ -175,6 +175,27 @@ export async function checkLoadLedger (db: pg.Client, report: LoadReport, option
   return checks
 }
 
+/**
+ * SIGKILL of a node while its engine runs jobs: the node is frozen (SIGSTOP) before its running jobs are read, so the
+ * list is exactly what it held when it died (a job it was about to commit cannot complete between the read and the
+ * kill); a node found idle is let go on for a moment and tried again. Returns the ids of the jobs it was running.
+ */
+export async function killWhileRunning (db: pg.Client, provider: ProviderProcess, node: string): Promise<string[]> {
+  for (;;) {
+    provider.child.kill('SIGSTOP')
+    await new Promise(resolve => setTimeout(resolve, 20)) // a commit already sent reaches the server
+    const running = (await db.query("SELECT id FROM jobs WHERE state = 'running' AND node = $1", [node])).rows.map(r => r.id as string)
+    if (running.length > 0) {
+      const exited = new Promise<void>(resolve => provider.child.once('exit', () => resolve()))
+      provider.child.kill('SIGKILL')
+      await exited
+      return running
+    }
+    provider.child.kill('SIGCONT')
+    await new Promise(resolve => setTimeout(resolve, 3))
+  }
+}
+
 /** user + system CPU time (ms) a process has used so far, all its threads (Linux /proc/<pid>/stat) */
 export function cpuMsOf (pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')

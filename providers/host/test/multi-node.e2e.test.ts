@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import pg from 'pg'
 import { createRequestEnvelope, decodeCbor, generateKeyPair, fromHex, keyId, publicKeyOf, toHex, verifyReceipt, type Program } from '@weft/core'
 import { DEMO } from './helpers.js'
-import { killHard, startProviderProcess, type ProviderProcess } from './process.js'
+import { startProviderProcess, type ProviderProcess } from './process.js'
 import { startPostgres, type Postgres } from './postgres.js'
-import { checkLoadLedger, runMultiNodeLoad, settleJobs, type LoadUser } from './multi-node-load.js'
+import { checkLoadLedger, killWhileRunning, runMultiNodeLoad, settleJobs, type LoadUser } from './multi-node-load.js'
 
 /** the load run's length: short here (`npm run bench multi-node` runs 30 s) */
 const LOAD_MS = 4_000
@@ -112,14 +112,9 @@ describe('three provider nodes on one PostgreSQL database', () => {
       // under load, once the victim's engine runs one of the jobs: SIGKILL
       during: async () => {
         await new Promise(resolve => setTimeout(resolve, 1_000))
-        const node = victimNode = /this node: (\S+)/.exec(victim.output())![1]!
-        let running: string[] = []
-        while (running.length === 0) {
-          running = (await db.query("SELECT id FROM jobs WHERE state = 'running' AND node = $1", [node])).rows.map(r => r.id as string)
-          if (running.length === 0) await new Promise(resolve => setTimeout(resolve, 5))
-        }
-        await killHard(victim)
-        victimJobs = running
+        for (let i = 0; i < 500 && !/this node: \S+\n/.test(victim.output()); i++) await new Promise(resolve => setTimeout(resolve, 10))
+        victimNode = /this node: (\S+)\n/.exec(victim.output())![1]!
+        victimJobs = await killWhileRunning(db, victim, victimNode)
       },
     })
     expect(report.accepted.length).toBeGreaterThanOrEqual(32)
