@@ -174,6 +174,8 @@ export class Scheduler {
    */
   cancel (row: JobRow): boolean {
     if (row.state !== 'queued' && row.state !== 'running') return false
+    // a shared store: a job another node runs is cancelled by that node (it polls for requests), as it would be here
+    if (row.state === 'running' && this.deps.store.shared && row.node !== this.deps.store.node) { this.deps.store.requestCancel(row.id, this.deps.now()); return true }
     if (row.state === 'running' && this.runner.stopTraining(row)) return true
     this.fail(row, { code: 'JOB_CANCELLED', message: 'job cancelled by its submitter', details: {} }, 'cancelled')
     this.runner.leave(row.id, row.model)

@@ -129,3 +129,11 @@ export const adapters = pgTable('adapters', {
   attach: text('attach'),
   createdAt: int('created_at').notNull(),
 }, table => [uniqueIndex('adapters_kid_name_idx').on(table.kid, table.name)])
+
+export const jobEvents = pgTable('job_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  jobId: text('job_id').notNull(),
+  event: text('event').notNull(),
+  data: text('data').notNull(),
+  at: int('at').notNull(),
+}, table => [index('job_events_job_idx').on(table.jobId, table.id), index('job_events_at_idx').on(table.at)])
