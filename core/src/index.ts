@@ -44,6 +44,10 @@ export { SYMBOLIC_DIM_ESTIMATE } from './ops/types.js'
 export type { OpDef, TensorOpDef, Kernel, OpFlag, OpExample, AttrSchema, AttrKind, ValueType, Dim, InferContext, Nested } from './ops/types.js'
 export { sliceRange } from './ops/index-spec.js'
 export { DTYPES } from './ops/elementwise.js'
+export { promote, normAxis, wrapAxis } from './ops/rules.js'
+export { cacheProgram, cachePaths, type CacheOptions } from './ir/cache-program.js'
+export { prependNodes, instanceFragments, type NodePrefix } from './ir/prepend.js'
+export { textTokenizer, type TextTokenizer, type TokenizerFile } from './tokenizer/text-tokenizer.js'
 
 // validation
 export { validateProgram, assertValidProgram, inferProgramTypes, analyzeProgram, analyzeValidProgram, programCost, trainingCost, inferContext } from './ir/validate.js'

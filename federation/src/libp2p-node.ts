@@ -23,7 +23,7 @@ export interface StackOptions {
 }
 
 /** true when every listen address is an IPv4 loopback address */
-export function isLoopbackOnly (listen: string[]): boolean {
+function isLoopbackOnly (listen: string[]): boolean {
   return listen.length > 0 && listen.every(address => address.startsWith('/ip4/127.'))
 }
 

@@ -2,12 +2,12 @@
  * Model: one model behind an Executor. `trace` records a Program from a callback and runs it; `scan` reports
  * shapes without running; `cache` saves every module output; `edit` gives a model whose Programs apply an edit first.
  */
-import { NAME_PATTERN, WeftError, type Manifest, type ParamDecl, type Program, type ValueType } from '@weft/core'
+import { NAME_PATTERN, WeftError, cacheProgram, type Manifest, type ParamDecl, type Program, type ValueType } from '@weft/core'
 import type { Executor, RunProgress, RunResult, SyncTokenizer } from './executor.js'
 import type { RouteChoice } from './routing/choice.js'
 import { Recorder } from './trace/recorder.js'
 import { moduleTree } from './trace/module-tree.js'
-import { rootEnvoy, type Envoy } from './trace/envoy.js'
+import type { Envoy } from './trace/envoy.js'
 import { Tracer, collectSaves, saveLookup, toInvoke, type Resolved, type Scanned, type TraceInput } from './trace/tracer.js'
 import { Tensor } from './tensor/tensor.js'
 import { applyEdits, editedHost, makeEdit, type Edit, type EditFn, type EditOptions } from './edit/edit.js'
@@ -213,17 +213,9 @@ export class Model<T = Envoy> {
 
   /** Every module output (or the listed modules' outputs) for one input, keyed by module path, in one forward. */
   async cache (input: TraceInput, options: { modules?: readonly string[]; port?: 'output' | 'input' } & TraceOptions = {}): Promise<Record<string, Tensor>> {
-    const port = options.port ?? 'output'
-    const paths = options.modules ?? this.manifest.modules.filter((m) => m.kind === 'module' && m[port] !== undefined).map((m) => m.path)
     const recorder = this.recorder()
-    const index = recorder.addInvoke(toInvoke(input, this.tokenizeFn()))
-    const root = rootEnvoy(recorder, moduleTree(this.manifest), index)
-    for (const path of paths) {
-      let envoy = root
-      for (const part of path.split('.')) envoy = envoy.child(part)
-      envoy[port].save(path)
-    }
-    const program = this.prepare(recorder.finish({ name: this.manifest.name, revision: this.manifest.revision }))
+    const invoke = recorder.invokes[recorder.addInvoke(toInvoke(input, this.tokenizeFn()))]! // token ids checked at the caller's line
+    const program = this.prepare(cacheProgram(this.manifest, invoke, options))
     return (await this.run(program, options)).saves
   }
 

@@ -1,10 +1,12 @@
 // Type tests for the tracing API (checked by `npx tsc -p tsconfig.json`): typed trees, saves resolve to Tensors.
 import { expectTypeOf } from 'vitest'
-import type { Model, GPT2, Tensor, SiteProxy, ValueProxy, Envoy, TraceResult } from '../src/index.js'
+import type { Model, GPT2, Llama, GPTNeoX, Tensor, SiteProxy, ValueProxy, Envoy, TraceResult } from '../src/index.js'
 import type { ValueType } from '@weft/core'
 
 declare const gpt2: Model<GPT2>
 declare const loose: Model
+declare const llama: Model<Llama>
+declare const neox: Model<GPTNeoX>
 
 export async function typed (): Promise<void> {
   const out = await gpt2.trace('The capital of France is', (m) => {
@@ -34,4 +36,40 @@ export async function typed (): Promise<void> {
   expectTypeOf(free).toEqualTypeOf<Tensor>()
   expectTypeOf<TraceResult<void>>().toEqualTypeOf<Record<string, Tensor>>()
   expectTypeOf<Envoy['transformer']>().toMatchTypeOf<Envoy>()
+}
+
+export async function namedInputs (): Promise<void> {
+  await gpt2.trace('x', (m) => {
+    expectTypeOf(m.transformer.h[1].inputs.position_ids).toEqualTypeOf<SiteProxy>()
+    expectTypeOf(m.transformer.wpe.inputs.position_ids).toEqualTypeOf<SiteProxy>()
+    expectTypeOf(m.embed.inputs.input_ids).toEqualTypeOf<SiteProxy>()
+    expectTypeOf(m.layers[0].mlp.inputs.hidden_states).toEqualTypeOf<SiteProxy>()
+    // @ts-expect-error: GPT-2 has no rotary position_embeddings
+    void m.layers[0].attn.inputs.position_embeddings
+    // @ts-expect-error: misspelled input names fail tsc
+    void m.layers[0].attn.inputs.attn_mask
+    // @ts-expect-error: an MLP receives only hidden_states
+    void m.layers[0].mlp.inputs.attention_mask
+  })
+  await llama.trace('x', (m) => {
+    const [cos, sin] = m.layers[0].attn.inputs.position_embeddings
+    expectTypeOf(cos).toEqualTypeOf<SiteProxy>()
+    expectTypeOf(sin).toEqualTypeOf<SiteProxy>()
+    expectTypeOf(m.model.layers[1].inputs.position_embeddings[1]).toEqualTypeOf<SiteProxy>()
+    expectTypeOf(m.model.rotary_emb.inputs.position_ids).toEqualTypeOf<SiteProxy>()
+    // @ts-expect-error: the pair has two elements
+    void m.layers[0].attn.inputs.position_embeddings[2]
+    // @ts-expect-error: the pair is not a tensor; index it
+    void m.layers[0].attn.inputs.position_embeddings.save()
+  })
+  await loose.trace('x', (m) => {
+    // untyped trees: any name, and the tuple inputs index
+    expectTypeOf(m.model.layers[0].self_attn.inputs.position_embeddings[1]).toMatchTypeOf<SiteProxy>()
+    expectTypeOf(m.model.layers[0].self_attn.inputs.position_ids).toMatchTypeOf<SiteProxy>()
+    return m.model.layers[0].self_attn.inputs.position_embeddings[0].save()
+  })
+  await neox.trace('x', (m) => {
+    expectTypeOf(m.gpt_neox.layers[0].attention.inputs.position_embeddings[0]).toEqualTypeOf<SiteProxy>()
+    expectTypeOf(m.gpt_neox.rotary_emb.inputs.position_ids).toEqualTypeOf<SiteProxy>()
+  })
 }

@@ -178,12 +178,33 @@ describe('standard names and skip', () => {
     expect(program.nodes[0]).toEqual(['read', { site: 'transformer.h.1.attn', port: 'input', invoke: 0 }, []])
     expect(program.nodes[1]).toEqual(['read', { site: 'transformer.h.1.attn.inputs.attention_mask', port: 'output', invoke: 0 }, []])
     expect(types.mask).toEqual({ shape: [1, 1, 5, 5], dtype: 'float32' })
-    expect(Object.keys(loose.record(PARIS, (m) => { expect(Object.keys(m.transformer.h[1]!.attn!.inputs)).toEqual(['hidden_states', 'attention_mask']); return m.lm_head.output }).types)).toEqual(['result'])
+    expect(Object.keys(loose.record(PARIS, (m) => { expect(Object.keys(m.transformer.h[1]!.attn!.inputs)).toEqual(['hidden_states', 'attention_mask', 'position_ids']); return m.lm_head.output }).types)).toEqual(['result'])
     // the inputs container is not a submodule
     expect(loose.record(PARIS, (m) => { expect(m.transformer.h[1]!.attn!.modules().map((e) => e.path)).not.toContain('transformer.h.1.attn.inputs'); return m.lm_head.output }).program.nodes.length).toBe(2)
-    const error = thrown(() => model.record(PARIS, (m) => m.layers[1].attn.inputs.position_ids)) // inputs-line
-    expect(error.message).toContain("'transformer.h.1.attn' has no input 'position_ids' (inputs: hidden_states, attention_mask)")
+    // @ts-expect-error: the typed tree names every input, so a misspelling fails tsc
+    const error = thrown(() => model.record(PARIS, (m) => m.layers[1].attn.inputs.position_id)) // inputs-line
+    expect(error.message).toContain("'transformer.h.1.attn' has no input 'position_id' (inputs: hidden_states, attention_mask, position_ids)")
     expect(error.message).toContain(`recording.test.ts:${lineOf('// inputs-line')}:`)
+  })
+
+  test('.inputs: position_ids of blocks and attention (int64), embeddings by the caller\'s name; integer inputs are not differentiable', () => {
+    const { program, types } = model.record(PARIS, (m) => ({
+      block: m.transformer.h[2].inputs.position_ids, attn: m.layers[2].attn.inputs.position_ids, blockMask: m.layers[2].inputs.attention_mask,
+      ids: m.transformer.wte.inputs.input_ids, pos: m.transformer.wpe.inputs.position_ids, torch: m.embed.inputs.input,
+    }))
+    expect(program.nodes.filter(([op]) => op === 'read').map(([, a]) => `${String(a.site)}:${String(a.port)}`)).toEqual([
+      'transformer.h.2.inputs.position_ids:output', 'transformer.h.2.attn.inputs.position_ids:output', 'transformer.h.2.inputs.attention_mask:output',
+      'transformer.wte:input', 'transformer.wpe:input', 'transformer.wte:input',
+    ])
+    expect(types.block).toEqual({ shape: [1, 5], dtype: 'int64' })
+    expect(types.pos).toEqual({ shape: [1, 5], dtype: 'int64' })
+    expect(types.blockMask).toEqual({ shape: [1, 1, 5, 5], dtype: 'float32' })
+    // writes cast to the site's dtype like any write
+    expect(ops(model.record(PARIS, (m) => { m.transformer.wpe.inputs.position_ids.set(m.transformer.wpe.inputs.position_ids.add(3)); return m.lm_head.output }).program)).toContain('write')
+    const grad = thrown(() => model.record(PARIS, (m) => m.transformer.wpe.inputs.position_ids.grad(m.lm_head.output.at(0, -1, 0)))) // int-grad-line
+    expect(grad.code).toBe('PROGRAM_INVALID')
+    expect(grad.message).toContain('wrt must be a float value, got int64')
+    expect(grad.message).toContain(`recording.test.ts:${lineOf('// int-grad-line')}:`)
   })
 
   test('skip() records output.set(input); modules whose shape changes refuse it', () => {

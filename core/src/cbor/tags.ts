@@ -20,8 +20,6 @@ const ELEMENT_BYTES: Readonly<Record<Exclude<DType, 'bool'>, number>> = DTYPE_BY
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('Weft CBOR tensors assume a little-endian host')
 
-export function elementBytes (dtype: Exclude<DType, 'bool'>): number { return ELEMENT_BYTES[dtype] }
-
 /** The tensor's data as little-endian bytes (a view when possible). */
 export function tensorBytes (t: Tensor): Uint8Array {
   return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)

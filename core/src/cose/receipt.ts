@@ -38,7 +38,7 @@ const OPTIONAL = new Set<string>(['adaptersUsed', 'adapterKept'])
 /** `<name>@sha256:<64 hex>` */
 const ADAPTER_BINDING = /^[A-Za-z0-9._-]{1,64}@sha256:[0-9a-f]{64}$/
 
-export function receiptProblem (value: unknown): string | null {
+function receiptProblem (value: unknown): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Map) return 'receipt must be a map'
   const record = value as Record<string, unknown>
   const extra = Object.keys(record).filter(k => !Object.hasOwn(FIELDS, k))

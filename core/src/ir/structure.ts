@@ -1,6 +1,5 @@
 /** Structural checks of a Program (shape of the data, not its types): shared by validation and decoding. */
 import { show } from '../errors/show.js'
-import type { Program } from './program.js'
 import { PROGRAM_VERSION } from './program.js'
 import { generateFieldProblems } from './generate.js'
 import { isInt, isObject } from './plain.js'
@@ -77,8 +76,4 @@ export function programStructureProblems (value: unknown): StructureProblem[] {
     }
   }
   return problems
-}
-
-export function isProgramShaped (value: unknown): value is Program {
-  return programStructureProblems(value).length === 0
 }

@@ -67,10 +67,13 @@ export function broadcastShapes (op: string, shapes: readonly (readonly Dim[])[]
   return out
 }
 
-/** Normalises a possibly negative axis against `rank` (use rank + 1 for stack's insertion axis). */
+/** A possibly negative axis counted from the end (`-1` is `rank - 1`), without a range check (see normAxis). */
+export function wrapAxis (axis: number, rank: number): number { return axis < 0 ? axis + rank : axis }
+
+/** Normalises a possibly negative axis against `rank` (use rank + 1 for stack's insertion axis); out of range fails. */
 export function normAxis (op: string, axis: number, rank: number): number {
   if (!Number.isInteger(axis) || axis < -rank || axis >= rank) fail(op, `axis ${axis} out of range for rank ${rank}`)
-  return axis < 0 ? axis + rank : axis
+  return wrapAxis(axis, rank)
 }
 
 /** Axes attr (`null` or absent = all axes), normalised, unique, sorted. */

@@ -4,13 +4,19 @@
  * server refuses to run as root). Trust authentication on loopback only; fsync off (throwaway data).
  */
 import { execFileSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 
-export interface Postgres { url: (db?: string) => string; createDatabase: (name?: string) => Promise<string>; stop: () => Promise<void> }
+export interface Postgres {
+  url: (db?: string) => string
+  createDatabase: (name?: string) => Promise<string>
+  /** pids of the server's processes now (postmaster and its backends: the bench sums their CPU time) */
+  pids: () => number[]
+  stop: () => Promise<void>
+}
 
 function binDir (): string {
   const root = '/usr/lib/postgresql'
@@ -53,6 +59,13 @@ export async function startPostgres (): Promise<Postgres> {
       await client.connect()
       try { await client.query(`CREATE DATABASE "${name}"`) } finally { await client.end() }
       return url(name)
+    },
+    pids () {
+      const postmaster = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0])
+      const children = readdirSync('/proc').filter(d => /^\d+$/.test(d)).map(Number).filter(pid => {
+        try { const stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster } catch { return false }
+      })
+      return [postmaster, ...children]
     },
     async stop () {
       try { asUser(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']) } catch { /* already stopped */ }

@@ -2,7 +2,7 @@
 // (a real file) and PostgreSQL (a real server started for this file) — plus what only a shared store has to hold
 // (claims, leases and take-over, the admission lock, atomic nonces between two nodes on one database).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { SqliteStore, type JobRow, type Store } from '../src/store/store.js'
+import { JOB_EVENTS_MAX_AGE_MS, SqliteStore, type JobRow, type Store } from '../src/store/store.js'
 import { PgStore } from '../src/store/pg-store.js'
 import { startPostgres, type Postgres } from './postgres.js'
 import { tempDb } from './helpers.js'
@@ -183,6 +183,28 @@ describe.each(kinds)('%s store', (_kind, open) => {
     expect(s.acquireLease('other', 'n2', 3_000, 4_000)).toBe(true) // leases are per name
   })
 
+  test('job events: appended, read after a cursor in order, cancel requests, deleted per job and by age', () => {
+    const [x, y] = [jobRow(), jobRow()]
+    s.appendJobEvents([
+      { jobId: x.id, event: 'job-token', data: '{"id":1}', at: 10 }, { jobId: y.id, event: 'job-progress', data: '{"stage":"run"}', at: 11 },
+      { jobId: x.id, event: 'job-token', data: '{"id":2}', at: 12 },
+    ])
+    s.flushJobEvents()
+    const all = s.jobEventsAfter([x.id, y.id], 0)
+    expect(all.map(e => [e.jobId, e.event, e.data])).toEqual([[x.id, 'job-token', '{"id":1}'], [y.id, 'job-progress', '{"stage":"run"}'], [x.id, 'job-token', '{"id":2}']])
+    expect(all[1]!.id).toBeGreaterThan(all[0]!.id)
+    expect(s.jobEventsAfter([x.id], all[0]!.id).map(e => e.data)).toEqual(['{"id":2}'])
+    expect(s.jobEventsAfter([x.id], 0, 1)).toHaveLength(1)
+    expect(s.jobEventsAfter([], 0)).toEqual([])
+    expect(s.cancelRequested([x.id, y.id])).toEqual([])
+    s.requestCancel(y.id, 13)
+    expect(s.cancelRequested([x.id, y.id])).toEqual([y.id])
+    expect(s.deleteJobEvents([x.id])).toBe(2)
+    expect(s.jobEventsAfter([x.id, y.id], 0).map(e => e.event)).toEqual(['job-progress', 'cancel-request'])
+    expect(s.sweep(13 + JOB_EVENTS_MAX_AGE_MS - 1).events).toBe(1) // the one at 11; the request at 13 is younger
+    expect(s.sweep(13 + JOB_EVENTS_MAX_AGE_MS).events).toBe(1)
+  })
+
   test('egress charged outside a job, revisions', () => {
     const before = s.egressToday(DAY, 'kc')
     s.chargeEgress({ kid: 'kc', ref: 'adapter:x', model: 'm', bytes: 5, action: 'adapter-download' }, DAY)
@@ -247,6 +269,30 @@ describe('two nodes on one PostgreSQL database', () => {
     await Promise.all([a.exclusive(section), b.exclusive(section), a.exclusive(section), b.exclusive(section)])
     spans.sort((x, y) => x[0] - y[0])
     for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1] - 1)
+  })
+
+  test('events a node appends are written before its next transaction, so they precede the job end it commits', () => {
+    const row = jobRow()
+    a.insertJob(row)
+    expect(a.markRunning([row.id], Date.now())).toEqual([row.id])
+    a.appendJobEvents([{ jobId: row.id, event: 'job-token', data: '{"id":7}', at: Date.now() }])
+    expect(b.jobEventsAfter([row.id], 0)).toEqual([]) // buffered
+    expect(a.completeJob(a.getJob(row.id)!, result(4), Date.now(), 60_000)).toBe(true)
+    expect(b.getJob(row.id)!.state).toBe('completed')
+    expect(b.jobEventsAfter([row.id], 0).map(e => e.data)).toEqual(['{"id":7}'])
+  })
+
+  test('a running job with a cancel request whose node stopped ends cancelled at take-over, not run again', async () => {
+    const row = jobRow()
+    a.insertJob(row)
+    expect(a.markRunning([row.id], Date.now())).toEqual([row.id])
+    b.requestCancel(row.id, Date.now())
+    expect(a.cancelRequested([row.id])).toEqual([row.id])
+    await new Promise(resolve => setTimeout(resolve, 250))
+    expect(b.takeOver(3, Date.now())).toEqual({ requeued: [], failed: [row.id] })
+    const ended = b.getJob(row.id)!
+    expect(ended.state).toBe('cancelled')
+    expect(JSON.parse(ended.error!)).toMatchObject({ code: 'JOB_CANCELLED', details: { reason: 'node-lost', node: 'node_a' } })
   })
 
   test('a nonce recorded by one node is refused by the other', () => {

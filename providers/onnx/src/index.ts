@@ -12,7 +12,6 @@
  */
 export { onnxBackend } from './backend/onnx-backend.js'
 export type { OnnxBackendInit } from './backend/onnx-backend.js'
-export { cacheProgram } from './backend/cache-program.js'
 export { loadModel } from './load.js'
 export type { LoadOptions, LoadedModel } from './load.js'
 export { buildModelGraph, supportedFamilies, readConfig } from './build/checkpoint.js'

@@ -2,7 +2,7 @@
  * Persistent edits (NNsight's `model.edit()`): an edit callback is recorded again for every invoke of every Program an
  * edited Model records, and its nodes go before the Program's own, so the trace's reads of an edited site see the edit.
  */
-import { WeftError, checkGenerate, type Attrs, type Manifest, type Program, type ProgramNode, type SourceLocation } from '@weft/core'
+import { WeftError, checkGenerate, prependNodes, type Attrs, type Manifest, type Program, type SourceLocation } from '@weft/core'
 import { GenerateRecorder } from '../generate/steps.js'
 import type { GenerateHost } from '../generate/generate.js'
 import { moduleTree, type TreeNode } from '../trace/module-tree.js'
@@ -60,25 +60,21 @@ export function makeEdit<T> (manifest: Manifest, fn: EditFn<T>, inplace: boolean
 }
 
 /**
- * `program` with `edits` applied first: each edit recorded for every invoke in order (in generate mode at step 'all',
- * every step), its nodes placed before the Program's own (whose inputs shift accordingly). Saves are untouched.
+ * `program` with `edits` applied first, in every trace: each edit recorded for every invoke in order (in generate mode
+ * at step 'all', every step), its nodes placed before the trace's own by core's `prependNodes` (inputs, `from` nodes
+ * and the training loss follow). Saves are untouched.
  */
 export function applyEdits<T> (program: Program, manifest: Manifest, edits: readonly Edit<T>[]): Program {
   if (edits.length === 0) return program
-  const generating = program.mode === 'generate'
-  const recorder = new EditRecorder(manifest, program.generate?.maxNewTokens ?? 1, program.params)
-  for (const invoke of program.invokes) recorder.addInvoke(invoke)
   const tree = moduleTree(manifest)
-  program.invokes.forEach((_, k) => { for (const edit of edits) replay(recorder, tree, edit, k, generating) })
-  const fragment = recorder.finish(program.model)
-  const offset = fragment.nodes.length
-  const nodes: ProgramNode[] = [...fragment.nodes, ...program.nodes.map(([op, attrs, inputs]): ProgramNode => [op, attrs, inputs.map((i) => i + offset)])]
-  const merged: Program = { ...program, nodes }
-  delete merged.locations
-  if (fragment.locations !== undefined || program.locations !== undefined) {
-    merged.locations = [...(fragment.locations ?? fragment.nodes.map(() => null)), ...(program.locations ?? program.nodes.map(() => null))]
-  }
-  if (generating) {
+  const merged = prependNodes(program, (trace) => {
+    const generating = trace.mode === 'generate'
+    const recorder = new EditRecorder(manifest, trace.generate?.maxNewTokens ?? 1, program.params)
+    for (const invoke of trace.invokes) recorder.addInvoke(invoke)
+    trace.invokes.forEach((_, k) => { for (const edit of edits) replay(recorder, tree, edit, k, generating) })
+    return recorder.finish(program.model)
+  })
+  if (merged.mode === 'generate') {
     const issues = checkGenerate(merged, manifest)
     const first = issues[0]
     if (first !== undefined) {

@@ -59,7 +59,7 @@ const RESERVED_KEYS = ['tokens', 'text', 'saves']
 export interface RecordedGeneration { program: Program; resolve: (saves: Record<string, Tensor>) => Record<string, unknown> }
 
 /** Records the callback into a generate Program; step problems throw PROGRAM_INVALID naming the line. */
-export function recordGeneration<T> (host: GenerateHost, options: GenerateOptions, build: (tracer: GenerateTracer<T>) => unknown): RecordedGeneration {
+function recordGeneration<T> (host: GenerateHost, options: GenerateOptions, build: (tracer: GenerateTracer<T>) => unknown): RecordedGeneration {
   const n = options.maxNewTokens
   if (!Number.isInteger(n) || n < 1) throw new WeftError('PROGRAM_INVALID', `maxNewTokens must be a positive integer, got ${String(n)}`)
   const recorder = new GenerateRecorder(host.manifest, n, host.params)
@@ -105,7 +105,7 @@ function locate (program: Program, node: number): NonNullable<Program['locations
 }
 
 /** Runs a recorded generation; `tokens`/`text` per invoke. */
-export async function runGeneration (host: GenerateHost, recorded: RecordedGeneration, options: GenerateOptions): Promise<{ tokens: number[][]; text: string[]; saves: Record<string, Tensor>; rest: Record<string, unknown> }> {
+async function runGeneration (host: GenerateHost, recorded: RecordedGeneration, options: GenerateOptions): Promise<{ tokens: number[][]; text: string[]; saves: Record<string, Tensor>; rest: Record<string, unknown> }> {
   const { saves } = await host.run(recorded.program, { signal: options.signal, onProgress: streaming(host, options) })
   const tokens = recorded.program.invokes.map((_, k) => {
     const tensor = saves[generatedSaveName(k)]

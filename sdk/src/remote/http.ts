@@ -3,7 +3,7 @@ import { WeftError, type WireError } from '@weft/core'
 import { nodeHttpExchange, nodeHttpFetch } from './node-fetch.js'
 import { EndpointPool } from './endpoints.js'
 
-export const PROTOCOL_VERSION = '1'
+const PROTOCOL_VERSION = '1'
 
 /** A response read to its end: what job submission and result retrieval need, without WHATWG objects. */
 export interface BufferedResponse {
@@ -173,7 +173,7 @@ export function transportError (error: unknown, baseUrl: string): WeftError {
 }
 
 /** A non-2xx response as the typed error the provider named (INTERNAL when the body is not a Weft error). */
-export async function errorOf (response: Response): Promise<WeftError> {
+async function errorOf (response: Response): Promise<WeftError> {
   return errorFrom(response.status, await response.text())
 }
 

@@ -7,8 +7,7 @@
  * The key's kept adapters are listed, read, downloaded (when the provider's policy allows) and deleted with
  * requests signed by the same key (`Weft-Key`).
  */
-import { Tokenizer } from '@huggingface/tokenizers'
-import { WeftError, resolveKey, type KeyInput, createRequestEnvelope, decodeCbor, fromHex, isTensor, keyId, publicKeyOf, sha256Digest, signRequest, REQUEST_SIGNATURE_HEADERS, type Manifest, type Program, type Tensor } from '@weft/core'
+import { WeftError, resolveKey, textTokenizer, type KeyInput, createRequestEnvelope, decodeCbor, fromHex, isTensor, keyId, publicKeyOf, sha256Digest, signRequest, REQUEST_SIGNATURE_HEADERS, type Manifest, type Program, type Tensor } from '@weft/core'
 import type { AdapterInfo, Executor, KeptAdapter, ModelInfo, RunProgress, RunResult, SyncTokenizer, TrainingOutcome } from '../executor.js'
 import { ProviderHttp, isNodeFailure, type BufferedResponse } from './http.js'
 import { readSse } from './sse.js'
@@ -149,9 +148,7 @@ export class RemoteExecutor implements Executor {
     const [json, config] = await Promise.all([this.http.bytes(path), this.http.bytes(`${path}-config`)])
     const digest = sha256Digest(json)
     if (digest !== manifest.tokenizer.digest) throw new WeftError('SIGNATURE_INVALID', `tokenizer.json digest ${digest} does not match the manifest's ${manifest.tokenizer.digest}`, { model })
-    const decoder = new TextDecoder()
-    const tokenizer = new Tokenizer(JSON.parse(decoder.decode(json)), JSON.parse(decoder.decode(config)))
-    return { encode: text => tokenizer.encode(text).ids, decode: ids => tokenizer.decode([...ids]) }
+    return textTokenizer(json, config)
   }
 
   async tokenize (model: string, text: string): Promise<number[]> {

@@ -4,7 +4,7 @@
  * params (`s.param`), a declarative training loop (`s.train`) and keeping the trained params as an adapter
  * (`s.keep`). Nothing runs while the callback records. spec/program.md, "Sessions and training".
  */
-import { TRAIN_LOSS_SAVE, WeftError, type AdapterAttachment, type Manifest, type OptimizerSpec, type ParamDecl, type ParamInit, type Program, type ProgramNode, type SitePort, type Tensor as CoreTensor, type ValueType } from '@weft/core'
+import { TRAIN_LOSS_SAVE, WeftError, type AdapterAttachment, type Manifest, type OptimizerSpec, type ParamDecl, type ParamInit, type Program, type SitePort, type Tensor as CoreTensor, type ValueType } from '@weft/core'
 import { applyEdits, type Edit } from '../edit/edit.js'
 import { Probe, attachmentEdit, features } from './adapters.js'
 import { Recorder } from '../trace/recorder.js'
@@ -221,21 +221,6 @@ export class SessionBuilder<T = Envoy> {
         return [op, { trace: attrs.trace as number, node: source.renumbered.get(attrs.node as number)! }, inputs]
       })
     })
-    const offsets = programs.map(() => 0)
-    if (this.edits.length > 0) {
-      // the edits' nodes go before each trace's own: `from` nodes and the loss follow the shifted indices
-      programs.forEach((p, t) => {
-        const edited = applyEdits({ ...p, params: this.params }, this.manifest, this.edits)
-        delete edited.params
-        offsets[t] = edited.nodes.length - p.nodes.length
-        programs[t] = edited
-      })
-      programs.forEach((p) => {
-        p.nodes = p.nodes.map(([op, attrs, inputs]): ProgramNode => op === 'from'
-          ? [op, { trace: attrs.trace as number, node: (attrs.node as number) + offsets[attrs.trace as number]! }, inputs]
-          : [op, attrs, inputs])
-      })
-    }
     const [first, ...rest] = programs
     const program: Program = { ...first! }
     if (Object.keys(this.params).length > 0) program.params = this.params
@@ -244,7 +229,7 @@ export class SessionBuilder<T = Envoy> {
       const names = (options.params ?? Object.keys(this.params).map(n => ({ name: n }))).map(p => p.name)
       program.train = {
         params: names,
-        loss: this.recorders[0]!.renumbered.get(loss.node)! + offsets[0]!,
+        loss: this.recorders[0]!.renumbered.get(loss.node)!,
         optimizer: options.optimizer,
         ...(options.steps === undefined ? {} : { steps: options.steps }),
         ...(options.epochs === undefined ? {} : { epochs: options.epochs }),
@@ -253,7 +238,8 @@ export class SessionBuilder<T = Envoy> {
     }
     if (this.keepAs !== null) program.keep = { adapter: this.keepAs, ...(this.attachments.length === 0 ? {} : { attach: this.attachments }) }
     if (rest.length > 0) program.then = rest.map(({ mode, invokes, nodes, locations }) => ({ mode, invokes, nodes, ...(locations === undefined ? {} : { locations }) }))
-    return program
+    // the edits' nodes go before each trace's own: `from` nodes and the loss follow the shifted indices
+    return applyEdits(program, this.manifest, this.edits)
   }
 
   /** @internal saved value types of every trace (what `scan` would report) */

@@ -51,7 +51,7 @@ function parseSliceString (text: string, position: number): IndexItem {
 }
 
 /** Resolves one slice against a dimension of `size`, numpy style; returns the chosen positions. */
-export function slicePositions (size: number, slice: [number | null, number | null, number | null]): number[] {
+function slicePositions (size: number, slice: [number | null, number | null, number | null]): number[] {
   const step = slice[2] ?? 1
   const clamp = (value: number | null, fallback: number, low: number, high: number): number => {
     if (value === null) return fallback

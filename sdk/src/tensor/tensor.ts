@@ -2,7 +2,7 @@
  * Tensor: the SDK's result tensor — core's `{ dtype, shape, data }` plus the small helpers researchers reach
  * for when reading results (indexing, argmax, topk, softmax, nested arrays). Computation stays in Programs.
  */
-import { WeftError, evalOp, numel, type Attrs, type DType, type Tensor as CoreTensor, type TensorData, type IndexSpec } from '@weft/core'
+import { WeftError, evalOp, normAxis, numel, type Attrs, type DType, type Tensor as CoreTensor, type TensorData, type IndexSpec } from '@weft/core'
 import { resolveIndex } from './indexing.js'
 
 export type NestedArray = number | NestedArray[]
@@ -98,12 +98,12 @@ export class Tensor implements CoreTensor {
 
   /** Index of the largest value along `axis` (default: last; the axis is dropped unless keepdims), as int64. */
   argmax (axis = -1, options: { keepdims?: boolean } = {}): Tensor {
-    return this.kernel('argmax', { axis: this.axis(axis), keepdims: options.keepdims === true }, 'int64')
+    return this.kernel('argmax', { axis: this.axis('argmax', axis), keepdims: options.keepdims === true }, 'int64')
   }
 
   /** The k largest values along `axis` (default: last), largest first, and their indices. */
   topk (k: number, axis = -1): { values: Tensor; indices: Tensor } {
-    const a = this.axis(axis)
+    const a = this.axis('topk', axis)
     return {
       values: this.kernel('topk', { k, axis: a, output: 'values' }, 'float32'),
       indices: this.kernel('topk', { k, axis: a, output: 'indices' }, 'int64'),
@@ -111,9 +111,9 @@ export class Tensor implements CoreTensor {
   }
 
   /** Softmax along `axis` (default: last), computed in float64, returned as float32. */
-  softmax (axis = -1): Tensor { return this.kernel('softmax', { axis: this.axis(axis) }, 'float32') }
+  softmax (axis = -1): Tensor { return this.kernel('softmax', { axis: this.axis('softmax', axis) }, 'float32') }
 
-  private axis (axis: number): number { return normalizeAxis(axis, this.rank) }
+  private axis (op: string, axis: number): number { return normAxis(op, axis, this.rank) }
 
   /** Runs the op's reference kernel from core's op table (float64 arithmetic), returned as `dtype`. */
   private kernel (op: 'argmax' | 'topk' | 'softmax', attrs: Attrs, dtype: 'float32' | 'int64'): Tensor {
@@ -126,12 +126,6 @@ export class Tensor implements CoreTensor {
   }
 
   toString (): string { return `Tensor(${this.dtype}, [${this.shape.join(', ')}])` }
-}
-
-export function normalizeAxis (axis: number, rank: number): number {
-  const a = axis < 0 ? axis + rank : axis
-  if (a < 0 || a >= rank) throw new WeftError('PROGRAM_INVALID', `Axis ${axis} is out of range for rank ${rank}`)
-  return a
 }
 
 export type { IndexSpec }

@@ -9,8 +9,18 @@ import { ValueProxy, liftInto, type Operand } from './value-proxy.js'
 import { describeChildren, type TreeNode } from './module-tree.js'
 import { callerLocation } from './location.js'
 
-/** What every module envoy offers, whatever the model. */
-export interface ModuleEnvoy {
+/**
+ * A module's inputs by HF argument name, when the model's tree is not typed (names checked at run time). Indexable
+ * for the inputs HF passes as a tuple (`position_embeddings[0]`, the cos of (cos, sin)); indexing any other input
+ * throws at run time, as indexing a tensor proxy does.
+ */
+export interface InputSites { readonly [name: string]: SiteProxy & { readonly [index: number]: SiteProxy } }
+
+/**
+ * What every module envoy offers, whatever the model. `I` types `.inputs` (the typed family trees name each input,
+ * so a misspelled one fails `tsc`).
+ */
+export interface ModuleEnvoy<I extends object = InputSites> {
   /** HF module path, e.g. `transformer.h.3.mlp` */
   readonly path: string
   /** the manifest entry (undefined for pure containers the manifest does not list) */
@@ -22,11 +32,13 @@ export interface ModuleEnvoy {
   /** the module's first positional input for this invoke */
   readonly input: SiteProxy
   /**
-   * The module's inputs by their HF argument names: the first positional one (`hidden_states`, or `input` for torch
-   * layers) plus those the manifest exposes as `<path>.inputs.<name>` sites (attention modules: `attention_mask`,
-   * the additive mask [1, 1, seq, seq]). Each access is a fresh read; `set` replaces that input for this module only.
+   * The module's inputs by their HF argument names: the first positional one (`hidden_states`; `input` for torch
+   * layers, `x` for Conv1D and rotary embeddings; embeddings also answer to the caller's name, `input_ids` or
+   * `position_ids`) plus those the manifest exposes as `<path>.inputs.<name>` sites (blocks and attention modules:
+   * `attention_mask`, `position_ids`, in rotary families `position_embeddings` = the pair [cos, sin]). Each access is
+   * a fresh read; `set` replaces that input for this module (and what it passes on) only.
    */
-  readonly inputs: { readonly [name: string]: SiteProxy }
+  readonly inputs: I
   /**
    * Skips the module for this invoke: its output becomes its input (for a block, the hidden states pass through
    * unchanged). Recorded as `output.set(input)`; needs a module whose input and output have the same shape.
@@ -84,11 +96,20 @@ class EnvoyTarget {
     return new SiteProxy(this.recorder, { site: this.node.path, port, invoke: this.invoke })
   }
 
-  inputs (): { readonly [name: string]: SiteProxy } {
-    const names = new Map<string, () => SiteProxy>()
-    if (this.node.entry?.input !== undefined) names.set(firstInputName(this.node.entry.type), () => this.site('input'))
+  inputs (): InputSites {
+    const names = new Map<string, () => unknown>()
+    const entry = this.node.entry
+    if (entry?.input !== undefined) {
+      names.set(firstInputName(entry.type), () => this.site('input'))
+      const caller = entry.type === 'Embedding' ? EMBEDDING_ARGUMENT[this.node.name] : undefined
+      if (caller !== undefined) names.set(caller, () => this.site('input'))
+    }
     for (const [name, site] of this.node.inputs) {
-      names.set(name, () => new SiteProxy(this.recorder, { site: site.path, port: 'output', invoke: this.invoke }))
+      if (site.entry === undefined && site.children.size > 0) {
+        names.set(name, () => this.inputTuple(`${this.node.path}.inputs.${name}`, name, [...site.children.values()]))
+      } else {
+        names.set(name, () => new SiteProxy(this.recorder, { site: site.path, port: 'output', invoke: this.invoke }))
+      }
     }
     const path = this.node.path
     const recorder = this.recorder
@@ -103,6 +124,35 @@ class EnvoyTarget {
       has (_t, name) { return typeof name === 'string' && names.has(name) },
       ownKeys () { return [...names.keys()] },
       getOwnPropertyDescriptor (_t, name) { return typeof name === 'string' && names.has(name) ? { configurable: true, enumerable: true, get: names.get(name) } : undefined },
+    })
+  }
+
+  /**
+   * An input HF passes as a tuple (`position_embeddings` = (cos, sin)): indexable and iterable (`const [cos, sin] =
+   * attn.inputs.position_embeddings`); each index is a fresh read of site `<path>.<i>`. Anything else throws.
+   */
+  private inputTuple (path: string, name: string, items: TreeNode[]): readonly SiteProxy[] {
+    const ordered = [...items].sort((a, b) => Number(a.name) - Number(b.name))
+    const read = (i: number): SiteProxy => new SiteProxy(this.recorder, { site: ordered[i]!.path, port: 'output', invoke: this.invoke })
+    const recorder = this.recorder
+    const hint = `'${path}' is the pair ${name === 'position_embeddings' ? '(cos, sin)' : `of ${ordered.length}`}: write .${name}[0]` +
+      `${ordered.slice(1).map((_, i) => ` or [${i + 1}]`).join('')}${name === 'position_embeddings' ? ' (cos, sin)' : ''}`
+    return new Proxy([] as SiteProxy[], {
+      get (_t, key) {
+        if (key === Symbol.iterator) return function * () { for (let i = 0; i < ordered.length; i++) yield read(i) }
+        if (typeof key !== 'string') return undefined
+        if (key === 'length') return ordered.length
+        if (/^\d+$/.test(key) && Number(key) < ordered.length) return read(Number(key))
+        if (PROBES.has(key)) return undefined
+        throw recorder.error(`${hint}; '${key}' does not exist on it`, callerLocation(), { path })
+      },
+      has (_t, key) { return typeof key === 'string' && /^\d+$/.test(key) && Number(key) < ordered.length },
+      ownKeys () { return [...ordered.keys()].map(String).concat('length') },
+      getOwnPropertyDescriptor (_t, key) {
+        if (key === 'length') return { configurable: false, enumerable: false, writable: true, value: ordered.length }
+        return typeof key === 'string' && /^\d+$/.test(key) && Number(key) < ordered.length ? { configurable: true, enumerable: true, get: () => read(Number(key)) } : undefined
+      },
+      set () { throw recorder.error(`${hint}, then .set(value) on it`, callerLocation(), { path }) },
     })
   }
 
@@ -167,12 +217,15 @@ function makeEnvoy (target: EnvoyTarget): Envoy {
   }) as unknown as Envoy
 }
 
-/** HF's name for a module's first positional argument: torch layers call it `input` (Conv1D `x`), HF modules `hidden_states`. */
+/** HF's name for a module's first positional argument: torch layers call it `input` (Conv1D and rotary embeddings `x`), HF modules `hidden_states`. */
 function firstInputName (type: string): string {
-  if (type === 'Conv1D') return 'x'
+  if (type === 'Conv1D' || type.endsWith('RotaryEmbedding')) return 'x'
   if (/^(Linear|LayerNorm|Embedding|Dropout)$/.test(type) || type.endsWith('Activation')) return 'input'
   return 'hidden_states'
 }
+
+/** The name the HF model passes each embedding's input under (`self.wte(input_ids)`, `self.wpe(position_ids)`), beside torch's `input`. */
+const EMBEDDING_ARGUMENT: Record<string, string | undefined> = { wte: 'input_ids', embed_tokens: 'input_ids', embed_in: 'input_ids', wpe: 'position_ids' }
 
 /** The root envoy (the whole model) for one invoke of a trace. */
 export function rootEnvoy (recorder: Recorder, tree: TreeNode, invoke: number): Envoy {

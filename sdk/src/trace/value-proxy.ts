@@ -246,7 +246,7 @@ function toAxes (axes: number | number[] | null): number[] | null {
 }
 
 /** Numbers, nested arrays and tensors → a plain core tensor for a `const` node (numbers become float32). */
-export function toConstTensor (value: Exclude<Operand, ValueProxy>): CoreTensor {
+function toConstTensor (value: Exclude<Operand, ValueProxy>): CoreTensor {
   if (typeof value === 'number') return { dtype: 'float32', shape: [], data: Float32Array.of(value) }
   if (typeof value === 'boolean') return { dtype: 'bool', shape: [], data: Uint8Array.of(value ? 1 : 0) }
   if (Array.isArray(value)) {

@@ -226,6 +226,6 @@ function publicUrlOf (value: string): string {
 }
 
 /** the module the engine workers load the ONNX backend from */
-export function onnxModule (): string {
+function onnxModule (): string {
   return '@weft/onnx'
 }

@@ -4,7 +4,7 @@
  */
 import { Hono, type Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
-import { WeftError, ERROR_CODES, encodeCbor, type ErrorCode, type WireError } from '@weft/core'
+import { WeftError, ERROR_CODES, decodeProgram, encodeCbor, type ErrorCode, type WireError } from '@weft/core'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { HostContext } from './host-context.js'
 import type { JobRow } from '../store/store.js'
@@ -12,6 +12,8 @@ import { isTerminal, type JobEvent } from '../jobs/job-events.js'
 import { splitStats, type StoredResult } from '../jobs/complete-job.js'
 
 const MAX_WAIT_SECONDS = 60
+/** how long a cancel waits for the node running the job to end it (multi-node) */
+const CANCEL_WAIT_MS = 2_000
 /** a comment line goes out on an event stream idle this long (keeps proxies from closing it) */
 const KEEP_ALIVE_MS = 15_000
 
@@ -40,10 +42,20 @@ export function jobRoutes (host: HostContext): Hono {
 
   app.get('/jobs/:id/result', c => resultResponse(c, host, jobOf(host, c.req.param('id'))))
 
-  app.delete('/jobs/:id', c => {
+  app.delete('/jobs/:id', async c => {
     const row = jobOf(host, c.req.param('id'))
     const cancelled = host.scheduler.cancel(row)
-    return c.json({ ...statusOf(host, host.store.getJob(row.id)!), cancelled })
+    let now = host.store.getJob(row.id)!
+    // a job another node runs (multi-node): that node cancels it within a poll; answer with the outcome when it has
+    // (a training job keeps running until its current step ends, as it would on one node)
+    if (cancelled && host.store.shared && now.state === 'running' && now.node !== host.store.node && !trains(now)) {
+      const deadline = Date.now() + CANCEL_WAIT_MS
+      while (now.state === 'running' && Date.now() < deadline) {
+        await new Promise(resolve => setTimeout(resolve, 10))
+        now = host.store.getJob(row.id)!
+      }
+    }
+    return c.json({ ...statusOf(host, now), cancelled })
   })
 
   app.get('/jobs/:id/events', c => {
@@ -89,6 +101,10 @@ export function jobRoutes (host: HostContext): Hono {
   return app
 }
 
+function trains (row: JobRow): boolean {
+  try { return decodeProgram(row.program).train !== undefined } catch { return false }
+}
+
 function jobOf (host: HostContext, id: string): JobRow {
   const row = host.store.getJob(id)
   if (row === undefined) throw new WeftError('JOB_NOT_FOUND', `no job '${id}' on this provider`, { job: id })
@@ -100,7 +116,7 @@ function preferWait (prefer: string | undefined): number {
   return match === null ? 0 : Math.min(MAX_WAIT_SECONDS, Number(match[1]))
 }
 
-export function statusOf (host: HostContext, row: JobRow): Record<string, unknown> {
+function statusOf (host: HostContext, row: JobRow): Record<string, unknown> {
   return {
     job: row.id, state: row.state, model: row.model, revision: row.revision, programDigest: row.programDigest,
     requestDigest: row.requestDigest, position: host.store.queuePosition(row), attempts: row.attempts,

@@ -63,7 +63,7 @@ export function serialLock (): SerialLock {
   }
 }
 
-export function estimateBytes (saves: readonly ScanEntry[]): number {
+function estimateBytes (saves: readonly ScanEntry[]): number {
   return saves.reduce((total, s) => total + s.shape.reduce((a, b) => a * b, 1) * ((DTYPE_BYTES as Readonly<Record<string, number>>)[s.dtype] ?? 8), 0)
 }
 
@@ -115,7 +115,7 @@ const generatedSaves = (program: Program): number =>
  * Bytes of tensor data the job's result will hold: its saves as scanned plus, in generate mode, the reserved
  * `generated.<k>` save of every invoke (int64 `[1, n]`, n ≤ maxNewTokens), which the scan does not list.
  */
-export function estimateResultBytes (program: Program, saves: readonly ScanEntry[]): number {
+function estimateResultBytes (program: Program, saves: readonly ScanEntry[]): number {
   const generated = tracesOf(program).reduce((n, t) => t.mode === 'generate' && Array.isArray(t.invokes)
     ? n + t.invokes.length * ((t.generate ?? program.generate)?.maxNewTokens ?? 0) * DTYPE_BYTES.int64
     : n, 0)

@@ -4,7 +4,7 @@
  * kept) and commit
  * result + ledger + audit in one transaction.
  */
-import { encodeCbor, signReceipt, type JobResult, type Receipt, type Tensor, type WireError } from '@weft/core'
+import { WeftError, encodeCbor, signReceipt, type JobResult, type Receipt, type Tensor, type WireError } from '@weft/core'
 import { digestOf } from '../models/model-registry.js'
 import type { ServedModel } from '../models/model-registry.js'
 import type { JobRow, Store } from '../store/store.js'
@@ -40,7 +40,7 @@ export type Completion =
   | { ok: false; error: WireError | null }
 
 /** Bytes of tensor data that leave the provider: what the egress ledger charges. */
-export function egressBytesOf (saves: Record<string, Tensor>): number {
+function egressBytesOf (saves: Record<string, Tensor>): number {
   return Object.values(saves).reduce((total, t) => total + t.data.byteLength, 0)
 }
 
@@ -77,4 +77,10 @@ export function completeJob (
   }, now, deps.limits.resultRetentionMs)
   // not stored when the job is no longer running (cancelled meanwhile): nothing leaves, nothing is charged
   return stored ? { ok: true, egressBytes, resultDigest: digest, stored: { saves, receipt: receiptBytes, egressBytes, stats }, extras } : { ok: false, error: null }
+}
+
+/** The wire form of an error a job ended with: a WeftError's own, anything else INTERNAL with its message. */
+export function wireErrorOf (error: unknown): WireError {
+  if (WeftError.is(error)) return error.toWire()
+  return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), details: {} }
 }

@@ -13,9 +13,18 @@ export class JobEvents {
   /** terminal events only (held submissions): they need no queue-position updates */
   private readonly waiters = new Map<string, Set<Listener>>()
 
+  /** every event of every job (a multi-node provider shares its running jobs' engine events through the store) */
+  private readonly taps = new Set<(job: string, event: JobEvent) => void>()
+
   subscribe (job: string, listener: Listener): () => void { return add(this.listeners, job, listener) }
 
+  tap (listener: (job: string, event: JobEvent) => void): () => void {
+    this.taps.add(listener)
+    return () => { this.taps.delete(listener) }
+  }
+
   emit (job: string, event: JobEvent): void {
+    for (const tap of this.taps) tap(job, event)
     for (const listener of [...this.listeners.get(job) ?? []]) listener(event)
     if (isTerminal(event.event)) for (const listener of [...this.waiters.get(job) ?? []]) listener(event)
   }

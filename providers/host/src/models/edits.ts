@@ -3,7 +3,7 @@
  * The fragment is instantiated once per invoke of the job (read/write/… `invoke` attrs rewritten) and placed
  * before the job's own nodes, so the job's reads see the edited values.
  */
-import { WeftError, type Attrs, type Program, type ProgramNode } from '@weft/core'
+import { WeftError, instanceFragments, prependNodes, type Program, type ProgramNode } from '@weft/core'
 
 export interface EditFragment { id: string; name: string; digest: string; nodes: ProgramNode[] }
 
@@ -27,45 +27,12 @@ export function checkFragment (nodes: unknown): ProgramNode[] {
 
 /**
  * The Program that actually runs: in every trace of a session, every edit once per invoke of that trace, then the
- * trace's own nodes (indices shifted). What points at node indices follows the shift: `train.loss` (a node of trace
- * 0) and `from` nodes (a node of an earlier trace).
+ * trace's own nodes (core's `prependNodes` moves inputs, `from` nodes and `train.loss` with them).
  */
 export function applyEdits (program: Program, fragments: readonly EditFragment[]): Program {
   if (fragments.length === 0) return program
-  const shifts: number[] = []
-  const edited = (trace: Pick<Program, 'invokes' | 'nodes' | 'locations'>): Pick<Program, 'nodes' | 'locations'> => {
-    const prefix = instantiate(fragments, trace.invokes.length)
-    const shift = prefix.length
-    shifts.push(shift)
-    const nodes: ProgramNode[] = [...prefix, ...trace.nodes.map(([op, attrs, inputs]): ProgramNode => [op, op === 'from' ? fromShifted(attrs, shifts) : attrs, inputs.map(i => i + shift)])]
-    return trace.locations === undefined ? { nodes } : { nodes, locations: [...prefix.map(() => null), ...trace.locations] }
-  }
-  const result: Program = { ...program, ...edited(program) }
-  if (program.train !== undefined) result.train = { ...program.train, loss: program.train.loss + shifts[0]! }
-  if (program.then !== undefined) result.then = program.then.map(trace => ({ ...trace, ...edited(trace) }))
-  return result
-}
-
-function instantiate (fragments: readonly EditFragment[], invokes: number): ProgramNode[] {
-  const prefix: ProgramNode[] = []
-  for (let invoke = 0; invoke < invokes; invoke++) {
-    for (const fragment of fragments) {
-      const offset = prefix.length
-      for (const [op, attrs, inputs] of fragment.nodes) {
-        const instanced = 'invoke' in attrs || op === 'read' || op === 'write' ? { ...attrs, invoke } : attrs
-        prefix.push([op, instanced, inputs.map(i => i + offset)])
-      }
-    }
-  }
-  return prefix
-}
-
-/** A `from` node's attrs with its node index shifted like the earlier trace it names (left as is when out of range: validation reports it). */
-function fromShifted (attrs: Attrs, shifts: readonly number[]): Attrs {
-  const trace = attrs.trace
-  const node = attrs.node
-  if (typeof trace !== 'number' || typeof node !== 'number' || shifts[trace] === undefined || trace >= shifts.length - 1) return attrs
-  return { ...attrs, node: node + shifts[trace]! }
+  const nodes = fragments.map(fragment => fragment.nodes)
+  return prependNodes(program, trace => ({ nodes: instanceFragments(nodes, trace.invokes.length) }))
 }
 
 /** How receipts name an edit: `<name>@<digest>`. */

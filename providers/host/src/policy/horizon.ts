@@ -18,7 +18,7 @@ export const PAYLOAD_BITS: Record<DType, number> = {
 /** Casts that keep a float32 weight exactly (every other target quantizes it). */
 export const FULL_PRECISION_DTYPES: readonly DType[] = ['float32', 'float64']
 
-export const COMPARISON_OPS = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const
+const COMPARISON_OPS = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const
 
 /** What the horizon assumes; published in the policy summary as `exfiltrationHorizon`. */
 export interface HorizonBasis {

@@ -22,7 +22,7 @@ import pg from 'pg'
 import { getTableColumns, type Table } from 'drizzle-orm'
 import { WeftError } from '@weft/core'
 import * as schema from './schema-pg.js'
-import { utcDay, type AdapterRow, type AuditEntry, type AuditRow, type EditRow, type JobRow, type KeyRow, type NodeRow, type ResultRow, type Store } from './store.js'
+import { JOB_EVENTS_MAX_AGE_MS, utcDay, type AdapterRow, type JobEventRecord, type StoredJobEvent, type AuditEntry, type AuditRow, type EditRow, type JobRow, type KeyRow, type NodeRow, type ResultRow, type Store } from './store.js'
 import { STORE_MAX_RESULT_BYTES } from '../jobs/limits.js'
 
 const MIGRATIONS = fileURLToPath(new URL('../../drizzle-pg', import.meta.url))
@@ -138,6 +138,8 @@ export class PgStore implements Store {
   private readonly bridge: Bridge
   private depth = 0
   private lockClient: pg.Client | null = null
+  /** engine events of jobs this node runs, not written yet (appendJobEvents) */
+  private pendingEvents: JobEventRecord[] = []
   private readonly editsCache = new Map<string, readonly EditRow[]>()
 
   constructor (private readonly url: string, options: PgStoreOptions = {}) {
@@ -159,6 +161,7 @@ export class PgStore implements Store {
 
   transaction<T> (fn: () => T): T {
     if (this.depth > 0) return fn()
+    this.flushJobEvents() // a job's events are stored before a commit that may end it
     this.q('BEGIN')
     this.depth++
     try {
@@ -283,6 +286,7 @@ export class PgStore implements Store {
 
   /** A queued job (any node's) or one this node runs; a job another node runs is cancelled too (its result is then discarded). */
   endJob (id: string, state: 'failed' | 'cancelled', error: { code: string; message: string; details: Record<string, unknown> }, now: number): boolean {
+    this.flushJobEvents()
     return this.q(`UPDATE jobs SET state = $2, error = $3, ended_at = $4 WHERE id = $1 AND state IN ${ACTIVE}
       AND (state = 'queued' OR node = $5 OR $2 = 'cancelled')`, [id, state, JSON.stringify(error), now, this.node]).count > 0
   }
@@ -322,7 +326,15 @@ export class PgStore implements Store {
       const expired = this.q("SELECT id, attempts, node FROM jobs WHERE state = 'running' AND lease_until < $1 ORDER BY submitted_at FOR UPDATE SKIP LOCKED", [now]).rows
       const requeued: string[] = []
       const failed: string[] = []
+      const cancelled = new Set(this.cancelRequested((expired as unknown[][]).map(r => r[0] as string)))
       for (const [id, attempts, node] of expired as [string, number, string | null][]) {
+        if (cancelled.has(id)) {
+          // its submitter cancelled it while it ran on the node that stopped: it ends cancelled, not run again
+          const error = { code: 'JOB_CANCELLED', message: 'job cancelled by its submitter (its node stopped before it could)', details: { reason: 'node-lost', node } }
+          this.q("UPDATE jobs SET state = 'cancelled', error = $2, ended_at = $3, node = $4 WHERE id = $1", [id, JSON.stringify(error), now, this.node])
+          failed.push(id)
+          continue
+        }
         if (attempts < maxAttempts) {
           this.q("UPDATE jobs SET state = 'queued', started_at = NULL, node = NULL, lease_until = NULL WHERE id = $1", [id])
           requeued.push(id)
@@ -343,8 +355,44 @@ export class PgStore implements Store {
       .map(([id, state, node, error]) => ({ id: id as string, state: state as string, node: node as string | null, error: error as string | null }))
   }
 
-  sweep (now: number): { results: number; nonces: number } {
-    return { results: this.q('DELETE FROM results WHERE expires_at <= $1', [now]).count, nonces: this.q('DELETE FROM nonces WHERE expires_at <= $1', [now]).count }
+  sweep (now: number): { results: number; nonces: number; events: number } {
+    return {
+      results: this.q('DELETE FROM results WHERE expires_at <= $1', [now]).count,
+      nonces: this.q('DELETE FROM nonces WHERE expires_at <= $1', [now]).count,
+      events: this.q('DELETE FROM job_events WHERE at <= $1', [now - JOB_EVENTS_MAX_AGE_MS]).count,
+    }
+  }
+
+  // ── job events shared between nodes ──
+  appendJobEvents (events: readonly JobEventRecord[]): void { for (const e of events) this.pendingEvents.push(e) }
+
+  /** one multi-row INSERT of the buffered events */
+  flushJobEvents (): void {
+    if (this.pendingEvents.length === 0) return
+    const events = this.pendingEvents
+    this.pendingEvents = []
+    this.q('INSERT INTO job_events (job_id, event, data, at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])',
+      [events.map(e => e.jobId), events.map(e => e.event), events.map(e => e.data), events.map(e => e.at)])
+  }
+
+  jobEventsAfter (jobIds: readonly string[], after: number, limit = 10_000): StoredJobEvent[] {
+    if (jobIds.length === 0) return []
+    return this.q('SELECT id, job_id, event, data FROM job_events WHERE job_id = ANY($1::text[]) AND id > $2 ORDER BY id LIMIT $3', [[...jobIds], after, limit]).rows
+      .map(([id, jobId, event, data]) => ({ id: Number(id), jobId: jobId as string, event: event as string, data: data as string }))
+  }
+
+  requestCancel (jobId: string, now: number): void {
+    this.q("INSERT INTO job_events (job_id, event, data, at) VALUES ($1, 'cancel-request', '{}', $2)", [jobId, now])
+  }
+
+  cancelRequested (jobIds: readonly string[]): string[] {
+    if (jobIds.length === 0) return []
+    return this.q("SELECT DISTINCT job_id FROM job_events WHERE job_id = ANY($1::text[]) AND event = 'cancel-request'", [[...jobIds]]).rows.map(r => r[0] as string)
+  }
+
+  deleteJobEvents (jobIds: readonly string[]): number {
+    if (jobIds.length === 0) return 0
+    return this.q('DELETE FROM job_events WHERE job_id = ANY($1::text[])', [[...jobIds]]).count
   }
 
   // ── egress ledger ──

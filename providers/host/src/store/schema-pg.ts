@@ -142,3 +142,11 @@ export const leases = pgTable('leases', {
   holder: text('holder').notNull(),
   until: int('until').notNull(),
 })
+
+export const jobEvents = pgTable('job_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  jobId: text('job_id').notNull(),
+  event: text('event').notNull(),
+  data: text('data').notNull(),
+  at: int('at').notNull(),
+}, table => [index('job_events_job_idx').on(table.jobId, table.id), index('job_events_at_idx').on(table.at)])

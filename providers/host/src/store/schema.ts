@@ -167,3 +167,19 @@ export const leases = sqliteTable('leases', {
   holder: text('holder').notNull(),
   until: integer('until').notNull(),
 })
+
+/**
+ * Engine events of running jobs (progress, generated tokens, training steps) and cancel requests, shared between the
+ * nodes of a multi-node provider (PostgreSQL): the node running a job appends them, nodes streaming the job to a
+ * client read them, a node that received a cancel for a job another node runs appends a 'cancel-request'. Rows are
+ * deleted shortly after their job ends (and by the sweep after an hour). Unused by a single SQLite provider.
+ */
+export const jobEvents = sqliteTable('job_events', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  jobId: text('job_id').notNull(),
+  /** 'job-progress' | 'job-token' | 'cancel-request' */
+  event: text('event').notNull(),
+  /** the event's data (JSON) */
+  data: text('data').notNull(),
+  at: integer('at').notNull(),
+}, table => [index('job_events_job_idx').on(table.jobId, table.id), index('job_events_at_idx').on(table.at)])

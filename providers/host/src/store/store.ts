@@ -8,7 +8,7 @@ import { WeftError } from '@weft/core'
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import { openDatabase, type Db, type Durability } from './open-database.js'
 import { BACKSTOP_CHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js'
-import { accounts, adapters, audit, edits, egress, jobs, keys, leases, nodes, nonces, results, revisions, settings } from './schema.js'
+import { accounts, adapters, audit, edits, egress, jobEvents, jobs, keys, leases, nodes, nonces, results, revisions, settings } from './schema.js'
 import type Database from 'better-sqlite3'
 import { STORE_MAX_RESULT_BYTES } from '../jobs/limits.js'
 
@@ -22,6 +22,13 @@ export type AdapterRow = typeof adapters.$inferSelect
 export type AuditEntry = Omit<typeof audit.$inferInsert, 'id'>
 /** a provider node: its public base URL, when it started and when it last said it is alive (ms) */
 export type NodeRow = typeof nodes.$inferSelect
+
+/** an engine event of a running job (or a cancel request) as shared between nodes; `data` is the event's JSON */
+export interface JobEventRecord { jobId: string; event: 'job-progress' | 'job-token' | 'cancel-request'; data: string; at: number }
+export interface StoredJobEvent { id: number; jobId: string; event: string; data: string }
+
+/** job events older than this are deleted by the sweep (a node that died never deleted its jobs' events) */
+export const JOB_EVENTS_MAX_AGE_MS = 60 * 60_000
 
 /** UTC calendar day of a millisecond timestamp: the egress ledger's accounting period. */
 export function utcDay (ms: number): string { return new Date(ms).toISOString().slice(0, 10) }
@@ -113,7 +120,21 @@ export interface Store {
   takeOver (maxAttempts: number, now: number): { requeued: string[]; failed: string[] }
   /** the current state of some jobs (status changes made by other nodes) */
   jobStates (ids: readonly string[]): { id: string; state: string; node: string | null; error: string | null }[]
-  sweep (now: number): { results: number; nonces: number }
+  sweep (now: number): { results: number; nonces: number; events: number }
+  /**
+   * Engine events of jobs this node runs, for other nodes' streams (multi-node). PgStore buffers them and writes them
+   * before its next transaction or job end (a job's events are stored before its end is) or at flushJobEvents;
+   * SqliteStore writes them at once.
+   */
+  appendJobEvents (events: readonly JobEventRecord[]): void
+  flushJobEvents (): void
+  /** the stored events of these jobs with an id above `after`, oldest first */
+  jobEventsAfter (jobIds: readonly string[], after: number, limit?: number): StoredJobEvent[]
+  /** asks the node running a job to cancel it (written at once) */
+  requestCancel (jobId: string, now: number): void
+  /** of these jobs, those with a cancel request */
+  cancelRequested (jobIds: readonly string[]): string[]
+  deleteJobEvents (jobIds: readonly string[]): number
   egressToday (now: number, kid?: string): number
   reservedEgress (kid?: string): number
   /**
@@ -321,11 +342,37 @@ export class SqliteStore implements Store {
     return this.db.select({ id: jobs.id, state: jobs.state, node: jobs.node, error: jobs.error }).from(jobs).where(inArray(jobs.id, [...ids])).all()
   }
 
-  /** Deletes expired results and nonces. */
-  sweep (now: number): { results: number; nonces: number } {
+  /** Deletes expired results and nonces, and job events left over an hour. */
+  sweep (now: number): { results: number; nonces: number; events: number } {
     const r = this.db.delete(results).where(lte(results.expiresAt, now)).run()
     const n = this.db.delete(nonces).where(lte(nonces.expiresAt, now)).run()
-    return { results: r.changes, nonces: n.changes }
+    const e = this.db.delete(jobEvents).where(lte(jobEvents.at, now - JOB_EVENTS_MAX_AGE_MS)).run()
+    return { results: r.changes, nonces: n.changes, events: e.changes }
+  }
+
+  // ── shared job events (multi-node; one SQLite process has no other node, but the store behaves the same) ──
+  appendJobEvents (events: readonly JobEventRecord[]): void {
+    if (events.length > 0) this.atomically(() => { for (const e of events) this.db.insert(jobEvents).values(e).run() })
+  }
+
+  flushJobEvents (): void {}
+
+  jobEventsAfter (jobIds: readonly string[], after: number, limit = 10_000): StoredJobEvent[] {
+    if (jobIds.length === 0) return []
+    return this.db.select({ id: jobEvents.id, jobId: jobEvents.jobId, event: jobEvents.event, data: jobEvents.data }).from(jobEvents)
+      .where(and(inArray(jobEvents.jobId, [...jobIds]), gt(jobEvents.id, after))).orderBy(asc(jobEvents.id)).limit(limit).all()
+  }
+
+  requestCancel (jobId: string, now: number): void { this.appendJobEvents([{ jobId, event: 'cancel-request', data: '{}', at: now }]) }
+
+  cancelRequested (jobIds: readonly string[]): string[] {
+    if (jobIds.length === 0) return []
+    return this.db.selectDistinct({ id: jobEvents.jobId }).from(jobEvents).where(and(inArray(jobEvents.jobId, [...jobIds]), eq(jobEvents.event, 'cancel-request'))).all().map(r => r.id)
+  }
+
+  deleteJobEvents (jobIds: readonly string[]): number {
+    if (jobIds.length === 0) return 0
+    return this.db.delete(jobEvents).where(inArray(jobEvents.jobId, [...jobIds])).run().changes
   }
 
   // ── egress ledger ───────────────────────────────────────────────────────────

@@ -3,7 +3,7 @@
  * `gelu_new`, attention scaled by 1/√head_dim, causal + padding mask, tied lm_head.
  */
 import { WeftError } from '@weft/core'
-import { activation, attend, layerNorm, linear, moduleScope, qkvSites, residMid, splitHeads, type BuildContext } from './layers.js'
+import { activation, attend, inputSites, layerNorm, linear, moduleScope, qkvSites, residMid, splitHeads, type BuildContext, type LayerInputs } from './layers.js'
 import type { FamilyBuild } from './family.js'
 import { withCache } from './kv-cache.js'
 import { baseModelOutput, causalLmInputs, configNumbers, embedding, lmHead } from './causal-lm.js'
@@ -29,21 +29,24 @@ function addPrefix (ctx: BuildContext): void {
   for (const [name, entry] of [...tensors]) if (name !== 'lm_head.weight') tensors.set(`transformer.${name}`, entry)
 }
 
-function block (ctx: BuildContext, c: Gpt2Config, i: number, x: string, bias: string): string {
+function block (ctx: BuildContext, c: Gpt2Config, i: number, x: string, given: LayerInputs): string {
   const { g } = ctx
   const p = `transformer.h.${i}`
   const hd = c.d / c.heads
   const shape = ['batch', 'seq', c.d] as const
   return moduleScope(ctx, p, { type: 'GPT2Block', callable: false, inShape: [...shape], outShape: [...shape] }, x, (input, out) => {
+    // GPT2Model passes each block attention_mask and (transformers 5) position_ids; the block passes both on
+    const blockInputs = inputSites(ctx, p, given)
     const ln1 = layerNorm(ctx, `${p}.ln_1`, input, c.d, c.eps)
     const attn = moduleScope(ctx, `${p}.attn`, { type: 'GPT2Attention', callable: false, inShape: [...shape], outShape: [...shape] }, ln1, (h) => {
+      const { mask } = inputSites(ctx, `${p}.attn`, blockInputs)
       const qkv = linear(ctx, `${p}.attn.c_attn`, h, { type: 'Conv1D', inDim: c.d, outDim: 3 * c.d, transposeWeight: false, bias: true })
       const [q, k, v] = g.opN('Split', [qkv, g.i64([c.d, c.d, c.d])], { axis: -1 }, g.names('Split', 3))
       let scale = c.scaleAttn ? 1 / Math.sqrt(hd) : 1
       if (c.inverseLayerScale) scale /= i + 1
       const [qs, ks, vs] = qkvSites(ctx, `${p}.attn`, splitHeads(g, q!, c.heads, hd), splitHeads(g, k!, c.heads, hd), splitHeads(g, v!, c.heads, hd), c.heads, c.heads, hd)
       const [keys, values] = withCache(ctx, i, ks, vs, c.heads, hd)
-      const context = attend(ctx, qs, keys, values, bias, scale, `${p}.attn`, c.heads, hd)
+      const context = attend(ctx, qs, keys, values, mask, scale, `${p}.attn`, c.heads, hd)
       return linear(ctx, `${p}.attn.c_proj`, context, { type: 'Conv1D', inDim: c.d, outDim: c.d, transposeWeight: false, bias: true })
     })
     const mid = residMid(ctx, p, g.op('Add', [input, attn]), c.d)
@@ -70,7 +73,7 @@ export function buildGpt2 (ctx: BuildContext, config: Record<string, unknown>): 
     const pos = embedding(ctx, 'transformer.wpe', positions, c.d)
     let h = moduleScope(ctx, 'transformer.drop', { type: 'Dropout', callable: true, inShape: [...shape], outShape: [...shape] },
       g.op('Add', [tokens, pos]), (input) => input)
-    for (let i = 0; i < c.layers; i++) h = block(ctx, c, i, h, bias)
+    for (let i = 0; i < c.layers; i++) h = block(ctx, c, i, h, { mask: bias, positions })
     ctx.m.add('transformer.h', { type: 'ModuleList' })
     return layerNorm(ctx, 'transformer.ln_f', h, c.d, c.eps)
   })

@@ -3,8 +3,8 @@
  * partial rotary (`rotary_pct` / `partial_rotary_factor`), parallel or sequential residual, `embed_out` head.
  */
 import { WeftError } from '@weft/core'
-import { activation, attend, layerNorm, moduleScope, qkvSites, residMid, type BuildContext } from './layers.js'
-import { applyRotary, ropeSettings, rotaryTables, type RopeSettings } from './rotary.js'
+import { activation, attend, inputSites, layerNorm, moduleScope, qkvSites, residMid, type BuildContext, type LayerInputs } from './layers.js'
+import { applyRotary, overHeads, ropeSettings, rotaryTables, type RopeSettings } from './rotary.js'
 import type { FamilyBuild } from './family.js'
 import { withCache } from './kv-cache.js'
 import { baseModelOutput, causalLmInputs, checkpointLinear, configNumbers, embedding, lmHead } from './causal-lm.js'
@@ -23,15 +23,18 @@ function readConfig (config: Record<string, unknown>): NeoxConfig {
 
 const dense = checkpointLinear
 
-function layer (ctx: BuildContext, c: NeoxConfig, i: number, x: string, bias: string, cos: string, sin: string): string {
+function layer (ctx: BuildContext, c: NeoxConfig, i: number, x: string, given: LayerInputs): string {
   const { g } = ctx
   const p = `gpt_neox.layers.${i}`
   const a = `${p}.attention`
   const shape = ['batch', 'seq', c.d] as const
   const rotary = Math.floor(c.headDim * c.rope.partial)
   return moduleScope(ctx, p, { type: 'GPTNeoXLayer', callable: false, inShape: [...shape], outShape: [...shape] }, x, (input, out) => {
+    const layerInputs = inputSites(ctx, p, given)
     const h1 = layerNorm(ctx, `${p}.input_layernorm`, input, c.d, c.eps)
     const attn = moduleScope(ctx, a, { type: 'GPTNeoXAttention', callable: false, inShape: [...shape], outShape: [...shape] }, h1, (h) => {
+      const { mask, rotary: r } = inputSites(ctx, a, layerInputs)
+      const [cos, sin] = overHeads(g, r!.cos, r!.sin)
       const qkv = dense(ctx, `${a}.query_key_value`, h, c.d, 3 * c.d)
       // view(batch, seq, heads, 3·head_dim).transpose(1, 2).chunk(3, -1)
       const perHead = g.op('Transpose', [g.op('Reshape', [qkv, g.i64([0, 0, c.heads, 3 * c.headDim])])], { perm: [0, 2, 1, 3] })
@@ -39,7 +42,7 @@ function layer (ctx: BuildContext, c: NeoxConfig, i: number, x: string, bias: st
       const [qs, ks, vs] = qkvSites(ctx, a, applyRotary(g, q!, cos, sin, rotary, c.headDim), applyRotary(g, k!, cos, sin, rotary, c.headDim), v!,
         c.heads, c.heads, c.headDim)
       const [keys, values] = withCache(ctx, i, ks, vs, c.heads, c.headDim)
-      const context = attend(ctx, qs, keys, values, bias, 1 / Math.sqrt(c.headDim), a, c.heads, c.headDim)
+      const context = attend(ctx, qs, keys, values, mask, 1 / Math.sqrt(c.headDim), a, c.heads, c.headDim)
       return dense(ctx, `${a}.dense`, context, c.d, c.d)
     })
     // the parallel residual has no point between the halves: resid_mid exists only for the sequential one
@@ -62,8 +65,9 @@ export function buildGptNeox (ctx: BuildContext, config: Record<string, unknown>
   const { ids, positions, bias } = causalLmInputs(ctx)
   const hidden = g.within('gpt_neox', () => {
     let h = embedding(ctx, 'gpt_neox.embed_in', ids, c.d)
-    const [cos, sin] = rotaryTables(ctx, 'gpt_neox.rotary_emb', 'GPTNeoXRotaryEmbedding', h, positions, c.d, Math.floor(c.headDim * c.rope.partial), c.rope)
-    for (let i = 0; i < c.layers; i++) h = layer(ctx, c, i, h, bias, cos, sin)
+    const dim = Math.floor(c.headDim * c.rope.partial)
+    const [cos, sin] = rotaryTables(ctx, 'gpt_neox.rotary_emb', 'GPTNeoXRotaryEmbedding', h, positions, c.d, dim, c.rope)
+    for (let i = 0; i < c.layers; i++) h = layer(ctx, c, i, h, { mask: bias, positions, rotary: { cos, sin, dim } })
     ctx.m.add('gpt_neox.layers', { type: 'ModuleList' })
     return layerNorm(ctx, 'gpt_neox.final_layer_norm', h, c.d, c.eps)
   })

@@ -36,10 +36,34 @@ export function moduleScope (ctx: BuildContext, path: string, options: ModuleOpt
 }
 
 /** A finer hook point: names `value` as site `path` (an Identity so writes can rewire it). */
-export function site (ctx: BuildContext, path: string, type: string, value: string, shape: SymDim[]): string {
+export function site (ctx: BuildContext, path: string, type: string, value: string, shape: SymDim[], dtype?: DType): string {
   const out = ctx.g.op('Identity', [value], {}, path)
-  ctx.m.add(path, { type, kind: 'site', callable: false, output: { value: out, shape } })
+  ctx.m.add(path, { type, kind: 'site', callable: false, output: { value: out, shape, ...(dtype !== undefined ? { dtype } : {}) } })
   return out
+}
+
+/**
+ * What transformers passes a decoder layer / attention module beside `hidden_states`, by argument name:
+ * `attention_mask` (the additive mask), `position_ids` and, in rotary families, `position_embeddings` (the
+ * `(cos, sin)` pair from `rotary_emb`, each [batch, seq, rotary_dim]).
+ */
+export interface LayerInputs { mask: string; positions: string; rotary?: { cos: string; sin: string; dim: number } }
+
+/**
+ * Sites `<module>.inputs.<name>` for `inputs`, created where the module starts (before anything inside it), so a
+ * write replaces what this module (and the modules it passes them on to) receives. Returns the site values.
+ * The pair `position_embeddings` becomes `.inputs.position_embeddings.0` (cos) and `.1` (sin).
+ */
+export function inputSites (ctx: BuildContext, module: string, inputs: LayerInputs): LayerInputs {
+  const named = (name: string, value: string, shape: SymDim[], dtype?: DType): string =>
+    site(ctx, `${module}.inputs.${name}`, `input:${name}`, value, shape, dtype)
+  const mask = named('attention_mask', inputs.mask, ['batch', 1, 'seq', 'seq'])
+  const positions = named('position_ids', inputs.positions, ['batch', 'seq'], 'int64')
+  const r = inputs.rotary
+  if (r === undefined) return { mask, positions }
+  const cos = named('position_embeddings.0', r.cos, ['batch', 'seq', r.dim])
+  const sin = named('position_embeddings.1', r.sin, ['batch', 'seq', r.dim])
+  return { mask, positions, rotary: { cos, sin, dim: r.dim } }
 }
 
 export interface LinearOptions {
@@ -129,15 +153,14 @@ export function splitHeads (g: GraphBuilder, x: string, heads: number, headDim: 
 
 
 /**
- * softmax(q·kᵀ·scale + bias)·v for the attention module `attnPath`, merged to [batch, seq, heads·headDim]. Exposes
- * sites `<attnPath>.inputs.attention_mask` (the additive mask this module receives), `<attnPath>.scores` (q·kᵀ·scale before the mask), `.probs` and `.heads` (the per-head output
- * [batch, seq, heads, headDim], HF eager attention's `attn_output` before the reshape and output projection).
+ * softmax(q·kᵀ·scale + mask)·v for the attention module `attnPath`, merged to [batch, seq, heads·headDim]; `mask` is
+ * the module's `attention_mask` input site (see inputSites). Exposes sites `<attnPath>.scores` (q·kᵀ·scale before the
+ * mask), `.probs` and `.heads` (the per-head output [batch, seq, heads, headDim], HF eager attention's `attn_output`
+ * before the reshape and output projection).
  */
-export function attend (ctx: BuildContext, q: string, k: string, v: string, bias: string, scale: number,
+export function attend (ctx: BuildContext, q: string, k: string, v: string, mask: string, scale: number,
   attnPath: string, heads: number, headDim: number): string {
   const { g } = ctx
-  // HF passes the additive mask to every attention module as its `attention_mask` argument: a per-module site
-  const mask = site(ctx, `${attnPath}.inputs.attention_mask`, 'input:attention_mask', bias, ['batch', 1, 'seq', 'seq'])
   const raw = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.f32(scale)])
   const scores = site(ctx, `${attnPath}.scores`, 'attention_scores', raw, ['batch', heads, 'seq', 'seq'])
   const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 })

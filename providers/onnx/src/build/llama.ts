@@ -3,8 +3,8 @@
  * embeddings, grouped-query attention, SwiGLU MLP, tied or untied lm_head. Biases follow weight presence.
  */
 import { WeftError } from '@weft/core'
-import { activation, attend, moduleScope, qkvSites, residMid, rmsNorm, splitHeads, type BuildContext } from './layers.js'
-import { applyRotary, ropeSettings, rotaryTables, type RopeSettings } from './rotary.js'
+import { activation, attend, inputSites, moduleScope, qkvSites, residMid, rmsNorm, splitHeads, type BuildContext, type LayerInputs } from './layers.js'
+import { applyRotary, overHeads, ropeSettings, rotaryTables, type RopeSettings } from './rotary.js'
 import type { FamilyBuild } from './family.js'
 import { withCache } from './kv-cache.js'
 import { baseModelOutput, causalLmInputs, checkpointLinear, configNumbers, embedding, lmHead } from './causal-lm.js'
@@ -40,22 +40,25 @@ function repeatKv (ctx: BuildContext, x: string, c: LlamaConfig): string {
 
 const proj = checkpointLinear
 
-function layer (ctx: BuildContext, c: LlamaConfig, f: LlamaFlavour, i: number, x: string, bias: string, cos: string, sin: string): string {
+function layer (ctx: BuildContext, c: LlamaConfig, f: LlamaFlavour, i: number, x: string, given: LayerInputs): string {
   const { g } = ctx
   const p = `model.layers.${i}`
   const a = `${p}.self_attn`
   const shape = ['batch', 'seq', c.d] as const
   const rotary = Math.floor(c.headDim * c.rope.partial)
   return moduleScope(ctx, p, { type: `${f.prefix}DecoderLayer`, callable: false, inShape: [...shape], outShape: [...shape] }, x, (input, out) => {
+    const layerInputs = inputSites(ctx, p, given)
     const h1 = rmsNorm(ctx, `${p}.input_layernorm`, input, c.d, c.eps, `${f.prefix}RMSNorm`)
     const attn = moduleScope(ctx, a, { type: `${f.prefix}Attention`, callable: false, inShape: [...shape], outShape: [...shape] }, h1, (h) => {
+      const { mask, rotary: r } = inputSites(ctx, a, layerInputs)
+      const [cos, sin] = overHeads(g, r!.cos, r!.sin)
       const q = splitHeads(g, proj(ctx, `${a}.q_proj`, h, c.d, c.heads * c.headDim), c.heads, c.headDim)
       const k = splitHeads(g, proj(ctx, `${a}.k_proj`, h, c.d, c.kvHeads * c.headDim), c.kvHeads, c.headDim)
       const v = splitHeads(g, proj(ctx, `${a}.v_proj`, h, c.d, c.kvHeads * c.headDim), c.kvHeads, c.headDim)
       const [qs, ks, vs] = qkvSites(ctx, a, applyRotary(g, q, cos, sin, rotary, c.headDim), applyRotary(g, k, cos, sin, rotary, c.headDim), v,
         c.heads, c.kvHeads, c.headDim)
       const [keys, values] = withCache(ctx, i, ks, vs, c.kvHeads, c.headDim)
-      const context = attend(ctx, qs, repeatKv(ctx, keys, c), repeatKv(ctx, values, c), bias, 1 / Math.sqrt(c.headDim), a, c.heads, c.headDim)
+      const context = attend(ctx, qs, repeatKv(ctx, keys, c), repeatKv(ctx, values, c), mask, 1 / Math.sqrt(c.headDim), a, c.heads, c.headDim)
       return proj(ctx, `${a}.o_proj`, context, c.heads * c.headDim, c.d)
     })
     const mid = residMid(ctx, p, g.op('Add', [input, attn]), c.d)
@@ -77,8 +80,9 @@ export function buildLlamaLike (ctx: BuildContext, config: Record<string, unknow
   const { ids, positions, bias } = causalLmInputs(ctx)
   const hidden = g.within('model', () => {
     let h = embedding(ctx, 'model.embed_tokens', ids, c.d)
-    const [cos, sin] = rotaryTables(ctx, 'model.rotary_emb', `${flavour.prefix}RotaryEmbedding`, h, positions, c.d, Math.floor(c.headDim * c.rope.partial), c.rope)
-    for (let i = 0; i < c.layers; i++) h = layer(ctx, c, flavour, i, h, bias, cos, sin)
+    const dim = Math.floor(c.headDim * c.rope.partial)
+    const [cos, sin] = rotaryTables(ctx, 'model.rotary_emb', `${flavour.prefix}RotaryEmbedding`, h, positions, c.d, dim, c.rope)
+    for (let i = 0; i < c.layers; i++) h = layer(ctx, c, flavour, i, h, { mask: bias, positions, rotary: { cos, sin, dim } })
     ctx.m.add('model.layers', { type: 'ModuleList' })
     return rmsNorm(ctx, 'model.norm', h, c.d, c.eps, `${flavour.prefix}RMSNorm`)
   })

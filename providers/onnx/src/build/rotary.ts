@@ -4,7 +4,7 @@
  */
 import { WeftError } from '@weft/core'
 import { FLOAT, type GraphBuilder } from './graph-builder.js'
-import { moduleScope, type BuildContext } from './layers.js'
+import { moduleScope, site, type BuildContext } from './layers.js'
 
 export interface RopeSettings { theta: number; partial: number; factor: number }
 
@@ -23,21 +23,30 @@ export function ropeSettings (config: Record<string, unknown>, defaultPartial: n
   }
 }
 
-/** The `rotary_emb` module: returns [cos, sin] as [batch, 1, seq, dim] for broadcasting over heads. */
+/**
+ * The `rotary_emb` module (HF `forward(x, position_ids)`): returns [cos, sin] as [batch, seq, dim], the pair HF
+ * passes every layer as `position_embeddings`. Exposes site `<path>.inputs.position_ids` (a write moves the rotary
+ * positions of every layer, not the cache slots or the causal mask).
+ */
 export function rotaryTables (ctx: BuildContext, path: string, type: string, hidden: string, positions: string,
   width: number, dim: number, rope: RopeSettings): [string, string] {
   const { g } = ctx
   let sin = ''
   const cos = moduleScope(ctx, path, { type, callable: false, inShape: ['batch', 'seq', width], outShape: ['batch', 'seq', dim] }, hidden, (_x, out) => {
+    const ids = site(ctx, `${path}.inputs.position_ids`, 'input:position_ids', positions, ['batch', 'seq'], 'int64')
     const inverse: number[] = []
     for (let i = 0; i < dim; i += 2) inverse.push(1 / (rope.theta ** (i / dim)) / rope.factor)
-    const angles = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [positions], { to: FLOAT }), g.i64([-1])]), g.f32(inverse, [inverse.length])])
+    const angles = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [ids], { to: FLOAT }), g.i64([-1])]), g.f32(inverse, [inverse.length])])
     const both = g.op('Concat', [angles, angles], { axis: -1 })
     sin = g.op('Sin', [both], {}, `${path}/sin`)
     return g.op('Cos', [both], {}, out)
   })
-  const unsqueeze = (x: string): string => g.op('Unsqueeze', [x, g.i64([1])])
-  return [unsqueeze(cos), unsqueeze(sin)]
+  return [cos, sin]
+}
+
+/** cos, sin [batch, seq, dim] → [batch, 1, seq, dim], broadcasting over heads (HF's `unsqueeze_dim=1`). */
+export function overHeads (g: GraphBuilder, cos: string, sin: string): [string, string] {
+  return [g.op('Unsqueeze', [cos, g.i64([1])]), g.op('Unsqueeze', [sin, g.i64([1])])]
 }
 
 /** x·cos + rotate_half(x)·sin on the first `dim` of `headDim` features of x [batch, heads, seq, headDim]. */

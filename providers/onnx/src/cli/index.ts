@@ -2,7 +2,7 @@
  * `weft cache` (write every module output, finer site and the logits of one input as safetensors) and
  * `weft inspect` (print a model's module tree with shapes). The dispatcher in sdk/cli/src/main.ts, package @weft/cli imports these.
  */
-import { WeftError, progress, usageErrorFrom, type ModuleEntry, type Tensor } from '@weft/core'
+import { WeftError, cachePaths, progress, usageErrorFrom, type ModuleEntry, type Tensor } from '@weft/core'
 import { loadModel } from '../load.js'
 import { writeSafetensors } from '../safetensors/write.js'
 import { parseArgs, UsageError, type ParsedArgs } from './args.js'
@@ -67,7 +67,7 @@ export const cacheCommand: CliCommand = {
         if (model.tokenizer === null) throw new UsageError(`${source} has no tokenizer.json; pass --ids instead of --text`)
         tokens = model.tokenizer.encode(text)
       } else tokens = parseIds(ids as string)
-      const names = [...model.graph.manifest.modules.filter(m => m.output !== undefined).map(m => m.path), 'logits']
+      const names = [...cachePaths(model.graph.manifest, { sites: true }), 'logits']
       const bar = progress(`weft cache: ${names.length} tensors (forward, then write)`, 2, { unit: 'items' })
       const result = await model.forward([tokens], names)
       bar.tick(1)

@@ -1,4 +1,4 @@
-/** DType ↔ ONNX TensorProto.DataType and onnxruntime tensor-type names, for the intervention compiler. */
+/** DType ↔ ONNX TensorProto.DataType, for the intervention compiler. */
 import type { DType } from '@weft/core'
 import { onnx } from '../graph/onnx.js'
 
@@ -13,6 +13,3 @@ export function dtypeFromOnnx (code: number): DType {
   for (const [name, value] of Object.entries(ONNX_DTYPE)) if (value === code) return name as DType
   throw new Error(`ONNX data type ${code} has no Weft dtype`)
 }
-
-/** onnxruntime's tensor type string for a Weft dtype (identical except bfloat16, which ORT names the same). */
-export function ortType (dtype: DType): string { return dtype }

@@ -33,7 +33,7 @@ export function rowOf (layout: BatchLayout, job: number, invoke: number): number
 }
 
 /** The model's own inputs for a layout: right padding with id 0, mask 1 on real tokens, positions 0…len-1. */
-export function modelFeeds (graph: ModelGraph, layout: BatchLayout): Record<string, FeedTensor> {
+function modelFeeds (graph: ModelGraph, layout: BatchLayout): Record<string, FeedTensor> {
   const b = layout.rows.length
   const s = layout.maxLength
   const { ids, mask, positions } = tokenFeeds(layout.rows.map(r => r.ids), s)

@@ -4,7 +4,7 @@
  * op table infers and returns the output value name. Lowerings emit through `LoweringEmitter`, so every ONNX op they
  * use has a row, with a VJP rule or no gradient, in the ONNX op table (onnx-ops.ts).
  */
-import type { Attrs, DType, TensorOpName } from '@weft/core'
+import { promote, wrapAxis, type Attrs, type DType, type TensorOpName } from '@weft/core'
 import { create } from '@bufbuild/protobuf'
 import { onnx } from '../graph/onnx.js'
 import type { LoweringEmitter, LowerableOnnxOp } from './onnx-ops.js'
@@ -17,19 +17,6 @@ export interface ValueTypeLike { shape: readonly (number | string)[]; dtype: DTy
 export interface Lowered { name: string; type: ValueTypeLike }
 export type TensorLowering = (emit: LoweringEmitter, attrs: Attrs, inputs: Lowered[], out: ValueTypeLike) => string
 
-const FLOATS: readonly DType[] = ['float64', 'float32', 'float16', 'bfloat16']
-const INT_ORDER: readonly DType[] = ['bool', 'uint8', 'int8', 'int32', 'int64']
-
-/** Common dtype for comparing/selecting (non-arithmetic promotion, as in the op table). */
-export function commonDtype (dtypes: readonly DType[]): DType {
-  for (const f of FLOATS) if (dtypes.includes(f)) return dtypes.includes('float16') && dtypes.includes('bfloat16') ? 'float32' : f
-  let best = 0
-  for (const d of dtypes) best = Math.max(best, INT_ORDER.indexOf(d))
-  if (dtypes.includes('uint8') && dtypes.includes('int8') && best === 2) return 'int32'
-  return INT_ORDER[best]!
-}
-
-const norm = (axis: number, rank: number): number => axis < 0 ? axis + rank : axis
 const to = (emit: LoweringEmitter, x: Lowered, dtype: DType): string => emit.cast(x.name, x.type.dtype, dtype)
 
 function binary (opType: LowerableOnnxOp): TensorLowering {
@@ -38,7 +25,7 @@ function binary (opType: LowerableOnnxOp): TensorLowering {
 
 function compare (opType: LowerableOnnxOp, negate = false): TensorLowering {
   return (emit, _attrs, [a, b]) => {
-    const dtype = commonDtype([a!.type.dtype, b!.type.dtype])
+    const dtype = promote([a!.type.dtype, b!.type.dtype], false) // the op table's comparison dtype
     const result = emit.op(opType, [to(emit, a!, dtype), to(emit, b!, dtype)])
     return negate ? emit.op('Not', [result]) : result
   }
@@ -74,7 +61,7 @@ const gelu: TensorLowering = (emit, attrs, [input], out) => {
 function axesOf (attrs: Attrs, rank: number): number[] | null {
   const axes = attrs.axes
   if (axes === null || axes === undefined) return null
-  return (axes as number[]).map(a => norm(a, rank))
+  return (axes as number[]).map(a => wrapAxis(a, rank))
 }
 
 function reduction (opType: LowerableOnnxOp & `Reduce${string}`): TensorLowering {
@@ -88,16 +75,16 @@ function reduction (opType: LowerableOnnxOp & `Reduce${string}`): TensorLowering
 }
 
 function softmaxLike (opType: LowerableOnnxOp): TensorLowering {
-  return (emit, attrs, [x], out) => emit.op(opType, [to(emit, x!, out.dtype)], { axis: norm((attrs.axis as number | undefined) ?? -1, x!.type.shape.length) })
+  return (emit, attrs, [x], out) => emit.op(opType, [to(emit, x!, out.dtype)], { axis: wrapAxis((attrs.axis as number | undefined) ?? -1, x!.type.shape.length) })
 }
 
 export const TENSOR_LOWERINGS = {
   index: (emit, attrs, [x]) => lowerIndex(emit, x!.name, attrs.index as never),
   reshape: (emit, attrs, [x]) => emit.op('Reshape', [x!.name, emit.int64(attrs.shape as number[])], { allowzero: 1 }),
-  transpose: (emit, attrs, [x]) => emit.op('Transpose', [x!.name], { perm: (attrs.perm as number[]).map(p => norm(p, x!.type.shape.length)) }),
-  concat: (emit, attrs, inputs, out) => emit.op('Concat', inputs.map(x => to(emit, x, out.dtype)), { axis: norm(attrs.axis as number ?? 0, out.shape.length) }),
+  transpose: (emit, attrs, [x]) => emit.op('Transpose', [x!.name], { perm: (attrs.perm as number[]).map(p => wrapAxis(p, x!.type.shape.length)) }),
+  concat: (emit, attrs, inputs, out) => emit.op('Concat', inputs.map(x => to(emit, x, out.dtype)), { axis: wrapAxis(attrs.axis as number ?? 0, out.shape.length) }),
   stack: (emit, attrs, inputs, out) => {
-    const axis = norm((attrs.axis as number | undefined) ?? 0, out.shape.length)
+    const axis = wrapAxis((attrs.axis as number | undefined) ?? 0, out.shape.length)
     return emit.op('Concat', inputs.map(x => emit.unsqueeze(to(emit, x, out.dtype), [axis])), { axis })
   },
   add: binary('Add'),
@@ -143,14 +130,14 @@ export const TENSOR_LOWERINGS = {
   },
   matmul: binary('MatMul'),
   einsum: (emit, attrs, inputs, out) => emit.op('Einsum', inputs.map(x => to(emit, x, out.dtype)), { equation: (attrs.equation as string).replace(/\s+/g, '') }),
-  cumsum: (emit, attrs, [x], out) => emit.op('CumSum', [to(emit, x!, out.dtype), emit.int64([norm(attrs.axis as number, x!.type.shape.length)], [])], {
+  cumsum: (emit, attrs, [x], out) => emit.op('CumSum', [to(emit, x!, out.dtype), emit.int64([wrapAxis(attrs.axis as number, x!.type.shape.length)], [])], {
     exclusive: attrs.exclusive === true ? 1 : 0, reverse: attrs.reverse === true ? 1 : 0,
   }),
-  gather: (emit, attrs, [x, idx]) => emit.op('GatherElements', [x!.name, to(emit, idx!, 'int64')], { axis: norm(attrs.axis as number, x!.type.shape.length) }),
+  gather: (emit, attrs, [x, idx]) => emit.op('GatherElements', [x!.name, to(emit, idx!, 'int64')], { axis: wrapAxis(attrs.axis as number, x!.type.shape.length) }),
   scatter: (emit, attrs, [x, idx, src], out) => {
     const index = to(emit, idx!, 'int64')
     const values = emit.op('Expand', [to(emit, src!, out.dtype), emit.op('Shape', [index])])
-    const spec: Record<string, AttrSpec> = { axis: norm(attrs.axis as number, x!.type.shape.length) }
+    const spec: Record<string, AttrSpec> = { axis: wrapAxis(attrs.axis as number, x!.type.shape.length) }
     if (attrs.reduction === 'add') spec.reduction = 'add' // opset 16+; plain writes stay valid in older opsets
     return emit.op('ScatterElements', [x!.name, index, values], spec)
   },
@@ -159,10 +146,10 @@ export const TENSOR_LOWERINGS = {
   max: reduction('ReduceMax'),
   min: reduction('ReduceMin'),
   argmax: (emit, attrs, [x]) => emit.op('ArgMax', [x!.type.dtype === 'bool' ? to(emit, x!, 'int32') : x!.name], {
-    axis: norm((attrs.axis as number | undefined) ?? -1, x!.type.shape.length), keepdims: attrs.keepdims === true ? 1 : 0, select_last_index: 0,
+    axis: wrapAxis((attrs.axis as number | undefined) ?? -1, x!.type.shape.length), keepdims: attrs.keepdims === true ? 1 : 0, select_last_index: 0,
   }),
   topk: (emit, attrs, [x]) => {
-    const axis = norm((attrs.axis as number | undefined) ?? -1, x!.type.shape.length)
+    const axis = wrapAxis((attrs.axis as number | undefined) ?? -1, x!.type.shape.length)
     const [values, indices] = emit.node('TopK', [x!.name, emit.int64([attrs.k as number])], { axis, largest: 1, sorted: 1 }, 2)
     return attrs.output === 'indices' ? indices! : values!
   },

@@ -7,7 +7,7 @@ import { WeftError, type ModuleEntry } from '@weft/core'
 import type { ModelGraph, SiteBinding } from '../graph/model-graph.js'
 import type { KvSpec } from '../graph/model-graph.js'
 
-export const HIDDEN_PREFIX = 'weft.gen.'
+const HIDDEN_PREFIX = 'weft.gen.'
 export const LOGITS_SITE = `${HIDDEN_PREFIX}logits`
 export const presentSite = (layer: number, part: 'key' | 'value'): string => `${HIDDEN_PREFIX}present_${part}.${layer}`
 

@@ -18,7 +18,7 @@ import { emptyCache, stepFeeds, type StepState } from './feeds.js'
 import { chooseToken } from './sampling.js'
 
 /** Largest KV cache one generate job may allocate (keys + values, every layer); larger jobs are refused. */
-export const MAX_CACHE_BYTES = 2 ** 31
+const MAX_CACHE_BYTES = 2 ** 31
 
 interface StepSession { compiled: CompiledProgram; session: ort.InferenceSession; inputs: Set<string>; bytes: number; release (): Promise<void> }
 

@@ -1,14 +1,10 @@
-/** Tokenizers for checkpoint folders (tokenizer.json + tokenizer_config.json via @huggingface/tokenizers). */
+/** Tokenizers for checkpoint folders: tokenizer.json + tokenizer_config.json, built by core's `textTokenizer`. */
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { Tokenizer } from '@huggingface/tokenizers'
-import { WeftError, type TokenizerInfo } from '@weft/core'
+import { WeftError, textTokenizer, type TextTokenizer, type TokenizerInfo } from '@weft/core'
 import { fileDigest } from '../manifest/revision.js'
 
-export interface TextTokenizer {
-  encode (text: string): number[]
-  decode (ids: readonly number[]): string
-}
+export type { TextTokenizer }
 
 function readJson (file: string): Record<string, unknown> {
   try { return JSON.parse(readFileSync(file, 'utf8')) } catch (error) {
@@ -22,11 +18,7 @@ export function loadTokenizer (dir: string): TextTokenizer | null {
   if (!existsSync(file)) return null
   const configFile = path.join(dir, 'tokenizer_config.json')
   const config = existsSync(configFile) ? readJson(configFile) : {}
-  const tokenizer = new Tokenizer(readJson(file), config)
-  return {
-    encode: text => tokenizer.encode(text).ids,
-    decode: ids => tokenizer.decode([...ids]),
-  }
+  return textTokenizer(readJson(file), config)
 }
 
 function idOf (value: unknown): number | null {

@@ -1,7 +1,9 @@
 /**
  * Plain-TypeScript float64 reference forward (the test oracle) for gpt2, llama, qwen2 and gpt_neox checkpoints,
  * following the transformers modeling code. Returns every module output keyed by HF module path (batch dim
- * squeezed, as in reference_activations.safetensors), the attention sites `<attention path>.q/.k/.v/.scores/.probs/.heads`, `<block>.resid_mid` and `logits`.
+ * squeezed, as in reference_activations.safetensors), the attention sites `<attention path>.q/.k/.v/.scores/.probs/.heads`, `<block>.resid_mid`,
+ * the rotary `<layer or attention>.inputs.position_embeddings.0/.1` (cos, sin [seq, dim]) and `logits`. `positions` replaces
+ * 0…n−1 (GPT-2's wpe rows, the rotary angles).
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -108,6 +110,18 @@ function site (out: Activations, path: string, m: Mat, shape: number[]): Mat {
   return value
 }
 
+/** The positions the model embeds / rotates at: 0…n−1 unless the caller gives others (a written position_ids). */
+let activePositions: number[] | null = null
+const positionsOf = (ids: number[]): number[] => activePositions ?? ids.map((_, i) => i)
+
+/** A layer's and then its attention's `position_embeddings` input sites (hookable), as transformers passes them on. */
+function rotaryInputs (out: Activations, layer: string, attention: string, cos: Mat, sin: Mat): { cos: Mat; sin: Mat } {
+  const shape = [cos.rows, cos.cols]
+  const lc = site(out, `${layer}.inputs.position_embeddings.0`, cos, shape)
+  const ls = site(out, `${layer}.inputs.position_embeddings.1`, sin, shape)
+  return { cos: site(out, `${attention}.inputs.position_embeddings.0`, lc, shape), sin: site(out, `${attention}.inputs.position_embeddings.1`, ls, shape) }
+}
+
 function gpt2Forward (config: Config, w: Weights, ids: number[]): Activations {
   const out: Activations = new Map()
   const d = config.n_embd as number
@@ -115,7 +129,7 @@ function gpt2Forward (config: Config, w: Weights, ids: number[]): Activations {
   const eps = config.layer_norm_epsilon as number
   const inner = (config.n_inner as number | null) ?? 4 * d
   const act = activation(config.activation_function ?? 'gelu_new')
-  const positions = ids.map((_, i) => i)
+  const positions = positionsOf(ids)
   const tokens = record(out, 'transformer.wte', embed(w.get('transformer.wte.weight'), d, ids, config.vocab_size))
   const pos = record(out, 'transformer.wpe', embed(w.get('transformer.wpe.weight'), d, positions, config.n_positions))
   let hidden = add(tokens, pos)
@@ -159,17 +173,18 @@ function llamaForward (config: Config, w: Weights, ids: number[]): Activations {
   const eps = config.rms_norm_eps as number
   const act = activation(config.hidden_act ?? 'silu')
   const { theta, partial } = ropeSettings(config, 1)
-  const { cos, sin } = ropeTables(ids.length, Math.floor(headDim * partial), theta)
+  const { cos, sin } = ropeTables(ids.length, Math.floor(headDim * partial), theta, positionsOf(ids))
   record(out, 'model.rotary_emb', cos)
   let hidden = record(out, 'model.embed_tokens', embed(w.get('model.embed_tokens.weight'), d, ids, config.vocab_size))
   for (let l = 0; l < config.num_hidden_layers; l++) {
     const p = `model.layers.${l}`
     const a = `${p}.self_attn`
+    const rope = rotaryInputs(out, p, a, cos, sin)
     const x = record(out, `${p}.input_layernorm`, rmsNorm(hidden, w.get(`${p}.input_layernorm.weight`), eps))
     const q = record(out, `${a}.q_proj`, linear(x, w.get(`${a}.q_proj.weight`), heads * headDim, w.maybe(`${a}.q_proj.bias`), 'out_in'))
     const k = record(out, `${a}.k_proj`, linear(x, w.get(`${a}.k_proj.weight`), kvHeads * headDim, w.maybe(`${a}.k_proj.bias`), 'out_in'))
     const v = record(out, `${a}.v_proj`, linear(x, w.get(`${a}.v_proj.weight`), kvHeads * headDim, w.maybe(`${a}.v_proj.bias`), 'out_in'))
-    const attended = attention(out, a, q, k, v, heads, kvHeads, headDim, (head) => applyRope(head, cos, sin))
+    const attended = attention(out, a, q, k, v, heads, kvHeads, headDim, (head) => applyRope(head, rope.cos, rope.sin))
     const merged = attended.out
     const attn = record(out, a, record(out, `${a}.o_proj`, linear(merged, w.get(`${a}.o_proj.weight`), d, w.maybe(`${a}.o_proj.bias`), 'out_in')))
     hidden = record(out, `${p}.resid_mid`, add(hidden, attn))
@@ -197,12 +212,13 @@ function neoxForward (config: Config, w: Weights, ids: number[]): Activations {
   const eps = config.layer_norm_eps as number
   const act = activation(config.hidden_act ?? 'gelu')
   const { theta, partial } = ropeSettings(config, 0.25)
-  const { cos, sin } = ropeTables(ids.length, Math.floor(headDim * partial), theta)
+  const { cos, sin } = ropeTables(ids.length, Math.floor(headDim * partial), theta, positionsOf(ids))
   record(out, 'gpt_neox.rotary_emb', cos)
-  const rotate = (head: Mat): Mat => applyRope(head, cos, sin)
   let hidden = record(out, 'gpt_neox.embed_in', embed(w.get('gpt_neox.embed_in.weight'), d, ids, config.vocab_size))
   for (let l = 0; l < config.num_hidden_layers; l++) {
     const p = `gpt_neox.layers.${l}`
+    const rope = rotaryInputs(out, p, `${p}.attention`, cos, sin)
+    const rotate = (head: Mat): Mat => applyRope(head, rope.cos, rope.sin)
     const ln1 = record(out, `${p}.input_layernorm`, layerNorm(hidden, w.get(`${p}.input_layernorm.weight`), w.get(`${p}.input_layernorm.bias`), eps))
     const qkv = record(out, `${p}.attention.query_key_value`, linear(ln1, w.get(`${p}.attention.query_key_value.weight`), 3 * d, w.maybe(`${p}.attention.query_key_value.bias`), 'out_in'))
     // view(seq, heads, 3*headDim): head h owns columns [3h·hd, 3(h+1)·hd) = [q_h | k_h | v_h]
@@ -232,10 +248,12 @@ function neoxForward (config: Config, w: Weights, ids: number[]): Activations {
 }
 
 /** Runs the reference forward on already-loaded weights. */
-export function referenceForwardWeights (config: Config, weights: Map<string, Tensor64>, ids: number[], options: { hook?: ReferenceHook } = {}): Activations {
+export function referenceForwardWeights (config: Config, weights: Map<string, Tensor64>, ids: number[], options: { hook?: ReferenceHook; positions?: number[] } = {}): Activations {
   if (ids.length === 0) throw new WeftError('PROGRAM_INVALID', 'reference forward needs at least one token id')
+  if (options.positions !== undefined && options.positions.length !== ids.length) throw new Error('reference forward: one position per token id')
   activeHook = options.hook ?? null
-  try { return forwardFamily(config, new Weights(weights), ids) } finally { activeHook = null }
+  activePositions = options.positions ?? null
+  try { return forwardFamily(config, new Weights(weights), ids) } finally { activeHook = null; activePositions = null }
 }
 
 function forwardFamily (config: Config, w: Weights, ids: number[]): Activations {

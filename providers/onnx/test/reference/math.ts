@@ -170,18 +170,19 @@ export function setColumns (target: Mat, start: number, part: Mat): void {
 }
 
 /**
- * HF rotary tables for positions 0..seq-1: inv_freq[i] = theta^(-2i/dim), emb = cat(freqs, freqs);
+ * HF rotary tables at `positions` (default 0..seq-1): inv_freq[i] = theta^(-2i/dim), emb = cat(freqs, freqs);
  * returns cos and sin, each [seq, dim].
  */
-export function ropeTables (seq: number, dim: number, theta: number): { cos: Mat; sin: Mat } {
+export function ropeTables (seq: number, dim: number, theta: number, positions: readonly number[] = Array.from({ length: seq }, (_, i) => i)): { cos: Mat; sin: Mat } {
   const cos = mat(seq, dim)
   const sin = mat(seq, dim)
   const half = dim / 2
-  for (let p = 0; p < seq; p++) {
+  for (let row = 0; row < seq; row++) {
+    const p = positions[row]!
     for (let i = 0; i < half; i++) {
       const angle = p * theta ** (-(2 * i) / dim)
-      cos.data[p * dim + i] = cos.data[p * dim + i + half] = Math.cos(angle)
-      sin.data[p * dim + i] = sin.data[p * dim + i + half] = Math.sin(angle)
+      cos.data[row * dim + i] = cos.data[row * dim + i + half] = Math.cos(angle)
+      sin.data[row * dim + i] = sin.data[row * dim + i + half] = Math.sin(angle)
     }
   }
   return { cos, sin }

@@ -90,4 +90,3 @@ export function quotient (inputs: readonly Dim[], others: readonly Dim[]): Dim |
 }
 
 export const product = (dims: Dim[]): number | null => dims.every(d => typeof d === 'number') ? (dims as number[]).reduce((a, b) => a * b, 1) : null
-export const norm = (axis: number, rank: number): number => axis < 0 ? axis + rank : axis

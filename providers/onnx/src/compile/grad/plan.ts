@@ -30,7 +30,7 @@ interface Request {
 }
 
 /** Initializers holding parameter `name`: its binding plus the `<name>` / `<name>:T` copies built graphs keep. */
-export function paramCopies (graph: ModelGraph, name: string, initializers: ReadonlySet<string>): Copy[] {
+function paramCopies (graph: ModelGraph, name: string, initializers: ReadonlySet<string>): Copy[] {
   const binding = graph.params.get(name)
   if (binding === undefined) throw new WeftError('PROGRAM_INVALID', `grad: unknown parameter '${name}'`)
   const copies: Copy[] = [{ tensor: binding.initializer, ...(binding.transpose === undefined ? {} : { perm: binding.transpose }) }]

@@ -3,10 +3,9 @@
  * Transpose, Expand, Concat/Split, Slice (a Pad of the gradient), Gather (scatter-add of the gradient),
  * ScatterND/ScatterElements, TopK; and the shape/index ops no gradient flows through. Sizes come from Shape ops.
  */
+import { wrapAxis } from '@weft/core'
 import { intAttr, intsAttr } from './dims.js'
 import type { OnnxOpRow, Vjp, VjpRule } from './types.js'
-
-const norm = (axis: number, rank: number): number => axis < 0 ? axis + rank : axis
 
 /** Reshape the gradient back to the input's run-time shape. */
 const reshapeBack: VjpRule = (v) => [
@@ -56,7 +55,7 @@ function stridedSlice (v: Vjp): string {
   const rank = v.info(x).shape?.length
   const axes = axesIn === '' ? undefined : v.info(axesIn).value
   if (rank === undefined || axes === undefined || axes.some(a => typeof a !== 'number')) throw v.unsupported('Slice with steps on axes or a rank unknown before run time')
-  const list = (axes as number[]).map(a => norm(a, rank))
+  const list = (axes as number[]).map(a => wrapAxis(a, rank))
   const first = (t: string, k: number): string => b.op('Slice', [t, b.int64([0]), b.int64([k]), b.int64([0])])
   const item = (t: string, k: number): string => b.op('Squeeze', [b.op('Slice', [t, b.int64([k]), b.int64([k + 1]), b.int64([0])]), b.int64([0])])
   let grad = v.g()!
@@ -82,7 +81,7 @@ function gather (v: Vjp): (string | null)[] {
   const idxRank = v.info(idx).shape?.length
   const raw = intAttr(v.node, 'axis', 0)
   if (raw < 0 && rank === undefined) throw v.unsupported('Gather on a negative axis of an input of unknown rank')
-  const axis = rank === undefined ? raw : norm(raw, rank)
+  const axis = rank === undefined ? raw : wrapAxis(raw, rank)
   const k = positiveIndex(v, idx, data, axis)
   if (idxRank === 0) {
     // one picked slice: put it back in place with zero padding on both sides
@@ -173,7 +172,7 @@ export const SHAPE_ONNX_OPS = {
     const axis = intAttr(v.node, 'axis', 0)
     const rank = v.info(v.x(0)).shape?.length
     if (axis < 0 && rank === undefined) throw v.unsupported('GatherElements on a negative axis of an input of unknown rank')
-    const k = positiveIndex(v, v.x(1), v.x(0), rank === undefined ? axis : norm(axis, rank))
+    const k = positiveIndex(v, v.x(1), v.x(0), rank === undefined ? axis : wrapAxis(axis, rank))
     return [v.b.op('ScatterElements', [v.b.zerosLike(v.x(0)), k, v.g()!], { axis, reduction: 'add' }), null]
   }),
   ScatterND: { shape: 'same', rowwise: false, vjp: scatterND },

@@ -2,10 +2,10 @@
  * Static dtype/shape/value inference over a spliced ONNX graph, for the backward emitter. Dims are numbers or
  * sound symbols (equal symbols ⇒ equal sizes at run time); a null shape means the rank is unknown.
  */
-import type { DType } from '@weft/core'
+import { wrapAxis, type DType } from '@weft/core'
 import type { onnx } from '../../graph/onnx.js'
 import { dtypeFromOnnx } from '../dtypes.js'
-import { attrOf, broadcast, intAttr, intsAttr, norm, product, quotient, tensorInfo, type Dim, type Intern, type ShapeFacts, type TensorInfo } from './dims.js'
+import { attrOf, broadcast, intAttr, intsAttr, product, quotient, tensorInfo, type Dim, type Intern, type ShapeFacts, type TensorInfo } from './dims.js'
 import { onnxOp } from '../onnx-ops.js'
 import { einsumTerms } from './rules-linalg.js'
 
@@ -71,7 +71,7 @@ export class ShapeTable implements ShapeFacts {
     if (row?.shape === 'same') {
       const keep = op === 'Identity' || op === 'Cast' ? x.value : undefined
       if (op === 'LayerNormalization' && s !== null) {
-        const axis = norm(intAttr(node, 'axis', -1), s.length)
+        const axis = wrapAxis(intAttr(node, 'axis', -1), s.length)
         const stat = s.map((d, i) => i < axis ? d : 1)
         return [{ dtype, shape: s }, { dtype: 'float32', shape: stat }, { dtype: 'float32', shape: stat }]
       }
@@ -80,8 +80,8 @@ export class ShapeTable implements ShapeFacts {
     if (row?.shape === 'broadcast') return out(broadcast(node.input.map(n => this.get(n).shape), this.sym))
     if (op === 'Shape') {
       if (s === null) return out(null)
-      const start = norm(intAttr(node, 'start', 0), s.length)
-      const end = attrOf(node, 'end') === undefined ? s.length : norm(intAttr(node, 'end', s.length), s.length)
+      const start = wrapAxis(intAttr(node, 'start', 0), s.length)
+      const end = attrOf(node, 'end') === undefined ? s.length : wrapAxis(intAttr(node, 'end', s.length), s.length)
       const dims = s.slice(start, end)
       return out([dims.length], dims)
     }
@@ -91,7 +91,7 @@ export class ShapeTable implements ShapeFacts {
       const keep = intAttr(node, 'keepdims', 1) === 1
       const raw = op.startsWith('Arg') ? [intAttr(node, 'axis', 0)] : this.axesOf(node)
       if (raw === undefined && node.input[1] !== undefined && node.input[1] !== '') return out(null)
-      const axes = raw === undefined || raw.length === 0 ? s.map((_, i) => i) : raw.map(a => norm(a, s.length))
+      const axes = raw === undefined || raw.length === 0 ? s.map((_, i) => i) : raw.map(a => wrapAxis(a, s.length))
       return out(s.flatMap((d, i) => axes.includes(i) ? (keep ? [1] : []) : [d]))
     }
     if (op === 'MatMul') {
@@ -128,13 +128,13 @@ export class ShapeTable implements ShapeFacts {
       if (op === 'Unsqueeze') {
         if (axes === undefined) return out(null)
         const rank = s.length + axes.length
-        const at = axes.map(a => norm(a, rank))
+        const at = axes.map(a => wrapAxis(a, rank))
         const dims: Dim[] = []
         let k = 0
         for (let i = 0; i < rank; i++) dims.push(at.includes(i) ? 1 : s[k++]!)
         return out(dims, x.value)
       }
-      const at = axes === undefined ? s.flatMap((d, i) => d === 1 ? [i] : []) : axes.map(a => norm(a, s.length))
+      const at = axes === undefined ? s.flatMap((d, i) => d === 1 ? [i] : []) : axes.map(a => wrapAxis(a, s.length))
       if (axes === undefined && s.some(d => typeof d === 'string')) return out(null)
       return out(s.filter((_, i) => !at.includes(i)), x.value)
     }
@@ -142,7 +142,7 @@ export class ShapeTable implements ShapeFacts {
     if (op === 'Gather') {
       const idx = this.get(node.input[1]!)
       if (s === null || idx.shape === null) return out(null)
-      const axis = norm(intAttr(node, 'axis', 0), s.length)
+      const axis = wrapAxis(intAttr(node, 'axis', 0), s.length)
       const k = this.consts(node.input[1])
       const value = x.value !== undefined && k !== undefined ? k.map(i => x.value![i < 0 ? i + x.value!.length : i]!) : undefined
       return out([...s.slice(0, axis), ...idx.shape, ...s.slice(axis + 1)], value)
@@ -150,7 +150,7 @@ export class ShapeTable implements ShapeFacts {
     if (op === 'Concat') {
       const shapes = node.input.map(n => this.get(n).shape)
       if (shapes.some(v => v === null)) return out(null)
-      const axis = norm(intAttr(node, 'axis', 0), shapes[0]!.length)
+      const axis = wrapAxis(intAttr(node, 'axis', 0), shapes[0]!.length)
       const along = shapes.map(v => v![axis]!)
       const dims = [...shapes[0]!]
       dims[axis] = product(along) === null || along.some(d => typeof d !== 'number') ? this.sym(`(${along.join('+')})`) : (along as number[]).reduce((a, b) => a + b, 0)
@@ -159,7 +159,7 @@ export class ShapeTable implements ShapeFacts {
     }
     if (op === 'Split') {
       if (s === null) return node.output.map(() => ({ dtype, shape: null }))
-      const axis = norm(intAttr(node, 'axis', 0), s.length)
+      const axis = wrapAxis(intAttr(node, 'axis', 0), s.length)
       const sizes = this.consts(node.input[1])
       return node.output.map((_, i) => ({ dtype, shape: s.map((d, j) => j !== axis ? d : sizes?.[i] ?? (typeof d === 'number' && sizes === undefined && d % node.output.length === 0 ? d / node.output.length : `dim(${node.output[i]},${j})`)) }))
     }
@@ -183,7 +183,7 @@ export class ShapeTable implements ShapeFacts {
     if (op === 'TopK') {
       const k = this.ints(node.input[1])?.[0]
       if (s === null) return [{ dtype, shape: null }, { dtype: 'int64', shape: null }]
-      const axis = norm(intAttr(node, 'axis', -1), s.length)
+      const axis = wrapAxis(intAttr(node, 'axis', -1), s.length)
       const shape = s.map((d, i) => i === axis ? k ?? `dim(${node.output[0]},${i})` : d)
       return [{ dtype, shape }, { dtype: 'int64', shape }]
     }
@@ -216,7 +216,7 @@ export class ShapeTable implements ShapeFacts {
     const count = this.get(starts!).shape?.[0]
     const axesRaw = axesName === undefined || axesName === '' ? (typeof count === 'number' ? Array.from({ length: count }, (_, i) => i) : undefined) : this.consts(axesName)
     if (axesRaw === undefined) return [{ dtype, shape: s.map((_, i) => `dim(${node.output[0]},${i})`) }]
-    const axes = axesRaw.map(a => norm(a, s.length))
+    const axes = axesRaw.map(a => wrapAxis(a, s.length))
     const st = this.consts(starts); const en = this.consts(ends); const sp = this.consts(stepsName)
     const dims = [...s]
     axes.forEach((axis, k) => {
