@@ -103,18 +103,21 @@ export class ProviderHttp {
 
   /** `request`, also saying which node answered */
   async requestAt (path: string, init: RequestInit = {}, target: RequestTarget = {}): Promise<{ value: Response, endpoint: string }> {
-    return await this.across(target, async base => {
-      const headers = new Headers(init.headers)
-      headers.set('Weft-Protocol', PROTOCOL_VERSION)
-      let response: Response
-      try {
-        response = await this.fetchImpl(this.url(path, base), { ...init, headers })
-      } catch (error) {
-        throw transportError(error, base)
-      }
-      if (!response.ok) throw await errorOf(response)
-      return response
-    })
+    return await this.across(target, async base => await this.fetchFrom(base, this.url(path, base), init))
+  }
+
+  /** One request to one node through the injected `fetch`: a transport failure or a non-2xx answer throws. */
+  private async fetchFrom (base: string, url: string, init: RequestInit): Promise<Response> {
+    const headers = new Headers(init.headers)
+    headers.set('Weft-Protocol', PROTOCOL_VERSION)
+    let response: Response
+    try {
+      response = await this.fetchImpl(url, { ...init, headers })
+    } catch (error) {
+      throw transportError(error, base)
+    }
+    if (!response.ok) throw await errorOf(response)
+    return response
   }
 
   /**
@@ -133,15 +136,7 @@ export class ProviderHttp {
   private async bufferedFrom (base: string, path: string, init: BufferedInit): Promise<BufferedResponse> {
     const url = new URL(path, base)
     if (this.fetchImpl !== nodeHttpFetch || url.protocol !== 'http:') {
-      const headers = new Headers(init.headers)
-      headers.set('Weft-Protocol', PROTOCOL_VERSION)
-      let response: Response
-      try {
-        response = await this.fetchImpl(url.toString(), { ...init, headers })
-      } catch (error) {
-        throw transportError(error, base)
-      }
-      if (!response.ok) throw await errorOf(response)
+      const response = await this.fetchFrom(base, url.toString(), init)
       return { status: response.status, header: name => response.headers.get(name), body: new Uint8Array(await response.arrayBuffer()) }
     }
     let exchange
