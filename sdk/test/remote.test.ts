@@ -1,12 +1,12 @@
 /** SDK remote mode against an in-process provider on 127.0.0.1: tracing, receipt checks that catch tampering, typed errors. */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import http from 'node:http'
-import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { WeftError, decodeCbor, encodeCbor, generateKeyPair, keyId, signRequest, toHex, type Tensor } from '@weft/core'
 import { Weft } from '../src/index.js'
 import { connectRemote, type RemoteExecutor } from '../src/remote/index.js'
 import { EndpointPool } from '../src/remote/endpoints.js'
+import { breakingProxy } from './fixtures/breaking-proxy.js'
 import { closedModelPolicy, createHost, type Host } from '@weft/host'
 import { DEMO, newUser, onnxBackendInline, tempDb } from '../../providers/host/test/helpers.js'
 
@@ -101,32 +101,6 @@ describe('remote executor', () => {
     }
   })
 })
-
-/**
- * A TCP proxy to `target` that cuts the client's connection as soon as the node starts answering a POST /v1/jobs:
- * the envelope reached the node and was acted on, the answer never reaches the client (a connection broken after
- * acceptance). Everything else passes through.
- */
-async function breakingProxy (target: string): Promise<{ url: string; cut: () => number; close: () => void }> {
-  let cut = 0
-  const port = Number(new URL(target).port)
-  const server = net.createServer(client => {
-    const upstream = net.connect(port, '127.0.0.1')
-    let submitting = false
-    client.on('data', chunk => { submitting = chunk.toString('latin1').startsWith('POST /v1/jobs ') || submitting; upstream.write(chunk) })
-    upstream.on('data', chunk => {
-      if (!submitting) { client.write(chunk); return }
-      cut++
-      client.destroy()
-      upstream.destroy()
-    })
-    for (const socket of [client, upstream]) socket.on('error', () => {})
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cut: () => cut, close: () => server.close() }
-}
 
 describe('a connection broken after the node accepted the job', () => {
   const program = { version: 1, model: { name: 'demo-gpt2', revision: null }, mode: 'trace' as const, invokes: [{ ids: [464, 3139, 286] }], nodes: [['read', { site: 'transformer.h.0', port: 'output', invoke: 0 }, []], ['save', { name: 'h' }, [0]]] as never }
