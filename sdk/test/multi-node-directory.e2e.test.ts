@@ -147,11 +147,11 @@ describe('a provider of three nodes behind one directory record', () => {
       expect(proxy.cut()).toBe(1) // the first node accepted the envelope; its answer was cut
       expect(run.endpoint).toBe(second!.url) // followed on the other node
       expect(maxAbsDiff(Array.from(run.saves.h!.data as Float32Array), EXPECTED.data)).toBeLessThan(1e-4)
-      const digest = run.receipt.fields.requestDigest
+      const digest = run.receipt!.fields.requestDigest
       const { rows } = await db.query('SELECT count(*)::int AS n FROM jobs WHERE request_digest = $1', [digest])
       expect(rows[0].n).toBe(1)
       const charged = await db.query('SELECT count(*)::int AS n, coalesce(sum(bytes), 0)::int AS bytes FROM egress WHERE kid = $1', [executor.kid])
-      expect(charged.rows[0]).toEqual({ n: 1, bytes: run.egress.bytes })
+      expect(charged.rows[0]).toEqual({ n: 1, bytes: run.egress!.bytes })
       await executor.close()
     } finally {
       proxy.close()

@@ -120,7 +120,7 @@ describe('a connection broken after the node accepted the job', () => {
       expect(Array.from(run.saves.h!.data as Float32Array)).toEqual(Array.from(alone.saves.h!.data as Float32Array))
       // one job ran for the first run: the key was charged two results' bytes for the two runs, not three
       const bytes = 3 * 256 * 4
-      expect(run.egress.bytes).toBe(bytes)
+      expect(run.egress!.bytes).toBe(bytes)
       expect((await executor.egress()).usedToday).toBe(2 * bytes)
       expect(stages).toContain('received')
       // (the receipt binds the envelope first sent: the job followed is the one that envelope created)
@@ -145,7 +145,7 @@ describe('a connection broken after the node accepted the job', () => {
     const executor = await connectRemote({ provider: url, key: toHex(researcher.secretKey), providerId: host.providerId }) as RemoteExecutor
     await executor.register()
     const run = await executor.run(program)
-    const digest = run.receipt.fields.requestDigest
+    const digest = run.receipt!.fields.requestDigest
     const ask = async (who: typeof researcher, path: string): Promise<Response> => await fetch(new URL(path, url), {
       headers: { 'Weft-Key': signRequest('weft-key-v1', { secretKey: who.secretKey, providerId: host.providerId, method: 'GET', path }) },
     })
