@@ -546,7 +546,7 @@ export class SqliteStore implements Store {
 
   // ── training checkpoints ──
   putTrainCheckpoint (entry: { jobId: string; step: number; state: Uint8Array; now: number }): boolean {
-    return this.q.putCheckpoint.run({ jobId: entry.jobId, step: entry.step, state: Buffer.from(entry.state), now: entry.now }).changes > 0
+    return this.q.putCheckpoint.run({ jobId: entry.jobId, step: entry.step, state: Buffer.from(entry.state.buffer, entry.state.byteOffset, entry.state.byteLength), now: entry.now }).changes > 0
   }
 
   getTrainCheckpoint (jobId: string): TrainCheckpointRow | undefined {
