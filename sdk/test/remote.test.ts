@@ -105,12 +105,18 @@ describe('remote executor', () => {
 describe('a connection broken after the node accepted the job', () => {
   const program = { version: 1, model: { name: 'demo-gpt2', revision: null }, mode: 'trace' as const, invokes: [{ ids: [464, 3139, 286] }], nodes: [['read', { site: 'transformer.h.0', port: 'output', invoke: 0 }, []], ['save', { name: 'h' }, [0]]] as never }
 
-  test('the SDK asks the next node which job the envelope created and follows it: one job, charged once', async () => {
+  /** a new researcher's executor over two endpoints of the one host: through a breaking proxy first, then direct */
+  async function throughProxy (test: (executor: RemoteExecutor, proxy: Awaited<ReturnType<typeof breakingProxy>>) => Promise<void>): Promise<void> {
     const proxy = await breakingProxy(url)
-    const researcher = newUser()
     try {
-      const executor = await connectRemote({ provider: proxy.url, endpoints: [url], key: toHex(researcher.secretKey), providerId: host.providerId }) as RemoteExecutor
+      const executor = await connectRemote({ provider: proxy.url, endpoints: [url], key: toHex(newUser().secretKey), providerId: host.providerId }) as RemoteExecutor
       await executor.register()
+      await test(executor, proxy)
+    } finally { proxy.close() }
+  }
+
+  test('the SDK asks the next node which job the envelope created and follows it: one job, charged once', async () => {
+    await throughProxy(async (executor, proxy) => {
       const stages: string[] = []
       const run = await executor.run(program, { onProgress: event => { stages.push(event.stage) } })
       expect(proxy.cut()).toBe(1) // the first node took the envelope and its answer was lost
@@ -124,20 +130,16 @@ describe('a connection broken after the node accepted the job', () => {
       expect((await executor.egress()).usedToday).toBe(2 * bytes)
       expect(stages).toContain('received')
       // (the receipt binds the envelope first sent: the job followed is the one that envelope created)
-    } finally { proxy.close() }
+    })
   })
 
   test('an envelope the first node refused (its answer lost): the next node says the nonce is spent and knows no job; the SDK signs afresh and the real refusal comes back', async () => {
-    const proxy = await breakingProxy(url)
-    const researcher = newUser()
-    try {
-      const executor = await connectRemote({ provider: proxy.url, endpoints: [url], key: toHex(researcher.secretKey), providerId: host.providerId }) as RemoteExecutor
-      await executor.register()
+    await throughProxy(async (executor, proxy) => {
       const big = { ...program, nodes: [['read', { site: 'lm_head', port: 'output', invoke: 0 }, []], ['save', { name: 'x' }, [0]]] as never, invokes: [{ ids: Array.from({ length: 200 }, (_, i) => i) }] }
       await expect(executor.run(big)).rejects.toMatchObject({ code: 'EGRESS_BUDGET_EXCEEDED' })
       expect(proxy.cut()).toBe(1)
       expect((await executor.egress()).usedToday).toBe(0)
-    } finally { proxy.close() }
+    })
   })
 
   test('GET /v1/requests/{digest}: only the signing key learns the job; anyone else, or a malformed digest, gets JOB_NOT_FOUND', async () => {
