@@ -403,9 +403,10 @@ export class BatchRunner {
     discardAll() // prepared adapters of jobs that did not complete
     for (const { row, result, outcome, replaced } of outcomes) {
       adapters?.replaced(replaced)
-      // a training run stopped early did only part of the work its cost estimate counts
+      // a training run stopped early (or resumed from a checkpoint) did only part of the work its cost estimate counts
       const summary = summaries.get(row.id)
-      const cost = (batch.traits.get(row.id)?.cost ?? NaN) * (summary === undefined ? 1 : summary.completed / Math.max(1, summary.steps))
+      const resumedFrom = result.ok ? result.training?.resumedFrom ?? 0 : 0
+      const cost = (batch.traits.get(row.id)?.cost ?? NaN) * (summary === undefined ? 1 : (summary.completed - resumedFrom) / Math.max(1, summary.steps))
       this.forget(row.id)
       if (!result.ok) { this.fail(row, result.error); continue }
       if (outcome!.ok) {
