@@ -2,7 +2,8 @@
  * One provider served by three nodes, found through the libp2p directory (issue 14): three `weft provider start`
  * processes on one real PostgreSQL server, each started with `--directory`; one of them holds the publisher lease and
  * publishes the provider's one record, which lists all three endpoints. A researcher's SDK discovers the provider on
- * the directory and traces demo-gpt2 (numbers checked against the transformers reference). Then a node is killed with
+ * the directory and traces demo-gpt2 (numbers checked against the transformers reference). A connection cut after a
+ * node accepted a job: the SDK finds that job on another node by the envelope's digest, and it runs once. Then a node is killed with
  * SIGKILL right after it accepted a job: the SDK follows the job on another node and gets its result; later traces
  * go to the remaining nodes. Then the publishing node itself is killed while a fourth node joins: another node takes
  * the publisher lease over, the newer record lists the live nodes and the client's runs reach the new node. Last, the
@@ -11,7 +12,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { generateKeyPair, toHex, type Program } from '@weft/core'
 import { createDirectoryNode, type DirectoryNode, type VerifiedRecord } from '@weft/federation'
+import pg from 'pg'
 import { Weft, type RoutingExecutor, type RouteEvent } from '../src/index.js'
+import { connectRemote, type RemoteExecutor } from '../src/remote/index.js'
+import { breakingProxy } from './fixtures/breaking-proxy.js'
 import { DEMO } from '../../providers/host/test/helpers.js'
 import { killHard, startProviderProcess, type ProviderProcess } from '../../providers/host/test/process.js'
 import { startPostgres, type Postgres } from '../../providers/host/test/postgres.js'
@@ -26,6 +30,7 @@ let hub: DirectoryNode
 let client: DirectoryNode
 let nodes: ProviderProcess[] = []
 let args: string[] = []
+let dbUrl = ''
 
 /** one token-id trace of the reference prompt saving transformer.h.1's output (what `trace` records) */
 const program = (): Program => ({
@@ -82,6 +87,7 @@ async function until (condition: () => boolean, timeoutMs = 5_000): Promise<void
 beforeAll(async () => {
   server = await startPostgres()
   const url = await server.createDatabase('weft_directory')
+  dbUrl = url
   hub = await createDirectoryNode({})
   client = await createDirectoryNode({ bootstrap: hub.multiaddrs })
   args = ['--model', DEMO, '--db', url, '--policy', 'open', '--lease-ms', '1500', '--node-heartbeat-ms', '1000', '--directory', hub.multiaddrs[0]!]
@@ -126,6 +132,31 @@ describe('a provider of three nodes behind one directory record', () => {
     const runs = await Promise.all([0, 1, 2].map(async () => await routing.run(program())))
     expect(new Set(runs.map(r => r.endpoint))).toEqual(new Set(nodes.map(n => n.url)))
     for (const run of runs) expect(maxAbsDiff(Array.from(run.saves.h!.data as Float32Array), EXPECTED.data)).toBeLessThan(1e-4)
+  })
+
+  test('the connection to the node that accepted a job breaks before its answer: the SDK finds the job on another node by the envelope\'s digest; it runs once', async () => {
+    const [first, second] = nodes
+    const proxy = await breakingProxy(first!.url)
+    const db = new pg.Client(dbUrl)
+    await db.connect()
+    try {
+      const researcher = generateKeyPair()
+      const executor = await connectRemote({ provider: proxy.url, endpoints: [second!.url], key: toHex(researcher.secretKey), providerId: first!.providerId }) as RemoteExecutor
+      await executor.register() // through the proxy to the first node; the store is shared
+      const run = await executor.run(program())
+      expect(proxy.cut()).toBe(1) // the first node accepted the envelope; its answer was cut
+      expect(run.endpoint).toBe(second!.url) // followed on the other node
+      expect(maxAbsDiff(Array.from(run.saves.h!.data as Float32Array), EXPECTED.data)).toBeLessThan(1e-4)
+      const digest = run.receipt!.fields.requestDigest
+      const { rows } = await db.query('SELECT count(*)::int AS n FROM jobs WHERE request_digest = $1', [digest])
+      expect(rows[0].n).toBe(1)
+      const charged = await db.query('SELECT count(*)::int AS n, coalesce(sum(bytes), 0)::int AS bytes FROM egress WHERE kid = $1', [executor.kid])
+      expect(charged.rows[0]).toEqual({ n: 1, bytes: run.egress!.bytes })
+      await executor.close()
+    } finally {
+      proxy.close()
+      await db.end()
+    }
   })
 
   test('a node killed (SIGKILL) right after accepting a job: the job is followed on another node; later traces use the others', async () => {

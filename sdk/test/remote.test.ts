@@ -2,10 +2,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { WeftError, decodeCbor, encodeCbor, generateKeyPair, keyId, toHex, type Tensor } from '@weft/core'
+import { WeftError, decodeCbor, encodeCbor, generateKeyPair, keyId, signRequest, toHex, type Tensor } from '@weft/core'
 import { Weft } from '../src/index.js'
 import { connectRemote, type RemoteExecutor } from '../src/remote/index.js'
 import { EndpointPool } from '../src/remote/endpoints.js'
+import { breakingProxy } from './fixtures/breaking-proxy.js'
 import { closedModelPolicy, createHost, type Host } from '@weft/host'
 import { DEMO, newUser, onnxBackendInline, tempDb } from '../../providers/host/test/helpers.js'
 
@@ -98,6 +99,70 @@ describe('remote executor', () => {
     } finally {
       impostor.close()
     }
+  })
+})
+
+describe('a connection broken after the node accepted the job', () => {
+  const program = { version: 1, model: { name: 'demo-gpt2', revision: null }, mode: 'trace' as const, invokes: [{ ids: [464, 3139, 286] }], nodes: [['read', { site: 'transformer.h.0', port: 'output', invoke: 0 }, []], ['save', { name: 'h' }, [0]]] as never }
+
+  /** a new researcher's executor over two endpoints of the one host: through a breaking proxy first, then direct */
+  async function throughProxy (test: (executor: RemoteExecutor, proxy: Awaited<ReturnType<typeof breakingProxy>>) => Promise<void>): Promise<void> {
+    const proxy = await breakingProxy(url)
+    try {
+      const executor = await connectRemote({ provider: proxy.url, endpoints: [url], key: toHex(newUser().secretKey), providerId: host.providerId }) as RemoteExecutor
+      await executor.register()
+      await test(executor, proxy)
+    } finally { proxy.close() }
+  }
+
+  test('the SDK asks the next node which job the envelope created and follows it: one job, charged once', async () => {
+    await throughProxy(async (executor, proxy) => {
+      const stages: string[] = []
+      const run = await executor.run(program, { onProgress: event => { stages.push(event.stage) } })
+      expect(proxy.cut()).toBe(1) // the first node took the envelope and its answer was lost
+      expect(run.endpoint).toBe(url)
+      const alone = await executor.run(program) // the same Program on the node directly (rotation: not via the proxy)
+      expect(alone.endpoint).toBe(url)
+      expect(Array.from(run.saves.h!.data as Float32Array)).toEqual(Array.from(alone.saves.h!.data as Float32Array))
+      // one job ran for the first run: the key was charged two results' bytes for the two runs, not three
+      const bytes = 3 * 256 * 4
+      expect(run.egress!.bytes).toBe(bytes)
+      expect((await executor.egress()).usedToday).toBe(2 * bytes)
+      expect(stages).toContain('received')
+      // (the receipt binds the envelope first sent: the job followed is the one that envelope created)
+    })
+  })
+
+  test('an envelope the first node refused (its answer lost): the next node says the nonce is spent and knows no job; the SDK signs afresh and the real refusal comes back', async () => {
+    await throughProxy(async (executor, proxy) => {
+      const big = { ...program, nodes: [['read', { site: 'lm_head', port: 'output', invoke: 0 }, []], ['save', { name: 'x' }, [0]]] as never, invokes: [{ ids: Array.from({ length: 200 }, (_, i) => i) }] }
+      await expect(executor.run(big)).rejects.toMatchObject({ code: 'EGRESS_BUDGET_EXCEEDED' })
+      expect(proxy.cut()).toBe(1)
+      expect((await executor.egress()).usedToday).toBe(0)
+    })
+  })
+
+  test('GET /v1/requests/{digest}: only the signing key learns the job; anyone else, or a malformed digest, gets JOB_NOT_FOUND', async () => {
+    const researcher = newUser()
+    const executor = await connectRemote({ provider: url, key: toHex(researcher.secretKey), providerId: host.providerId }) as RemoteExecutor
+    await executor.register()
+    const run = await executor.run(program)
+    const digest = run.receipt!.fields.requestDigest
+    const ask = async (who: typeof researcher, path: string): Promise<Response> => await fetch(new URL(path, url), {
+      headers: { 'Weft-Key': signRequest('weft-key-v1', { secretKey: who.secretKey, providerId: host.providerId, method: 'GET', path }) },
+    })
+    const mine = await ask(researcher, `/v1/requests/${digest}`)
+    expect(mine.status).toBe(200)
+    expect(await mine.json()).toMatchObject({ state: 'completed', requestDigest: digest, model: 'demo-gpt2' })
+    const other = newUser()
+    await (await connectRemote({ provider: url, key: toHex(other.secretKey), providerId: host.providerId }) as RemoteExecutor).register()
+    const theirs = await ask(other, `/v1/requests/${digest}`)
+    expect(theirs.status).toBe(404)
+    expect(await theirs.json()).toMatchObject({ code: 'JOB_NOT_FOUND', details: { request: digest } })
+    const malformed = await ask(researcher, '/v1/requests/sha256:xyz')
+    expect(await malformed.json()).toMatchObject({ code: 'JOB_NOT_FOUND' })
+    const unsigned = await fetch(new URL(`/v1/requests/${digest}`, url))
+    expect(unsigned.status).toBe(401)
   })
 })
 

@@ -61,6 +61,15 @@ describe.each(kinds)('%s store', (_kind, open) => {
     expect(s.nonceUsed('k', 'n2', 400)).toBe(false)
   })
 
+  test('a job by the digest of the envelope that created it, for that key only', () => {
+    const digest = `sha256:${'ab'.repeat(32)}`
+    const job = jobRow({ kid: 'kr', requestDigest: digest })
+    s.insertJob(job)
+    expect(s.jobByRequest('kr', digest)?.id).toBe(job.id)
+    expect(s.jobByRequest('someone-else', digest)).toBeUndefined()
+    expect(s.jobByRequest('kr', `sha256:${'cd'.repeat(32)}`)).toBeUndefined()
+  })
+
   test('jobs: queue order and positions, claims, completion exactly once with its ledger row and audit entry', () => {
     const a = jobRow({ kid: 'kq', estimatedEgress: 40 })
     const b = jobRow({ kid: 'kq', estimatedEgress: 60 })

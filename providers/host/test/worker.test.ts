@@ -7,13 +7,12 @@ import { decodeCbor, verifyReceipt, type Program, type Tensor } from '@weft/core
 import { workerBackend } from '../src/index.js'
 import { DEMO, ONNX_BACKEND_MODULE, blockProgram, newUser, registerKey, sign, startTestHost, submit, type TestHost } from './helpers.js'
 
+/** a host whose engine runs on a worker thread */
+const workerHost = async (limits: { batchWindowMs: number; jobTimeoutMs: number }): Promise<TestHost> =>
+  await startTestHost({ backends: { onnx: workerBackend({ module: ONNX_BACKEND_MODULE, factory: 'onnxBackend' }) }, limits })
+
 let t: TestHost
-beforeAll(async () => {
-  t = await startTestHost({
-    backends: { onnx: workerBackend({ module: ONNX_BACKEND_MODULE, factory: 'onnxBackend' }) },
-    limits: { batchWindowMs: 20, jobTimeoutMs: 400 },
-  })
-})
+beforeAll(async () => { t = await workerHost({ batchWindowMs: 20, jobTimeoutMs: 400 }) })
 afterAll(async () => { await t.host.close() })
 
 function heavy (invokes: number): Program {
@@ -27,12 +26,7 @@ describe('co-tenant batching', () => {
   // its own host with a batch window wide enough that three concurrent submissions (each verified and admitted on a
   // loaded CI machine) surely meet in it; the 20 ms window of the shared host is a timing bet, not what is tested here
   let c: TestHost
-  beforeAll(async () => {
-    c = await startTestHost({
-      backends: { onnx: workerBackend({ module: ONNX_BACKEND_MODULE, factory: 'onnxBackend' }) },
-      limits: { batchWindowMs: 1_000, jobTimeoutMs: 10_000 },
-    })
-  })
+  beforeAll(async () => { c = await workerHost({ batchWindowMs: 1_000, jobTimeoutMs: 10_000 }) })
   afterAll(async () => { await c.host.close() })
 
   test('jobs from different keys arriving together run as rows of one forward pass, accounted per job', async () => {

@@ -36,6 +36,26 @@ export function isNodeFailure (error: unknown): boolean {
   return error.code === 'PROVIDER_UNAVAILABLE' && typeof error.details.url === 'string'
 }
 
+/** system error codes that mean the request never left this machine or was never taken by the node */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+/**
+ * false when a failed request surely did not reach the node's handler: the connection was refused or the name did
+ * not resolve, or the node answered with the protocol's 503 (it refused the request; a refusal creates nothing).
+ * Anything else (a reset or timeout after sending, another 5xx) may have been acted on.
+ */
+export function mayHaveArrived (error: unknown): boolean {
+  if (!WeftError.is(error)) return true
+  if (typeof error.details.status === 'number') return error.details.status !== 503
+  let cause: unknown = error.cause
+  for (let depth = 0; depth < 4 && cause !== undefined && cause !== null; depth++) {
+    const code = (cause as { code?: unknown }).code
+    if (typeof code === 'string' && NOT_SENT.has(code)) return false
+    cause = (cause as { cause?: unknown }).cause
+  }
+  return true
+}
+
 export class ProviderHttp {
   /** the provider's nodes: `baseUrl` as constructed first, then the other endpoints */
   readonly pool: EndpointPool

@@ -7,9 +7,9 @@
  * The key's kept adapters are listed, read, downloaded (when the provider's policy allows) and deleted with
  * requests signed by the same key (`Weft-Key`).
  */
-import { WeftError, resolveKey, textTokenizer, type KeyInput, createRequestEnvelope, decodeCbor, fromHex, isTensor, keyId, publicKeyOf, sha256Digest, signRequest, REQUEST_SIGNATURE_HEADERS, type Manifest, type Program, type Tensor } from '@weft/core'
+import { WeftError, resolveKey, textTokenizer, type KeyInput, createRequestEnvelope, decodeCbor, fromHex, isTensor, keyId, publicKeyOf, requestDigest, sha256Digest, signRequest, REQUEST_SIGNATURE_HEADERS, type Manifest, type Program, type Tensor } from '@weft/core'
 import type { AdapterInfo, Executor, KeptAdapter, ModelInfo, RunProgress, RunResult, SyncTokenizer, TrainingOutcome } from '../executor.js'
-import { ProviderHttp, isNodeFailure, type BufferedResponse } from './http.js'
+import { ProviderHttp, isNodeFailure, mayHaveArrived } from './http.js'
 import { readSse } from './sse.js'
 import { adapterInitNames, verifyResult } from './verify-result.js'
 import { registrationProof } from './registration.js'
@@ -182,15 +182,13 @@ export class RemoteExecutor implements Executor {
       try { await this.register() } catch (refused) { throw new WeftError('KEY_UNKNOWN', `${error.message} (self-registration refused: ${(refused as Error).message})`, error.details, { cause: refused }) }
       submitted = await this.submit(program, wait, options.signal)
     }
-    const { response, envelope, endpoint } = submitted
-    const job = response.header('Weft-Job') ?? ''
+    const { envelope, endpoint, job } = submitted
     let bytes: Uint8Array
-    if (response.status === 200) bytes = response.body
+    if (submitted.result !== undefined) bytes = submitted.result
     else {
-      const accepted = JSON.parse(new TextDecoder().decode(response.body)) as { job: string; position: number }
-      options.onProgress?.({ stage: 'received', detail: { job: accepted.job, endpoint } }) // the node that accepted it
-      options.onProgress?.({ stage: 'queued', position: accepted.position })
-      bytes = await this.follow(accepted.job, options, trains, endpoint)
+      options.onProgress?.({ stage: 'received', detail: { job, endpoint } }) // the node that accepted it (or knows it)
+      if (submitted.position !== undefined) options.onProgress?.({ stage: 'queued', position: submitted.position })
+      bytes = await this.follow(job, options, trains, endpoint)
     }
     // the receipt must name the model revision the Program was recorded and validated against
     const revision = program.model.revision ?? (await this.manifest(program.model.name)).revision
@@ -253,24 +251,63 @@ export class RemoteExecutor implements Executor {
 
   /**
    * Signs and submits the Program to the next node in rotation; a node that fails (refused connection, timeout,
-   * 5xx) is set aside and the Program signed afresh (new nonce) for the next one. One node: as before, no retry.
+   * 5xx) is set aside and the next one asked. One node: as before, no retry. Exactly once across nodes: when the
+   * failed node may have accepted the envelope (the connection broke after sending), the next node is first asked
+   * which job that envelope created (`GET /v1/requests/{digest}`, the nodes share one store) and the job is followed
+   * if there is one; else the same envelope is sent again, so two nodes cannot both accept it (its nonce). Only an
+   * envelope that surely created no job (refused connection, a 503 refusal, or a node that says the nonce is spent
+   * and knows no job of it) is signed afresh.
    */
   private async submit (program: Program, waitSeconds: number, signal?: AbortSignal): Promise<Submitted> {
     const headers: Record<string, string> = { 'content-type': 'application/cose' }
     if (waitSeconds > 0) headers.prefer = `wait=${waitSeconds}`
     const { pool } = this.http
     let failure: unknown
+    /** an envelope a failed node may have accepted */
+    let pending: Uint8Array | null = null
     for (const node of pool.order(pool.rotate())) {
-      const envelope = this.sign(program)
+      let envelope: Uint8Array = pending ?? this.sign(program)
       try {
-        const { value, endpoint } = await this.http.bufferedAt('/v1/jobs', { method: 'POST', body: envelope, headers, signal }, { endpoint: node, only: true })
-        return { response: value, envelope, endpoint }
+        if (pending !== null) {
+          const known = await this.jobOfRequest(pending, node)
+          if (known !== null) return { envelope, endpoint: node, job: known }
+        }
+        const post = async (): Promise<Submitted> => {
+          const { value, endpoint } = await this.http.bufferedAt('/v1/jobs', { method: 'POST', body: envelope, headers, signal }, { endpoint: node, only: true })
+          if (value.status === 200) return { envelope, endpoint, job: value.header('Weft-Job') ?? '', result: value.body }
+          const accepted = JSON.parse(new TextDecoder().decode(value.body)) as { job: string; position: number }
+          return { envelope, endpoint, job: accepted.job, position: accepted.position }
+        }
+        try {
+          return await post()
+        } catch (error) {
+          if (pending === null || !WeftError.is(error, 'NONCE_REPLAYED')) throw error
+          // the nonce was spent since the lookup: by the job it created (follow it), or by a refusal (sign afresh)
+          const known = await this.jobOfRequest(pending, node)
+          if (known !== null) return { envelope, endpoint: node, job: known }
+          pending = null
+          envelope = this.sign(program)
+          return await post()
+        }
       } catch (error) {
         if (signal?.aborted === true || !(isNodeFailure(error) || pool.isExcluded(node))) throw error
         failure = error
+        if (pending === null && mayHaveArrived(error)) pending = envelope
       }
     }
     throw failure
+  }
+
+  /** The job `envelope` created, asked of `node` by this key; null when none (or this key is not registered there). */
+  private async jobOfRequest (envelope: Uint8Array, node: string): Promise<string | null> {
+    const path = `/v1/requests/${requestDigest(envelope)}`
+    try {
+      const { value } = await this.http.bufferedAt(path, { headers: this.keyHeader('GET', path) }, { endpoint: node, only: true })
+      return (JSON.parse(new TextDecoder().decode(value.body)) as { job: string }).job
+    } catch (error) {
+      if (WeftError.is(error, 'JOB_NOT_FOUND') || WeftError.is(error, 'KEY_UNKNOWN')) return null
+      throw error
+    }
   }
 
   private sign (program: Program): Uint8Array {
@@ -345,7 +382,16 @@ export class RemoteExecutor implements Executor {
   }
 }
 
-interface Submitted { response: BufferedResponse; envelope: Uint8Array; endpoint: string }
+interface Submitted {
+  envelope: Uint8Array
+  /** the node that accepted the job (or knew it) */
+  endpoint: string
+  job: string
+  /** the result, when the node answered with it (`Prefer: wait`) */
+  result?: Uint8Array
+  /** the queue position the accepting node reported */
+  position?: number
+}
 
 /** the job's own end (a job-error event): its error is the answer, whichever node streamed it */
 class JobEnded extends Error {

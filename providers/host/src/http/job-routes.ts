@@ -1,6 +1,8 @@
 /**
  * Job routes: submit a signed Program (application/cose), follow it (status JSON or SSE), fetch its result
- * (CBOR saves + the provider-signed receipt) and cancel it. A job id is an unguessable capability.
+ * (CBOR saves + the provider-signed receipt) and cancel it. A job id is an unguessable capability. The key that
+ * signed an envelope can ask which job it created (`GET /v1/requests/{digest}`): a client whose connection broke
+ * after sending learns whether it was accepted instead of sending the Program twice.
  */
 import { Hono, type Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
@@ -10,8 +12,10 @@ import type { HostContext } from './host-context.js'
 import type { JobRow } from '../store/store.js'
 import { isTerminal, type JobEvent } from '../jobs/job-events.js'
 import { splitStats, type StoredResult } from '../jobs/complete-job.js'
+import { checkKey, KEY_HEADER } from './operator-auth.js'
 
 const MAX_WAIT_SECONDS = 60
+const REQUEST_DIGEST = /^sha256:[0-9a-f]{64}$/
 /** how long a cancel waits for the node running the job to end it (multi-node) */
 const CANCEL_WAIT_MS = 2_000
 /** a comment line goes out on an event stream idle this long (keeps proxies from closing it) */
@@ -39,6 +43,17 @@ export function jobRoutes (host: HostContext): Hono {
   })
 
   app.get('/jobs/:id', c => c.json(statusOf(host, jobOf(host, c.req.param('id')))))
+
+  // the job an envelope created, asked by the key that signed it (Weft-Key); another key's answer is the same 404
+  // as none, so a digest tells nothing to anyone else
+  app.get('/requests/:digest', async c => {
+    const kid = checkKey(host, c.req.header(KEY_HEADER), c.req.method, c.req.path, new Uint8Array(await c.req.arrayBuffer()))
+    const digest = c.req.param('digest')
+    if (!REQUEST_DIGEST.test(digest)) throw new WeftError('JOB_NOT_FOUND', `no job of request '${digest.slice(0, 80)}': a request digest is sha256: and 64 lowercase hex digits`, { request: digest.slice(0, 80) })
+    const row = host.store.jobByRequest(kid, digest)
+    if (row === undefined) throw new WeftError('JOB_NOT_FOUND', `no job of request ${digest} signed by key ${kid} on this provider`, { request: digest })
+    return c.json(statusOf(host, row))
+  })
 
   app.get('/jobs/:id/result', c => resultResponse(c, host, jobOf(host, c.req.param('id'))))
 

@@ -254,6 +254,9 @@ export class PgStore implements Store {
   }
 
   getJob (id: string): JobRow | undefined { return this.one<JobRow>(C.jobs, `SELECT ${C.jobs.list} FROM jobs WHERE id = $1`, [id]) }
+  jobByRequest (kid: string, requestDigest: string): JobRow | undefined {
+    return this.one<JobRow>(C.jobs, `SELECT ${C.jobs.list} FROM jobs WHERE kid = $1 AND request_digest = $2 ORDER BY submitted_at LIMIT 1`, [kid, requestDigest])
+  }
 
   queuedJobs (limit = 1000): JobRow[] {
     return mapRows<JobRow>(C.jobs, this.q(`SELECT ${C.jobs.list} FROM jobs WHERE state = 'queued' ORDER BY submitted_at, id LIMIT $1`, [Math.min(limit, 2 ** 31 - 1)]).rows)

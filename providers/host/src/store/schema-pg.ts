@@ -48,6 +48,8 @@ export const jobs = pgTable('jobs', {
 }, table => [
   index('jobs_state_idx').on(table.state, table.submittedAt),
   index('jobs_kid_state_idx').on(table.kid, table.state),
+  // a re-sent envelope's job, by the digest of its bytes (GET /v1/requests/{digest})
+  index('jobs_kid_request_idx').on(table.kid, table.requestDigest),
 ])
 
 export const results = pgTable('results', {

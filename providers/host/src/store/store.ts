@@ -44,6 +44,7 @@ function prepareQueries (db: Db) {
     putNonce: db.insert(nonces).values({ kid: p('kid'), nonce: p('nonce'), expiresAt: p('expiresAt') })
       .onConflictDoUpdate({ target: [nonces.kid, nonces.nonce], set: { expiresAt: sql`excluded.expires_at` } }).prepare(),
     getJob: db.select().from(jobs).where(eq(jobs.id, p('id'))).prepare(),
+    jobByRequest: db.select().from(jobs).where(and(eq(jobs.kid, p('kid')), eq(jobs.requestDigest, p('requestDigest')))).orderBy(asc(jobs.submittedAt)).limit(1).prepare(),
     queued: db.select().from(jobs).where(eq(jobs.state, 'queued')).orderBy(asc(jobs.submittedAt), asc(jobs.id)).limit(p('limit')).prepare(),
     position: db.select({ n: count }).from(jobs).where(and(eq(jobs.state, 'queued'), lt(jobs.submittedAt, p('at')))).prepare(),
     active: db.select({ n: count }).from(jobs).where(and(eq(jobs.kid, p('kid')), inArray(jobs.state, ACTIVE))).prepare(),
@@ -101,6 +102,8 @@ export interface Store {
   recordNonce (kid: string, nonce: string, expiresAt: number): void
   insertJob (row: JobRow): void
   getJob (id: string): JobRow | undefined
+  /** the job this key's envelope (by the digest of its bytes) created, if any */
+  jobByRequest (kid: string, requestDigest: string): JobRow | undefined
   queuedJobs (limit?: number): JobRow[]
   /** ids of queued jobs, oldest first (no program blobs) */
   queuedIds (limit?: number): string[]
@@ -257,6 +260,7 @@ export class SqliteStore implements Store {
   insertJob (row: JobRow): void { this.q.insertJob.run(row) }
 
   getJob (id: string): JobRow | undefined { return this.q.getJob.get({ id }) }
+  jobByRequest (kid: string, requestDigest: string): JobRow | undefined { return this.q.jobByRequest.get({ kid, requestDigest }) }
 
   queuedJobs (limit = 1000): JobRow[] { return this.q.queued.all({ limit }) }
 

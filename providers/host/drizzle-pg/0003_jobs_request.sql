@@ -1,0 +1,1 @@
+CREATE INDEX "jobs_kid_request_idx" ON "jobs" USING btree ("kid","request_digest");

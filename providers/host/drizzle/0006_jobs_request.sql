@@ -1,0 +1,1 @@
+CREATE INDEX `jobs_kid_request_idx` ON `jobs` (`kid`,`request_digest`);
