@@ -22,7 +22,7 @@ export async function timeIt (fn: () => Promise<unknown> | unknown, { warmup = 3
 }
 
 export const fmt = (ms: number): string => ms < 10 ? ms.toFixed(2) : ms.toFixed(1)
-export const ratio = (a: number, b: number): string => (a / b).toFixed(3) + '×'
+const ratio = (a: number, b: number): string => (a / b).toFixed(3) + '×'
 
 export interface PairedStats {
   /** pairs measured */

@@ -7,7 +7,7 @@ import { Weft, type GPT2, type Model, type ValueProxy } from '@weft/sdk'
 import { DEFAULT_IOI, type IoiOptions } from './ioi-patching.js'
 import { isMain, showToken, table } from './format.js'
 
-export interface AttributionResult {
+interface AttributionResult {
   /** per layer: estimated and actual change of the logit difference when the clean block output is patched in (last position) */
   layers: { estimate: number; actual: number }[]
   /** [layer][head]: estimated change when the clean attention pattern of that head is patched in (all positions) */
@@ -16,7 +16,7 @@ export interface AttributionResult {
   corruptDiff: number
 }
 
-export async function attributionPatching (model: Model<GPT2>, options: IoiOptions = DEFAULT_IOI): Promise<AttributionResult> {
+async function attributionPatching (model: Model<GPT2>, options: IoiOptions = DEFAULT_IOI): Promise<AttributionResult> {
   const [clean, corrupt] = [await model.tokenize(options.clean), await model.tokenize(options.corrupt)]
   const [answer] = await model.tokenize(options.answer)
   const [distractor] = await model.tokenize(options.distractor)
@@ -59,7 +59,7 @@ export async function attributionPatching (model: Model<GPT2>, options: IoiOptio
   }
 }
 
-export function attributionTables (result: AttributionResult, options: IoiOptions = DEFAULT_IOI): string {
+function attributionTables (result: AttributionResult, options: IoiOptions = DEFAULT_IOI): string {
   const heads = result.heads[0]?.length ?? 0
   return [
     `logit(${showToken(options.answer)}) − logit(${showToken(options.distractor)}): clean ${result.cleanDiff.toFixed(3)}, corrupt ${result.corruptDiff.toFixed(3)}`,

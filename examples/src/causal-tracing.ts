@@ -35,7 +35,7 @@ export interface TracingResult {
   probs: number[][]
 }
 
-export const DEFAULT_TRACING: TracingOptions = { prompt: 'The capital of France is', subject: ' France', answer: ' Paris' }
+const DEFAULT_TRACING: TracingOptions = { prompt: 'The capital of France is', subject: ' France', answer: ' Paris' }
 
 function findSubsequence (haystack: number[], needle: number[]): number[] {
   for (let i = 0; i + needle.length <= haystack.length; i++) {
@@ -89,7 +89,7 @@ export async function causalTracing (model: Model<GPT2>, options: TracingOptions
   }
 }
 
-export function tracingTable (result: TracingResult): string {
+function tracingTable (result: TracingResult): string {
   const header = ['layer', ...result.tokens.map((t, i) => `${i}:${showToken(t)}${result.subjectPositions.includes(i) ? '*' : ''}`)]
   const rows = result.probs.map((row, l) => [`h.${l}`, ...row.map((p) => p.toFixed(3))])
   return [

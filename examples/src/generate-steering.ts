@@ -6,13 +6,13 @@
 import { Weft, type GPT2, type Model } from '@weft/sdk'
 import { isMain } from './format.js'
 
-export interface GenerateSteeringOptions { prompt: string; toward: string; away: string; layer: number; coefficient: number; maxNewTokens: number }
+interface GenerateSteeringOptions { prompt: string; toward: string; away: string; layer: number; coefficient: number; maxNewTokens: number }
 
-export const DEFAULT_GENERATE_STEERING: GenerateSteeringOptions = {
+const DEFAULT_GENERATE_STEERING: GenerateSteeringOptions = {
   prompt: 'In France, the seat of government is', toward: 'The capital of Japan', away: 'The capital of France', layer: 1, coefficient: 1, maxNewTokens: 8,
 }
 
-export async function generateSteering (model: Model<GPT2>, o: GenerateSteeringOptions = DEFAULT_GENERATE_STEERING): Promise<{ steered: string; plain: string; norm: number }> {
+async function generateSteering (model: Model<GPT2>, o: GenerateSteeringOptions = DEFAULT_GENERATE_STEERING): Promise<{ steered: string; plain: string; norm: number }> {
   const out = await model.generate({ maxNewTokens: o.maxNewTokens }, (g) => {
     const a = g.invoke(o.toward, (m) => m.transformer.h[o.layer]!.output.at(0, -1))      // step 0: the prompt pass
     const b = g.invoke(o.away, (m) => m.transformer.h[o.layer]!.output.at(0, -1))

@@ -6,7 +6,7 @@ import { Weft, type GPT2, type Model, type ValueProxy } from '@weft/sdk'
 import { heatmapSvg, writeOut } from './svg-heatmap.js'
 import { isMain, showToken, table } from './format.js'
 
-export interface LensCell { id: number; token: string; prob: number }
+interface LensCell { id: number; token: string; prob: number }
 
 export interface LensResult {
   prompt: string

@@ -29,7 +29,7 @@ export interface SteeringResult {
   vectorNorm: number
 }
 
-export const DEFAULT_STEERING: SteeringOptions = {
+const DEFAULT_STEERING: SteeringOptions = {
   prompt: 'In France, the seat of government is',
   toward: 'The capital of Japan',
   away: 'The capital of France',

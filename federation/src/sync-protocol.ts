@@ -9,9 +9,9 @@ import type { RecordSet } from './directory.js'
 import { MAX_RECORD_BYTES } from './provider-record.js'
 
 export const DIRECTORY_PROTOCOL = '/weft/directory/1'
-export const MAX_SYNC_RECORDS = 1024
-export const MAX_SYNC_BYTES = MAX_SYNC_RECORDS * (MAX_RECORD_BYTES + 8)
-export const DEFAULT_SYNC_TIMEOUT_MS = 5000
+const MAX_SYNC_RECORDS = 1024
+const MAX_SYNC_BYTES = MAX_SYNC_RECORDS * (MAX_RECORD_BYTES + 8)
+const DEFAULT_SYNC_TIMEOUT_MS = 5000
 
 export interface SyncStats { sent: number; received: number; accepted: number }
 

@@ -11,9 +11,9 @@ import { signBytes, verifyBytes } from './keys.js'
 import { isPlainMap } from '../ir/plain.js'
 
 export const ALG_EDDSA = -8
-export const HEADER_ALG = 1
-export const HEADER_CONTENT_TYPE = 3
-export const HEADER_KID = 4
+const HEADER_ALG = 1
+const HEADER_CONTENT_TYPE = 3
+const HEADER_KID = 4
 
 export interface ProtectedHeader { alg: number; kid: string; contentType: string | null }
 

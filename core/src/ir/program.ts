@@ -2,7 +2,6 @@
  * The Program: Weft's typed, declarative intervention format (an SSA graph, no code).
  * This file is the contract every package codes against; spec/program.md is its normative prose.
  */
-import type { DType } from '../tensor/tensor.js'
 import type { Tensor } from '../tensor/tensor.js'
 
 /** Wire version of the Program structure. */
@@ -159,8 +158,6 @@ export type AdapterAttachment =
 
 /** Ports of a site. `output` is a module's primary output (first tuple element); `input` its first positional input. */
 export type SitePort = 'output' | 'input'
-
-export type { DType }
 
 /** How a training loop ended (the provider's and the embedded store's adapter metadata, and a run's result). */
 export interface TrainingSummary { steps: number; completed: number; cancelled: boolean; finalLoss: number | null }

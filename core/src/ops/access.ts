@@ -13,7 +13,7 @@ const siteAttrs = {
   step: { kind: 'step', default: 0, doc: "generate mode only: 0 = the prompt pass; k ≥ 1 = the forward that feeds new token k (its `seq` dims are 1, attention keys span prompt + k); `'all'` = every step (see program.md, Generation)" },
 } as const
 
-export const read: OpDef = {
+const read: OpDef = {
   name: 'read',
   arity: 0,
   attrs: siteAttrs,
@@ -24,7 +24,7 @@ export const read: OpDef = {
   examples: [],
 }
 
-export const write: OpDef = {
+const write: OpDef = {
   name: 'write',
   arity: 1,
   attrs: { ...siteAttrs, index: { kind: 'index_spec', doc: 'optional region to assign into (numpy basic indexing); absent = the whole value' } },
@@ -44,7 +44,7 @@ export const write: OpDef = {
   examples: [],
 }
 
-export const moduleCall: OpDef = {
+const moduleCall: OpDef = {
   name: 'module_call',
   arity: 1,
   attrs: { module: { kind: 'string', required: true, doc: 'path of a callable module, e.g. `lm_head` or `transformer.ln_f`' } },
@@ -75,7 +75,7 @@ export const moduleCall: OpDef = {
   examples: [],
 }
 
-export const param: OpDef = {
+const param: OpDef = {
   name: 'param',
   arity: 0,
   attrs: { name: { kind: 'string', required: true, doc: 'HF parameter name, e.g. `lm_head.weight`' } },
@@ -95,7 +95,7 @@ export const param: OpDef = {
   examples: [],
 }
 
-export const constant: TensorOpDef = {
+const constant: TensorOpDef = {
   eval: (attrs) => attrs.value as unknown as Tensor,
   name: 'const',
   arity: 0,
@@ -110,7 +110,7 @@ export const constant: TensorOpDef = {
   examples: [],
 }
 
-export const stop: OpDef = {
+const stop: OpDef = {
   name: 'stop',
   arity: 0,
   attrs: {},
@@ -121,7 +121,7 @@ export const stop: OpDef = {
   examples: [],
 }
 
-export const save: TensorOpDef = {
+const save: TensorOpDef = {
   eval: identity,
   name: 'save',
   arity: 1,

@@ -22,20 +22,20 @@ function binary (name: string, doc: string, dtype: (a: DType, b: DType) => DType
 
 const arith = (a: DType, b: DType): DType => promote([a, b], true)
 
-export const add = binary('add', 'a + b.', arith, (x, y) => x + y, [
+const add = binary('add', 'a + b.', arith, (x, y) => x + y, [
   { name: 'add-broadcast', attrs: {}, inputs: [[[1, 2, 3], [4, 5, 6]], [10, 20, 30]], output: [[11, 22, 33], [14, 25, 36]] },
   { name: 'add-int-float', attrs: {}, inputs: [[1, 2], [0.5, 0.25]], inputDtypes: ['int64', 'float32'], output: [1.5, 2.25] },
 ], ['elementwise', 'differentiable'])
-export const sub = binary('sub', 'a − b.', arith, (x, y) => x - y, [
+const sub = binary('sub', 'a − b.', arith, (x, y) => x - y, [
   { name: 'sub-scalar', attrs: {}, inputs: [[5, 6], 1], output: [4, 5] },
 ], ['elementwise', 'differentiable'])
-export const mul = binary('mul', 'a × b (e.g. ablation with a mask, scaling).', arith, (x, y) => x * y, [
+const mul = binary('mul', 'a × b (e.g. ablation with a mask, scaling).', arith, (x, y) => x * y, [
   { name: 'mul-column', attrs: {}, inputs: [[[1, 2], [3, 4]], [[2], [0]]], output: [[2, 4], [0, 0]] },
 ], ['elementwise', 'differentiable'])
-export const div = binary('div', 'True division a / b: integer inputs give float32.', (a, b) => floatOf(arith(a, b)), (x, y) => x / y, [
+const div = binary('div', 'True division a / b: integer inputs give float32.', (a, b) => floatOf(arith(a, b)), (x, y) => x / y, [
   { name: 'div-int', attrs: {}, inputs: [[1, 3], [2, 2]], inputDtypes: ['int64', 'int64'], output: [0.5, 1.5] },
 ], ['elementwise', 'differentiable'])
-export const pow = binary('pow', 'a raised to b.', arith, (x, y) => x ** y, [
+const pow = binary('pow', 'a raised to b.', arith, (x, y) => x ** y, [
   { name: 'pow-square', attrs: {}, inputs: [[1, 2, 3], 2], output: [1, 4, 9] },
 ], ['elementwise', 'differentiable'])
 
@@ -55,27 +55,27 @@ function unary (name: string, doc: string, dtype: (x: DType) => DType, fn: (x: n
 
 const keepInt = (x: DType): DType => x === 'bool' ? 'int64' : x
 
-export const neg = unary('neg', '−x.', keepInt, x => -x, [{ name: 'neg', attrs: {}, inputs: [[1, -2]], output: [-1, 2] }])
-export const exp = unary('exp', 'eˣ (integers compute in float32).', floatOf, Math.exp, [{ name: 'exp', attrs: {}, inputs: [[0]], output: [1] }])
-export const log = unary('log', 'Natural logarithm (log 0 = −∞, negative → NaN).', floatOf, Math.log, [{ name: 'log', attrs: {}, inputs: [[1]], output: [0] }])
-export const sqrt = unary('sqrt', 'Square root.', floatOf, Math.sqrt, [{ name: 'sqrt', attrs: {}, inputs: [[4, 9]], output: [2, 3] }])
-export const abs = unary('abs', '|x|.', keepInt, Math.abs, [{ name: 'abs', attrs: {}, inputs: [[-3, 2]], output: [3, 2] }])
-export const tanh = unary('tanh', 'Hyperbolic tangent.', floatOf, Math.tanh, [{ name: 'tanh-zero', attrs: {}, inputs: [[0]], output: [0] }])
-export const relu = unary('relu', 'max(x, 0).', keepInt, x => x > 0 ? x : 0, [{ name: 'relu', attrs: {}, inputs: [[-1, 0, 2]], output: [0, 0, 2] }])
-export const sin = unary('sin', 'Sine (radians).', floatOf, Math.sin, [{ name: 'sin', attrs: {}, inputs: [[0, Math.PI / 2]], output: [0, 1] }])
-export const cos = unary('cos', 'Cosine (radians).', floatOf, Math.cos, [{ name: 'cos', attrs: {}, inputs: [[0, Math.PI]], output: [1, -1] }])
-export const sigmoid = unary('sigmoid', 'Logistic sigmoid 1 / (1 + e⁻ˣ).', floatOf, x => 1 / (1 + Math.exp(-x)), [
+const neg = unary('neg', '−x.', keepInt, x => -x, [{ name: 'neg', attrs: {}, inputs: [[1, -2]], output: [-1, 2] }])
+const exp = unary('exp', 'eˣ (integers compute in float32).', floatOf, Math.exp, [{ name: 'exp', attrs: {}, inputs: [[0]], output: [1] }])
+const log = unary('log', 'Natural logarithm (log 0 = −∞, negative → NaN).', floatOf, Math.log, [{ name: 'log', attrs: {}, inputs: [[1]], output: [0] }])
+const sqrt = unary('sqrt', 'Square root.', floatOf, Math.sqrt, [{ name: 'sqrt', attrs: {}, inputs: [[4, 9]], output: [2, 3] }])
+const abs = unary('abs', '|x|.', keepInt, Math.abs, [{ name: 'abs', attrs: {}, inputs: [[-3, 2]], output: [3, 2] }])
+const tanh = unary('tanh', 'Hyperbolic tangent.', floatOf, Math.tanh, [{ name: 'tanh-zero', attrs: {}, inputs: [[0]], output: [0] }])
+const relu = unary('relu', 'max(x, 0).', keepInt, x => x > 0 ? x : 0, [{ name: 'relu', attrs: {}, inputs: [[-1, 0, 2]], output: [0, 0, 2] }])
+const sin = unary('sin', 'Sine (radians).', floatOf, Math.sin, [{ name: 'sin', attrs: {}, inputs: [[0, Math.PI / 2]], output: [0, 1] }])
+const cos = unary('cos', 'Cosine (radians).', floatOf, Math.cos, [{ name: 'cos', attrs: {}, inputs: [[0, Math.PI]], output: [1, -1] }])
+const sigmoid = unary('sigmoid', 'Logistic sigmoid 1 / (1 + e⁻ˣ).', floatOf, x => 1 / (1 + Math.exp(-x)), [
   { name: 'sigmoid', attrs: {}, inputs: [[0, 2]], output: [0.5, 0.8807970779778823] },
 ])
-export const erf = unary('erf', 'The Gauss error function (2/√π)∫₀ˣ e^(−t²) dt.', floatOf, erfOf, [
+const erf = unary('erf', 'The Gauss error function (2/√π)∫₀ˣ e^(−t²) dt.', floatOf, erfOf, [
   { name: 'erf', attrs: {}, inputs: [[0, 0.5, -1]], output: [0, 0.5204998778130465, -0.8427007929497149] },
 ])
-export const silu = unary('silu', 'SiLU (swish): x · sigmoid(x), as in Llama-style MLPs.', floatOf, x => x / (1 + Math.exp(-x)), [
+const silu = unary('silu', 'SiLU (swish): x · sigmoid(x), as in Llama-style MLPs.', floatOf, x => x / (1 + Math.exp(-x)), [
   { name: 'silu', attrs: {}, inputs: [[0, 1, -2]], output: [0, 0.7310585786300049, -0.23840584404423515] },
 ])
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI)
-export const gelu: TensorOpDef = {
+const gelu: TensorOpDef = {
   eval: (attrs, inputs, outShape) => elementwise(attrs.approximate === 'tanh'
     ? x => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
     : x => 0.5 * x * (1 + erfOf(x / Math.SQRT2)))(attrs, inputs, outShape),
@@ -92,7 +92,7 @@ export const gelu: TensorOpDef = {
   ],
 }
 
-export const clamp: TensorOpDef = {
+const clamp: TensorOpDef = {
   eval: (attrs, inputs, outShape) => {
     const lo = (attrs.min ?? -Infinity) as number
     const hi = (attrs.max ?? Infinity) as number
@@ -123,7 +123,7 @@ export const clamp: TensorOpDef = {
  * erf in float64 (|error| < 1e-13): the Maclaurin series below |x| = 3, the continued fraction of erfc above
  * (modified Lentz), both converging quickly in their ranges.
  */
-export function erfOf (x: number): number {
+function erfOf (x: number): number {
   if (Number.isNaN(x)) return x
   const ax = Math.abs(x)
   if (ax < 3) {
@@ -164,12 +164,12 @@ function compare (name: string, symbol: string, fn: (a: number, b: number) => bo
   ], ['compare'])
 }
 
-export const eq = compare('eq', '=', (x, y) => x === y, [false, true, false])
-export const ne = compare('ne', '≠', (x, y) => x !== y, [true, false, true])
-export const lt = compare('lt', '<', (x, y) => x < y, [true, false, false])
-export const le = compare('le', '≤', (x, y) => x <= y, [true, true, false])
-export const gt = compare('gt', '>', (x, y) => x > y, [false, false, true])
-export const ge = compare('ge', '≥', (x, y) => x >= y, [false, true, true])
+const eq = compare('eq', '=', (x, y) => x === y, [false, true, false])
+const ne = compare('ne', '≠', (x, y) => x !== y, [true, false, true])
+const lt = compare('lt', '<', (x, y) => x < y, [true, false, false])
+const le = compare('le', '≤', (x, y) => x <= y, [true, true, false])
+const gt = compare('gt', '>', (x, y) => x > y, [false, false, true])
+const ge = compare('ge', '≥', (x, y) => x >= y, [false, true, true])
 
 function logical (name: string, doc: string, arity: 1 | 2, fn: (a: boolean, b: boolean) => boolean, example: OpExample): TensorOpDef {
   return {
@@ -185,16 +185,16 @@ function logical (name: string, doc: string, arity: 1 | 2, fn: (a: boolean, b: b
   }
 }
 
-export const logicalAnd = logical('logical_and', 'a and b, elementwise with broadcasting.', 2, (a, b) => a && b,
+const logicalAnd = logical('logical_and', 'a and b, elementwise with broadcasting.', 2, (a, b) => a && b,
   { name: 'logical_and', attrs: {}, inputs: [[true, true, false], [true, false, false]], output: [true, false, false], outputDtype: 'bool' })
-export const logicalOr = logical('logical_or', 'a or b, elementwise with broadcasting.', 2, (a, b) => a || b,
+const logicalOr = logical('logical_or', 'a or b, elementwise with broadcasting.', 2, (a, b) => a || b,
   { name: 'logical_or', attrs: {}, inputs: [[true, false, false], false], output: [true, false, false], outputDtype: 'bool' })
-export const logicalXor = logical('logical_xor', 'a xor b (exactly one true), elementwise with broadcasting.', 2, (a, b) => a !== b,
+const logicalXor = logical('logical_xor', 'a xor b (exactly one true), elementwise with broadcasting.', 2, (a, b) => a !== b,
   { name: 'logical_xor', attrs: {}, inputs: [[true, true, false], [true, false, false]], output: [false, true, false], outputDtype: 'bool' })
-export const logicalNot = logical('logical_not', 'not x, elementwise.', 1, a => !a,
+const logicalNot = logical('logical_not', 'not x, elementwise.', 1, a => !a,
   { name: 'logical_not', attrs: {}, inputs: [[1, 0, -2]], inputDtypes: ['int64'], output: [false, true, false], outputDtype: 'bool' })
 
-export const where: TensorOpDef = {
+const where: TensorOpDef = {
   eval: elementwise((c, x, y) => c !== 0 ? x : y),
   name: 'where',
   arity: 3,
@@ -209,7 +209,7 @@ export const where: TensorOpDef = {
   examples: [{ name: 'where-mask', attrs: {}, inputs: [[true, false], [1, 2], 0], output: [1, 0] }],
 }
 
-export const cast: TensorOpDef = {
+const cast: TensorOpDef = {
   eval: elementwise(x => x),
   name: 'cast',
   arity: 1,

@@ -8,9 +8,9 @@ import { SYMBOLIC_DIM_ESTIMATE } from './types.js'
 import { fail, fmtShape, isFloat } from './rules.js'
 
 /** Ops a `grad` may differentiate with respect to. */
-export const GRAD_WRT_OPS: readonly string[] = ['read', 'param', 'trainable']
+const GRAD_WRT_OPS: readonly string[] = ['read', 'param', 'trainable']
 
-export const grad: OpDef = {
+const grad: OpDef = {
   name: 'grad',
   arity: 2,
   attrs: {},

@@ -21,7 +21,7 @@ function matmulShape (a: readonly Dim[], b: readonly Dim[]): Dim[] {
   return out
 }
 
-export const matmul: TensorOpDef = {
+const matmul: TensorOpDef = {
   eval: matmulKernel,
   name: 'matmul',
   arity: 2,
@@ -58,21 +58,21 @@ function reduction (name: string, doc: string, dtype: (x: DType) => DType, kerne
   }
 }
 
-export const sum = reduction('sum', 'Sum over axes (bool and integers sum in int64).', d => isFloat(d) ? d : 'int64', reduce(0, (acc, x) => acc + x), [
+const sum = reduction('sum', 'Sum over axes (bool and integers sum in int64).', d => isFloat(d) ? d : 'int64', reduce(0, (acc, x) => acc + x), [
   { name: 'sum-axis', attrs: { axes: [1] }, inputs: [[[1, 2, 3], [4, 5, 6]]], output: [6, 15] },
   { name: 'sum-all-keepdims', attrs: { axes: null, keepdims: true }, inputs: [[[1, 2], [3, 4]]], output: [[10]] },
 ])
-export const mean = reduction('mean', 'Arithmetic mean over axes (integers give float32).', floatOf, reduce(0, (acc, x) => acc + x, (acc, count) => acc / count), [
+const mean = reduction('mean', 'Arithmetic mean over axes (integers give float32).', floatOf, reduce(0, (acc, x) => acc + x, (acc, count) => acc / count), [
   { name: 'mean-last', attrs: { axes: [-1] }, inputs: [[[1, 2], [3, 5]]], output: [1.5, 4] },
 ])
-export const max = reduction('max', 'Maximum over axes.', d => d, reduce(-Infinity, (acc, x) => Number.isNaN(x) || x > acc ? x : acc), [
+const max = reduction('max', 'Maximum over axes.', d => d, reduce(-Infinity, (acc, x) => Number.isNaN(x) || x > acc ? x : acc), [
   { name: 'max-axis0', attrs: { axes: [0] }, inputs: [[[1, 5], [3, 2]]], output: [3, 5] },
 ])
-export const min = reduction('min', 'Minimum over axes.', d => d, reduce(Infinity, (acc, x) => Number.isNaN(x) || x < acc ? x : acc), [
+const min = reduction('min', 'Minimum over axes.', d => d, reduce(Infinity, (acc, x) => Number.isNaN(x) || x < acc ? x : acc), [
   { name: 'min-all', attrs: {}, inputs: [[[1, 5], [3, -2]]], output: -2 },
 ])
 
-export const argmax: TensorOpDef = {
+const argmax: TensorOpDef = {
   eval: (attrs, [x]) => alongAxis(x!, attrs.axis, line => [topkLine(1, true)(line)[0]!], 1),
   name: 'argmax',
   arity: 1,
@@ -91,7 +91,7 @@ export const argmax: TensorOpDef = {
   examples: [{ name: 'argmax-tie', attrs: { axis: -1 }, inputs: [[[1, 3, 3], [7, 0, 2]]], output: [1, 0], outputDtype: 'int64' }],
 }
 
-export const topk: TensorOpDef = {
+const topk: TensorOpDef = {
   eval: (attrs, [x]) => alongAxis(x!, attrs.axis, topkLine(attrs.k as number, attrs.output === 'indices'), attrs.k as number),
   name: 'topk',
   arity: 1,
@@ -119,7 +119,7 @@ export const topk: TensorOpDef = {
   ],
 }
 
-export const norm: TensorOpDef = {
+const norm: TensorOpDef = {
   eval: (attrs, inputs, outShape) => (attrs.ord === 1
     ? reduce(0, (acc, x) => acc + Math.abs(x))
     : reduce(0, (acc, x) => acc + x * x, acc => Math.sqrt(acc)))(attrs, inputs, outShape),
@@ -154,14 +154,14 @@ function softmaxLike (name: string, doc: string, line: (values: number[]) => num
   }
 }
 
-export const softmax = softmaxLike('softmax', 'exp(x) / sum(exp(x)) along an axis (numerically stable).', softmaxLine, [
+const softmax = softmaxLike('softmax', 'exp(x) / sum(exp(x)) along an axis (numerically stable).', softmaxLine, [
   { name: 'softmax-uniform', attrs: {}, inputs: [[[0, 0], [5, 5]]], output: [[0.5, 0.5], [0.5, 0.5]] },
 ])
-export const logSoftmax = softmaxLike('log_softmax', 'x − logsumexp(x) along an axis.', logSoftmaxLine, [
+const logSoftmax = softmaxLike('log_softmax', 'x − logsumexp(x) along an axis.', logSoftmaxLine, [
   { name: 'log_softmax-uniform', attrs: {}, inputs: [[2, 2]], output: [-0.6931471805599453, -0.6931471805599453] },
 ])
 
-export const cumsum: TensorOpDef = {
+const cumsum: TensorOpDef = {
   eval: (attrs, [x]) => alongAxis(x!, attrs.axis, line => {
     const order = attrs.reverse === true ? [...line].reverse() : line
     let total = 0
@@ -190,14 +190,14 @@ export const cumsum: TensorOpDef = {
 }
 
 /** A parsed einsum equation: one subscript string per operand and the output's. */
-export interface EinsumEquation { inputs: string[]; output: string }
+interface EinsumEquation { inputs: string[]; output: string }
 
 /**
  * Parses the supported einsum subset: `'<term>,<term>...-><term>'` with an explicit output; terms are lowercase
  * letters a–z, one per dim (no `...`); no letter twice within a term (no diagonals); every output letter appears
  * in some input. Letters in the inputs but not in the output are summed over.
  */
-export function parseEinsum (equation: unknown, operands: number): EinsumEquation {
+function parseEinsum (equation: unknown, operands: number): EinsumEquation {
   if (typeof equation !== 'string') fail('einsum', 'equation must be a string')
   const text = equation.replace(/\s+/g, '')
   const arrow = text.split('->')
@@ -229,7 +229,7 @@ function einsumSizes (eq: EinsumEquation, inputs: readonly ValueType[]): Map<str
   return sizes
 }
 
-export const einsum: TensorOpDef = {
+const einsum: TensorOpDef = {
   eval: einsumKernel,
   name: 'einsum',
   arity: 'variadic',
@@ -315,14 +315,14 @@ function matmulKernel (_attrs: Attrs, [a, b]: Tensor[], outShape: number[]): Flo
 }
 
 /** The k largest of a line (or their indices), largest first; ties keep the lower index first. */
-export function topkLine (k: number, wantIndices: boolean) {
+function topkLine (k: number, wantIndices: boolean) {
   return (line: number[]): number[] => {
     const order = line.map((_, i) => i).sort((p, q) => (line[q]! - line[p]!) || p - q).slice(0, k)
     return wantIndices ? order : order.map(i => line[i]!)
   }
 }
 
-export function softmaxLine (line: number[]): number[] {
+function softmaxLine (line: number[]): number[] {
   const top = Math.max(...line)
   const exps = line.map(x => Math.exp(x - top))
   const total = exps.reduce((s, x) => s + x, 0)

@@ -3,7 +3,7 @@ import type { OpDef, TensorOpDef } from './types.js'
 import { identity } from '../reference/kernels.js'
 import { fail, numelEstimate } from './rules.js'
 
-export const trainable: OpDef = {
+const trainable: OpDef = {
   name: 'trainable',
   arity: 0,
   attrs: { name: { kind: 'string', required: true, doc: "name of a param declared in the Program's `params`" } },
@@ -21,7 +21,7 @@ export const trainable: OpDef = {
   examples: [],
 }
 
-export const from: OpDef = {
+const from: OpDef = {
   name: 'from',
   arity: 0,
   attrs: {
@@ -38,7 +38,7 @@ export const from: OpDef = {
   examples: [],
 }
 
-export const detach: TensorOpDef = {
+const detach: TensorOpDef = {
   name: 'detach',
   arity: 1,
   attrs: {},

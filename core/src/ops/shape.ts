@@ -10,7 +10,7 @@ import { WeftError } from '../errors/weft-error.js'
 
 const copyCost = (_attrs: unknown, inputs: ValueType[]): number => inputs.reduce((n, t) => n + numelEstimate(t.shape), 0)
 
-export const index: TensorOpDef = {
+const index: TensorOpDef = {
   eval: indexKernel,
   name: 'index',
   arity: 1,
@@ -51,7 +51,7 @@ function inferReshape (target: unknown, x: ValueType): Dim[] {
   return target.map(d => d === -1 ? (ratio === 1 ? sym : `${sym}*${ratio}`) : d)
 }
 
-export const reshape: TensorOpDef = {
+const reshape: TensorOpDef = {
   eval: (_attrs, [x]) => values(x!),
   name: 'reshape',
   arity: 1,
@@ -63,7 +63,7 @@ export const reshape: TensorOpDef = {
   examples: [{ name: 'reshape-heads', attrs: { shape: [2, -1] }, inputs: [[1, 2, 3, 4, 5, 6]], output: [[1, 2, 3], [4, 5, 6]] }],
 }
 
-export const transpose: TensorOpDef = {
+const transpose: TensorOpDef = {
   eval: transposeKernel,
   name: 'transpose',
   arity: 1,
@@ -89,7 +89,7 @@ function sameDims (op: string, inputs: ValueType[], skip: number | null): void {
   }
 }
 
-export const concat: TensorOpDef = {
+const concat: TensorOpDef = {
   eval: concatKernel,
   name: 'concat',
   arity: 'variadic',
@@ -111,7 +111,7 @@ export const concat: TensorOpDef = {
   examples: [{ name: 'concat-rows', attrs: { axis: 0 }, inputs: [[[1, 2]], [[3, 4], [5, 6]]], output: [[1, 2], [3, 4], [5, 6]] }],
 }
 
-export const stack: TensorOpDef = {
+const stack: TensorOpDef = {
   eval: stackKernel,
   name: 'stack',
   arity: 'variadic',
@@ -161,7 +161,7 @@ function eachIndexed (op: string, x: Tensor, idx: Tensor, axisAttr: unknown, vis
   }
 }
 
-export const gather: TensorOpDef = {
+const gather: TensorOpDef = {
   eval: (attrs, [x, idx]) => {
     const v = values(x!)
     const out = new Float64Array(idx!.data.length)
@@ -188,7 +188,7 @@ export const gather: TensorOpDef = {
   ],
 }
 
-export const scatter: TensorOpDef = {
+const scatter: TensorOpDef = {
   eval: (attrs, [x, idx, src]) => {
     const out = values(x!)
     const sv = values(src!)

@@ -42,6 +42,9 @@ export async function runMultiNodeLoad (options: { nodes: ProviderProcess[]; use
   }
   const started = performance.now()
   const stopAt = started + options.durationMs
+  // the load goes on until `during` (a kill under load) is done too: a kill must happen while jobs run
+  let duringDone = options.during === undefined
+  const going = (): boolean => performance.now() < stopAt || !duringDone
 
   async function follow (job: string, turn: number, submitted: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
@@ -64,7 +67,7 @@ export async function runMultiNodeLoad (options: { nodes: ProviderProcess[]; use
 
   async function client (index: number): Promise<void> {
     const user = users[index % users.length]!
-    for (let turn = index; performance.now() < stopAt; turn++) {
+    for (let turn = index; going(); turn++) {
       const node = alive(turn)[0]!
       const envelope = createRequestEnvelope({ program, audience: node.providerId, secretKey: user.secretKey, kid: user.kid })
       let response: Response
@@ -83,7 +86,7 @@ export async function runMultiNodeLoad (options: { nodes: ProviderProcess[]; use
     }
   }
 
-  await Promise.all([...users.map(async (_, i) => await client(i)), options.during?.()])
+  await Promise.all([...users.map(async (_, i) => await client(i)), options.during?.().finally(() => { duringDone = true })])
   report.elapsedMs = performance.now() - started
   return report
 }
@@ -180,11 +183,16 @@ export async function checkLoadLedger (db: pg.Client, report: LoadReport, option
  * list is exactly what it held when it died (a job it was about to commit cannot complete between the read and the
  * kill); a node found idle is let go on for a moment and tried again. Returns the ids of the jobs it was running.
  */
-export async function killWhileRunning (db: pg.Client, provider: ProviderProcess, node: string): Promise<string[]> {
+export async function killWhileRunning (db: pg.Client, provider: ProviderProcess, node: string, timeoutMs = 60_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs
+  const runningHere = async (): Promise<string[]> => (await db.query("SELECT id FROM jobs WHERE state = 'running' AND node = $1", [node])).rows.map(r => r.id as string)
   for (;;) {
+    if (Date.now() > deadline) throw new Error(`node ${node} ran no job within ${timeoutMs} ms of load`)
+    // watch without stopping the node (stopped, it would claim nothing); stop it only once it runs a job
+    if ((await runningHere()).length === 0) { await new Promise(resolve => setTimeout(resolve, 5)); continue }
     provider.child.kill('SIGSTOP')
     await new Promise(resolve => setTimeout(resolve, 20)) // a commit already sent reaches the server
-    const running = (await db.query("SELECT id FROM jobs WHERE state = 'running' AND node = $1", [node])).rows.map(r => r.id as string)
+    const running = await runningHere()
     if (running.length > 0) {
       const exited = new Promise<void>(resolve => provider.child.once('exit', () => resolve()))
       provider.child.kill('SIGKILL')

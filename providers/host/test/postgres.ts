@@ -25,7 +25,7 @@ function binDir (): string {
   return path.join(root, versions[0]!, 'bin')
 }
 
-export async function freePort (): Promise<number> {
+async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)

@@ -18,7 +18,7 @@ export interface TrainingReference {
 export const REFERENCE = JSON.parse(readFileSync(path.join(DEMO, 'reference_training.json'), 'utf8')) as TrainingReference
 
 /** The steered loss nodes over `prompts` (one invoke each); returns the nodes and the loss node's index. */
-export function steeredLossNodes (prompts: readonly string[], target = REFERENCE.target_id): { nodes: ProgramNode[]; loss: number } {
+function steeredLossNodes (prompts: readonly string[], target = REFERENCE.target_id): { nodes: ProgramNode[]; loss: number } {
   const nodes: ProgramNode[] = [['trainable', { name: 'v' }, []]]
   const nll: number[] = []
   prompts.forEach((_, k) => {

@@ -31,7 +31,7 @@ export interface CheckpointDims {
 }
 
 /** How a parameter is initialised: N(0, std) for matrices/biases; 1 + N(0, std) for norm scales. */
-export type InitKind = 'normal' | 'norm_scale'
+type InitKind = 'normal' | 'norm_scale'
 export interface ParamSpec { name: string; shape: number[]; init: InitKind }
 
 function intermediateOf (family: CheckpointFamily, dims: CheckpointDims): number {
@@ -40,7 +40,7 @@ function intermediateOf (family: CheckpointFamily, dims: CheckpointDims): number
   return Math.ceil((8 * dims.hidden) / 3 / 16) * 16
 }
 
-export function tiedOf (family: CheckpointFamily, dims: CheckpointDims): boolean {
+function tiedOf (family: CheckpointFamily, dims: CheckpointDims): boolean {
   return dims.tieWordEmbeddings ?? (family === 'gpt2' || family === 'qwen2')
 }
 

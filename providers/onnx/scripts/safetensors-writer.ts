@@ -69,7 +69,7 @@ function encodeChunk (values: Float32Array, dtype: SafetensorsDType): Uint8Array
 }
 
 /** The header bytes (length prefix + JSON padded with spaces to an 8-byte boundary). */
-export function safetensorsHeader (tensors: TensorSource[], dtype: SafetensorsDType, metadata: Record<string, string> = { format: 'pt' }): Uint8Array {
+function safetensorsHeader (tensors: TensorSource[], dtype: SafetensorsDType, metadata: Record<string, string> = { format: 'pt' }): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata }
   let offset = 0
   for (const tensor of tensors) {

@@ -32,7 +32,7 @@ export interface GenerateOptions {
 export interface GeneratedToken { invoke: number; step: number; id: number; text: string | null }
 
 /** What a generate callback's return value becomes: objects spread into the result, anything else under `result`. */
-export type Spread<R> = [R] extends [void | undefined] ? unknown
+type Spread<R> = [R] extends [void | undefined] ? unknown
   : R extends ValueProxy | readonly unknown[] ? { result: Resolved<R> }
     : R extends object ? Resolved<R> : { result: R }
 
@@ -56,7 +56,7 @@ export interface GenerateHost {
 
 const RESERVED_KEYS = ['tokens', 'text', 'saves']
 
-export interface RecordedGeneration { program: Program; resolve: (saves: Record<string, Tensor>) => Record<string, unknown> }
+interface RecordedGeneration { program: Program; resolve: (saves: Record<string, Tensor>) => Record<string, unknown> }
 
 /** Records the callback into a generate Program; step problems throw PROGRAM_INVALID naming the line. */
 function recordGeneration<T> (host: GenerateHost, options: GenerateOptions, build: (tracer: GenerateTracer<T>) => unknown): RecordedGeneration {

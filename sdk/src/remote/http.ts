@@ -182,7 +182,7 @@ export class ProviderHttp {
   async bytes (path: string, init?: RequestInit, target?: RequestTarget): Promise<Uint8Array> { return new Uint8Array(await (await this.request(path, init, target)).arrayBuffer()) }
 }
 
-export function transportError (error: unknown, baseUrl: string): WeftError {
+function transportError (error: unknown, baseUrl: string): WeftError {
   if ((error as Error).name === 'AbortError') return new WeftError('JOB_CANCELLED', 'request aborted by the caller', {}, { cause: error })
   return new WeftError('PROVIDER_UNAVAILABLE', `cannot reach the provider at ${baseUrl}: ${(error as Error).message}`, { url: baseUrl }, { cause: error })
 }

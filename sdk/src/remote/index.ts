@@ -4,8 +4,7 @@
  *
  * @example
  * ```ts
- * import { Weft } from '@weft/sdk'
- * import { connectRemote } from '@weft/sdk/remote'   // or from '@weft/sdk' when re-exported
+ * import { Weft, connectRemote } from '@weft/sdk'
  * const weft = new Weft(await connectRemote({ provider: 'http://127.0.0.1:8080', key: secretKeyHex }))
  * ```
  */
@@ -13,10 +12,7 @@ import { resolveKey } from '@weft/core'
 import { RemoteExecutor, type ConnectOptions } from './remote-executor.js'
 
 export { RemoteExecutor } from './remote-executor.js'
-export type { AdapterInfo } from '../executor.js'
-export type { AdapterValues, ConnectOptions, EgressStatus, RemoteKey } from './remote-executor.js'
-export { verifyResult } from './verify-result.js'
-export type { ResultBody, VerifiedResult } from './verify-result.js'
+export type { AdapterValues, ConnectOptions, EgressStatus } from './remote-executor.js'
 export { registrationProof } from './registration.js'
 
 /**

@@ -14,8 +14,6 @@ import { readSse } from './sse.js'
 import { adapterInitNames, verifyResult } from './verify-result.js'
 import { registrationProof } from './registration.js'
 
-export interface RemoteKey { secretKey: Uint8Array }
-
 export interface ConnectOptions {
   /** provider base URL, e.g. http://127.0.0.1:8080 */
   provider: string

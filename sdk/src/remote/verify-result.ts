@@ -6,7 +6,7 @@
  */
 import { WeftError, decodeCbor, isTensor, requestDigest, sha256Digest, verifyReceipt, type Receipt, type Tensor } from '@weft/core'
 
-export interface ResultBody {
+interface ResultBody {
   job: string
   saves: Uint8Array
   receipt: Uint8Array

@@ -25,7 +25,7 @@ export interface RouteChoice {
 const BYTES: Record<string, number> = { float64: 8, float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 }
 
 /** true when the record's policy summary says it guards the weights (older records: the closed-model policy's name) */
-export function isClosed (policy: RecordPolicy): boolean {
+function isClosed (policy: RecordPolicy): boolean {
   if (typeof policy.closed === 'boolean') return policy.closed
   return policy.name.split('+').includes('closed-model')
 }

@@ -15,10 +15,8 @@ import { RoutingExecutor, type DirectoryLike, type RoutingOptions } from './rout
 import { directoryModule } from './federation.js'
 
 export { RoutingExecutor, shouldFailover, isRefusal } from './routing-executor.js'
-export type { DirectoryLike, RoutingOptions, RouteEvent, ConnectProvider, ProviderExecutor } from './routing-executor.js'
-export { policyRefusal, programFacts, choiceMismatch, isClosed } from './choice.js'
-export type { ProviderChoice, RouteChoice, ProgramFacts } from './choice.js'
-export { TrustPolicy } from './trust.js'
+export type { DirectoryLike, RoutingOptions, RouteEvent } from './routing-executor.js'
+export type { ProviderChoice, RouteChoice } from './choice.js'
 export type { TrustOptions } from './trust.js'
 
 export interface DiscoverOptions extends Omit<RoutingOptions, 'directory' | 'key'> {

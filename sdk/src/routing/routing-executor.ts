@@ -14,7 +14,7 @@ import { WeftError, encodeCbor, sha256Digest, type Manifest, type Program } from
 import type { ProviderSelector, Candidate } from '@weft/federation/selection'
 import type { VerifiedRecord } from '@weft/federation'
 import { federation } from './federation.js'
-import type { Executor, ModelInfo, RunOptions, RunProgress, RunResult, SyncTokenizer } from '../executor.js'
+import type { Executor, ModelInfo, RunOptions, RunResult, SyncTokenizer } from '../executor.js'
 import { RemoteExecutor, type ConnectOptions } from '../remote/remote-executor.js'
 import { choiceMismatch, policyRefusal, programFacts, type ProgramFacts, type ProviderChoice, type RouteChoice } from './choice.js'
 import { TrustPolicy, type TrustOptions } from './trust.js'
@@ -341,5 +341,3 @@ function merge (base: ProviderChoice | undefined, extra: ProviderChoice | undefi
     maxQueue: base.maxQueue === undefined ? extra.maxQueue : extra.maxQueue === undefined ? base.maxQueue : Math.min(base.maxQueue, extra.maxQueue),
   }
 }
-
-export type { RunProgress }

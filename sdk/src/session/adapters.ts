@@ -15,7 +15,7 @@ import { callerLocation } from '../trace/location.js'
 import type { AdapterInfo } from '../executor.js'
 
 /** The value type of `path`'s `port` on the model (the sequence length left symbolic). */
-export function siteType (manifest: Manifest, path: string, port: SitePort): ValueType {
+function siteType (manifest: Manifest, path: string, port: SitePort): ValueType {
   try {
     return OPS.read.infer({ site: path, port, invoke: 0 }, [], { manifest, seqLen: () => 'seq' })
   } catch (error) {
@@ -32,7 +32,7 @@ export function features (manifest: Manifest, path: string, port: SitePort): num
 }
 
 /** The site proxy of `path`'s `port` under a root envoy (`transformer.h.3.mlp.c_fc` → m.transformer.h[3].mlp.c_fc). */
-export function siteOf (model: unknown, path: string, port: SitePort): SiteProxy {
+function siteOf (model: unknown, path: string, port: SitePort): SiteProxy {
   let envoy = model as Envoy
   for (const part of path.split('.')) envoy = envoy.child(part)
   return envoy[port]

@@ -2,7 +2,7 @@
  * Tensor: the SDK's result tensor — core's `{ dtype, shape, data }` plus the small helpers researchers reach
  * for when reading results (indexing, argmax, topk, softmax, nested arrays). Computation stays in Programs.
  */
-import { WeftError, evalOp, normAxis, numel, type Attrs, type DType, type Tensor as CoreTensor, type TensorData, type IndexSpec } from '@weft/core'
+import { WeftError, evalOp, normAxis, numel, type Attrs, type DType, type Tensor as CoreTensor, type TensorData } from '@weft/core'
 import { resolveIndex } from './indexing.js'
 
 export type NestedArray = number | NestedArray[]
@@ -127,5 +127,3 @@ export class Tensor implements CoreTensor {
 
   toString (): string { return `Tensor(${this.dtype}, [${this.shape.join(', ')}])` }
 }
-
-export type { IndexSpec }

@@ -306,7 +306,8 @@ function asIndex (index: Operand): Operand {
  * The classes (or interfaces) of the tracing API that record ops, by name. Each module that defines one adds its row
  * by declaration merging (`declare module './value-proxy.js'` in site-proxy.ts, envoy.ts, tracer.ts,
  * session/session.ts), so this module imports none of them (no import cycle) and OP_METHODS is still checked
- * against their members.
+ * against their members. Exported for that augmentation only (no module imports it by name; `@public` tells knip).
+ * @public
  */
 export interface OpRecorders { ValueProxy: ValueProxy }
 

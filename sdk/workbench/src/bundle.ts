@@ -7,11 +7,11 @@ import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const WEB_SOURCE = fileURLToPath(new URL('../web', import.meta.url))
-export const SHARED_SOURCE = fileURLToPath(new URL('./shared', import.meta.url))
+const WEB_SOURCE = fileURLToPath(new URL('../web', import.meta.url))
+const SHARED_SOURCE = fileURLToPath(new URL('./shared', import.meta.url))
 export const WEB_OUT = fileURLToPath(new URL('../dist/web', import.meta.url))
 
-export const BUNDLE_FILES = ['app.js', 'app.css'] as const
+const BUNDLE_FILES = ['app.js', 'app.css'] as const
 
 function newest (dir: string): number {
   let latest = 0
@@ -23,7 +23,7 @@ function newest (dir: string): number {
 }
 
 /** True when dist/web holds a bundle at least as new as web/ and src/shared/. */
-export function bundleIsCurrent (): boolean {
+function bundleIsCurrent (): boolean {
   if (!BUNDLE_FILES.every(f => existsSync(join(WEB_OUT, f)))) return false
   const built = Math.min(...BUNDLE_FILES.map(f => statSync(join(WEB_OUT, f)).mtimeMs))
   return built >= Math.max(newest(WEB_SOURCE), newest(SHARED_SOURCE))

@@ -3,11 +3,11 @@
  * progress to listeners (the page's SSE) and keeps what the downloads need: the tensors, the Programs, the receipt.
  */
 import { randomUUID } from 'node:crypto'
-import { WeftError, encodeProgram, programDigest, toJsonForm, encodeCbor, type Program, type Tensor } from '@weft/core'
+import { WeftError, encodeProgram, programDigest, toJsonForm, type Program, type Tensor } from '@weft/core'
 import type { RunProgress, RunResult } from '@weft/sdk'
 import { withCapture, type Backend } from './backend.js'
 import { runExperiment } from './experiments.js'
-import type { AnyParams, ExperimentKind, ParamsOf, ProgressEvent, RunSummary } from './shared/experiments.js'
+import type { ExperimentKind, ParamsOf, ProgressEvent, RunSummary } from './shared/experiments.js'
 
 export interface Run {
   summary: RunSummary
@@ -113,6 +113,3 @@ export function programJson (program: Program): string {
 export function receiptBytes (run: Run): Uint8Array | null {
   return run.results.at(-1)?.receipt?.bytes ?? null
 }
-
-export { encodeCbor }
-export type { AnyParams }

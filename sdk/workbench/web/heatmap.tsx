@@ -21,7 +21,7 @@ export interface HeatmapProps {
   testId?: string
 }
 
-export function colour (value: number, min: number, max: number, scale: 'sequential' | 'diverging'): string {
+function colour (value: number, min: number, max: number, scale: 'sequential' | 'diverging'): string {
   if (!Number.isFinite(value)) return 'hsl(0 0% 85%)'
   if (scale === 'diverging') {
     const bound = Math.max(Math.abs(min), Math.abs(max), 1e-9)

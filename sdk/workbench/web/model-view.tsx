@@ -11,7 +11,7 @@ interface Manifest { name: string; revision: string; family: string; parameters:
 const shape = (s: Signature | undefined): string => s === undefined ? '' : `[${s.shape.join(', ')}] ${s.dtype}`
 
 /** Modules whose path, type or standard name contains the query, with their ancestors so the tree stays readable. */
-export function filterModules (modules: ModuleEntry[], query: string): ModuleEntry[] {
+function filterModules (modules: ModuleEntry[], query: string): ModuleEntry[] {
   const q = query.trim().toLowerCase()
   if (q === '') return modules
   const hits = new Set(modules.filter(m => m.path.toLowerCase().includes(q) || m.type.toLowerCase().includes(q)).map(m => m.path))

@@ -8,8 +8,8 @@ import {
 } from '@weft/core'
 import type { VectorFile } from './types.js'
 
-export const IAT = 1767225600 // 2026-01-01T00:00:00Z
-export const TTL = 3600
+const IAT = 1767225600 // 2026-01-01T00:00:00Z
+const TTL = 3600
 const researcher = keyPairFromSeed(Uint8Array.from({ length: 32 }, (_, i) => i))
 const provider = keyPairFromSeed(Uint8Array.from({ length: 32 }, (_, i) => 32 + i))
 const other = keyPairFromSeed(new Uint8Array(32).fill(0xee))

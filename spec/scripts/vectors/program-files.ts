@@ -2,7 +2,7 @@
 import { encodeProgram, programDigest, inferProgramTypes, toHex, toJsonForm, type Manifest, type Program } from '@weft/core'
 import type { VectorFile } from './types.js'
 
-export type SavedTypes = Record<string, { shape: (number | string)[]; dtype: string }>
+type SavedTypes = Record<string, { shape: (number | string)[]; dtype: string }>
 export type PassCase = [id: string, title: string, p: Program, saves: SavedTypes]
 export type FailCase = [id: string, title: string, p: Program, issues: string[]]
 

@@ -10,10 +10,10 @@
 import { WeftError } from '@weft/core'
 import type { Store } from '../store/store.js'
 
-export const PUBLISHER_LEASE = 'directory-publisher'
-export const DEFAULT_NODE_HEARTBEAT_MS = 2000
+const PUBLISHER_LEASE = 'directory-publisher'
+const DEFAULT_NODE_HEARTBEAT_MS = 2000
 /** a node unseen for this many heartbeats is no longer listed, and a publisher that did not renew its lease for as long loses it */
-export const MISSED_HEARTBEATS = 3
+const MISSED_HEARTBEATS = 3
 /** the most nodes one record lists (spec/provider-record.md: endpoints) */
 const MAX_ENDPOINTS = 16
 

@@ -40,7 +40,7 @@ export interface AdmissionDeps {
   tokenizer?: TokenizerThread
 }
 
-export interface AdmittedJob {
+interface AdmittedJob {
   job: string
   state: 'queued'
   position: number

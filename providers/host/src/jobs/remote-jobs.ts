@@ -26,7 +26,7 @@ export interface RemoteJobsDeps {
 }
 
 /** engine events stored per job, at most (a longer generation's later tokens reach only the running node's streams) */
-export const MAX_SHARED_EVENTS_PER_JOB = 10_000
+const MAX_SHARED_EVENTS_PER_JOB = 10_000
 /** a job's stored events are deleted this long after it ends (nodes relaying it read the last ones first) */
 const EVENTS_GRACE_MS = 10_000
 

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module'
 
 /** the main connection still checkpoints by itself past this many WAL pages (~40 MiB) if the thread falls behind */
 export const BACKSTOP_CHECKPOINT_PAGES = 10_000
-export const DEFAULT_CHECKPOINT_INTERVAL_MS = 200
+const DEFAULT_CHECKPOINT_INTERVAL_MS = 200
 
 const BODY = `
 const { parentPort, workerData } = require('node:worker_threads')

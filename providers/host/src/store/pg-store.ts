@@ -100,7 +100,7 @@ class Bridge {
   }
 }
 
-export class PgError extends Error {
+class PgError extends Error {
   constructor (message: string, readonly code: string | null) { super(message); this.name = 'PgError' }
 }
 

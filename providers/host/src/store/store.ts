@@ -12,7 +12,6 @@ import { accounts, adapters, audit, edits, egress, jobEvents, jobs, keys, leases
 import type Database from 'better-sqlite3'
 import { STORE_MAX_RESULT_BYTES } from '../jobs/limits.js'
 
-export type JobState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled'
 export type JobRow = typeof jobs.$inferSelect
 export type KeyRow = typeof keys.$inferSelect
 export type ResultRow = typeof results.$inferSelect

@@ -40,7 +40,7 @@ export interface BuildOptions {
   kvCache?: boolean
 }
 
-export function defaultCacheDir (): string {
+function defaultCacheDir (): string {
   return process.env.WEFT_CACHE_DIR ?? path.resolve('.weft', 'cache')
 }
 

@@ -9,7 +9,7 @@ import { SCOPE_KEY } from '../graph/model-graph.js'
 export const FLOAT = onnx.TensorProto_DataType.FLOAT
 export const INT64 = onnx.TensorProto_DataType.INT64
 export const BOOL = onnx.TensorProto_DataType.BOOL
-export const OPSET = 18
+const OPSET = 18
 
 /** A float attribute (plain numbers are ints). */
 export interface FloatAttr { float: number }

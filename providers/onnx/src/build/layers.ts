@@ -129,7 +129,6 @@ export function activation (g: GraphBuilder, name: string, x: string, out?: stri
   }
 }
 
-export const ACTIVATIONS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast', 'gelu', 'silu', 'swish', 'relu']
 
 /**
  * Additive attention bias [batch, 1, seq, seq]: 0 where the key is at or before the query and is a real token

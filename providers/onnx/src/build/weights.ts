@@ -14,7 +14,7 @@ import { readTensorF32, type Checkpoint, type TensorEntry } from '../safetensors
 import { FLOAT, type GraphBuilder } from './graph-builder.js'
 
 const PAGE = 4096
-export const TRANSFORMED_FILE = 'weft-transformed.bin'
+const TRANSFORMED_FILE = 'weft-transformed.bin'
 
 export interface ParamBinding { initializer: string; shape: number[]; dtype: DType; transpose?: number[] }
 
@@ -132,7 +132,7 @@ function linkInto (linked: string, target: string): void {
   renameSync(temp, target)
 }
 
-export function transpose2d (data: Float32Array, rows: number, cols: number): Float32Array {
+function transpose2d (data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols)
   const block = 64
   for (let r0 = 0; r0 < rows; r0 += block) {

@@ -20,7 +20,7 @@ import { structureKey } from './structure-key.js'
 import { TENSOR_LOWERINGS, type Lowered, type LoweredOpName, type ValueTypeLike } from './tensor-ops.js'
 
 export interface CompileJob { program: Program; types?: ValueTypeLike[] }
-export interface SaveSpec { output: string; job: number; name: string; node: number; dtype: DType }
+interface SaveSpec { output: string; job: number; name: string; node: number; dtype: DType }
 export interface CompiledProgram {
   key: string
   model: onnx.ModelProto

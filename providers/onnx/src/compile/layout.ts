@@ -6,7 +6,7 @@ import { WeftError, initParam, numel, type Program, type Tensor } from '@weft/co
 import type { ModelGraph } from '../graph/model-graph.js'
 import { tokenFeeds } from '../runtime/forward.js'
 
-export interface BatchRow { job: number; invoke: number; ids: readonly number[] }
+interface BatchRow { job: number; invoke: number; ids: readonly number[] }
 export interface BatchLayout { rows: BatchRow[]; maxLength: number }
 
 /** A run-time input of a compiled graph and where its value comes from. */

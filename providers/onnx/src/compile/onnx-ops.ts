@@ -14,7 +14,7 @@ import { LINALG_ONNX_OPS } from './grad/rules-linalg.js'
 import { SHAPE_ONNX_OPS } from './grad/rules-shape.js'
 import type { OnnxOpRow, VjpRule } from './grad/types.js'
 
-export type { OnnxOpRow, RowWise, ShapeClass, NoVjp } from './grad/types.js'
+export type { OnnxOpRow } from './grad/types.js'
 
 export const ONNX_OPS = {
   ...ELEMENTWISE_ONNX_OPS,

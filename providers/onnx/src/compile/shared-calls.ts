@@ -6,7 +6,7 @@ import { siteTimes, type Manifest, type Program } from '@weft/core'
 import type { ModuleCaller } from './module-call.js'
 import type { ValueTypeLike } from './tensor-ops.js'
 
-export interface SharedCall {
+interface SharedCall {
   job: number
   module: string
   /** the arguments' last dim (the module's input width) */

@@ -23,7 +23,7 @@ export interface StepState {
 }
 
 /** A row's context length at this step: its prompt plus the tokens fed so far. */
-export const contextLength = (state: StepState, row: number): number => state.prompts[row]!.length + state.step
+const contextLength = (state: StepState, row: number): number => state.prompts[row]!.length + state.step
 
 const i64 = (data: BigInt64Array, dims: number[]): ort.Tensor => new ort.Tensor('int64', data, dims)
 
@@ -31,7 +31,7 @@ const i64 = (data: BigInt64Array, dims: number[]): ort.Tensor => new ort.Tensor(
  * input_ids, position_ids and attention_mask of the KV graph for this step. Ids are validated (and chosen) in
  * [0, vocab), so every value is written through little-endian int32 views of the int64 buffers (as `tokenFeeds`).
  */
-export function modelInputs (state: StepState): { ids: ort.Tensor; positions: ort.Tensor; mask: ort.Tensor } {
+function modelInputs (state: StepState): { ids: ort.Tensor; positions: ort.Tensor; mask: ort.Tensor } {
   const rows = state.prompts.length
   const width = state.step === 0 ? state.promptWidth : 1
   let ids: BigInt64Array

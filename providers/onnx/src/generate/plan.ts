@@ -8,7 +8,7 @@ import type { KvSpec } from '../graph/model-graph.js'
 import { LOGITS_SITE, presentSite } from './gen-graph.js'
 
 /** Internal save names start with NUL, which no recorded save name uses. */
-export const INTERNAL = '\u0000'
+const INTERNAL = '\u0000'
 export const LOGITS_SAVE = `${INTERNAL}logits`
 export const presentSave = (layer: number, part: 'key' | 'value'): string => `${INTERNAL}${part}.${layer}`
 export const carrySave = (node: number): string => `${INTERNAL}carry.${node}`

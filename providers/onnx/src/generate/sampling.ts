@@ -5,13 +5,13 @@
 import { splitmix64, type GenerateStrategy } from '@weft/core'
 
 /** The uniform draw in [0, 1) of invoke `invoke` at step `step`: top 53 bits of h(h(h(seed) ⊕ invoke) ⊕ step). */
-export function uniformDraw (seed: number, invoke: number, step: number): number {
+function uniformDraw (seed: number, invoke: number, step: number): number {
   const h = splitmix64(splitmix64(splitmix64(BigInt(seed)) ^ BigInt(invoke)) ^ BigInt(step))
   return Number(h >> 11n) / 2 ** 53
 }
 
 /** Index of the largest value; the lowest index among equals. */
-export function argmax (row: ArrayLike<number>): number {
+function argmax (row: ArrayLike<number>): number {
   let best = 0
   for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i
   return best
@@ -22,7 +22,7 @@ export function argmax (row: ArrayLike<number>): number {
  * every token), visited in ascending id order: the first candidate whose running sum of exp(x/T − max) exceeds
  * u · total, computed in float64.
  */
-export function sampleToken (row: ArrayLike<number>, temperature: number, topK: number | undefined, u: number): number {
+function sampleToken (row: ArrayLike<number>, temperature: number, topK: number | undefined, u: number): number {
   let candidates: number[]
   if (topK !== undefined && topK < row.length) {
     const order = Array.from({ length: row.length }, (_, i) => i)

@@ -151,5 +151,3 @@ export async function importOnnx (path: string, options: ImportOptions = {}): Pr
   }
   return { model, externalDataDir, inputs, logits, sites, manifest, params, ...(batchSpecialised ? { maxBatch: 1 } : {}) }
 }
-
-export { analyzeScopes, parsePythonList } from './scopes.js'

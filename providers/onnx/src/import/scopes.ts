@@ -21,7 +21,7 @@ export interface ScopeAnalysis {
 }
 
 /** Parses a Python list-of-strings repr: `['', 'model', "it's"]`. */
-export function parsePythonList (text: string): string[] {
+function parsePythonList (text: string): string[] {
   const out: string[] = []
   const pattern = /'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"/g
   for (const match of text.matchAll(pattern)) out.push((match[1] ?? match[2]).replace(/\\(.)/g, '$1'))

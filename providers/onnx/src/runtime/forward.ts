@@ -6,7 +6,7 @@ import { resolveOutput, withOutputs } from './outputs.js'
 import { createSession, runGraph, type SessionInit } from './session.js'
 import { SessionCache } from './session-cache.js'
 
-export interface BatchFeeds { feeds: Record<string, Tensor>; lengths: number[] }
+interface BatchFeeds { feeds: Record<string, Tensor>; lengths: number[] }
 
 /** Right-pads rows with `padId`; mask 1 on real tokens; positions 0..len-1 (0 on padding). */
 export function padBatch (graph: ModelGraph, rows: number[][], padId = 0, seqLength?: number): BatchFeeds {

@@ -8,7 +8,7 @@ import { WeftError } from '@weft/core'
 import { DTYPE_BYTES, isSafetensorsDType, toFloat32, type SafetensorsDType } from './dtype.js'
 
 /** The safetensors format caps the JSON header at 100 MB. */
-export const MAX_HEADER_BYTES = 100_000_000
+const MAX_HEADER_BYTES = 100_000_000
 
 export interface TensorEntry {
   name: string

@@ -83,7 +83,7 @@ export function rmsNorm (x: Mat, weight: Float64Array, eps: number): Mat {
 }
 
 /** erf to ~1e-15: Maclaurin series for |x| < 3, a continued fraction for erfc beyond. */
-export function erf (x: number): number {
+function erf (x: number): number {
   const z = Math.abs(x)
   if (z < 3) {
     let term = z

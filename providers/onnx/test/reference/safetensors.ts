@@ -31,7 +31,7 @@ export function parseSafetensorsHeader (bytes: Uint8Array, file = '<buffer>'): {
 export { halfToNumber }
 
 /** Converts one bfloat16 bit pattern (the top 16 bits of a float32) to a number. */
-export function bfloat16ToNumber (bits: number): number {
+function bfloat16ToNumber (bits: number): number {
   const scratch = new DataView(new ArrayBuffer(4))
   scratch.setUint32(0, (bits & 0xffff) << 16 >>> 0, true)
   return scratch.getFloat32(0, true)

@@ -21,7 +21,7 @@ export interface BackwardPass {
   wrt: readonly string[]
 }
 
-export function unsupported (node: onnx.NodeProto, why: string | null): WeftError {
+function unsupported (node: onnx.NodeProto, why: string | null): WeftError {
   const op = node.domain === '' || node.domain === 'ai.onnx' ? node.opType : `${node.domain}.${node.opType}`
   const scope = scopeOf(node)
   const where = scope === '' ? '' : scope === 'weft.edit' ? ' (in a Program edit)' : ` (in module '${scope}')`

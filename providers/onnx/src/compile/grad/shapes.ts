@@ -9,7 +9,7 @@ import { attrOf, broadcast, intAttr, intsAttr, product, quotient, tensorInfo, ty
 import { onnxOp } from '../onnx-ops.js'
 import { einsumTerms } from './rules-linalg.js'
 
-export { intAttr, intsAttr, type Dim, type TensorInfo } from './dims.js'
+export type { Dim, TensorInfo } from './dims.js'
 
 const UNKNOWN: TensorInfo = { dtype: null, shape: null }
 /** Shape classes and output dtypes come from the ONNX op table (compile/onnx-ops.ts); `own` ops have a rule here. */

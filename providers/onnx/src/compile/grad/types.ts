@@ -28,21 +28,21 @@ export type VjpRule = (v: Vjp) => (string | null)[]
  * input 0; `broadcast` = numpy broadcast of all inputs; `reduce` = the Reduce ops, ArgMax and ArgMin (axes, keepdims); `own` = a
  * rule of its own in ShapeTable; `unknown` = not inferred (the rank stays unknown).
  */
-export type ShapeClass = 'same' | 'broadcast' | 'reduce' | 'own' | 'unknown'
+type ShapeClass = 'same' | 'broadcast' | 'reduce' | 'own' | 'unknown'
 
 /**
  * What module-call's row-wise check (`stackable`: a module acting on each vector along the last axis) may assume:
  * `elementwise` (other operands rank ≤ 1 constants), `weights` (MatMul by a 2-D weight), `last-axis` (a
  * normalisation, softmax or keepdims reduction that is row-wise when it works on the last axis only), or false.
  */
-export type RowWise = 'elementwise' | 'weights' | 'last-axis' | false
+type RowWise = 'elementwise' | 'weights' | 'last-axis' | false
 
 /**
  * An op without a VJP rule: `no-gradient` = no gradient can flow through it (its outputs are ints or bools, or it
  * has no float inputs); `none` = no rule yet (a graph using it on a float path is not differentiable, and the
  * Program lowerings may not emit it: `LoweringEmitter` refuses it at compile time).
  */
-export type NoVjp = 'no-gradient' | 'none'
+type NoVjp = 'no-gradient' | 'none'
 
 /** One row of the ONNX op table: what the compiler and the gradient builder know of an ONNX op type. */
 export interface OnnxOpRow {
