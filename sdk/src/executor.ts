@@ -21,6 +21,8 @@ export interface TrainingOutcome {
   cancelled: boolean
   finalLoss: number | null
   stopped?: 'cancelled' | 'time-limit'
+  /** the provider ran it again after an interruption (restart, lost node) from a checkpoint taken after this many steps */
+  resumedFrom?: number
 }
 
 /** An adapter a run kept on the provider (Programs with `keep`): its values stayed there. */

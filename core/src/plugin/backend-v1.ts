@@ -1,9 +1,10 @@
-/** Backend plugin interface, version 1 (types only). A backend loads models and runs batches of Programs. */
+/** Backend plugin interface, version 1 (types, and the name of one progress stage). A backend loads models and runs batches of Programs. */
 import type { Program } from '../ir/program.js'
 import type { Manifest } from '../manifest/manifest.js'
 import type { Tensor } from '../tensor/tensor.js'
 import type { WireError } from '../errors/weft-error.js'
 import type { ValueType } from '../ops/types.js'
+import type { OptimizerState } from '../train/optimizers.js'
 
 export interface AbortOptions { signal?: AbortSignal }
 export interface RunOptions extends AbortOptions {
@@ -34,7 +35,39 @@ export interface BatchJob {
    * backend may use them instead of inferring again. Absent: the backend validates and types the Program itself.
    */
   types?: readonly ValueType[]
+  /** a training Program: continue from this checkpoint (of this same job) instead of step 0 */
+  resume?: TrainingCheckpoint
+  /** a training Program: report checkpoints (progress stage TRAIN_CHECKPOINT_STAGE) at this cadence; absent: none */
+  checkpoint?: CheckpointCadence
 }
+
+/**
+ * When a training loop reports a checkpoint: after a completed step when at least `everySteps` steps AND at least
+ * `everyMs` milliseconds passed since the last one (or the run's start), never after the last step.
+ */
+export interface CheckpointCadence { everySteps: number; everyMs: number }
+
+/**
+ * A training loop's whole state after `step` completed steps: enough to run the remaining steps exactly as an
+ * uninterrupted run would (the data position is the step number: batch = trainBatch(program, step); no RNG is drawn
+ * after the params' init). The engine reports it as progress `{stage: TRAIN_CHECKPOINT_STAGE, detail: {job,
+ * checkpoint}}` (copies: the engine keeps training), and accepts it back as `BatchJob.resume`.
+ */
+export interface TrainingCheckpoint {
+  /** completed steps (the next step to run, 0-based) */
+  step: number
+  /** steps the run asks for in all */
+  steps: number
+  /** the loss of every completed step (length `step`) */
+  losses: number[]
+  /** the values of every trained param (`train.params`) after `step` updates */
+  params: Record<string, Tensor>
+  /** the optimizer's moments / momentum buffers and step count */
+  optimizer: OptimizerState
+}
+
+/** the progress stage of a training checkpoint (detail: {job, checkpoint: TrainingCheckpoint}); hosts do not relay it */
+export const TRAIN_CHECKPOINT_STAGE = 'train-checkpoint'
 
 export interface JobStats {
   /** milliseconds spent in the engine for the batch this job ran in */
@@ -55,6 +88,8 @@ export interface TrainingReport {
   losses: number[]
   /** true when RunOptions.signal stopped the loop: `params` then hold the last completed step's values */
   cancelled: boolean
+  /** the run continued from a checkpoint (BatchJob.resume) after this many completed steps */
+  resumedFrom?: number
 }
 
 export type JobResult =

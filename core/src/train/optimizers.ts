@@ -10,6 +10,22 @@ const f = Math.fround
 
 interface Slot { m?: Float32Array; v?: Float32Array; buf?: Float32Array }
 
+/**
+ * An optimizer's whole state between steps (a training checkpoint): the completed step count and, per param, Adam's
+ * first and second moments (m, v) or SGD's momentum buffer (buf), as float32 copies. Loading it into an optimizer of
+ * the same spec continues the run bit for bit.
+ */
+export interface OptimizerState {
+  step: number
+  slots: Record<string, { m?: Float32Array; v?: Float32Array; buf?: Float32Array }>
+}
+
+const copySlot = (slot: Slot): Slot => ({
+  ...(slot.m === undefined ? {} : { m: slot.m.slice() }),
+  ...(slot.v === undefined ? {} : { v: slot.v.slice() }),
+  ...(slot.buf === undefined ? {} : { buf: slot.buf.slice() }),
+})
+
 export class Optimizer {
   private readonly slots = new Map<string, Slot>()
   /** number of completed steps (t in the formulas is step + 1) */
@@ -17,6 +33,19 @@ export class Optimizer {
 
   constructor (readonly spec: OptimizerSpec) {
     if (!['sgd', 'adam', 'adamw'].includes(spec.kind)) throw new WeftError('PROGRAM_INVALID', `unknown optimizer '${String(spec.kind)}'`)
+  }
+
+  /** A copy of the state (completed steps, every param's moments or momentum buffer). */
+  state (): OptimizerState {
+    return { step: this.step, slots: Object.fromEntries([...this.slots].map(([name, slot]) => [name, copySlot(slot)])) }
+  }
+
+  /** Replaces the state with (a copy of) `state`, as `state()` of an optimizer of the same spec gave it. */
+  load (state: OptimizerState): void {
+    if (!Number.isInteger(state.step) || state.step < 0) throw new WeftError('INTERNAL', `optimizer state: bad step ${String(state.step)}`)
+    this.slots.clear()
+    for (const [name, slot] of Object.entries(state.slots)) this.slots.set(name, copySlot(slot))
+    this.step = state.step
   }
 
   /** Updates every param in place from its gradient (same length); call once per training step. */

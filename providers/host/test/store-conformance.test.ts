@@ -214,6 +214,40 @@ describe.each(kinds)('%s store', (_kind, open) => {
     expect(s.sweep(13 + JOB_EVENTS_MAX_AGE_MS).events).toBe(1)
   })
 
+  test('training checkpoints: one row per running job, overwritten, refused unless running, deleted when the job ends', () => {
+    const bytes = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill)
+    const queued = jobRow()
+    s.insertJob(queued)
+    expect(s.putTrainCheckpoint({ jobId: queued.id, step: 5, state: bytes(4, 1), now: 10 })).toBe(false) // not running
+    expect(s.getTrainCheckpoint(queued.id)).toBeUndefined()
+    expect(s.markRunning([queued.id], 20)).toEqual([queued.id])
+    expect(s.putTrainCheckpoint({ jobId: queued.id, step: 10, state: bytes(3000, 2), now: 30 })).toBe(true)
+    const first = s.getTrainCheckpoint(queued.id)!
+    expect(first).toMatchObject({ jobId: queued.id, step: 10, updatedAt: 30 })
+    expect(Buffer.isBuffer(first.state) && first.state.equals(Buffer.from(bytes(3000, 2)))).toBe(true)
+    expect(s.putTrainCheckpoint({ jobId: queued.id, step: 20, state: bytes(7, 3), now: 40 })).toBe(true) // replaces it
+    expect(s.getTrainCheckpoint(queued.id)).toMatchObject({ step: 20, updatedAt: 40 })
+    expect([...s.getTrainCheckpoint(queued.id)!.state]).toEqual([...bytes(7, 3)])
+    // a requeued job keeps it (it resumes from it); completion deletes it in the same commit
+    s.requeue(queued.id)
+    expect(s.getTrainCheckpoint(queued.id)?.step).toBe(20)
+    expect(s.putTrainCheckpoint({ jobId: queued.id, step: 21, state: bytes(1, 4), now: 45 })).toBe(false)
+    expect(s.markRunning([queued.id], 50)).toEqual([queued.id])
+    expect(s.completeJob(s.getJob(queued.id)!, result(4), 60, 60_000)).toBe(true)
+    expect(s.getTrainCheckpoint(queued.id)).toBeUndefined()
+    expect(s.putTrainCheckpoint({ jobId: queued.id, step: 30, state: bytes(1, 5), now: 70 })).toBe(false) // ended: never again
+    expect(s.getTrainCheckpoint(queued.id)).toBeUndefined()
+    // a job that fails or is cancelled (endJob; recovery fails jobs through it) loses its checkpoint too
+    for (const state of ['failed', 'cancelled'] as const) {
+      const job = jobRow({ state: 'running', attempts: 1, startedAt: 80 })
+      s.insertJob(job)
+      expect(s.putTrainCheckpoint({ jobId: job.id, step: 3, state: bytes(2, 6), now: 90 })).toBe(true)
+      expect(s.endJob(job.id, state, { code: 'INTERNAL', message: 'x', details: {} }, 100)).toBe(true)
+      expect(s.getTrainCheckpoint(job.id)).toBeUndefined()
+    }
+    expect(s.getTrainCheckpoint('no-such-job')).toBeUndefined()
+  })
+
   test('egress charged outside a job, revisions', () => {
     const before = s.egressToday(DAY, 'kc')
     s.chargeEgress({ kid: 'kc', ref: 'adapter:x', model: 'm', bytes: 5, action: 'adapter-download' }, DAY)
@@ -266,6 +300,24 @@ describe('two nodes on one PostgreSQL database', () => {
     const failed = b.getJob(row.id)!
     expect(failed.state).toBe('failed')
     expect(JSON.parse(failed.error!)).toMatchObject({ code: 'EXECUTION_FAILED', details: { reason: 'node-lost', node: 'node_a', attempts: 1 } })
+  })
+
+  test('training checkpoints: only the node whose claim stands writes one; a take-over keeps it to resume from, a failed take-over deletes it', async () => {
+    const row = jobRow()
+    a.insertJob(row)
+    expect(a.markRunning([row.id], Date.now())).toEqual([row.id])
+    expect(b.putTrainCheckpoint({ jobId: row.id, step: 1, state: new Uint8Array([1]), now: 1 })).toBe(false) // a's claim
+    expect(a.putTrainCheckpoint({ jobId: row.id, step: 10, state: new Uint8Array([2, 2]), now: 2 })).toBe(true)
+    await new Promise(resolve => setTimeout(resolve, 250))
+    expect(b.takeOver(3, Date.now()).requeued).toContain(row.id)
+    expect(a.putTrainCheckpoint({ jobId: row.id, step: 11, state: new Uint8Array([3]), now: 3 })).toBe(false) // a lost it
+    expect(b.getTrainCheckpoint(row.id)).toMatchObject({ step: 10 })
+    expect(b.markRunning([row.id], Date.now())).toEqual([row.id])
+    expect(b.putTrainCheckpoint({ jobId: row.id, step: 20, state: new Uint8Array([4]), now: 4 })).toBe(true)
+    expect(a.getTrainCheckpoint(row.id)).toMatchObject({ step: 20 })
+    await new Promise(resolve => setTimeout(resolve, 250))
+    expect(a.takeOver(2, Date.now()).failed).toEqual([row.id])
+    expect(a.getTrainCheckpoint(row.id)).toBeUndefined()
   })
 
   test('the admission lock admits one node at a time, across connections', async () => {

@@ -29,6 +29,8 @@ const USAGE = `usage: weft provider start --model <model> [--model <model> …] 
   --forbid-embedding-reads  closed policy: refuse reads that return embedding rows exactly
   --adapter-downloads D     closed policy: kept adapters never leave (host-only, default) or leave within the budgets (counted)
   --max-train-steps N       optimizer steps one job may run
+  --checkpoint-every-steps N  store a running training job's state at most every N steps (default 10; 0: never)
+  --checkpoint-every-ms N   … and at most every N ms (default 30000): a job run again resumes from it
   --adapter-dir DIR         kept adapters' files (default <db>.adapters)
   --max-result-bytes SIZE   largest estimated result per job (default 64MiB)
   --max-result-bytes-in-flight SIZE  estimated results of one key's queued + running jobs (default 256MiB)
@@ -64,7 +66,7 @@ const USAGE = `usage: weft provider start --model <model> [--model <model> …] 
 const OPTIONS = {
   model: { type: 'string', multiple: true }, policy: { type: 'string', default: 'open' }, help: { type: 'boolean', short: 'h', default: false },
   'egress-per-day': { type: 'string' }, 'egress-per-key-per-day': { type: 'string' }, 'per-job-cap': { type: 'string' },
-  forbid: { type: 'string' }, 'adapter-downloads': { type: 'string', default: 'host-only' }, 'max-train-steps': { type: 'string' }, 'adapter-dir': { type: 'string' },
+  forbid: { type: 'string' }, 'adapter-downloads': { type: 'string', default: 'host-only' }, 'max-train-steps': { type: 'string' }, 'checkpoint-every-steps': { type: 'string' }, 'checkpoint-every-ms': { type: 'string' }, 'adapter-dir': { type: 'string' },
   allow: { type: 'string', multiple: true }, 'operator-key': { type: 'string' },
   register: { type: 'string', multiple: true }, port: { type: 'string', default: '0' }, db: { type: 'string', default: 'weft-provider.db' },
   workers: { type: 'string', default: '1' }, 'batch-window-ms': { type: 'string' }, 'job-timeout-ms': { type: 'string' },
@@ -128,6 +130,8 @@ export const providerCommand = {
       ...(values['max-text-bytes'] === undefined ? {} : { maxTextBytes: parseBytes(values['max-text-bytes']) }),
       ...(values['max-envelope-lifetime'] === undefined ? {} : { maxEnvelopeLifetimeSeconds: Number(values['max-envelope-lifetime']) }),
       ...(values['max-train-steps'] === undefined ? {} : { maxTrainSteps: Number(values['max-train-steps']) }),
+      ...(values['checkpoint-every-steps'] === undefined ? {} : { checkpointEverySteps: Number(values['checkpoint-every-steps']) }),
+      ...(values['checkpoint-every-ms'] === undefined ? {} : { checkpointEveryMs: Number(values['checkpoint-every-ms']) }),
     }
     const workers = Number(values.workers)
     const isolation = values.isolation === 'process' ? 'process' : 'thread'

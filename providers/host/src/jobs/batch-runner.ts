@@ -5,8 +5,10 @@
  * engine progress, tokens and train steps as job events, and completes the jobs of a run: receipts signed, results,
  * ledger, audit and kept adapters committed in one transaction, results handed to the result cache for held
  * submissions, engine speed learned. A failed run ends its time-limited or cancelled jobs and requeues the others once.
+ * Training jobs store checkpoints at the limits' cadence and a job run again resumes from its checkpoint
+ * (docs/decisions/2026-12-06-training-checkpoints.md).
  */
-import { WeftError, decodeProgram, type BatchJob, type JobResult, type Program, type WireError } from '@weft/core'
+import { TRAIN_CHECKPOINT_STAGE, WeftError, decodeProgram, type BatchJob, type CheckpointCadence, type JobResult, type Program, type TrainingCheckpoint, type WireError } from '@weft/core'
 import type { Adapters, PreparedAdapter, TrainingSummary } from '../adapters/adapters.js'
 import type { RunnableProgram } from './admission.js'
 import type { EngineSpeed } from './engine-speed.js'
@@ -19,6 +21,7 @@ import { completeJob, wireErrorOf, type ResultExtras, type ReceiptSigner } from 
 import type { JobTraits, QueuedJob } from './job-queue.js'
 import type { ResultCache } from './result-cache.js'
 import { ENGINE_STARTED } from '../engine/worker-backend.js'
+import { decodeCheckpoint, encodeCheckpoint } from './train-checkpoints.js'
 
 /** engine progress stage of one completed optimizer step (detail: step, steps, epoch, loss) */
 const TRAIN_STEP = 'train-step'
@@ -98,6 +101,8 @@ export class BatchRunner {
   private completing = 0
   /** the train-step events of running training jobs, replayed to late event subscribers */
   private readonly trainLog = new Map<string, JobEvent[]>()
+  /** training checkpoints this runner stored: how many, and the main-thread time their encoding and commit took */
+  readonly checkpointStats = { written: 0, totalMs: 0, maxMs: 0, bytes: 0 }
 
   constructor (private readonly deps: BatchRunnerDeps) {}
 
@@ -220,6 +225,18 @@ export class BatchRunner {
     }
     if (jobs.length === 0) return
     const running = queued.map(job => job.row).filter(row => programs.has(row.id))
+    const cadence = this.cadence()
+    for (const job of jobs) {
+      if (job.program.train === undefined) continue
+      if (cadence !== undefined) job.checkpoint = cadence
+      const resume = this.resumeFrom(job.id)
+      this.trainLog.delete(job.id) // a run again starts its log afresh: replayed steps, then its own
+      if (resume === undefined) continue
+      job.resume = resume
+      const row = running.find(r => r.id === job.id)!
+      const perEpoch = job.program.train.batches?.length ?? 1
+      resume.losses.forEach((loss, k) => this.trainStep([row], { step: k + 1, steps: resume.steps, epoch: Math.floor(k / perEpoch) + 1, loss }, true))
+    }
     let started = this.deps.now()
     const limit = Math.min(...running.map(r => r.timeoutMs))
     const overTime = (): void => { batch.stopped ??= 'time-limit'; batch.controller.abort() }
@@ -242,6 +259,7 @@ export class BatchRunner {
           onEngineStart()
           if (event.stage === ENGINE_STARTED) return // the worker's start signal, not an engine stage
           if (event.stage === TRAIN_STEP) { this.trainStep(running, event.detail ?? {}); return }
+          if (event.stage === TRAIN_CHECKPOINT_STAGE) { this.checkpoint(event.detail ?? {}); return }
           if (event.stage === 'token') {
             // a generated token belongs to one job: never fan it out to the batch's co-tenants
             const owner = running.find(row => row.id === event.detail?.job)
@@ -276,10 +294,53 @@ export class BatchRunner {
     return { program, edited: program, edits: [] }
   }
 
-  /** One completed optimizer step: a `job-progress` event (stage train-step) to the job's streams, kept for late ones. */
-  private trainStep (rows: JobRow[], detail: Record<string, unknown>): void {
+  /** The checkpoint cadence of the limits (undefined: checkpoints are off). */
+  private cadence (): CheckpointCadence | undefined {
+    const { checkpointEverySteps, checkpointEveryMs } = this.deps.limits
+    return checkpointEverySteps > 0 ? { everySteps: checkpointEverySteps, everyMs: checkpointEveryMs } : undefined
+  }
+
+  /** The stored checkpoint of a job about to run, if any (one that cannot be read is ignored: the run starts at step 0). */
+  private resumeFrom (id: string): TrainingCheckpoint | undefined {
+    const row = this.deps.store.getTrainCheckpoint(id)
+    if (row === undefined) return undefined
+    try {
+      return decodeCheckpoint(row.state)
+    } catch (error) {
+      console.error(`[weft host] the training checkpoint of job ${id} cannot be read; it runs from step 0`, error)
+      return undefined
+    }
+  }
+
+  /**
+   * A training checkpoint the engine reported: stored over the job's last one (only while the job runs here — a job
+   * that ended or was taken over by another node writes nothing). A failed write is logged, never fails the job.
+   */
+  private checkpoint (detail: Record<string, unknown>): void {
+    const job = detail.job as string
+    const checkpoint = detail.checkpoint as TrainingCheckpoint
+    const started = performance.now()
+    try {
+      const state = encodeCheckpoint(checkpoint)
+      if (!this.deps.store.putTrainCheckpoint({ jobId: job, step: checkpoint.step, state, now: this.deps.now() })) return
+      const ms = performance.now() - started
+      const stats = this.checkpointStats
+      stats.written++
+      stats.totalMs += ms
+      stats.maxMs = Math.max(stats.maxMs, ms)
+      stats.bytes = state.byteLength
+    } catch (error) {
+      console.error(`[weft host] could not store the training checkpoint of job ${job} (step ${checkpoint.step})`, error)
+    }
+  }
+
+  /**
+   * One completed optimizer step: a `job-progress` event (stage train-step) to the job's streams, kept for late ones.
+   * `resumed`: a step of an earlier run replayed from the checkpoint this run resumes from (`resumed: true`).
+   */
+  private trainStep (rows: JobRow[], detail: Record<string, unknown>, resumed = false): void {
     for (const row of rows) {
-      const event: JobEvent = { event: 'job-progress', data: { job: row.id, stage: TRAIN_STEP, step: detail.step, steps: detail.steps, epoch: detail.epoch, loss: detail.loss } }
+      const event: JobEvent = { event: 'job-progress', data: { job: row.id, stage: TRAIN_STEP, step: detail.step, steps: detail.steps, epoch: detail.epoch, loss: detail.loss, ...(resumed ? { resumed: true } : {}) } }
       let log = this.trainLog.get(row.id)
       if (log === undefined) { log = []; this.trainLog.set(row.id, log) }
       log.push(event)
@@ -322,7 +383,10 @@ export class BatchRunner {
         const extras: ResultExtras = {}
         const used = adapters?.usedBy(programs.get(row.id)!) ?? []
         if (used.length > 0) extras.adaptersUsed = used
-        if (summary !== undefined) extras.training = summary.cancelled ? { ...summary, stopped: batch.stopped ?? 'cancelled' } : summary
+        if (summary !== undefined) {
+          const resumedFrom = result.training?.resumedFrom
+          extras.training = { ...summary, ...(summary.cancelled ? { stopped: batch.stopped ?? 'cancelled' } : {}), ...(resumedFrom === undefined ? {} : { resumedFrom }) }
+        }
         if (adapter !== undefined) {
           extras.adapter = { name: adapter.row.name, id: adapter.row.id, digest: adapter.row.digest, bytes: adapter.row.bytes, replaced: this.deps.store.getAdapter(row.kid, adapter.row.name) !== undefined }
         }
@@ -339,9 +403,10 @@ export class BatchRunner {
     discardAll() // prepared adapters of jobs that did not complete
     for (const { row, result, outcome, replaced } of outcomes) {
       adapters?.replaced(replaced)
-      // a training run stopped early did only part of the work its cost estimate counts
+      // a training run stopped early (or resumed from a checkpoint) did only part of the work its cost estimate counts
       const summary = summaries.get(row.id)
-      const cost = (batch.traits.get(row.id)?.cost ?? NaN) * (summary === undefined ? 1 : summary.completed / Math.max(1, summary.steps))
+      const resumedFrom = result.ok ? result.training?.resumedFrom ?? 0 : 0
+      const cost = (batch.traits.get(row.id)?.cost ?? NaN) * (summary === undefined ? 1 : (summary.completed - resumedFrom) / Math.max(1, summary.steps))
       this.forget(row.id)
       if (!result.ok) { this.fail(row, result.error); continue }
       if (outcome!.ok) {

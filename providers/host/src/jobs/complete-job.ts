@@ -20,8 +20,11 @@ export interface StoredResult { saves: Uint8Array; receipt: Uint8Array; egressBy
  * `{ ...stats, training?, adapter? }`) and split out again in the Result body.
  */
 export interface ResultExtras {
-  /** the training loop's outcome; `stopped` says why a run ended early ('cancelled' by its submitter, 'time-limit') */
-  training?: { steps: number; completed: number; cancelled: boolean; finalLoss: number | null; stopped?: 'cancelled' | 'time-limit' }
+  /**
+   * the training loop's outcome; `stopped` says why a run ended early ('cancelled' by its submitter, 'time-limit');
+   * `resumedFrom`: the run continued from a checkpoint taken after that many steps (an earlier run was interrupted)
+   */
+  training?: { steps: number; completed: number; cancelled: boolean; finalLoss: number | null; stopped?: 'cancelled' | 'time-limit'; resumedFrom?: number }
   /** the adapter kept from this run (values stay on the provider) */
   adapter?: { name: string; id: string; digest: string; bytes: number; replaced: boolean }
   /** `<name>@<digest>` of the kept adapters whose params initialised this run's params (bound by the receipt) */

@@ -42,6 +42,12 @@ export interface HostLimits {
   maxEnvelopeLifetimeSeconds: number
   /** longest a policy may take to decide an admission (admissions are serialised): then it denies, naming the policy */
   policyTimeoutMs: number
+  /**
+   * a running training job's state is stored (a checkpoint a job run again after a crash or take-over resumes from)
+   * at most every this many steps AND every `checkpointEveryMs` — whichever comes later; 0: no checkpoints
+   */
+  checkpointEverySteps: number
+  checkpointEveryMs: number
 }
 
 export const DEFAULT_LIMITS: HostLimits = {
@@ -64,6 +70,8 @@ export const DEFAULT_LIMITS: HostLimits = {
   maxSaves: 256,
   maxTextBytes: 256 * 2 ** 10,
   maxEnvelopeLifetimeSeconds: 3600,
+  checkpointEverySteps: 10,
+  checkpointEveryMs: 30_000,
 }
 
 /**
@@ -80,5 +88,8 @@ export function checkLimits (limits: HostLimits): void {
   }
   for (const name of ['maxResultBytesInFlightPerKey', 'maxSaves', 'maxTextBytes', 'maxEnvelopeLifetimeSeconds'] as const) {
     if (!(limits[name] > 0)) throw new Error(`${name} must be positive, not ${limits[name]}`)
+  }
+  for (const name of ['checkpointEverySteps', 'checkpointEveryMs'] as const) {
+    if (!(Number.isInteger(limits[name]) && limits[name] >= 0)) throw new Error(`${name} must be a whole number ≥ 0, not ${limits[name]}`)
   }
 }

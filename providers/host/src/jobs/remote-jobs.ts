@@ -75,6 +75,7 @@ export class RemoteJobs {
   private share (job: string, event: JobEvent): void {
     if (event.event === 'job-progress' || event.event === 'job-token') {
       if (!this.deps.scheduler.isRunningHere(job)) return // a relayed event, or a job that already left its batch
+      if (event.data.resumed === true) return // a step of an earlier run, replayed from a checkpoint: stored by that run's node
       const count = this.stored.get(job) ?? 0
       if (count >= MAX_SHARED_EVENTS_PER_JOB) return
       this.stored.set(job, count + 1)

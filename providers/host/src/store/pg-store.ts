@@ -22,7 +22,7 @@ import pg from 'pg'
 import { getTableColumns, type Table } from 'drizzle-orm'
 import { WeftError } from '@weft/core'
 import * as schema from './schema-pg.js'
-import { JOB_EVENTS_MAX_AGE_MS, utcDay, type AdapterRow, type JobEventRecord, type StoredJobEvent, type AuditEntry, type AuditRow, type EditRow, type JobRow, type KeyRow, type NodeRow, type ResultRow, type Store } from './store.js'
+import { JOB_EVENTS_MAX_AGE_MS, utcDay, type AdapterRow, type JobEventRecord, type StoredJobEvent, type AuditEntry, type AuditRow, type EditRow, type JobRow, type KeyRow, type NodeRow, type ResultRow, type Store, type TrainCheckpointRow } from './store.js'
 import { STORE_MAX_RESULT_BYTES } from '../jobs/limits.js'
 
 const MIGRATIONS = fileURLToPath(new URL('../../drizzle-pg', import.meta.url))
@@ -116,7 +116,7 @@ function columnsOf (table: Table): { keys: string[]; list: string; binary: Set<s
 
 const C = {
   keys: columnsOf(schema.keys), jobs: columnsOf(schema.jobs), results: columnsOf(schema.results), audit: columnsOf(schema.audit),
-  edits: columnsOf(schema.edits), adapters: columnsOf(schema.adapters),
+  edits: columnsOf(schema.edits), adapters: columnsOf(schema.adapters), trainCheckpoints: columnsOf(schema.trainCheckpoints),
 }
 
 const asBuffer = (value: unknown): unknown => value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value
@@ -290,8 +290,11 @@ export class PgStore implements Store {
   /** A queued job (any node's) or one this node runs; a job another node runs is cancelled too (its result is then discarded). */
   endJob (id: string, state: 'failed' | 'cancelled', error: { code: string; message: string; details: Record<string, unknown> }, now: number): boolean {
     this.flushJobEvents()
-    return this.q(`UPDATE jobs SET state = $2, error = $3, ended_at = $4 WHERE id = $1 AND state IN ${ACTIVE}
-      AND (state = 'queued' OR node = $5 OR $2 = 'cancelled')`, [id, state, JSON.stringify(error), now, this.node]).count > 0
+    // one statement: the job ends and its training checkpoint goes with it
+    return this.num(`WITH ended AS (UPDATE jobs SET state = $2, error = $3, ended_at = $4 WHERE id = $1 AND state IN ${ACTIVE}
+      AND (state = 'queued' OR node = $5 OR $2 = 'cancelled') RETURNING id),
+      gone AS (DELETE FROM train_checkpoints WHERE job_id IN (SELECT id FROM ended))
+      SELECT count(*) FROM ended`, [id, state, JSON.stringify(error), now, this.node]) > 0
   }
 
   completeJob (job: JobRow, result: { saves: Uint8Array; receipt: Uint8Array; egressBytes: number; stats: unknown; edits: string[]; revision: string }, now: number, retentionMs: number): boolean {
@@ -303,6 +306,7 @@ export class PgStore implements Store {
       const changed = this.q("UPDATE jobs SET state = 'completed', ended_at = $2, revision = $3 WHERE id = $1 AND state = 'running' AND node = $4",
         [job.id, now, result.revision, this.node]).count
       if (changed === 0) return false
+      this.q('DELETE FROM train_checkpoints WHERE job_id = $1', [job.id])
       this.q('INSERT INTO results (job_id, saves, receipt, egress_bytes, stats, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
         [job.id, result.saves, result.receipt, result.egressBytes, JSON.stringify(result.stats ?? null), now, now + retentionMs])
       this.q('INSERT INTO egress (kid, job_id, model, bytes, day, at) VALUES ($1, $2, $3, $4, $5, $6)', [job.kid, job.id, job.model, result.egressBytes, utcDay(now), now])
@@ -347,6 +351,7 @@ export class PgStore implements Store {
         this.q("UPDATE jobs SET state = 'failed', error = $2, ended_at = $3, node = $4 WHERE id = $1", [id, JSON.stringify(error), now, this.node])
         failed.push(id)
       }
+      if (failed.length > 0) this.q('DELETE FROM train_checkpoints WHERE job_id = ANY($1::text[])', [failed])
       if (requeued.length + failed.length > 0) this.log({ at: now, actor: 'provider', action: 'jobs-taken-over', detail: JSON.stringify({ node: this.node, requeued, failed }) })
       return { requeued, failed }
     })
@@ -531,4 +536,17 @@ export class PgStore implements Store {
   }
 
   releaseLease (name: string, holder: string): void { this.q('DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]) }
+
+  // ── training checkpoints ──
+  /** one statement, only while this node's claim on the running job stands (a node that lost it writes nothing) */
+  putTrainCheckpoint (entry: { jobId: string; step: number; state: Uint8Array; now: number }): boolean {
+    return this.q(`INSERT INTO train_checkpoints (job_id, step, state, updated_at)
+      SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state = 'running' AND node = $5)
+      ON CONFLICT (job_id) DO UPDATE SET step = excluded.step, state = excluded.state, updated_at = excluded.updated_at`,
+    [entry.jobId, entry.step, entry.state, entry.now, this.node]).count > 0
+  }
+
+  getTrainCheckpoint (jobId: string): TrainCheckpointRow | undefined {
+    return this.one<TrainCheckpointRow>(C.trainCheckpoints, `SELECT ${C.trainCheckpoints.list} FROM train_checkpoints WHERE job_id = $1`, [jobId])
+  }
 }

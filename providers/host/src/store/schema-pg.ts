@@ -152,3 +152,10 @@ export const jobEvents = pgTable('job_events', {
   data: text('data').notNull(),
   at: int('at').notNull(),
 }, table => [index('job_events_job_idx').on(table.jobId, table.id), index('job_events_at_idx').on(table.at)])
+
+export const trainCheckpoints = pgTable('train_checkpoints', {
+  jobId: text('job_id').primaryKey(),
+  step: int('step').notNull(),
+  state: bytea('state').notNull(),
+  updatedAt: int('updated_at').notNull(),
+})

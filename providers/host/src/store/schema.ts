@@ -185,3 +185,17 @@ export const jobEvents = sqliteTable('job_events', {
   data: text('data').notNull(),
   at: integer('at').notNull(),
 }, table => [index('job_events_job_idx').on(table.jobId, table.id), index('job_events_at_idx').on(table.at)])
+
+/**
+ * The last checkpoint of a running training job (docs/decisions/2026-12-06-training-checkpoints.md): one row per job,
+ * overwritten at each checkpoint, deleted when the job ends. A job run again (after a restart or a take-over)
+ * continues from it.
+ */
+export const trainCheckpoints = sqliteTable('train_checkpoints', {
+  jobId: text('job_id').primaryKey(),
+  /** completed optimizer steps */
+  step: integer('step').notNull(),
+  /** deterministic CBOR of the engine's TrainingCheckpoint (trained params, optimizer state, loss curve) */
+  state: blob('state', { mode: 'buffer' }).notNull(),
+  updatedAt: integer('updated_at').notNull(),
+})

@@ -8,7 +8,7 @@ import { WeftError } from '@weft/core'
 import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import { openDatabase, type Db, type Durability } from './open-database.js'
 import { BACKSTOP_CHECKPOINT_PAGES, startCheckpointer, type Checkpointer } from './checkpointer.js'
-import { accounts, adapters, audit, edits, egress, jobEvents, jobs, keys, leases, nodes, nonces, results, revisions, settings } from './schema.js'
+import { accounts, adapters, audit, edits, egress, jobEvents, jobs, keys, leases, nodes, nonces, results, revisions, settings, trainCheckpoints } from './schema.js'
 import type Database from 'better-sqlite3'
 import { STORE_MAX_RESULT_BYTES } from '../jobs/limits.js'
 
@@ -21,6 +21,7 @@ export type AdapterRow = typeof adapters.$inferSelect
 export type AuditEntry = Omit<typeof audit.$inferInsert, 'id'>
 /** a provider node: its public base URL, when it started and when it last said it is alive (ms) */
 export type NodeRow = typeof nodes.$inferSelect
+export type TrainCheckpointRow = typeof trainCheckpoints.$inferSelect
 
 /** an engine event of a running job (or a cancel request) as shared between nodes; `data` is the event's JSON */
 export interface JobEventRecord { jobId: string; event: 'job-progress' | 'job-token' | 'cancel-request'; data: string; at: number }
@@ -77,6 +78,10 @@ function prepareQueries (db: Db) {
     egressAll: db.select({ n: sql<number>`coalesce(sum(${egress.bytes}), 0)` }).from(egress).where(eq(egress.day, p('day'))).prepare(),
     reservedKey: db.select({ n: sql<number>`coalesce(sum(${jobs.estimatedEgress}), 0)` }).from(jobs).where(and(inArray(jobs.state, ACTIVE), eq(jobs.kid, p('kid')))).prepare(),
     reservedAll: db.select({ n: sql<number>`coalesce(sum(${jobs.estimatedEgress}), 0)` }).from(jobs).where(inArray(jobs.state, ACTIVE)).prepare(),
+    // written only while the job runs: a checkpoint arriving after its job ended never outlives it
+    putCheckpoint: db.insert(trainCheckpoints).select(sql`select ${p('jobId')}, ${p('step')}, ${p('state')}, ${p('now')} where exists (select 1 from ${jobs} where ${jobs.id} = ${p('jobId')} and ${jobs.state} = 'running')`)
+      .onConflictDoUpdate({ target: trainCheckpoints.jobId, set: { step: sql`excluded.step`, state: sql`excluded.state`, updatedAt: sql`excluded.updated_at` } }).prepare(),
+    deleteCheckpoint: db.delete(trainCheckpoints).where(eq(trainCheckpoints.jobId, p('id'))).prepare(),
   }
 }
 
@@ -179,6 +184,13 @@ export interface Store {
   acquireLease (name: string, holder: string, now: number, until: number): boolean
   /** gives lease `name` up, if `holder` holds it */
   releaseLease (name: string, holder: string): void
+  /**
+   * Stores a running training job's checkpoint (one row per job: replaces the last one), only while the job runs here
+   * (running, and on a shared store claimed by this node): false, and nothing written, otherwise. The row is deleted
+   * when the job ends (completeJob, endJob, a take-over or recovery that fails it).
+   */
+  putTrainCheckpoint (entry: { jobId: string; step: number; state: Uint8Array; now: number }): boolean
+  getTrainCheckpoint (jobId: string): TrainCheckpointRow | undefined
 }
 
 export class SqliteStore implements Store {
@@ -290,7 +302,11 @@ export class SqliteStore implements Store {
 
   /** Ends a job without a result. Only jobs not already ended change; returns whether this call ended it. */
   endJob (id: string, state: 'failed' | 'cancelled', error: { code: string; message: string; details: Record<string, unknown> }, now: number): boolean {
-    return this.q.endJob.run({ id, state, error: JSON.stringify(error), now }).changes > 0
+    return this.atomically(() => {
+      const ended = this.q.endJob.run({ id, state, error: JSON.stringify(error), now }).changes > 0
+      if (ended) this.q.deleteCheckpoint.run({ id })
+      return ended
+    })
   }
 
   /** Stores a finished job's result, charges the egress ledger and writes the audit entry in one transaction. */
@@ -302,6 +318,7 @@ export class SqliteStore implements Store {
     return this.atomically(() => {
       const changed = this.q.finishRunning.run({ id: job.id, now, revision: result.revision })
       if (changed.changes === 0) return false
+      this.q.deleteCheckpoint.run({ id: job.id })
       this.q.insertResult.run({
         jobId: job.id, saves: Buffer.from(result.saves), receipt: Buffer.from(result.receipt), egressBytes: result.egressBytes,
         stats: JSON.stringify(result.stats ?? null), createdAt: now, expiresAt: now + retentionMs,
@@ -525,4 +542,13 @@ export class SqliteStore implements Store {
   }
 
   releaseLease (name: string, holder: string): void { this.db.delete(leases).where(and(eq(leases.name, name), eq(leases.holder, holder))).run() }
+
+  // ── training checkpoints ──
+  putTrainCheckpoint (entry: { jobId: string; step: number; state: Uint8Array; now: number }): boolean {
+    return this.q.putCheckpoint.run({ jobId: entry.jobId, step: entry.step, state: Buffer.from(entry.state.buffer, entry.state.byteOffset, entry.state.byteLength), now: entry.now }).changes > 0
+  }
+
+  getTrainCheckpoint (jobId: string): TrainCheckpointRow | undefined {
+    return this.db.select().from(trainCheckpoints).where(eq(trainCheckpoints.jobId, jobId)).get()
+  }
 }

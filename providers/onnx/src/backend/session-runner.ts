@@ -5,9 +5,9 @@
  * as constants (they never leave the engine). One job at a time; one JobResult with every trace's saves.
  */
 import {
-  Optimizer, TRAIN_LOSS_SAVE, WeftError, assertValidProgram, initParam, traceCount, traceProgram, trainBatch, trainSteps,
+  Optimizer, TRAIN_CHECKPOINT_STAGE, TRAIN_LOSS_SAVE, WeftError, assertValidProgram, initParam, traceCount, traceProgram, trainBatch, trainSteps,
   type BatchJob, type Invoke, type JobResult, type Manifest, type ParamDecl, type Program, type ProgramNode, type RunOptions, type Tensor,
-  type TrainingReport,
+  type TrainingCheckpoint, type TrainingReport,
 } from '@weft/core'
 
 /** What the runner needs from the model handle. */
@@ -70,7 +70,7 @@ export class SessionRunner {
       const saves: Record<string, Tensor> = {}
       let training: TrainingReport | undefined
       if (program.train !== undefined) {
-        training = await this.train(program, values, withParams, trace, options)
+        training = await this.train(job, program, values, withParams, trace, options)
         saves[TRAIN_LOSS_SAVE] = { dtype: 'float32', shape: [training.completed], data: Float32Array.from(training.losses) }
       }
       const cancelled = training !== undefined && training.cancelled
@@ -124,8 +124,12 @@ export class SessionRunner {
     }
   }
 
-  /** The loop: per step, loss and gradients from one run of trace 0 + backward, then the optimizer update. */
-  private async train (program: Program, values: Record<string, Tensor>, withParams: (p: Program) => Program,
+  /**
+   * The loop: per step, loss and gradients from one run of trace 0 + backward, then the optimizer update. With
+   * `job.resume` it starts after the checkpoint's step from its params and optimizer state; with `job.checkpoint` it
+   * reports checkpoints (copies of that state) at that cadence.
+   */
+  private async train (job: BatchJob, program: Program, values: Record<string, Tensor>, withParams: (p: Program) => Program,
     trace: (p: Program) => Promise<Record<string, Tensor>>, options: RunOptions): Promise<TrainingReport> {
     const train = program.train!
     const steps = trainSteps(program)
@@ -144,8 +148,19 @@ export class SessionRunner {
     if (stepBase.locations !== undefined) while (stepBase.locations.length < nodes.length) stepBase.locations.push(null)
     const optimizer = new Optimizer(train.optimizer)
     const losses: number[] = []
+    let first = 0
+    if (job.resume !== undefined) {
+      checkResume(job.resume, program, values, steps)
+      for (const name of train.params) (values[name]!.data as Float32Array).set(job.resume.params[name]!.data as Float32Array)
+      optimizer.load(job.resume.optimizer)
+      losses.push(...job.resume.losses)
+      first = job.resume.step
+    }
+    const cadence = job.checkpoint
+    let lastStep = first
+    let lastAt = performance.now()
     let cancelled = false
-    for (let step = 0; step < steps; step++) {
+    for (let step = first; step < steps; step++) {
       if (aborted(options)) { cancelled = true; break }
       const out = await trace(withParams({ ...stepBase, invokes: trainBatch(program, step), nodes }))
       const loss = Number(out[LOSS]!.data[0])
@@ -158,11 +173,32 @@ export class SessionRunner {
       optimizer.update(params, grads)
       losses.push(loss)
       options.onProgress?.({ stage: 'train-step', detail: { step: step + 1, steps, epoch: Math.floor(step / perEpoch) + 1, loss } })
+      if (cadence !== undefined && cadence.everySteps > 0 && step + 1 < steps && step + 1 - lastStep >= cadence.everySteps && performance.now() - lastAt >= cadence.everyMs) {
+        lastStep = step + 1
+        lastAt = performance.now()
+        const checkpoint: TrainingCheckpoint = {
+          step: step + 1, steps, losses: [...losses], optimizer: optimizer.state(),
+          params: Object.fromEntries(train.params.map(name => [name, { ...values[name]!, data: (values[name]!.data as Float32Array).slice() }])),
+        }
+        options.onProgress?.({ stage: TRAIN_CHECKPOINT_STAGE, detail: { job: job.id, checkpoint } })
+      }
       // let the event loop run between steps: onnxruntime's run holds it while it computes, and a stop request (the
       // host's cancel, an engine worker's 'stop' message) or an HTTP request can only be seen in between
       await new Promise<void>(resolve => setImmediate(resolve))
     }
     if (losses.length === 0 && cancelled) throw new WeftError('JOB_CANCELLED', 'the training run was cancelled before its first step completed')
-    return { steps, completed: losses.length, losses, cancelled }
+    return { steps, completed: losses.length, losses, cancelled, ...(job.resume === undefined ? {} : { resumedFrom: job.resume.step }) }
+  }
+}
+
+/** A checkpoint fits this run: its step within the run, a loss per step, every trained param of the declared size. */
+function checkResume (resume: TrainingCheckpoint, program: Program, values: Record<string, Tensor>, steps: number): void {
+  const bad = (why: string): never => { throw new WeftError('INTERNAL', `the training checkpoint does not fit this run: ${why}`, { step: resume.step }) }
+  if (!Number.isInteger(resume.step) || resume.step < 0 || resume.step > steps) bad(`step ${String(resume.step)} of ${steps}`)
+  if (resume.steps !== steps) bad(`it was taken from a run of ${resume.steps} steps, not ${steps}`)
+  if (resume.losses.length !== resume.step || resume.optimizer.step !== resume.step) bad('its loss curve or optimizer step count disagrees with its step')
+  for (const name of program.train!.params) {
+    const saved = resume.params[name]
+    if (saved === undefined || saved.data.length !== values[name]!.data.length) bad(`param '${name}' is missing or of another size`)
   }
 }
