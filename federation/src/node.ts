@@ -158,7 +158,16 @@ export async function createDirectoryNode (options: DirectoryNodeOptions = {}): 
     await publish(verified.bytes)
   }
 
-  const topicPeers = (): PeerId[] => pubsub.getSubscribers(DIRECTORY_TOPIC)
+  /**
+   * Peers to hand records to directly: the topic's subscribers and every connected peer (a node that just started
+   * is connected to its bootstrap peers before gossip knows their subscriptions; one that is no directory node
+   * refuses the exchange, which is ignored)
+   */
+  const directoryPeers = (): PeerId[] => {
+    const peers = new Map<string, PeerId>()
+    for (const peer of [...pubsub.getSubscribers(DIRECTORY_TOPIC), ...libp2p.getConnections().map(c => c.remotePeer)]) peers.set(peer.toString(), peer)
+    return [...peers.values()]
+  }
 
   const node: DirectoryNode = {
     peerId: identity.peer,
@@ -183,7 +192,7 @@ export async function createDirectoryNode (options: DirectoryNodeOptions = {}): 
       current = null
       source = null
       await publish(verified.bytes)
-      await Promise.allSettled(topicPeers().map(exchange))
+      await Promise.allSettled(directoryPeers().map(exchange))
     },
 
     async find (model, findOptions = {}) {
@@ -203,7 +212,7 @@ export async function createDirectoryNode (options: DirectoryNodeOptions = {}): 
     onChange: listener => set.onChange(listener),
     dial,
     sweep: () => set.sweep(),
-    async sync () { await Promise.allSettled(topicPeers().map(exchange)) },
+    async sync () { await Promise.allSettled(directoryPeers().map(exchange)) },
     refresh,
 
     async stop () {

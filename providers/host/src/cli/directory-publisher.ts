@@ -69,7 +69,7 @@ export async function startDirectoryPublisher (options: DirectoryPublisherOption
   }
 
   const startPublishing = async (): Promise<void> => {
-    log('directory: this node holds the publisher lease; starting the directory node')
+    log(leaving ? 'directory: this node leaves last; starting the directory node to withdraw the record' : 'directory: this node holds the publisher lease; starting the directory node')
     const { announceProvider } = await import('@weft/federation')
     announced = await announceProvider({
       seed: options.seed, endpoint: options.publicUrl, describeFrom: options.localUrl, bootstrap: options.bootstrap, listen: options.listen,
@@ -163,7 +163,19 @@ export async function startDirectoryPublisher (options: DirectoryPublisherOption
       if (timer !== null) clearInterval(timer)
       await reconciling
       try { store.removeNode(node) } catch { /* the store is gone: the row ages out */ }
-      if (announced === null) return
+      if (announced === null) {
+        let last: boolean
+        try { last = endpoints().length === 0 } catch { return } // the store is gone: nothing known of the others
+        if (!last) return // the others go on, and one of them publishes
+        // the last node leaves without having published (the publisher left just before, and this node's takeover
+        // had not started): the record out there still lists nodes that are gone, so publish once and withdraw it
+        try {
+          await startPublishing()
+          await stopPublishing(true)
+          log('directory: the last node withdrew the provider\'s record')
+        } catch (error) { log(`directory: withdrawing the record failed (it expires on its own): ${(error as Error).message}`) }
+        return
+      }
       const others = endpoints()
       if (others.length === 0) {
         await stopPublishing(true) // the last node: the provider goes offline
