@@ -12,6 +12,7 @@ import { onnxBackend } from '../../providers/onnx/src/backend/onnx-backend.js'
 import type { OnnxModelHandle } from '../../providers/onnx/src/backend/model-handle.js'
 import { SqliteStore } from '../../providers/host/src/store/store.js'
 import { encodeCheckpoint } from '../../providers/host/src/jobs/train-checkpoints.js'
+import { steeredLossNodes } from '../../providers/onnx/test/steering-program.js'
 import { ROOT, fmt, loadNote, paired, ratioCI, timeIt, type BenchSuite } from '../harness.js'
 
 const PROMPTS = ['The capital of France is', 'The capital of Japan is', 'The capital of Germany is', 'The capital of Spain is']
@@ -27,18 +28,7 @@ function checkpointOf (params: number, step = 10): TrainingCheckpoint {
 }
 
 function steeringProgram (handle: OnnxModelHandle): Program {
-  const nodes: ProgramNode[] = [['trainable', { name: 'v' }, []]]
-  const nll: number[] = []
-  PROMPTS.forEach((_, k) => {
-    const h = nodes.push(['read', { site: 'transformer.h.2', port: 'output', invoke: k }, []]) - 1
-    nodes.push(['add', {}, [h, 0]])
-    nodes.push(['write', { site: 'transformer.h.2', port: 'output', invoke: k }, [h + 1]])
-    const logits = nodes.push(['read', { site: 'lm_head', port: 'output', invoke: k }, []]) - 1
-    nodes.push(['index', { index: [0, -1] }, [logits]], ['log_softmax', { axis: -1 }, [logits + 1]], ['index', { index: [ROME] }, [logits + 2]])
-    nll.push(nodes.push(['neg', {}, [logits + 3]]) - 1)
-  })
-  nodes.push(['stack', { axis: 0 }, nll])
-  const loss = nodes.push(['mean', { axes: null, keepdims: false }, [nodes.length - 1]]) - 1
+  const { nodes, loss } = steeredLossNodes(PROMPTS.length, ROME)
   return {
     version: PROGRAM_VERSION, model: { name: 'demo-gpt2', revision: null }, mode: 'trace', invokes: PROMPTS.map(p => ({ ids: handle.tokenize(p) })),
     nodes, params: { v: { shape: [256], dtype: 'float32', init: { zeros: true } } },

@@ -8,27 +8,12 @@ import path from 'node:path'
 import { PROGRAM_VERSION, Optimizer, type Program, type ProgramNode } from '@weft/core'
 import { onnxBackend } from '../../providers/onnx/src/backend/onnx-backend.js'
 import type { OnnxModelHandle } from '../../providers/onnx/src/backend/model-handle.js'
+import { steeredLossNodes } from '../../providers/onnx/test/steering-program.js'
 import { ROOT, fmt, loadNote, paired, ratioCI, type BenchSuite } from '../harness.js'
 
 const PROMPTS = ['The capital of France is', 'The capital of Japan is', 'The capital of Germany is', 'The capital of Spain is']
 const ROME = 3654
 const STEPS = 30
-
-function lossNodes (): { nodes: ProgramNode[]; loss: number } {
-  const nodes: ProgramNode[] = [['trainable', { name: 'v' }, []]]
-  const nll: number[] = []
-  PROMPTS.forEach((_, k) => {
-    const h = nodes.push(['read', { site: 'transformer.h.2', port: 'output', invoke: k }, []]) - 1
-    nodes.push(['add', {}, [h, 0]])
-    nodes.push(['write', { site: 'transformer.h.2', port: 'output', invoke: k }, [h + 1]])
-    const logits = nodes.push(['read', { site: 'lm_head', port: 'output', invoke: k }, []]) - 1
-    nodes.push(['index', { index: [0, -1] }, [logits]], ['log_softmax', { axis: -1 }, [logits + 1]], ['index', { index: [ROME] }, [logits + 2]])
-    nll.push(nodes.push(['neg', {}, [logits + 3]]) - 1)
-  })
-  nodes.push(['stack', { axis: 0 }, nll])
-  const loss = nodes.push(['mean', { axes: null, keepdims: false }, [nodes.length - 1]]) - 1
-  return { nodes, loss }
-}
 
 const suite: BenchSuite = {
   name: 'train',
@@ -36,7 +21,7 @@ const suite: BenchSuite = {
     const load = loadavg()[0]!
     const handle = await onnxBackend({ sessionCacheSize: 16 }).loadModel({ name: 'demo-gpt2', path: path.join(ROOT, 'models', 'demo-gpt2') }) as OnnxModelHandle
     const invokes = PROMPTS.map(p => ({ ids: handle.tokenize(p) }))
-    const { nodes, loss } = lossNodes()
+    const { nodes, loss } = steeredLossNodes(PROMPTS.length, ROME)
     const base = { version: PROGRAM_VERSION, model: { name: 'demo-gpt2', revision: null }, mode: 'trace' as const, invokes }
     const training: Program = {
       ...base, nodes, params: { v: { shape: [256], dtype: 'float32', init: { zeros: true } } },

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { PROGRAM_VERSION, type Attrs, type ParamInit, type Program, type ProgramNode } from '@weft/core'
 import { DEMO } from './helpers.js'
+import { steeredLossNodes } from '../../onnx/test/steering-program.js'
 
 export interface TrainingReference {
   prompts: string[]
@@ -18,28 +19,12 @@ export interface TrainingReference {
 export const REFERENCE = JSON.parse(readFileSync(path.join(DEMO, 'reference_training.json'), 'utf8')) as TrainingReference
 
 /** The steered loss nodes over `prompts` (one invoke each); returns the nodes and the loss node's index. */
-function steeredLossNodes (prompts: readonly string[], target = REFERENCE.target_id): { nodes: ProgramNode[]; loss: number } {
-  const nodes: ProgramNode[] = [['trainable', { name: 'v' }, []]]
-  const nll: number[] = []
-  prompts.forEach((_, k) => {
-    const h = nodes.push(['read', { site: 'transformer.h.2', port: 'output', invoke: k }, []]) - 1
-    const sum = nodes.push(['add', {}, [h, 0]]) - 1
-    nodes.push(['write', { site: 'transformer.h.2', port: 'output', invoke: k }, [sum]])
-    const logits = nodes.push(['read', { site: 'lm_head', port: 'output', invoke: k }, []]) - 1
-    const last = nodes.push(['index', { index: [0, -1] }, [logits]]) - 1
-    const lsm = nodes.push(['log_softmax', { axis: -1 }, [last]]) - 1
-    const pick = nodes.push(['index', { index: [target] }, [lsm]]) - 1
-    nll.push(nodes.push(['neg', {}, [pick]]) - 1)
-  })
-  const stacked = nodes.push(['stack', { axis: 0 }, nll]) - 1
-  const loss = nodes.push(['mean', { axes: null, keepdims: false }, [stacked]]) - 1
-  return { nodes, loss }
-}
+const steeredLoss = (prompts: readonly string[], target = REFERENCE.target_id): { nodes: ProgramNode[]; loss: number } => steeredLossNodes(prompts.length, target)
 
 /** `steps` Adam steps of v from `init` (zeros), keeping v as adapter `keep` when given. Invokes are token ids. */
 export function steeringTraining (tokenize: (text: string) => number[], options: { steps?: number; keep?: string; init?: ParamInit; prompts?: readonly string[] } = {}): Program {
   const prompts = options.prompts ?? REFERENCE.prompts
-  const { nodes, loss } = steeredLossNodes(prompts)
+  const { nodes, loss } = steeredLoss(prompts)
   return {
     version: PROGRAM_VERSION, model: { name: 'demo-gpt2', revision: null }, mode: 'trace',
     invokes: prompts.map(text => ({ ids: tokenize(text) })), nodes,
@@ -51,7 +36,7 @@ export function steeringTraining (tokenize: (text: string) => number[], options:
 
 /** The steered loss with v from a kept adapter, saved as `loss` (no training). */
 export function adapterLoss (tokenize: (text: string) => number[], adapter: string, prompts: readonly string[] = REFERENCE.prompts): Program {
-  const { nodes, loss } = steeredLossNodes(prompts)
+  const { nodes, loss } = steeredLoss(prompts)
   return {
     version: PROGRAM_VERSION, model: { name: 'demo-gpt2', revision: null }, mode: 'trace',
     invokes: prompts.map(text => ({ ids: tokenize(text) })), nodes: [...nodes, ['save', { name: 'loss' }, [loss]]],

@@ -4,30 +4,13 @@
  * and the final params of an uninterrupted run bit for bit, and PyTorch's figures (models/demo-gpt2/
  * reference_training.json) to ≤ 1e-4 relative. SGD with momentum resumes exactly too (its momentum buffer is state).
  */
-import { afterAll, beforeAll, expect, test } from 'vitest'
-import { readFile } from 'node:fs/promises'
-import { TRAIN_CHECKPOINT_STAGE, WeftError, type JobResult, type RunOptions, type TrainingCheckpoint } from '@weft/core'
-import { onnxBackend } from '../src/backend/onnx-backend.js'
+import { expect, test } from 'vitest'
+import { TRAIN_CHECKPOINT_STAGE, type JobResult, type RunOptions, type TrainingCheckpoint } from '@weft/core'
 import type { OnnxModelHandle } from '../src/backend/model-handle.js'
 import { steeringProgram } from './steering-program.js'
+import { demoTraining, ok, rel } from './training-fixture.js'
 
-const DIR = new URL('../../../models/demo-gpt2/', import.meta.url).pathname
-
-interface Reference {
-  prompts: string[]; target_id: number
-  steering_vector: { steps: number; loss_per_step: number[]; final_v: number[] }
-}
-let handle: OnnxModelHandle
-let ref: Reference
-
-beforeAll(async () => {
-  handle = await onnxBackend({ sessionCacheSize: 16 }).loadModel({ name: 'demo-gpt2', path: DIR }) as OnnxModelHandle
-  ref = JSON.parse(await readFile(DIR + 'reference_training.json', 'utf8')) as Reference
-})
-afterAll(async () => { await handle.dispose() })
-
-const ok = (r: JobResult): Extract<JobResult, { ok: true }> => { if (!r.ok) throw WeftError.fromWire(r.error); return r }
-const rel = (a: number, b: number): number => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30)
+const f = demoTraining()
 
 /** Runs one job; collects its train-step numbers and checkpoints; `stopAt`: abort once that step completed. */
 async function runJob (job: Parameters<OnnxModelHandle['run']>[0][number], stopAt?: number): Promise<{ result: Extract<JobResult, { ok: true }>; steps: number[]; checkpoints: TrainingCheckpoint[] }> {
@@ -47,12 +30,12 @@ async function runJob (job: Parameters<OnnxModelHandle['run']>[0][number], stopA
       }
     },
   }
-  const [result] = await handle.run([job], options)
+  const [result] = await f.handle.run([job], options)
   return { result: ok(result!), steps, checkpoints }
 }
 
 test('steering vector (Adam, 30 steps): interrupted after the step-10 checkpoint and resumed, every loss and v equal the uninterrupted run and PyTorch', async () => {
-  const program = steeringProgram(ref.prompts, ref.target_id)
+  const program = steeringProgram(f.ref.prompts, f.ref.target_id)
   const cadence = { everySteps: 10, everyMs: 0 }
   const whole = await runJob({ id: 'whole', program, checkpoint: cadence })
   // a checkpoint every 10 steps, none after the last; each a copy of the state at its step
@@ -78,14 +61,14 @@ test('steering vector (Adam, 30 steps): interrupted after the step-10 checkpoint
   expect(Array.from(resumed.result.params!.v!.data as Float32Array)).toEqual(Array.from(whole.result.params!.v!.data as Float32Array))
   expect(resumed.result.saves.loss_after!.data[0]).toBe(whole.result.saves.loss_after!.data[0])
   // and PyTorch's: every step's loss and the final v
-  const want = ref.steering_vector.loss_per_step
+  const want = f.ref.steering_vector.loss_per_step
   resumed.result.training!.losses.forEach((loss, k) => expect(rel(loss, want[k]!), `step ${k + 1}`).toBeLessThanOrEqual(1e-4))
   const v = resumed.result.params!.v!.data as Float32Array
-  ref.steering_vector.final_v.forEach((x, i) => expect(Math.abs(v[i]! - x) / Math.max(Math.abs(x), 1e-2)).toBeLessThanOrEqual(1e-4))
+  f.ref.steering_vector.final_v.forEach((x, i) => expect(Math.abs(v[i]! - x) / Math.max(Math.abs(x), 1e-2)).toBeLessThanOrEqual(1e-4))
 }, 60_000)
 
 test('SGD with momentum resumes exactly (the momentum buffer is checkpointed); a cadence in ms holds checkpoints back', async () => {
-  const program = steeringProgram(ref.prompts.slice(0, 2), ref.target_id, {})
+  const program = steeringProgram(f.ref.prompts.slice(0, 2), f.ref.target_id, {})
   program.train = { ...program.train!, optimizer: { kind: 'sgd', lr: 0.5, momentum: 0.9, weightDecay: 0.01 }, steps: 6 }
   const whole = await runJob({ id: 'whole', program, checkpoint: { everySteps: 2, everyMs: 0 } })
   expect(whole.checkpoints.map(c => c.step)).toEqual([2, 4])
@@ -104,7 +87,7 @@ test('SGD with momentum resumes exactly (the momentum buffer is checkpointed); a
 }, 60_000)
 
 test('a checkpoint that does not fit the run is refused (INTERNAL), not trained from', async () => {
-  const program = steeringProgram(ref.prompts.slice(0, 1), ref.target_id)
+  const program = steeringProgram(f.ref.prompts.slice(0, 1), f.ref.target_id)
   program.train = { ...program.train!, steps: 3 }
   const whole = await runJob({ id: 'whole', program, checkpoint: { everySteps: 1, everyMs: 0 } })
   const good = whole.checkpoints[0]!
@@ -114,7 +97,7 @@ test('a checkpoint that does not fit the run is refused (INTERNAL), not trained 
     { ...good, params: { v: { dtype: 'float32', shape: [3], data: new Float32Array(3) } } },
   ]
   for (const resume of bad) {
-    const [result] = await handle.run([{ id: 'bad', program, resume }])
+    const [result] = await f.handle.run([{ id: 'bad', program, resume }])
     expect(result).toMatchObject({ ok: false, error: { code: 'INTERNAL' } })
     expect((result as { error: { message: string } }).error.message).toMatch(/checkpoint does not fit/)
   }

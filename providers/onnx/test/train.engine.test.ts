@@ -3,48 +3,30 @@
  * prompts must reproduce PyTorch's run (models/demo-gpt2/reference_training.json: every step's loss and the final
  * vector to ≤ 1e-4 relative); progress events, cancellation, params in the result, sessions with `from`.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { readFile } from 'node:fs/promises'
-import { PROGRAM_VERSION, WeftError, type JobResult, type Program, type ProgramNode } from '@weft/core'
-import { onnxBackend } from '../src/backend/onnx-backend.js'
-import type { OnnxModelHandle } from '../src/backend/model-handle.js'
+import { describe, expect, test } from 'vitest'
+import { PROGRAM_VERSION, type Program, type ProgramNode } from '@weft/core'
 import { steeringProgram } from './steering-program.js'
+import { demoTraining, ok, rel } from './training-fixture.js'
 
-const DIR = new URL('../../../models/demo-gpt2/', import.meta.url).pathname
-
-interface Reference {
-  prompts: string[]; target_id: number; base_loss: number
-  steering_vector: { steps: number; loss_per_step: number[]; final_v: number[]; final_loss_after_training: number }
-}
-let handle: OnnxModelHandle
-let ref: Reference
-
-beforeAll(async () => {
-  handle = await onnxBackend({ sessionCacheSize: 16 }).loadModel({ name: 'demo-gpt2', path: DIR }) as OnnxModelHandle
-  ref = JSON.parse(await readFile(DIR + 'reference_training.json', 'utf8')) as Reference
-})
-afterAll(async () => { await handle.dispose() })
-
-const ok = (r: JobResult): Extract<JobResult, { ok: true }> => { if (!r.ok) throw WeftError.fromWire(r.error); return r }
-const rel = (a: number, b: number): number => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30)
+const f = demoTraining()
 
 describe('steering vector trained by Adam (acceptance)', () => {
   test('every step\'s loss and the final v match PyTorch to ≤ 1e-4 relative; one event per step', async () => {
     const events: { step: number; loss: number }[] = []
-    const [result] = await handle.run([{ id: 'train', program: steeringProgram(ref.prompts, ref.target_id) }],
+    const [result] = await f.handle.run([{ id: 'train', program: steeringProgram(f.ref.prompts, f.ref.target_id) }],
       { onProgress: e => { if (e.stage === 'train-step') events.push(e.detail as { step: number; loss: number }) } })
     const r = ok(result!)
-    const want = ref.steering_vector.loss_per_step
+    const want = f.ref.steering_vector.loss_per_step
     expect(r.training).toMatchObject({ steps: 30, completed: 30, cancelled: false })
     r.training!.losses.forEach((loss, k) => expect(rel(loss, want[k]!), `step ${k}: ${loss} vs ${want[k]}`).toBeLessThanOrEqual(1e-4))
     expect(Array.from(r.saves['train.loss']!.data as Float32Array)).toEqual(r.training!.losses.map(Math.fround))
     expect(events.map(e => e.step)).toEqual(Array.from({ length: 30 }, (_, k) => k + 1))
     const v = r.params!.v!.data as Float32Array
     let worst = 0
-    ref.steering_vector.final_v.forEach((x, i) => { worst = Math.max(worst, Math.abs(v[i]! - x) / Math.max(Math.abs(x), 1e-2)) })
+    f.ref.steering_vector.final_v.forEach((x, i) => { worst = Math.max(worst, Math.abs(v[i]! - x) / Math.max(Math.abs(x), 1e-2)) })
     expect(worst).toBeLessThanOrEqual(1e-4)
     console.log('worst loss rel', Math.max(...r.training!.losses.map((l, k) => rel(l, want[k]!))), 'worst v rel', worst)
-    expect(rel(Number(r.saves.loss_after!.data[0]), ref.steering_vector.final_loss_after_training)).toBeLessThanOrEqual(1e-4)
+    expect(rel(Number(r.saves.loss_after!.data[0]), f.ref.steering_vector.final_loss_after_training)).toBeLessThanOrEqual(1e-4)
     expect(r.stats.cacheHit).toBe(false)
   })
 })
@@ -52,8 +34,8 @@ describe('steering vector trained by Adam (acceptance)', () => {
 describe('training runs, cancellation and params', () => {
   test('cancelling after step 3 keeps 3 losses and the params of step 3 (equal to a 3-step run)', async () => {
     const controller = new AbortController()
-    const program = steeringProgram(ref.prompts.slice(0, 2), ref.target_id)
-    const [cut] = await handle.run([{ id: 'cut', program }], {
+    const program = steeringProgram(f.ref.prompts.slice(0, 2), f.ref.target_id)
+    const [cut] = await f.handle.run([{ id: 'cut', program }], {
       signal: controller.signal,
       onProgress: e => { if (e.stage === 'train-step' && (e.detail as { step: number }).step === 3) controller.abort() },
     })
@@ -61,30 +43,30 @@ describe('training runs, cancellation and params', () => {
     expect(r.training).toMatchObject({ steps: 30, completed: 3, cancelled: true })
     expect(r.saves['train.loss']!.shape).toEqual([3])
     expect(r.saves.loss_after).toBeUndefined()
-    const [three] = await handle.run([{ id: 'three', program: { ...program, train: { ...program.train!, steps: 3 } } }])
+    const [three] = await f.handle.run([{ id: 'three', program: { ...program, train: { ...program.train!, steps: 3 } } }])
     expect(Array.from(r.params!.v!.data as Float32Array)).toEqual(Array.from(ok(three!).params!.v!.data as Float32Array))
   })
 
   test('an abort before the first step is JOB_CANCELLED; an unresolved adapter init is a typed refusal', async () => {
     const controller = new AbortController()
     controller.abort()
-    const [early] = await handle.run([{ id: 'early', program: steeringProgram(ref.prompts.slice(0, 1), ref.target_id) }], { signal: controller.signal })
+    const [early] = await f.handle.run([{ id: 'early', program: steeringProgram(f.ref.prompts.slice(0, 1), f.ref.target_id) }], { signal: controller.signal })
     expect(early).toMatchObject({ ok: false, error: { code: 'JOB_CANCELLED' } })
-    const program = steeringProgram(ref.prompts.slice(0, 1), ref.target_id, { params: { v: { shape: [256], dtype: 'float32', init: { adapter: { name: 'mine', param: 'v' } } } } })
-    const [refused] = await handle.run([{ id: 'adapter', program }])
+    const program = steeringProgram(f.ref.prompts.slice(0, 1), f.ref.target_id, { params: { v: { shape: [256], dtype: 'float32', init: { adapter: { name: 'mine', param: 'v' } } } } })
+    const [refused] = await f.handle.run([{ id: 'adapter', program }])
     expect(refused).toMatchObject({ ok: false, error: { code: 'BACKEND_CAPABILITY_MISSING' } })
     expect((refused as { error: { message: string } }).error.message).toContain("init.adapter ('mine'.'v') must be resolved")
   })
 
   test('a normal init is the specified generator\'s; params without training come back unchanged; a bad session is PROGRAM_INVALID', async () => {
-    const base = steeringProgram(ref.prompts.slice(0, 1), ref.target_id)
+    const base = steeringProgram(f.ref.prompts.slice(0, 1), f.ref.target_id)
     const { train: _t, ...plain } = base
     const program: Program = { ...plain, params: { v: { shape: [256], dtype: 'float32', init: { normal: { mean: 0, std: 0.01, seed: 42 } } } } }
-    const [r] = await handle.run([{ id: 'normal', program }])
+    const [r] = await f.handle.run([{ id: 'normal', program }])
     const v = ok(r!).params!.v!.data as Float32Array
     const { normalInit } = await import('@weft/core')
     expect(Array.from(v)).toEqual(Array.from(normalInit([256], 0, 0.01, 42)))
-    const [bad] = await handle.run([{ id: 'bad', program: { ...base, train: { ...base.train!, loss: 1 } } }])
+    const [bad] = await f.handle.run([{ id: 'bad', program: { ...base, train: { ...base.train!, loss: 1 } } }])
     expect(bad).toMatchObject({ ok: false, error: { code: 'PROGRAM_INVALID' } })
   })
 })
@@ -100,7 +82,7 @@ describe('gradient edits (detach)', () => {
     return { version: PROGRAM_VERSION, model: { name: 'demo-gpt2', revision: null }, mode: 'trace', invokes: [{ ids: [328, 370, 293, 3606, 297] }], nodes }
   }
   test('write(h.3, detach(h.3)) zeroes the gradient before block 3 only; detach-scaling halves it', async () => {
-    const [plain, detached, halved] = (await handle.run([
+    const [plain, detached, halved] = (await f.handle.run([
       { id: 'plain', program: lossOf([]) },
       { id: 'detached', program: lossOf([read('transformer.h.3'), ['detach', {}, [2]], ['write', { site: 'transformer.h.3', port: 'output', invoke: 0 }, [3]]]) },
       { id: 'halved', program: lossOf([read('transformer.h.3'), ['detach', {}, [2]], ['sub', {}, [2, 3]],
