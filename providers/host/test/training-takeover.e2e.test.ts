@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import pg from 'pg'
 import { createRequestEnvelope, decodeCbor, generateKeyPair, keyId, publicKeyOf, toHex, type Tensor } from '@weft/core'
 import { connectRemote } from '../../../sdk/src/remote/index.js'
+import { readSse } from '../../../sdk/src/remote/sse.js'
 import { DEMO, tempDb } from './helpers.js'
 import { killHard, startProviderProcess, type ProviderProcess } from './process.js'
 import { startPostgres, type Postgres } from './postgres.js'
@@ -49,6 +50,16 @@ test('a node killed after a training checkpoint: another node takes the job over
   const accepted = await fetch(`${a.url}/v1/jobs`, { method: 'POST', body: envelope, headers: { 'content-type': 'application/cose' } })
   expect(accepted.status).toBe(202)
   const { job } = await accepted.json() as { job: string }
+  // a stream on B from the start: relayed while A runs the job, B's own once B has taken it over
+  const streamed = (async (): Promise<{ step: number; loss: number }[]> => {
+    const steps: { step: number; loss: number }[] = []
+    for await (const message of readSse(await fetch(`${b.url}/v1/jobs/${job}/events`))) {
+      const data = JSON.parse(message.data) as { stage?: string; step?: number; loss?: number }
+      if (message.event === 'job-progress' && data.stage === 'train-step') steps.push({ step: data.step!, loss: data.loss! })
+      if (message.event === 'job-end' || message.event === 'job-error') break
+    }
+    return steps
+  })()
 
   const checkpoint = async (): Promise<{ step: number; node: string | null } | undefined> =>
     (await db.query('SELECT c.step::int AS step, j.node FROM train_checkpoints c JOIN jobs j ON j.id = c.job_id WHERE c.job_id = $1', [job])).rows[0]
@@ -81,6 +92,10 @@ test('a node killed after a training checkpoint: another node takes the job over
   const curve = Array.from((decodeCbor(body.saves) as Record<string, Tensor>)['train.loss']!.data as Float32Array)
   expect(curve).toHaveLength(30)
   curve.forEach((loss, k) => expect(rel(loss, ref.steering_vector.loss_per_step[k]!), `step ${k + 1}`).toBeLessThanOrEqual(1e-4))
+  // the stream open through the take-over reported each step once, in order, with PyTorch's losses
+  const steps = await streamed
+  expect(steps.map(s => s.step)).toEqual(Array.from({ length: 30 }, (_, k) => k + 1))
+  steps.forEach(({ loss }, k) => expect(rel(loss, ref.steering_vector.loss_per_step[k]!), `streamed step ${k + 1}`).toBeLessThanOrEqual(1e-4))
   const kept = await executor.downloadAdapter('taken-over')
   const v = kept.values.v!.data as Float32Array
   ref.steering_vector.final_v.forEach((x, i) => expect(Math.abs(v[i]! - x) / Math.max(Math.abs(x), 1e-2)).toBeLessThanOrEqual(1e-4))

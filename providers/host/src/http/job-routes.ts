@@ -85,11 +85,19 @@ export function jobRoutes (host: HostContext): Hono {
       const write = async (event: JobEvent): Promise<void> => { await stream.writeSSE({ event: event.event, data: JSON.stringify(event.data), id: String(id++) }) }
       // one keep-alive timer per stream, re-armed at each wait (a timer per wait left one pending per event)
       let keepAlive: NodeJS.Timeout | null = null
-      // a step reported between the subscription and the snapshot is in both: send it once
-      const snapshotSteps = snapshot.reduce((last, e) => e.data.stage === 'train-step' ? Math.max(last, Number(e.data.step)) : last, 0)
-      const repeated = (event: JobEvent): boolean => event.data.stage === 'train-step' && Number(event.data.step) <= snapshotSteps
+      // each training step once per stream, in order: a step reported between the subscription and the snapshot is in
+      // both, and a job resumed from a checkpoint (after a restart or a take-over) replays the steps before it and
+      // runs again the ones its earlier run did after it (the same values: the resume is exact)
+      let lastStep = 0
+      const repeated = (event: JobEvent): boolean => {
+        if (event.data.stage !== 'train-step') return false
+        const step = Number(event.data.step)
+        if (step <= lastStep) return true
+        lastStep = step
+        return false
+      }
       try {
-        for (const event of snapshot) await write(event)
+        for (const event of snapshot) if (!repeated(event)) await write(event)
         if (snapshot.some(e => isTerminal(e.event))) return
         while (!stream.aborted) {
           if (queue.length === 0) {
