@@ -298,14 +298,18 @@ export class RemoteExecutor implements Executor {
     throw failure
   }
 
-  /** The job `envelope` created, asked of `node` by this key; null when none (or this key is not registered there). */
+  /**
+   * The job `envelope` created, asked of `node` by this key; null when none, when this key is not registered there,
+   * or when the node predates the route (ROUTE_NOT_FOUND: sending the same envelope again is still safe, its nonce
+   * lets one node accept it).
+   */
   private async jobOfRequest (envelope: Uint8Array, node: string): Promise<string | null> {
     const path = `/v1/requests/${requestDigest(envelope)}`
     try {
       const { value } = await this.http.bufferedAt(path, { headers: this.keyHeader('GET', path) }, { endpoint: node, only: true })
       return (JSON.parse(new TextDecoder().decode(value.body)) as { job: string }).job
     } catch (error) {
-      if (WeftError.is(error, 'JOB_NOT_FOUND') || WeftError.is(error, 'KEY_UNKNOWN')) return null
+      if (WeftError.is(error, 'JOB_NOT_FOUND') || WeftError.is(error, 'KEY_UNKNOWN') || WeftError.is(error, 'ROUTE_NOT_FOUND')) return null
       throw error
     }
   }
