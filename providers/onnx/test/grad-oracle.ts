@@ -3,6 +3,7 @@
  * central finite differences, and a GPT-2 forward whose attention probabilities can be edited (attribution patching).
  */
 import type { Tensor64 } from './reference/safetensors.js'
+import { referenceForwardWeights } from './reference/forward.js'
 import { activation, add, causalAttention, columns, layerNorm, linear, map, mat, setColumns, type Mat } from './reference/math.js'
 
 /** transformers' causal-LM loss: labels = ids shifted by one, mean cross-entropy over the first n − 1 positions. */
@@ -22,6 +23,21 @@ export function causalLmLoss (logits: Float64Array | Float32Array, ids: readonly
 /** (f(x + ε) − f(x − ε)) / 2ε */
 export function centralDifference (f: (delta: number) => number, eps: number): number {
   return (f(eps) - f(-eps)) / (2 * eps)
+}
+
+/**
+ * d(causal-LM loss of `ids`)/d(value at `site`)[at] by central differences (step `eps`) of the float64 reference
+ * forward with that one element of the site's value nudged.
+ */
+export function siteLossDerivative (config: Parameters<typeof referenceForwardWeights>[0], weights: Map<string, Tensor64>, ids: number[], vocab: number, site: string, at: number, eps = 1e-3): number {
+  return centralDifference(delta => {
+    const hook = (path: string, value: Mat): Mat | undefined => {
+      if (path !== site) return undefined
+      const data = Float64Array.from(value.data); data[at] = data[at]! + delta
+      return { ...value, data }
+    }
+    return causalLmLoss(referenceForwardWeights(config, weights, ids, { hook }).get('logits')!.data, ids, vocab)
+  }, eps)
 }
 
 /** The one-hot [n − 1, vocab] float32 constant selecting each position's next token. */
