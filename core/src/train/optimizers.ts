@@ -8,6 +8,7 @@ import type { OptimizerSpec } from '../ir/program.js'
 
 const f = Math.fround
 
+/** a param's optimizer state: Adam's first and second moments, or SGD's momentum buffer */
 interface Slot { m?: Float32Array; v?: Float32Array; buf?: Float32Array }
 
 /**
@@ -17,7 +18,7 @@ interface Slot { m?: Float32Array; v?: Float32Array; buf?: Float32Array }
  */
 export interface OptimizerState {
   step: number
-  slots: Record<string, { m?: Float32Array; v?: Float32Array; buf?: Float32Array }>
+  slots: Record<string, Slot>
 }
 
 const copySlot = (slot: Slot): Slot => ({

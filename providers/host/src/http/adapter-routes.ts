@@ -6,15 +6,11 @@
 import { Hono, type Context } from 'hono'
 import { WeftError, NAME_PATTERN, encodeCbor } from '@weft/core'
 import type { HostContext } from './host-context.js'
-import { checkKey, KEY_HEADER } from './operator-auth.js'
+import { keyOf } from './operator-auth.js'
 import { adapterInfo } from '../adapters/adapters.js'
 
 export function adapterRoutes (host: HostContext): Hono {
   const app = new Hono()
-  const caller = async (c: Context): Promise<string> => {
-    const body = new Uint8Array(await c.req.arrayBuffer())
-    return checkKey(host, c.req.header(KEY_HEADER), c.req.method, c.req.path, body)
-  }
   const nameOf = (c: Context): string => {
     const name = c.req.param('name') ?? ''
     if (!NAME_PATTERN.test(name)) throw new WeftError('ADAPTER_NOT_FOUND', `no adapter '${name}': adapter names are 1-64 characters of [A-Za-z0-9._-]`, { adapter: name })
@@ -22,17 +18,17 @@ export function adapterRoutes (host: HostContext): Hono {
   }
 
   app.get('/adapters', async c => {
-    const kid = await caller(c)
+    const kid = await keyOf(host, c)
     return c.json({ kid, adapters: host.adapters.list(kid) })
   })
 
   app.get('/adapters/:name', async c => {
-    const kid = await caller(c)
+    const kid = await keyOf(host, c)
     return c.json(adapterInfo(host.adapters.get(kid, nameOf(c))))
   })
 
   app.delete('/adapters/:name', async c => {
-    const kid = await caller(c)
+    const kid = await keyOf(host, c)
     const name = nameOf(c)
     const row = host.adapters.delete(kid, name)
     host.store.log({ at: host.now(), actor: kid, action: 'adapter-deleted', model: row.model, revision: row.revision, detail: JSON.stringify({ adapter: name, id: row.id }) })
@@ -40,7 +36,7 @@ export function adapterRoutes (host: HostContext): Hono {
   })
 
   app.get('/adapters/:name/values', async c => {
-    const kid = await caller(c)
+    const kid = await keyOf(host, c)
     const name = nameOf(c)
     const { bytes, egressBytes, digest } = await host.downloadAdapter(kid, name)
     const body = encodeCbor({ adapter: name, digest, values: bytes, egress: { bytes: egressBytes, remainingToday: host.remainingEgress(kid) } })

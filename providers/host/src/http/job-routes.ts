@@ -12,7 +12,7 @@ import type { HostContext } from './host-context.js'
 import type { JobRow } from '../store/store.js'
 import { isTerminal, type JobEvent } from '../jobs/job-events.js'
 import { splitStats, type StoredResult } from '../jobs/complete-job.js'
-import { checkKey, KEY_HEADER } from './operator-auth.js'
+import { keyOf } from './operator-auth.js'
 
 const MAX_WAIT_SECONDS = 60
 const REQUEST_DIGEST = /^sha256:[0-9a-f]{64}$/
@@ -47,7 +47,7 @@ export function jobRoutes (host: HostContext): Hono {
   // the job an envelope created, asked by the key that signed it (Weft-Key); another key's answer is the same 404
   // as none, so a digest tells nothing to anyone else
   app.get('/requests/:digest', async c => {
-    const kid = checkKey(host, c.req.header(KEY_HEADER), c.req.method, c.req.path, new Uint8Array(await c.req.arrayBuffer()))
+    const kid = await keyOf(host, c)
     const digest = c.req.param('digest')
     if (!REQUEST_DIGEST.test(digest)) throw new WeftError('JOB_NOT_FOUND', `no job of request '${digest.slice(0, 80)}': a request digest is sha256: and 64 lowercase hex digits`, { request: digest.slice(0, 80) })
     const row = host.store.jobByRequest(kid, digest)

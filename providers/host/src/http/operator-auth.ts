@@ -5,6 +5,7 @@
  * `keyHeaders` build them for clients.
  */
 import { WeftError, parseRequestSignature, requestSignatureMessage, signRequest, verifyBytes, type ParsedRequestSignature, type RequestSignatureInput, type RequestSignaturePurpose } from '@weft/core'
+import type { Context } from 'hono'
 import type { HostContext } from './host-context.js'
 
 export const OPERATOR_HEADER = 'Weft-Operator'
@@ -42,13 +43,18 @@ function verifySigned (host: HostContext, purpose: Purpose, name: string, parsed
 }
 
 /** Returns the key id of a registered, unrevoked key that signed this request (`Weft-Key`), or throws a typed error. */
-export function checkKey (host: HostContext, header: string | undefined, method: string, path: string, body: Uint8Array): string {
+function checkKey (host: HostContext, header: string | undefined, method: string, path: string, body: Uint8Array): string {
   const parsed = parseHeader(KEY_HEADER, header, `this route needs a ${KEY_HEADER} header signed by your registered key`)
   const stored = host.store.getKey(parsed.kid)
   if (stored === undefined) throw new WeftError('KEY_UNKNOWN', `key ${parsed.kid} is not registered with this provider`, { kid: parsed.kid })
   if (stored.revokedAt !== null) throw new WeftError('KEY_REVOKED', `key ${parsed.kid} was revoked by the operator${stored.revokedReason ? `: ${stored.revokedReason}` : ''}`, { kid: parsed.kid })
   verifySigned(host, 'weft-key-v1', KEY_HEADER, parsed, new Uint8Array(stored.publicKey), method, path, body)
   return parsed.kid
+}
+
+/** The key id of the registered key that signed this request (its `Weft-Key` header, over its method, path and body). */
+export async function keyOf (host: HostContext, c: Context): Promise<string> {
+  return checkKey(host, c.req.header(KEY_HEADER), c.req.method, c.req.path, new Uint8Array(await c.req.arrayBuffer()))
 }
 
 /** Returns the operator's key id or throws a typed error naming what was wrong. */

@@ -101,8 +101,6 @@ export class BatchRunner {
   private completing = 0
   /** the train-step events of running training jobs, replayed to late event subscribers */
   private readonly trainLog = new Map<string, JobEvent[]>()
-  /** training checkpoints this runner stored: how many, and the main-thread time their encoding and commit took */
-  readonly checkpointStats = { written: 0, totalMs: 0, maxMs: 0, bytes: 0 }
 
   constructor (private readonly deps: BatchRunnerDeps) {}
 
@@ -319,16 +317,8 @@ export class BatchRunner {
   private checkpoint (detail: Record<string, unknown>): void {
     const job = detail.job as string
     const checkpoint = detail.checkpoint as TrainingCheckpoint
-    const started = performance.now()
     try {
-      const state = encodeCheckpoint(checkpoint)
-      if (!this.deps.store.putTrainCheckpoint({ jobId: job, step: checkpoint.step, state, now: this.deps.now() })) return
-      const ms = performance.now() - started
-      const stats = this.checkpointStats
-      stats.written++
-      stats.totalMs += ms
-      stats.maxMs = Math.max(stats.maxMs, ms)
-      stats.bytes = state.byteLength
+      this.deps.store.putTrainCheckpoint({ jobId: job, step: checkpoint.step, state: encodeCheckpoint(checkpoint), now: this.deps.now() })
     } catch (error) {
       console.error(`[weft host] could not store the training checkpoint of job ${job} (step ${checkpoint.step})`, error)
     }
